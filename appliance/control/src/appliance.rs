@@ -1,0 +1,259 @@
+//! One control tick over the seam traits. The daemon calls [`Appliance::tick`]
+//! on a wall-clock interval, the scenario runner on a virtual one: same code,
+//! same decisions, which is what makes simulation results mean something.
+
+use crate::pi::{PiController, PiGains};
+use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
+use hearth_core::board::BoardPoll;
+use hearth_core::{
+    BoardEvent, BoardId, BoardTelemetry, Celsius, Hashboard, NonceFound, Thermometer, Timestamp, Watts, ZoneId,
+};
+use serde::Serialize;
+use std::time::Duration;
+
+/// After this long without a good reading a zone stops heating: better a cool
+/// room than an unwatched heater. (The thermostat issue adds a low-power
+/// safety mode for rooms.)
+pub const SENSOR_STALE_AFTER: Duration = Duration::from_secs(300);
+
+/// The devices that serve one zone.
+pub struct ZoneHardware {
+    pub thermometer: Box<dyn Thermometer>,
+    pub boards: Vec<Box<dyn Hashboard>>,
+}
+
+impl std::fmt::Debug for ZoneHardware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoneHardware")
+            .field("thermometer", &self.thermometer.name())
+            .field("boards", &self.boards.iter().map(|b| b.info().id.clone()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What a zone is doing right now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneStatus {
+    pub id: ZoneId,
+    pub name: String,
+    pub kind: ZoneKind,
+    pub temperature_c: Option<Celsius>,
+    pub setpoint_c: Celsius,
+    pub mode: ZoneMode,
+    /// Heat demand 0..=1 from the controller.
+    pub demand: f64,
+    pub power_target_w: Watts,
+    /// "heating", "idle" or "off", in Home Assistant's climate vocabulary.
+    pub action: &'static str,
+    /// Why the zone is not heating although it could, if it isn't.
+    pub hold_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoardStatus {
+    pub id: BoardId,
+    pub zone: ZoneId,
+    pub model: String,
+    #[serde(flatten)]
+    pub telemetry: BoardTelemetry,
+}
+
+/// Everything one tick observed and decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    pub now: Timestamp,
+    pub zones: Vec<ZoneStatus>,
+    pub boards: Vec<BoardStatus>,
+    pub events: Vec<(BoardId, BoardEvent)>,
+    pub nonces: Vec<NonceFound>,
+}
+
+#[derive(Debug)]
+struct ZoneRuntime {
+    config: ZoneConfig,
+    hw: ZoneHardware,
+    pi: PiController,
+    last_good: Option<(Celsius, Timestamp)>,
+    last_tick: Option<Timestamp>,
+}
+
+/// All zones with their devices, and the controller state.
+#[derive(Debug)]
+pub struct Appliance {
+    zones: Vec<ZoneRuntime>,
+    stopped: bool,
+}
+
+impl Appliance {
+    pub fn new(zones: Vec<(ZoneConfig, ZoneHardware)>, gains: PiGains) -> Appliance {
+        let zones = zones
+            .into_iter()
+            .map(|(config, hw)| ZoneRuntime { config, hw, pi: PiController::new(gains), last_good: None, last_tick: None })
+            .collect();
+        Appliance { zones, stopped: false }
+    }
+
+    pub fn zone_configs(&self) -> impl Iterator<Item = &ZoneConfig> {
+        self.zones.iter().map(|z| &z.config)
+    }
+
+    fn zone_mut(&mut self, id: &str) -> Result<&mut ZoneRuntime, SettingError> {
+        self.zones
+            .iter_mut()
+            .find(|z| z.config.id.as_str() == id)
+            .ok_or_else(|| SettingError::UnknownZone(id.to_string()))
+    }
+
+    /// Validates a setpoint for `zone` without applying it (callers persist
+    /// first, then apply, so an acknowledged change survives a crash).
+    pub fn validate_setpoint(&self, zone: &str, value: f64) -> Result<Celsius, SettingError> {
+        let z = self
+            .zones
+            .iter()
+            .find(|z| z.config.id.as_str() == zone)
+            .ok_or_else(|| SettingError::UnknownZone(zone.to_string()))?;
+        z.config.limits.validate_setpoint(value)
+    }
+
+    /// Applies already validated settings.
+    pub fn apply_settings(&mut self, zone: &str, settings: ZoneSettings) -> Result<(), SettingError> {
+        let z = self.zone_mut(zone)?;
+        z.config.limits.validate_setpoint(settings.setpoint_c.get())?;
+        if settings.mode != z.config.settings.mode {
+            z.pi.reset();
+        }
+        z.config.settings = settings;
+        Ok(())
+    }
+
+    /// Read, decide, command, observe. Never fails: a broken device shows up
+    /// in the report and makes its zone stop heating, it does not stop the loop.
+    pub fn tick(&mut self, now: Timestamp) -> TickReport {
+        let mut report = TickReport { now, zones: Vec::new(), boards: Vec::new(), events: Vec::new(), nonces: Vec::new() };
+        let stopped = self.stopped;
+        for zone in &mut self.zones {
+            let status = zone.step(now, stopped);
+            for board in &mut zone.hw.boards {
+                let BoardPoll { telemetry, events, nonces } = board.poll(now);
+                let info = board.info();
+                report.events.extend(events.into_iter().map(|e| (info.id.clone(), e)));
+                report.nonces.extend(nonces);
+                report.boards.push(BoardStatus {
+                    id: info.id.clone(),
+                    zone: zone.config.id.clone(),
+                    model: info.model.clone(),
+                    telemetry,
+                });
+            }
+            report.zones.push(status);
+        }
+        report
+    }
+
+    /// Brings every board to a safe idle. After this, ticks keep observing
+    /// but command no power.
+    pub fn stop_all(&mut self, now: Timestamp) -> Vec<(BoardId, String)> {
+        self.stopped = true;
+        let mut failures = Vec::new();
+        for zone in &mut self.zones {
+            for board in &mut zone.hw.boards {
+                if let Err(e) = board.stop_safely(now) {
+                    failures.push((board.info().id.clone(), e.to_string()));
+                }
+            }
+        }
+        failures
+    }
+}
+
+impl ZoneRuntime {
+    fn max_power(&self) -> Watts {
+        self.hw.boards.iter().map(|b| b.info().max_power_w).sum()
+    }
+
+    fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
+        match self.hw.thermometer.read_temp(now) {
+            Ok(t) if t.is_finite() => {
+                self.last_good = Some((t, now));
+                (Some(t), None)
+            }
+            Ok(_) => self.fallback(now, "temperature reading is not a number".into()),
+            Err(e) => self.fallback(now, format!("{}: {e}", self.hw.thermometer.name())),
+        }
+    }
+
+    /// Keep using the last good reading for a while; after that, no reading.
+    fn fallback(&self, now: Timestamp, why: String) -> (Option<Celsius>, Option<String>) {
+        match self.last_good {
+            Some((t, at)) if now.since(at) < SENSOR_STALE_AFTER => (Some(t), None),
+            _ => (None, Some(format!("temperature sensor stale ({why})"))),
+        }
+    }
+
+    fn step(&mut self, now: Timestamp, stopped: bool) -> ZoneStatus {
+        let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
+        self.last_tick = Some(now);
+        let (temperature, sensor_problem) = self.read_temperature(now);
+        let settings = self.config.settings;
+        let mut hold_reason = sensor_problem;
+        let mut demand = 0.0;
+
+        if stopped {
+            hold_reason = Some("shutting down".into());
+        } else if settings.mode == ZoneMode::Off {
+            self.pi.reset();
+        } else if let Some(t) = temperature {
+            if t >= self.config.limits.hard_max_c {
+                self.pi.reset();
+                hold_reason = Some(format!("at or above the hard limit {}", self.config.limits.hard_max_c));
+            } else {
+                demand = self.pi.step(settings.setpoint_c, t, dt_s);
+            }
+        }
+
+        let target = self.max_power() * demand;
+        let commanded = self.distribute(target, now);
+        let action = match settings.mode {
+            ZoneMode::Off => "off",
+            ZoneMode::Heat if commanded.get() > 0.0 => "heating",
+            ZoneMode::Heat => "idle",
+        };
+        ZoneStatus {
+            id: self.config.id.clone(),
+            name: self.config.name.clone(),
+            kind: self.config.kind,
+            temperature_c: temperature,
+            setpoint_c: settings.setpoint_c,
+            mode: settings.mode,
+            demand,
+            power_target_w: commanded,
+            action,
+            hold_reason,
+        }
+    }
+
+    /// Fills boards in order. A board whose share falls below half its lowest
+    /// operating point gets nothing; between half and the lowest point it runs
+    /// at the lowest point (the controller's integral absorbs the excess).
+    /// Returns the total commanded.
+    fn distribute(&mut self, target: Watts, now: Timestamp) -> Watts {
+        let mut remaining = target.max(Watts::ZERO);
+        let mut commanded = Watts::ZERO;
+        for board in &mut self.hw.boards {
+            let info = board.info();
+            let share = remaining.min(info.max_power_w);
+            let give = if share < info.min_power_w * 0.5 {
+                Watts::ZERO
+            } else {
+                share.max(info.min_power_w)
+            };
+            // A refused command is visible in the board's telemetry (its
+            // target stays where it was); the loop carries on with the others.
+            if board.set_power_target(give, now).is_ok() {
+                commanded = commanded + give;
+            }
+            remaining = (remaining - give).max(Watts::ZERO);
+        }
+        commanded
+    }
+}

@@ -1,0 +1,364 @@
+//! Physics of one simulated hashboard. Electrical power follows the operating
+//! point through the CMOS power model; all of it ends up as heat in the room.
+//! Chip temperature follows power through a thermal resistance that falls as
+//! the fan speeds up; hashrate follows frequency.
+//!
+//! This is the board as the room sees it. The byte-level chip simulator (the
+//! hashboard-drivers issue) will sit underneath the same physics.
+
+use hearth_core::opoint::FREQ_STEP_MHZ;
+use hearth_core::{
+    BoardEvent, BoardState, BoardTelemetry, Celsius, FreqMhz, GhPerSec, Millivolts, OperatingPoint, Percent,
+    PowerModel, Rpm, VfPoint, VfTable, Watts,
+};
+use serde::{Deserialize, Serialize};
+
+/// Frequency ramps 6.25 MHz per 100 ms, as the real chips are ramped.
+const RAMP_MHZ_PER_S: f64 = FREQ_STEP_MHZ * 10.0;
+/// Events kept between polls; older ones are dropped and counted.
+const MAX_PENDING_EVENTS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimBoardParams {
+    pub model: String,
+    pub power: PowerModel,
+    pub vf_table: VfTable,
+    /// Chip-to-air thermal resistance at full fan, K/W.
+    pub r_th_full_fan_k_per_w: f64,
+    /// Chip thermal time constant, s.
+    pub chip_tau_s: f64,
+    /// Fan speed at 100 % duty.
+    pub fan_max_rpm: f64,
+    /// Protection: trip above this chip temperature...
+    pub trip_chip_c: f64,
+    /// ...and restart once below this, after at least `trip_min_wait_s`.
+    pub recover_chip_c: f64,
+    pub trip_min_wait_s: f64,
+}
+
+impl SimBoardParams {
+    /// A 65-chip BM1370 board (S21 Pro class): about 410 W at its lowest
+    /// point (200 MHz, 1.00 V) to about 1.56 kW at 600 MHz / 1.22 V.
+    /// Per-chip figures are fitted to a Bitaxe BM1370 (525 MHz, 1.15 V,
+    /// ~17 W per chip).
+    pub fn bm1370_65() -> SimBoardParams {
+        let p = |f, v| VfPoint { freq_mhz: f, min_voltage_mv: v };
+        let table = vec![p(200.0, 1000.0), p(300.0, 1030.0), p(400.0, 1080.0), p(500.0, 1140.0), p(600.0, 1220.0)];
+        SimBoardParams {
+            model: "sim-bm1370-65".into(),
+            power: PowerModel {
+                chips: 65,
+                cores_per_chip: 2040,
+                c_dyn_w_per_mhz_v2: 0.023,
+                leak_w_per_v2: 0.8,
+                regulator_efficiency: 0.92,
+                overhead_w: 30.0,
+            },
+            // The table above is valid by construction; the fallback can
+            // never be taken but keeps this function panic-free.
+            vf_table: VfTable::new(table).unwrap_or_else(|_| unreachable_table()),
+            r_th_full_fan_k_per_w: 0.03,
+            chip_tau_s: 20.0,
+            fan_max_rpm: 6000.0,
+            trip_chip_c: 80.0,
+            recover_chip_c: 50.0,
+            trip_min_wait_s: 30.0,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a positive number, got {v}"))
+            }
+        };
+        pos("r_th_full_fan_k_per_w", self.r_th_full_fan_k_per_w)?;
+        pos("chip_tau_s", self.chip_tau_s)?;
+        pos("fan_max_rpm", self.fan_max_rpm)?;
+        pos("power.c_dyn_w_per_mhz_v2", self.power.c_dyn_w_per_mhz_v2)?;
+        pos("power.regulator_efficiency", self.power.regulator_efficiency)?;
+        if self.power.regulator_efficiency > 1.0 {
+            return Err("power.regulator_efficiency must be at most 1".into());
+        }
+        if self.power.chips == 0 || self.power.cores_per_chip == 0 {
+            return Err("power.chips and power.cores_per_chip must be at least 1".into());
+        }
+        if self.recover_chip_c >= self.trip_chip_c {
+            return Err("recover_chip_c must be below trip_chip_c".into());
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_table() -> VfTable {
+    // Two rows that always validate.
+    let p = |f, v| VfPoint { freq_mhz: f, min_voltage_mv: v };
+    match VfTable::new(vec![p(200.0, 1000.0), p(600.0, 1220.0)]) {
+        Ok(t) => t,
+        Err(_) => unreachable!("constant table is valid"),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimBoard {
+    pub params: SimBoardParams,
+    state: BoardState,
+    power_target_w: Watts,
+    target: Option<OperatingPoint>,
+    freq_mhz: f64,
+    voltage_mv: f64,
+    chip_c: f64,
+    fan_duty: Percent,
+    tripped_for_s: f64,
+    fan_stalled: bool,
+    events: Vec<BoardEvent>,
+    dropped_events: u64,
+}
+
+impl SimBoard {
+    pub fn new(params: SimBoardParams, ambient: Celsius) -> SimBoard {
+        SimBoard {
+            params,
+            state: BoardState::Idle,
+            power_target_w: Watts::ZERO,
+            target: None,
+            freq_mhz: 0.0,
+            voltage_mv: 0.0,
+            chip_c: ambient.get(),
+            fan_duty: Percent::new(20.0),
+            tripped_for_s: 0.0,
+            fan_stalled: false,
+            events: Vec::new(),
+            dropped_events: 0,
+        }
+    }
+
+    pub fn power_range(&self) -> (Watts, Watts) {
+        self.params.power.power_range(&self.params.vf_table)
+    }
+
+    pub fn set_power_target(&mut self, target: Watts) {
+        if self.state == BoardState::Stopped {
+            return;
+        }
+        self.power_target_w = target;
+        self.target = self.params.power.point_for_power(&self.params.vf_table, target);
+    }
+
+    pub fn stop(&mut self) {
+        if self.state != BoardState::Stopped {
+            self.push_event(BoardEvent::Stopped);
+        }
+        self.state = BoardState::Stopped;
+        self.power_target_w = Watts::ZERO;
+        self.target = None;
+        self.freq_mhz = 0.0;
+        self.voltage_mv = 0.0;
+    }
+
+    /// Fault injection: the fan stops turning whatever its duty.
+    pub fn set_fan_stalled(&mut self, stalled: bool) {
+        self.fan_stalled = stalled;
+    }
+
+    fn push_event(&mut self, e: BoardEvent) {
+        if self.events.len() >= MAX_PENDING_EVENTS {
+            self.dropped_events += 1;
+        } else {
+            self.events.push(e);
+        }
+    }
+
+    pub fn take_events(&mut self) -> Vec<BoardEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn running(&self) -> bool {
+        self.freq_mhz > 0.0
+    }
+
+    fn operating_point(&self) -> Option<OperatingPoint> {
+        self.running()
+            .then_some(OperatingPoint { freq_mhz: FreqMhz(self.freq_mhz), voltage_mv: Millivolts(self.voltage_mv) })
+    }
+
+    /// Electrical power drawn now; all of it becomes heat in the room.
+    pub fn power_w(&self) -> Watts {
+        self.operating_point().map_or(Watts::ZERO, |op| self.params.power.power(op))
+    }
+
+    pub fn hashrate(&self) -> GhPerSec {
+        if self.running() {
+            self.params.power.hashrate(FreqMhz(self.freq_mhz))
+        } else {
+            GhPerSec::ZERO
+        }
+    }
+
+    fn effective_airflow(&self) -> f64 {
+        if self.fan_stalled {
+            // Natural convection only.
+            0.08
+        } else {
+            0.25 + 0.75 * self.fan_duty.fraction()
+        }
+    }
+
+    /// Advances the board by `dt_s` with the room air at `ambient`.
+    pub fn step(&mut self, dt_s: f64, ambient: Celsius) {
+        self.step_protection(dt_s);
+        self.step_frequency(dt_s);
+        let p = self.power_w().get();
+        let r_th = self.params.r_th_full_fan_k_per_w / self.effective_airflow();
+        let target_c = ambient.get() + p * r_th;
+        let a = 1.0 - (-dt_s / self.params.chip_tau_s).exp();
+        self.chip_c += (target_c - self.chip_c) * a;
+        self.step_fan();
+    }
+
+    fn step_protection(&mut self, dt_s: f64) {
+        match self.state {
+            BoardState::Stopped => {}
+            BoardState::Tripped => {
+                self.tripped_for_s += dt_s;
+                if self.tripped_for_s >= self.params.trip_min_wait_s && self.chip_c < self.params.recover_chip_c {
+                    self.state = BoardState::Idle;
+                    self.push_event(BoardEvent::Recovered);
+                }
+            }
+            _ if self.chip_c > self.params.trip_chip_c => {
+                self.state = BoardState::Tripped;
+                self.tripped_for_s = 0.0;
+                self.freq_mhz = 0.0;
+                self.voltage_mv = 0.0;
+                let reason = format!("chip temperature {:.1} °C above {:.1} °C", self.chip_c, self.params.trip_chip_c);
+                self.push_event(BoardEvent::Tripped { reason });
+            }
+            _ => {}
+        }
+    }
+
+    fn step_frequency(&mut self, dt_s: f64) {
+        if matches!(self.state, BoardState::Stopped | BoardState::Tripped) {
+            return;
+        }
+        let Some(target) = self.target else {
+            self.freq_mhz = 0.0;
+            self.voltage_mv = 0.0;
+            self.state = BoardState::Idle;
+            return;
+        };
+        let table = &self.params.vf_table;
+        let goal = target.freq_mhz.get();
+        // From idle, start at the lowest point and ramp from there.
+        let current = if self.running() { self.freq_mhz } else { table.min_freq().get() };
+        let max_step = RAMP_MHZ_PER_S * dt_s;
+        self.freq_mhz = current + (goal - current).clamp(-max_step, max_step);
+        self.voltage_mv = table.min_voltage(FreqMhz(self.freq_mhz.max(goal))).get();
+        self.state = if (self.freq_mhz - goal).abs() < 1e-9 { BoardState::Running } else { BoardState::Ramping };
+    }
+
+    /// Proportional fan control on chip temperature (firmware-style), full
+    /// speed when tripped.
+    fn step_fan(&mut self) {
+        let duty = match self.state {
+            BoardState::Tripped => 100.0,
+            _ if !self.running() => 20.0,
+            _ => 25.0 + (self.chip_c - 55.0) * 5.0,
+        };
+        self.fan_duty = Percent::new(duty.max(20.0));
+    }
+
+    pub fn telemetry(&self) -> BoardTelemetry {
+        let rpm = if self.fan_stalled { 0.0 } else { self.params.fan_max_rpm * self.fan_duty.fraction() };
+        let chip_power = self.power_w().get();
+        BoardTelemetry {
+            state: self.state,
+            power_w: self.power_w(),
+            power_target_w: self.power_target_w,
+            hashrate_ghs: self.hashrate(),
+            chip_temp_c: Some(Celsius(self.chip_c)),
+            // The regulator runs a little above the air, more under load.
+            regulator_temp_c: Some(Celsius(self.chip_c * 0.6 + 0.01 * chip_power)),
+            fan_duty: self.fan_duty,
+            fan_rpm: Some(Rpm(rpm)),
+            operating_point: self.operating_point(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(board: &mut SimBoard, seconds: u32) {
+        for _ in 0..seconds {
+            board.step(1.0, Celsius(20.0));
+        }
+    }
+
+    #[test]
+    fn default_profile_is_valid_and_spans_a_useful_range() {
+        let p = SimBoardParams::bm1370_65();
+        assert_eq!(p.check(), Ok(()));
+        let (lo, hi) = SimBoard::new(p, Celsius(20.0)).power_range();
+        assert!(lo.get() > 300.0 && lo.get() < 500.0, "{lo}");
+        assert!(hi.get() > 1400.0 && hi.get() < 1700.0, "{hi}");
+    }
+
+    #[test]
+    fn ramps_to_target_and_draws_at_most_it() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(900.0));
+        b.step(1.0, Celsius(20.0));
+        assert_eq!(b.telemetry().state, BoardState::Ramping);
+        run(&mut b, 20);
+        let t = b.telemetry();
+        assert_eq!(t.state, BoardState::Running);
+        assert!(t.power_w.get() <= 900.0 && t.power_w.get() > 850.0, "{}", t.power_w);
+        let f = t.operating_point.map(|op| op.freq_mhz.get()).unwrap_or(0.0);
+        assert!((t.hashrate_ghs.get() - f * 2040.0 * 65.0 / 1000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn lower_power_gives_more_hashes_per_joule() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(600.0));
+        run(&mut b, 30);
+        let low = b.hashrate().get() / b.power_w().get();
+        b.set_power_target(Watts(1600.0));
+        run(&mut b, 30);
+        let high = b.hashrate().get() / b.power_w().get();
+        assert!(low > high * 1.1, "{low} vs {high}");
+    }
+
+    #[test]
+    fn stalled_fan_trips_and_recovers_after_the_fan_returns() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(1500.0));
+        b.set_fan_stalled(true);
+        run(&mut b, 300);
+        let events = b.take_events();
+        assert!(events.iter().any(|e| matches!(e, BoardEvent::Tripped { .. })), "{events:?}");
+        assert!(b.telemetry().chip_temp_c.map_or(0.0, |c| c.get()) < 90.0);
+        b.set_fan_stalled(false);
+        run(&mut b, 300);
+        assert!(b.take_events().contains(&BoardEvent::Recovered));
+        assert!(b.power_w().get() > 0.0, "heats again after recovery");
+    }
+
+    #[test]
+    fn stopped_board_ignores_power() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(900.0));
+        run(&mut b, 10);
+        b.stop();
+        b.set_power_target(Watts(900.0));
+        run(&mut b, 10);
+        assert_eq!(b.power_w(), Watts::ZERO);
+        assert_eq!(b.telemetry().state, BoardState::Stopped);
+    }
+}
