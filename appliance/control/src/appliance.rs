@@ -104,6 +104,11 @@ impl Appliance {
             .ok_or_else(|| SettingError::UnknownZone(id.to_string()))
     }
 
+    /// Current settings of `zone`.
+    pub fn settings(&self, zone: &str) -> Option<ZoneSettings> {
+        self.zones.iter().find(|z| z.config.id.as_str() == zone).map(|z| z.config.settings)
+    }
+
     /// Validates a setpoint for `zone` without applying it (callers persist
     /// first, then apply, so an acknowledged change survives a crash).
     pub fn validate_setpoint(&self, zone: &str, value: f64) -> Result<Celsius, SettingError> {

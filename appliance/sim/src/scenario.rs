@@ -80,6 +80,9 @@ pub struct ZoneSpec {
     pub boards: u32,
     #[serde(default)]
     pub board_profile: Option<SimBoardParams>,
+    /// Ids for the boards, in order; missing ones are `<zone>-board-<n>`.
+    #[serde(skip)]
+    pub board_ids: Vec<BoardId>,
 }
 
 fn default_kind() -> ZoneKind {
@@ -112,6 +115,7 @@ impl ZoneSpec {
             room: RoomParams::default(),
             boards: 1,
             board_profile: None,
+            board_ids: Vec::new(),
         }
     }
 }
@@ -166,7 +170,7 @@ pub struct BuiltWorld {
 }
 
 /// Builds the world and a device handle for every sensor and board. Boards are
-/// named `<zone>-board-<n>`.
+/// named by `board_ids`, else `<zone>-board-<n>`.
 pub fn build_world(seed: u64, start: Timestamp, weather: WeatherParams, specs: &[ZoneSpec]) -> BuiltWorld {
     let mut world = World::new(start, seed, weather);
     let mut layout = Vec::new();
@@ -185,7 +189,10 @@ pub fn build_world(seed: u64, start: Timestamp, weather: WeatherParams, specs: &
                 .into_iter()
                 .enumerate()
                 .filter_map(|(n, idx)| {
-                    let id = BoardId::new(format!("{}-board-{n}", spec.id)).ok()?;
+                    let id = match spec.board_ids.get(n) {
+                        Some(id) => id.clone(),
+                        None => BoardId::new(format!("{}-board-{n}", spec.id)).ok()?,
+                    };
                     SimHashboard::new(world.clone(), idx, id).map(|b| Box::new(b) as Box<dyn Hashboard>)
                 })
                 .collect();

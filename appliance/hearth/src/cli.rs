@@ -1,0 +1,59 @@
+//! Command-line interface.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about = "Hearth: Bitcoin hashboards as smart, modulating electric heaters")]
+pub struct Cli {
+    /// More detailed logs (RUST_LOG overrides).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: control loop, storage and HTTP API.
+    Run(RunArgs),
+    /// Run a scenario on the simulated world faster than real time.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file. With --sim and no file at the default path, a
+    /// built-in one-room configuration is used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Simulate every board and sensor instead of driving hardware.
+    #[arg(long)]
+    pub sim: bool,
+    /// Where the database lives [default: /var/lib/hearth, or ./hearth-data with --sim].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// With --sim: simulated seconds per real second (overrides [sim] speed).
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Scenario file (see docs/simulation.md); default: one winter day in the default room.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the scenario's duration.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

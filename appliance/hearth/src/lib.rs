@@ -1,0 +1,13 @@
+//! The Hearth daemon. This crate is the only one that knows tokio, HTTP and
+//! SQLite: it reads the config, chooses real or simulated devices (in
+//! [`backends`], the one place that decision is made), runs the control tick
+//! on a timer, stores settings and telemetry, and serves the API.
+
+pub mod api;
+pub mod backends;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod logging;
+pub mod state;
+pub mod store;

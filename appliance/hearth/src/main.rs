@@ -1,0 +1,92 @@
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use hearth::cli::{Cli, Command, RunArgs, SimArgs};
+use hearth::config::{Config, DEFAULT_CONFIG_PATH};
+use hearth::daemon::{self, RunOptions};
+use hearth_sim::runner;
+use hearth_sim::scenario::{Scenario, ZoneSpec};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    hearth::logging::init(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Sim(args) => sim(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearth: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None if args.sim && !Path::new(DEFAULT_CONFIG_PATH).exists() => Config::sim_default().validate()?,
+        None => Config::load(Path::new(DEFAULT_CONFIG_PATH))?,
+    };
+    if args.speed.is_some() && !args.sim {
+        bail!("--speed only applies with --sim");
+    }
+    if let Some(speed) = args.speed {
+        if !(speed.is_finite() && (0.01..=10_000.0).contains(&speed)) {
+            bail!("--speed must be between 0.01 and 10000");
+        }
+    }
+    let default_dir = if args.sim { "hearth-data" } else { "/var/lib/hearth" };
+    let data_dir = args.data_dir.or_else(|| config.raw.daemon.data_dir.clone()).unwrap_or_else(|| PathBuf::from(default_dir));
+    let http = args.http.or(config.raw.daemon.http).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let opts = RunOptions { config, simulate: args.sim, data_dir, http, speed: args.speed };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("hearth")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(daemon::run(opts))
+}
+
+fn sim(args: SimArgs) -> Result<()> {
+    let mut scenario = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Scenario::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => Scenario {
+            name: "default winter day".into(),
+            seed: 1,
+            duration_hours: 24.0,
+            tick_s: 10.0,
+            start_unix_s: 0,
+            weather: Default::default(),
+            zones: vec![ZoneSpec::default_room()],
+        },
+    };
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(hours) = args.hours {
+        scenario.duration_hours = hours;
+    }
+    scenario.check()?;
+    let summary = runner::run(&scenario);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("scenario {:?} seed {} over {} h", summary.scenario, summary.seed, summary.simulated_hours);
+        println!("energy {:.2} kWh, heat {:.2} kWh, {:.3e} hashes/J, {} safety events", summary.energy_kwh, summary.heat_kwh, summary.hashes_per_joule, summary.safety_events);
+        for z in &summary.zones {
+            println!(
+                "  {:<16} final {:.2} °C  min {:.2}  max {:.2}  discomfort {:.3} Kh  overshoot {:.2} K  rms {:.3} K",
+                z.id, z.final_temperature_c, z.min_temperature_c, z.max_temperature_c, z.discomfort_kh, z.max_overshoot_k, z.rms_error_k
+            );
+        }
+    }
+    Ok(())
+}

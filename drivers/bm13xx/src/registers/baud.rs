@@ -1,0 +1,133 @@
+//! UART_BAUD (0x28, BM1366 and later): the serial link's baud rate,
+//! `25 MHz / (8 x (divider + 1))`.
+//!
+//! ```text
+//!  31  29 28  27           16 15       8 7        0
+//! +------+---+---------------+----------+----------+
+//! | zero | ? |     0x130     | divider  |   zero   |
+//! +------+---+---------------+----------+----------+
+//! ```
+//!
+//! - Bit 28: set by BM1362-generation firmware, clear in BM1370-generation
+//!   firmware for the same rate; function unknown (*unverified*). Left clear.
+//! - Bits 27-16: 0x130 in the reset value and every observed write;
+//!   unexplained (bm13xx-rs reads bits 27-26 as a clock-source select, 0 =
+//!   the 25 MHz crystal, and bits 23-20 as a PLL1 divider; *unverified*).
+//! - Bits 15-8: the divider.
+//!
+//! Observed: reset `0x01301A00` (divider 26, 115,740 baud), Bitaxe
+//! `0x11300200` (divider 2, 1,041,666 baud), S21 Pro `0x01300000`
+//! (divider 0, 3,125,000 baud).
+//!
+//! The BM1397 keeps its divider in MISC_CONTROL (0x18) bits 12-8 instead
+//! (reset `0x00003A01`, divider 26); this module does not encode that layout.
+
+use crate::error::RegisterError;
+
+/// The baud generator's input clock.
+pub const BAUD_CLOCK_HZ: u32 = 25_000_000;
+/// Register value out of reset.
+pub const UART_BAUD_RESET: u32 = 0x0130_1A00;
+/// The bits this codec keeps as observed (bits 27-16 = 0x130).
+const OBSERVED_UPPER_BITS: u32 = 0x0130_0000;
+/// Divider field position.
+const DIVIDER_SHIFT: u32 = 8;
+
+/// Fastest rate (divider 0): 3,125,000 baud.
+pub const MAX_BAUD: u32 = baud_for_divider(0);
+/// Slowest rate (divider 255): 12,207 baud.
+pub const MIN_BAUD: u32 = baud_for_divider(u8::MAX);
+
+/// The baud rate a divider gives, rounded down.
+#[must_use]
+pub const fn baud_for_divider(divider: u8) -> u32 {
+    BAUD_CLOCK_HZ / (8 * (divider as u32 + 1))
+}
+
+/// The divider whose rate is nearest `baud` (the chip's rate is then
+/// [`baud_for_divider`]; set the host UART to that, not to the request).
+///
+/// # Errors
+/// [`RegisterError::BaudOutOfRange`] outside [`MIN_BAUD`]..=[`MAX_BAUD`].
+pub const fn divider_for_baud(baud: u32) -> Result<u8, RegisterError> {
+    if baud < MIN_BAUD || baud > MAX_BAUD {
+        return Err(RegisterError::BaudOutOfRange {
+            requested: baud,
+            min: MIN_BAUD,
+            max: MAX_BAUD,
+        });
+    }
+    // divider + 1 = round(clock / (8 * baud)), computed without floats.
+    let eight_baud = 8 * baud as u64;
+    let steps = (BAUD_CLOCK_HZ as u64 + eight_baud / 2) / eight_baud;
+    // baud in range keeps steps in 1..=256.
+    let divider = steps.saturating_sub(1);
+    if divider > u8::MAX as u64 {
+        return Err(RegisterError::BaudOutOfRange {
+            requested: baud,
+            min: MIN_BAUD,
+            max: MAX_BAUD,
+        });
+    }
+    Ok(divider as u8)
+}
+
+/// The register value selecting `divider` (bit 28 clear, observed upper bits).
+#[must_use]
+pub const fn uart_baud_register(divider: u8) -> u32 {
+    OBSERVED_UPPER_BITS | ((divider as u32) << DIVIDER_SHIFT)
+}
+
+/// The divider field of a register value.
+#[must_use]
+pub const fn divider_from_register(value: u32) -> u8 {
+    ((value >> DIVIDER_SHIFT) & 0xFF) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_values() {
+        assert_eq!(divider_from_register(UART_BAUD_RESET), 26);
+        assert_eq!(baud_for_divider(26), 115_740);
+        assert_eq!(divider_from_register(0x1130_0200), 2);
+        assert_eq!(baud_for_divider(2), 1_041_666);
+        assert_eq!(uart_baud_register(0), 0x0130_0000);
+        assert_eq!(uart_baud_register(26), UART_BAUD_RESET);
+        assert_eq!(MAX_BAUD, 3_125_000);
+        assert_eq!(MIN_BAUD, 12_207);
+    }
+
+    #[test]
+    fn nearest_divider() {
+        assert_eq!(divider_for_baud(115_740), Ok(26));
+        assert_eq!(divider_for_baud(115_200), Ok(26));
+        assert_eq!(divider_for_baud(1_000_000), Ok(2));
+        assert_eq!(divider_for_baud(3_125_000), Ok(0));
+        assert_eq!(divider_for_baud(MIN_BAUD), Ok(255));
+    }
+
+    #[test]
+    fn every_divider_round_trips() {
+        for divider in 0..=u8::MAX {
+            assert_eq!(divider_for_baud(baud_for_divider(divider)), Ok(divider));
+            assert_eq!(divider_from_register(uart_baud_register(divider)), divider);
+        }
+    }
+
+    #[test]
+    fn out_of_range() {
+        for bad in [0, 1, MIN_BAUD - 1, MAX_BAUD + 1, u32::MAX] {
+            assert_eq!(
+                divider_for_baud(bad),
+                Err(RegisterError::BaudOutOfRange {
+                    requested: bad,
+                    min: MIN_BAUD,
+                    max: MAX_BAUD
+                })
+            );
+        }
+    }
+}
