@@ -196,21 +196,32 @@ impl Store {
 
     /// Stores raw samples taken at `now`, in one transaction.
     pub fn record(&mut self, now: Timestamp, samples: &[Sample]) -> Result<(), StoreError> {
+        self.record_batch(std::iter::once((now, samples)))
+    }
+
+    /// Stores several moments' samples in one transaction (imports, and
+    /// catching up after the writer fell behind).
+    pub fn record_batch<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (Timestamp, &'a [Sample])>,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO telemetry (tier, ts_ms, zone_id, temp_c, setpoint_c, power_w, hashrate_ghs, n)
                  VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, 1)",
             )?;
-            for s in samples {
-                stmt.execute(params![
-                    to_i64(now.as_millis()),
-                    s.zone_id,
-                    s.temp_c,
-                    s.setpoint_c,
-                    s.power_w,
-                    s.hashrate_ghs
-                ])?;
+            for (now, samples) in batch {
+                for s in samples {
+                    stmt.execute(params![
+                        to_i64(now.as_millis()),
+                        s.zone_id,
+                        s.temp_c,
+                        s.setpoint_c,
+                        s.power_w,
+                        s.hashrate_ghs
+                    ])?;
+                }
             }
         }
         tx.commit()?;

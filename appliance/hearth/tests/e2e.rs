@@ -1,0 +1,195 @@
+//! The `hearth` binary as a user runs it: start, health, a warming room, a
+//! setpoint that survives a restart, SIGTERM, the simulator CLI, and refusals
+//! of bad configuration.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hearth");
+
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A tiny HTTP/1.1 client: enough for JSON requests to localhost.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let json = resp.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    Some((code, json))
+}
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Daemon {
+    fn start(data_dir: &Path, speed: &str) -> Daemon {
+        let addr = free_port();
+        let child = Command::new(BIN)
+            .args(["run", "--sim", "--speed", speed, "--http", &addr.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn hearth");
+        let d = Daemon { child, addr };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some((200, _)) = http(d.addr, "GET", "/health", None) {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("/health did not answer 200 within 60 s");
+    }
+
+    fn status(&self) -> Value {
+        http(self.addr, "GET", "/api/v1/status", None).expect("status").1
+    }
+
+    /// SIGTERM, and the exit status once it has stopped.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success();
+        assert!(ok);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "did not exit within 15 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn runs_warms_the_room_and_keeps_a_setpoint_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), "120");
+    let t0 = daemon.status()["zones"][0]["temperature_c"].as_f64().expect("temperature");
+    // Four real seconds are eight simulated minutes at full power.
+    std::thread::sleep(Duration::from_secs(4));
+    let s = daemon.status();
+    let t1 = s["zones"][0]["temperature_c"].as_f64().expect("temperature");
+    assert!(t1 > t0 + 0.2, "room should warm: {t0} -> {t1}");
+    assert_eq!(s["zones"][0]["action"], "heating");
+    assert!(s["boards"][0]["power_w"].as_f64().unwrap_or(0.0) > 400.0);
+
+    let (code, body) = http(daemon.addr, "PUT", "/api/v1/zones/living-room/setpoint", Some(r#"{"setpoint_c": 22.5}"#))
+        .expect("put");
+    assert_eq!(code, 200, "{body}");
+    let (code, _) =
+        http(daemon.addr, "PUT", "/api/v1/zones/living-room/setpoint", Some(r#"{"setpoint_c": 45}"#)).expect("put");
+    assert_eq!(code, 400);
+    let status = daemon.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+
+    let daemon = Daemon::start(dir.path(), "1");
+    assert_eq!(daemon.status()["zones"][0]["setpoint_c"], 22.5);
+    assert!(daemon.terminate().success());
+}
+
+fn hearth(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run hearth")
+}
+
+#[test]
+fn sim_runs_are_deterministic_per_seed() {
+    let a = hearth(&["sim", "--json", "--seed", "5", "--hours", "6"]);
+    let b = hearth(&["sim", "--json", "--seed", "5", "--hours", "6"]);
+    let c = hearth(&["sim", "--json", "--seed", "6", "--hours", "6"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    let v: Value = serde_json::from_slice(&a.stdout).expect("json");
+    assert_eq!(v["seed"], 5);
+    assert!(v["energy_kwh"].as_f64().unwrap_or(0.0) > 0.0);
+}
+
+#[test]
+fn sim_reads_a_scenario_file_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "seed = 3\nduration_hours = 2\n[[zone]]\nid = \"den\"\nsetpoint_c = 20\n").expect("write");
+    let out = hearth(&["sim", "--json", "--scenario", good.to_str().unwrap_or_default()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["zones"][0]["id"], "den");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[zone]]\nid = \"den\"\nsetpoint_c = 200\n").expect("write");
+    let out = hearth(&["sim", "--scenario", bad.to_str().unwrap_or_default()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("zone[0].setpoint_c"));
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start_with_the_key_and_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.toml");
+    let out = hearth(&["run", "--sim", "--config", missing.to_str().unwrap_or_default()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.toml") && err.contains("cannot read"), "{err}");
+
+    let cases = [
+        ("[daemon]\ntick_ms = 1000\nturbo = true\n[[zone]]\nid = \"a\"\n", "turbo"),
+        ("[daemon]\ntick_ms = 5\n[[zone]]\nid = \"a\"\n", "daemon.tick_ms"),
+        ("[[zone]]\nid = \"a\"\nsetpoint_c = 40\n", "zone[0].setpoint_c"),
+    ];
+    for (text, key) in cases {
+        let path = dir.path().join("hearth.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = hearth(&["run", "--sim", "--config", path.to_str().unwrap_or_default(), "--http", "127.0.0.1:1"]);
+        assert!(!out.status.success(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn real_hardware_without_a_backend_is_refused_plainly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hearth.toml");
+    std::fs::write(
+        &path,
+        "[[zone]]\nid = \"a\"\n[[hashboard]]\nid = \"b0\"\nzone = \"a\"\nprofile = \"generic-bm1370-65\"\n",
+    )
+    .expect("write");
+    let data = dir.path().join("data");
+    let out = hearth(&[
+        "run",
+        "--config",
+        path.to_str().unwrap_or_default(),
+        "--data-dir",
+        data.to_str().unwrap_or_default(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sim"));
+}
