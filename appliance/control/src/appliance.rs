@@ -262,3 +262,197 @@ impl ZoneRuntime {
         commanded
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::{ZoneLimits, ZoneSettings};
+    use hearth_core::board::BoardPoll;
+    use hearth_core::{BoardInfo, BoardState, DeviceError, GhPerSec, HashboardError, Job, Percent};
+    use std::sync::{Arc, Mutex};
+
+    /// A thermometer that reads whatever the test puts in the cell.
+    struct Probe(Arc<Mutex<Option<f64>>>);
+
+    impl Thermometer for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+        fn read_temp(&mut self, _now: Timestamp) -> Result<Celsius, DeviceError> {
+            self.0.lock().map_err(|_| DeviceError::Timeout)?.map(Celsius).ok_or(DeviceError::Timeout)
+        }
+    }
+
+    /// A board that records its power target.
+    struct Recorder {
+        info: BoardInfo,
+        target: Arc<Mutex<Watts>>,
+        stopped: bool,
+    }
+
+    impl Hashboard for Recorder {
+        fn info(&self) -> &BoardInfo {
+            &self.info
+        }
+        fn set_power_target(&mut self, target: Watts, _now: Timestamp) -> Result<(), HashboardError> {
+            if self.stopped {
+                return Err(HashboardError::Stopped);
+            }
+            *self.target.lock().map_err(|_| HashboardError::Busy)? = target;
+            Ok(())
+        }
+        fn set_job(&mut self, _job: Job, _now: Timestamp) -> Result<(), HashboardError> {
+            Ok(())
+        }
+        fn poll(&mut self, _now: Timestamp) -> BoardPoll {
+            let power = self.target.lock().map(|t| *t).unwrap_or(Watts::ZERO);
+            BoardPoll {
+                telemetry: BoardTelemetry {
+                    state: if self.stopped { BoardState::Stopped } else { BoardState::Running },
+                    power_w: power,
+                    power_target_w: power,
+                    hashrate_ghs: GhPerSec::ZERO,
+                    chip_temp_c: None,
+                    regulator_temp_c: None,
+                    fan_duty: Percent::ZERO,
+                    fan_rpm: None,
+                    operating_point: None,
+                },
+                events: vec![],
+                nonces: vec![],
+            }
+        }
+        fn stop_safely(&mut self, _now: Timestamp) -> Result<(), HashboardError> {
+            self.stopped = true;
+            if let Ok(mut t) = self.target.lock() {
+                *t = Watts::ZERO;
+            }
+            Ok(())
+        }
+    }
+
+    struct Rig {
+        app: Appliance,
+        temp: Arc<Mutex<Option<f64>>>,
+        targets: Vec<Arc<Mutex<Watts>>>,
+    }
+
+    fn rig(kind: ZoneKind, boards: usize) -> Rig {
+        let temp = Arc::new(Mutex::new(Some(15.0)));
+        let targets: Vec<_> = (0..boards).map(|_| Arc::new(Mutex::new(Watts::ZERO))).collect();
+        let hw = ZoneHardware {
+            thermometer: Box::new(Probe(temp.clone())),
+            boards: targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    Box::new(Recorder {
+                        info: BoardInfo {
+                            id: BoardId::new(format!("b{i}")).unwrap_or_else(|_| unreachable!()),
+                            model: "test".into(),
+                            chips: 1,
+                            min_power_w: Watts(400.0),
+                            max_power_w: Watts(1000.0),
+                        },
+                        target: t.clone(),
+                        stopped: false,
+                    }) as Box<dyn Hashboard>
+                })
+                .collect(),
+        };
+        let config = ZoneConfig {
+            id: ZoneId::new("z").unwrap_or_else(|_| unreachable!()),
+            name: "z".into(),
+            kind,
+            limits: kind.default_limits(),
+            settings: ZoneSettings { setpoint_c: Celsius(21.0), mode: ZoneMode::Heat },
+        };
+        Rig { app: Appliance::new(vec![(config, hw)], PiGains::default()), temp, targets }
+    }
+
+    fn set_temp(r: &Rig, t: Option<f64>) {
+        if let Ok(mut cell) = r.temp.lock() {
+            *cell = t;
+        }
+    }
+
+    fn target(r: &Rig, i: usize) -> f64 {
+        r.targets[i].lock().map(|t| t.get()).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn cold_zone_runs_all_boards_flat_out() {
+        let mut r = rig(ZoneKind::Room, 2);
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 1000.0);
+        assert_eq!(target(&r, 1), 1000.0);
+        assert_eq!(rep.zones[0].action, "heating");
+        assert_eq!(rep.boards.len(), 2);
+    }
+
+    #[test]
+    fn partial_demand_fills_boards_in_order_and_skips_tiny_shares() {
+        let mut r = rig(ZoneKind::Room, 2);
+        // 0.5 K below setpoint: P-term 0.4 of 2000 W = 800 W.
+        set_temp(&r, Some(20.5));
+        r.app.tick(Timestamp::from_secs(0));
+        assert!((target(&r, 0) - 800.0).abs() < 1.0, "{}", target(&r, 0));
+        assert_eq!(target(&r, 1), 0.0);
+    }
+
+    #[test]
+    fn nothing_heats_at_or_above_the_hard_limit_whatever_the_setpoint() {
+        let mut r = rig(ZoneKind::Pool, 1);
+        let limits: ZoneLimits = ZoneKind::Pool.default_limits();
+        r.app
+            .apply_settings("z", ZoneSettings { setpoint_c: limits.max_setpoint_c, mode: ZoneMode::Heat })
+            .expect("valid");
+        set_temp(&r, Some(limits.hard_max_c.get()));
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0);
+        assert!(rep.zones[0].hold_reason.as_deref().unwrap_or("").contains("hard limit"));
+    }
+
+    #[test]
+    fn a_stale_sensor_stops_heat_after_the_grace_period() {
+        let mut r = rig(ZoneKind::Room, 1);
+        r.app.tick(Timestamp::from_secs(0));
+        assert!(target(&r, 0) > 0.0);
+        set_temp(&r, None);
+        // Within the grace period the last good reading is used.
+        let rep = r.app.tick(Timestamp::from_secs(60));
+        assert!(target(&r, 0) > 0.0);
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.0)));
+        let rep = r.app.tick(Timestamp::from_secs(301));
+        assert_eq!(target(&r, 0), 0.0);
+        assert_eq!(rep.zones[0].temperature_c, None);
+        assert!(rep.zones[0].hold_reason.as_deref().unwrap_or("").contains("stale"));
+        // It recovers as soon as readings return.
+        set_temp(&r, Some(15.0));
+        r.app.tick(Timestamp::from_secs(310));
+        assert!(target(&r, 0) > 0.0);
+    }
+
+    #[test]
+    fn mode_off_and_unknown_zones() {
+        let mut r = rig(ZoneKind::Room, 1);
+        r.app.apply_settings("z", ZoneSettings { setpoint_c: Celsius(21.0), mode: ZoneMode::Off }).expect("ok");
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0);
+        assert_eq!(rep.zones[0].action, "off");
+        assert_eq!(r.app.validate_setpoint("nope", 20.0), Err(SettingError::UnknownZone("nope".into())));
+        assert!(r.app.apply_settings("z", ZoneSettings { setpoint_c: Celsius(99.0), mode: ZoneMode::Heat }).is_err());
+        assert_eq!(r.app.settings("z").map(|s| s.mode), Some(ZoneMode::Off), "refused change left settings alone");
+    }
+
+    #[test]
+    fn stop_all_idles_boards_and_later_ticks_command_nothing() {
+        let mut r = rig(ZoneKind::Room, 2);
+        r.app.tick(Timestamp::from_secs(0));
+        assert!(r.app.stop_all(Timestamp::from_secs(1)).is_empty());
+        let rep = r.app.tick(Timestamp::from_secs(2));
+        assert_eq!(target(&r, 0), 0.0);
+        assert!(rep.boards.iter().all(|b| b.telemetry.state == BoardState::Stopped));
+        assert_eq!(rep.zones[0].hold_reason.as_deref(), Some("shutting down"));
+    }
+}

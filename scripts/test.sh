@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test Hearth has, installing what they need first. Works on a
+# fresh Debian machine with a Rust toolchain (rustup); CI calls this script.
+#
+#   scripts/test.sh            everything
+#   HEARTH_SKIP_AARCH64=1 ...  skip the aarch64 cross build and qemu tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Pure crates: no async runtime, no IO. They also run on aarch64 under qemu.
+PURE_CRATES=(hearth-core hearth-control hearth-sim hearth-bm13xx hearth-periph)
+for extra in hearth-chain hearth-simchip hearth-board; do
+  if cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q "\"name\":\"$extra\""; then
+    PURE_CRATES+=("$extra")
+  fi
+done
+
+step "Installing system packages (cross gcc and qemu for aarch64)"
+need=()
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+if [ "${#need[@]}" -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+step "Installing Rust components and the aarch64 target"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add aarch64-unknown-linux-gnu >/dev/null
+
+step "Formatting"
+cargo fmt --all -- --check
+
+step "Lints (clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Architecture invariants"
+scripts/check-architecture.sh "${PURE_CRATES[@]}"
+
+step "Tests (x86-64)"
+cargo test --workspace
+
+step "Release build (x86-64)"
+cargo build --release -p hearth --quiet
+
+if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
+  step "Release build (aarch64, the Raspberry Pi)"
+  cargo build --release --target aarch64-unknown-linux-gnu -p hearth --quiet
+  file target/aarch64-unknown-linux-gnu/release/hearth 2>/dev/null || true
+
+  step "Same seed, same simulation on x86-64 and aarch64"
+  x86=$(target/release/hearth sim --json --seed 7 --hours 12)
+  arm=$(qemu-aarch64 -L /usr/aarch64-linux-gnu target/aarch64-unknown-linux-gnu/release/hearth sim --json --seed 7 --hours 12)
+  if [ "$x86" != "$arm" ]; then
+    echo "x86-64: $x86"; echo "aarch64: $arm"; echo "simulation differs between architectures"; exit 1
+  fi
+  echo "identical: $x86"
+
+  step "Pure crates' tests on aarch64 under qemu (Cortex-A72)"
+  pkg_args=()
+  for c in "${PURE_CRATES[@]}"; do pkg_args+=(-p "$c"); done
+  cargo test --target aarch64-unknown-linux-gnu "${pkg_args[@]}"
+fi
+
+step "All tests passed"
