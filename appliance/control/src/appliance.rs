@@ -6,7 +6,8 @@ use crate::pi::{PiController, PiGains};
 use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
 use hearth_core::board::BoardPoll;
 use hearth_core::{
-    BoardEvent, BoardId, BoardTelemetry, Celsius, Hashboard, NonceFound, Thermometer, Timestamp, Watts, ZoneId,
+    BoardEvent, BoardId, BoardTelemetry, Celsius, Hashboard, NonceFound, Thermometer, Timestamp,
+    Watts, ZoneId,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -26,7 +27,14 @@ impl std::fmt::Debug for ZoneHardware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZoneHardware")
             .field("thermometer", &self.thermometer.name())
-            .field("boards", &self.boards.iter().map(|b| b.info().id.clone()).collect::<Vec<_>>())
+            .field(
+                "boards",
+                &self
+                    .boards
+                    .iter()
+                    .map(|b| b.info().id.clone())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -88,9 +96,18 @@ impl Appliance {
     pub fn new(zones: Vec<(ZoneConfig, ZoneHardware)>, gains: PiGains) -> Appliance {
         let zones = zones
             .into_iter()
-            .map(|(config, hw)| ZoneRuntime { config, hw, pi: PiController::new(gains), last_good: None, last_tick: None })
+            .map(|(config, hw)| ZoneRuntime {
+                config,
+                hw,
+                pi: PiController::new(gains),
+                last_good: None,
+                last_tick: None,
+            })
             .collect();
-        Appliance { zones, stopped: false }
+        Appliance {
+            zones,
+            stopped: false,
+        }
     }
 
     pub fn zone_configs(&self) -> impl Iterator<Item = &ZoneConfig> {
@@ -106,7 +123,10 @@ impl Appliance {
 
     /// Current settings of `zone`.
     pub fn settings(&self, zone: &str) -> Option<ZoneSettings> {
-        self.zones.iter().find(|z| z.config.id.as_str() == zone).map(|z| z.config.settings)
+        self.zones
+            .iter()
+            .find(|z| z.config.id.as_str() == zone)
+            .map(|z| z.config.settings)
     }
 
     /// Validates a setpoint for `zone` without applying it (callers persist
@@ -121,9 +141,15 @@ impl Appliance {
     }
 
     /// Applies already validated settings.
-    pub fn apply_settings(&mut self, zone: &str, settings: ZoneSettings) -> Result<(), SettingError> {
+    pub fn apply_settings(
+        &mut self,
+        zone: &str,
+        settings: ZoneSettings,
+    ) -> Result<(), SettingError> {
         let z = self.zone_mut(zone)?;
-        z.config.limits.validate_setpoint(settings.setpoint_c.get())?;
+        z.config
+            .limits
+            .validate_setpoint(settings.setpoint_c.get())?;
         if settings.mode != z.config.settings.mode {
             z.pi.reset();
         }
@@ -134,14 +160,26 @@ impl Appliance {
     /// Read, decide, command, observe. Never fails: a broken device shows up
     /// in the report and makes its zone stop heating, it does not stop the loop.
     pub fn tick(&mut self, now: Timestamp) -> TickReport {
-        let mut report = TickReport { now, zones: Vec::new(), boards: Vec::new(), events: Vec::new(), nonces: Vec::new() };
+        let mut report = TickReport {
+            now,
+            zones: Vec::new(),
+            boards: Vec::new(),
+            events: Vec::new(),
+            nonces: Vec::new(),
+        };
         let stopped = self.stopped;
         for zone in &mut self.zones {
             let status = zone.step(now, stopped);
             for board in &mut zone.hw.boards {
-                let BoardPoll { telemetry, events, nonces } = board.poll(now);
+                let BoardPoll {
+                    telemetry,
+                    events,
+                    nonces,
+                } = board.poll(now);
                 let info = board.info();
-                report.events.extend(events.into_iter().map(|e| (info.id.clone(), e)));
+                report
+                    .events
+                    .extend(events.into_iter().map(|e| (info.id.clone(), e)));
                 report.nonces.extend(nonces);
                 report.boards.push(BoardStatus {
                     id: info.id.clone(),
@@ -210,7 +248,10 @@ impl ZoneRuntime {
         } else if let Some(t) = temperature {
             if t >= self.config.limits.hard_max_c {
                 self.pi.reset();
-                hold_reason = Some(format!("at or above the hard limit {}", self.config.limits.hard_max_c));
+                hold_reason = Some(format!(
+                    "at or above the hard limit {}",
+                    self.config.limits.hard_max_c
+                ));
             } else {
                 demand = self.pi.step(settings.setpoint_c, t, dt_s);
             }
@@ -279,7 +320,11 @@ mod tests {
             "probe"
         }
         fn read_temp(&mut self, _now: Timestamp) -> Result<Celsius, DeviceError> {
-            self.0.lock().map_err(|_| DeviceError::Timeout)?.map(Celsius).ok_or(DeviceError::Timeout)
+            self.0
+                .lock()
+                .map_err(|_| DeviceError::Timeout)?
+                .map(Celsius)
+                .ok_or(DeviceError::Timeout)
         }
     }
 
@@ -294,7 +339,11 @@ mod tests {
         fn info(&self) -> &BoardInfo {
             &self.info
         }
-        fn set_power_target(&mut self, target: Watts, _now: Timestamp) -> Result<(), HashboardError> {
+        fn set_power_target(
+            &mut self,
+            target: Watts,
+            _now: Timestamp,
+        ) -> Result<(), HashboardError> {
             if self.stopped {
                 return Err(HashboardError::Stopped);
             }
@@ -308,7 +357,11 @@ mod tests {
             let power = self.target.lock().map(|t| *t).unwrap_or(Watts::ZERO);
             BoardPoll {
                 telemetry: BoardTelemetry {
-                    state: if self.stopped { BoardState::Stopped } else { BoardState::Running },
+                    state: if self.stopped {
+                        BoardState::Stopped
+                    } else {
+                        BoardState::Running
+                    },
                     power_w: power,
                     power_target_w: power,
                     hashrate_ghs: GhPerSec::ZERO,
@@ -339,7 +392,9 @@ mod tests {
 
     fn rig(kind: ZoneKind, boards: usize) -> Rig {
         let temp = Arc::new(Mutex::new(Some(15.0)));
-        let targets: Vec<_> = (0..boards).map(|_| Arc::new(Mutex::new(Watts::ZERO))).collect();
+        let targets: Vec<_> = (0..boards)
+            .map(|_| Arc::new(Mutex::new(Watts::ZERO)))
+            .collect();
         let hw = ZoneHardware {
             thermometer: Box::new(Probe(temp.clone())),
             boards: targets
@@ -365,9 +420,16 @@ mod tests {
             name: "z".into(),
             kind,
             limits: kind.default_limits(),
-            settings: ZoneSettings { setpoint_c: Celsius(21.0), mode: ZoneMode::Heat },
+            settings: ZoneSettings {
+                setpoint_c: Celsius(21.0),
+                mode: ZoneMode::Heat,
+            },
         };
-        Rig { app: Appliance::new(vec![(config, hw)], PiGains::default()), temp, targets }
+        Rig {
+            app: Appliance::new(vec![(config, hw)], PiGains::default()),
+            temp,
+            targets,
+        }
     }
 
     fn set_temp(r: &Rig, t: Option<f64>) {
@@ -405,12 +467,22 @@ mod tests {
         let mut r = rig(ZoneKind::Pool, 1);
         let limits: ZoneLimits = ZoneKind::Pool.default_limits();
         r.app
-            .apply_settings("z", ZoneSettings { setpoint_c: limits.max_setpoint_c, mode: ZoneMode::Heat })
+            .apply_settings(
+                "z",
+                ZoneSettings {
+                    setpoint_c: limits.max_setpoint_c,
+                    mode: ZoneMode::Heat,
+                },
+            )
             .expect("valid");
         set_temp(&r, Some(limits.hard_max_c.get()));
         let rep = r.app.tick(Timestamp::from_secs(0));
         assert_eq!(target(&r, 0), 0.0);
-        assert!(rep.zones[0].hold_reason.as_deref().unwrap_or("").contains("hard limit"));
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("hard limit"));
     }
 
     #[test]
@@ -426,7 +498,11 @@ mod tests {
         let rep = r.app.tick(Timestamp::from_secs(301));
         assert_eq!(target(&r, 0), 0.0);
         assert_eq!(rep.zones[0].temperature_c, None);
-        assert!(rep.zones[0].hold_reason.as_deref().unwrap_or("").contains("stale"));
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("stale"));
         // It recovers as soon as readings return.
         set_temp(&r, Some(15.0));
         r.app.tick(Timestamp::from_secs(310));
@@ -436,13 +512,37 @@ mod tests {
     #[test]
     fn mode_off_and_unknown_zones() {
         let mut r = rig(ZoneKind::Room, 1);
-        r.app.apply_settings("z", ZoneSettings { setpoint_c: Celsius(21.0), mode: ZoneMode::Off }).expect("ok");
+        r.app
+            .apply_settings(
+                "z",
+                ZoneSettings {
+                    setpoint_c: Celsius(21.0),
+                    mode: ZoneMode::Off,
+                },
+            )
+            .expect("ok");
         let rep = r.app.tick(Timestamp::from_secs(0));
         assert_eq!(target(&r, 0), 0.0);
         assert_eq!(rep.zones[0].action, "off");
-        assert_eq!(r.app.validate_setpoint("nope", 20.0), Err(SettingError::UnknownZone("nope".into())));
-        assert!(r.app.apply_settings("z", ZoneSettings { setpoint_c: Celsius(99.0), mode: ZoneMode::Heat }).is_err());
-        assert_eq!(r.app.settings("z").map(|s| s.mode), Some(ZoneMode::Off), "refused change left settings alone");
+        assert_eq!(
+            r.app.validate_setpoint("nope", 20.0),
+            Err(SettingError::UnknownZone("nope".into()))
+        );
+        assert!(r
+            .app
+            .apply_settings(
+                "z",
+                ZoneSettings {
+                    setpoint_c: Celsius(99.0),
+                    mode: ZoneMode::Heat
+                }
+            )
+            .is_err());
+        assert_eq!(
+            r.app.settings("z").map(|s| s.mode),
+            Some(ZoneMode::Off),
+            "refused change left settings alone"
+        );
     }
 
     #[test]
@@ -452,7 +552,10 @@ mod tests {
         assert!(r.app.stop_all(Timestamp::from_secs(1)).is_empty());
         let rep = r.app.tick(Timestamp::from_secs(2));
         assert_eq!(target(&r, 0), 0.0);
-        assert!(rep.boards.iter().all(|b| b.telemetry.state == BoardState::Stopped));
+        assert!(rep
+            .boards
+            .iter()
+            .all(|b| b.telemetry.state == BoardState::Stopped));
         assert_eq!(rep.zones[0].hold_reason.as_deref(), Some("shutting down"));
     }
 }

@@ -18,7 +18,10 @@ impl Default for PiGains {
     fn default() -> PiGains {
         // Tuned on the default simulated room (time constant about an hour):
         // full power at 1.25 K below setpoint, integral closes the last tenth.
-        PiGains { kp_per_k: 0.8, ki_per_kh: 0.6 }
+        PiGains {
+            kp_per_k: 0.8,
+            ki_per_kh: 0.6,
+        }
     }
 }
 
@@ -31,7 +34,10 @@ pub struct PiController {
 
 impl PiController {
     pub fn new(gains: PiGains) -> PiController {
-        PiController { gains, integral: 0.0 }
+        PiController {
+            gains,
+            integral: 0.0,
+        }
     }
 
     pub fn reset(&mut self) {
@@ -90,7 +96,10 @@ mod tests {
         for _ in 0..60 {
             last = pi.step(Celsius(21.0), Celsius(20.9), 60.0);
         }
-        assert!(last > first, "demand grows with persistent error: {first} -> {last}");
+        assert!(
+            last > first,
+            "demand grows with persistent error: {first} -> {last}"
+        );
     }
 
     #[test]

@@ -93,15 +93,23 @@ pub enum SettingError {
 impl ZoneLimits {
     /// Checks that the limits make sense together (used on config load).
     pub fn check(&self) -> Result<(), String> {
-        let (lo, hi, hard) = (self.min_setpoint_c.get(), self.max_setpoint_c.get(), self.hard_max_c.get());
+        let (lo, hi, hard) = (
+            self.min_setpoint_c.get(),
+            self.max_setpoint_c.get(),
+            self.hard_max_c.get(),
+        );
         if !(lo.is_finite() && hi.is_finite() && hard.is_finite()) {
             return Err("limits must be finite numbers".into());
         }
         if lo >= hi {
-            return Err(format!("min_setpoint_c ({lo}) must be below max_setpoint_c ({hi})"));
+            return Err(format!(
+                "min_setpoint_c ({lo}) must be below max_setpoint_c ({hi})"
+            ));
         }
         if hard < hi {
-            return Err(format!("hard_max_c ({hard}) must not be below max_setpoint_c ({hi})"));
+            return Err(format!(
+                "hard_max_c ({hard}) must not be below max_setpoint_c ({hi})"
+            ));
         }
         Ok(())
     }
@@ -133,9 +141,18 @@ mod tests {
         let l = ZoneKind::Room.default_limits();
         assert_eq!(l.validate_setpoint(21.5), Ok(Celsius(21.5)));
         assert_eq!(l.validate_setpoint(f64::NAN), Err(SettingError::NotFinite));
-        assert_eq!(l.validate_setpoint(f64::INFINITY), Err(SettingError::NotFinite));
-        assert!(matches!(l.validate_setpoint(45.0), Err(SettingError::OutOfRange { .. })));
-        assert!(matches!(l.validate_setpoint(4.9), Err(SettingError::OutOfRange { .. })));
+        assert_eq!(
+            l.validate_setpoint(f64::INFINITY),
+            Err(SettingError::NotFinite)
+        );
+        assert!(matches!(
+            l.validate_setpoint(45.0),
+            Err(SettingError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            l.validate_setpoint(4.9),
+            Err(SettingError::OutOfRange { .. })
+        ));
         assert_eq!(l.validate_setpoint(21.55), Err(SettingError::TooFine));
     }
 

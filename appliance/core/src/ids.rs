@@ -14,7 +14,9 @@ pub enum IdError {
     Empty,
     #[error("id is longer than {MAX_ID_LEN} characters")]
     TooLong,
-    #[error("id {0:?} may only contain a-z, 0-9, '-' and '_', and must start with a letter or digit")]
+    #[error(
+        "id {0:?} may only contain a-z, 0-9, '-' and '_', and must start with a letter or digit"
+    )]
     BadCharacter(String),
 }
 
@@ -26,7 +28,10 @@ fn validate(s: &str) -> Result<(), IdError> {
         return Err(IdError::TooLong);
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-    let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !first_ok || !s.chars().all(ok_char) {
         return Err(IdError::BadCharacter(s.to_string()));
     }
@@ -97,7 +102,10 @@ mod tests {
     fn refuses_unsafe_ids() {
         assert_eq!(ZoneId::new(""), Err(IdError::Empty));
         assert_eq!(ZoneId::new("a".repeat(33)), Err(IdError::TooLong));
-        assert!(matches!(ZoneId::new("Living Room"), Err(IdError::BadCharacter(_))));
+        assert!(matches!(
+            ZoneId::new("Living Room"),
+            Err(IdError::BadCharacter(_))
+        ));
         assert!(matches!(ZoneId::new("-x"), Err(IdError::BadCharacter(_))));
         assert!(matches!(BoardId::new("a/b"), Err(IdError::BadCharacter(_))));
     }

@@ -120,7 +120,10 @@ impl VfTable {
     /// The operating point for `freq` at its lowest stable voltage.
     pub fn point_at(&self, freq: FreqMhz) -> OperatingPoint {
         let freq = freq.clamp(self.min_freq(), self.max_freq());
-        OperatingPoint { freq_mhz: freq, voltage_mv: self.min_voltage(freq) }
+        OperatingPoint {
+            freq_mhz: freq,
+            voltage_mv: self.min_voltage(freq),
+        }
     }
 }
 
@@ -146,7 +149,8 @@ impl PowerModel {
     /// Wall power drawn at `op`.
     pub fn power(&self, op: OperatingPoint) -> Watts {
         let v = op.voltage_mv.get() / 1000.0;
-        let per_chip = self.c_dyn_w_per_mhz_v2 * op.freq_mhz.get() * v * v + self.leak_w_per_v2 * v * v;
+        let per_chip =
+            self.c_dyn_w_per_mhz_v2 * op.freq_mhz.get() * v * v + self.leak_w_per_v2 * v * v;
         let eff = self.regulator_efficiency.clamp(0.05, 1.0);
         Watts(per_chip * f64::from(self.chips) / eff + self.overhead_w)
     }
@@ -187,7 +191,10 @@ impl PowerModel {
 
     /// Power range the board can modulate over: (lowest point, highest point).
     pub fn power_range(&self, table: &VfTable) -> (Watts, Watts) {
-        (self.power(table.point_at(table.min_freq())), self.power(table.point_at(table.max_freq())))
+        (
+            self.power(table.point_at(table.min_freq())),
+            self.power(table.point_at(table.max_freq())),
+        )
     }
 }
 
@@ -198,9 +205,18 @@ mod tests {
 
     fn table() -> VfTable {
         VfTable::new(vec![
-            VfPoint { freq_mhz: 200.0, min_voltage_mv: 1000.0 },
-            VfPoint { freq_mhz: 400.0, min_voltage_mv: 1080.0 },
-            VfPoint { freq_mhz: 600.0, min_voltage_mv: 1200.0 },
+            VfPoint {
+                freq_mhz: 200.0,
+                min_voltage_mv: 1000.0,
+            },
+            VfPoint {
+                freq_mhz: 400.0,
+                min_voltage_mv: 1080.0,
+            },
+            VfPoint {
+                freq_mhz: 600.0,
+                min_voltage_mv: 1200.0,
+            },
         ])
         .expect("valid table")
     }
@@ -218,11 +234,26 @@ mod tests {
 
     #[test]
     fn table_validation_names_the_row() {
-        let p = |f, v| VfPoint { freq_mhz: f, min_voltage_mv: v };
-        assert_eq!(VfTable::new(vec![p(1.0, 1.0)]), Err(VfTableError::TooFewPoints));
-        assert_eq!(VfTable::new(vec![p(2.0, 1.0), p(1.0, 1.0)]), Err(VfTableError::NotIncreasing(1)));
-        assert_eq!(VfTable::new(vec![p(1.0, 2.0), p(2.0, 1.0)]), Err(VfTableError::VoltageDecreases(1)));
-        assert_eq!(VfTable::new(vec![p(1.0, f64::NAN), p(2.0, 1.0)]), Err(VfTableError::BadValue(0)));
+        let p = |f, v| VfPoint {
+            freq_mhz: f,
+            min_voltage_mv: v,
+        };
+        assert_eq!(
+            VfTable::new(vec![p(1.0, 1.0)]),
+            Err(VfTableError::TooFewPoints)
+        );
+        assert_eq!(
+            VfTable::new(vec![p(2.0, 1.0), p(1.0, 1.0)]),
+            Err(VfTableError::NotIncreasing(1))
+        );
+        assert_eq!(
+            VfTable::new(vec![p(1.0, 2.0), p(2.0, 1.0)]),
+            Err(VfTableError::VoltageDecreases(1))
+        );
+        assert_eq!(
+            VfTable::new(vec![p(1.0, f64::NAN), p(2.0, 1.0)]),
+            Err(VfTableError::BadValue(0))
+        );
     }
 
     #[test]

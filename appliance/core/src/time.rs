@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
@@ -71,8 +73,14 @@ mod tests {
 
     #[test]
     fn plus_saturates() {
-        assert_eq!(Timestamp(u64::MAX - 1).plus(Duration::from_secs(5)), Timestamp(u64::MAX));
-        assert_eq!(Timestamp(1000).plus(Duration::from_millis(250)), Timestamp(1250));
+        assert_eq!(
+            Timestamp(u64::MAX - 1).plus(Duration::from_secs(5)),
+            Timestamp(u64::MAX)
+        );
+        assert_eq!(
+            Timestamp(1000).plus(Duration::from_millis(250)),
+            Timestamp(1250)
+        );
     }
 
     #[test]

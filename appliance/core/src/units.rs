@@ -166,7 +166,10 @@ mod tests {
     fn arithmetic_keeps_units() {
         let t = Celsius(20.0) + Celsius(1.5) - Celsius(0.5);
         assert_eq!(t, Celsius(21.0));
-        assert_eq!(Celsius(30.0).clamp(Celsius(5.0), Celsius(25.0)), Celsius(25.0));
+        assert_eq!(
+            Celsius(30.0).clamp(Celsius(5.0), Celsius(25.0)),
+            Celsius(25.0)
+        );
         let total: Watts = [Watts(1.0), Watts(2.5)].into_iter().sum();
         assert_eq!(total, Watts(3.5));
     }

@@ -37,16 +37,26 @@ pub struct ApiError {
 
 impl ApiError {
     fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
     fn internal(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -56,7 +66,10 @@ impl From<SettingError> for ApiError {
             SettingError::UnknownZone(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError { status, message: e.to_string() }
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -76,16 +89,27 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     if shared.heartbeat.alive() {
         (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "control loop not running" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "control loop not running" })),
+        )
             .into_response()
     }
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    let snapshot = shared.status.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let snapshot = shared
+        .status
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     match snapshot {
         Some(s) => Json(s).into_response(),
-        None => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "starting up".into() }.into_response(),
+        None => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "starting up".into(),
+        }
+        .into_response(),
     }
 }
 
@@ -116,7 +140,10 @@ async fn put_setpoint(
     let Json(body) = body?;
     change_settings(&shared, &id, |app, current| {
         let setpoint_c = app.validate_setpoint(&id, body.setpoint_c)?;
-        Ok(ZoneSettings { setpoint_c, ..current })
+        Ok(ZoneSettings {
+            setpoint_c,
+            ..current
+        })
     })
     .await
 }
@@ -127,7 +154,13 @@ async fn put_mode(
     body: Result<Json<ModeBody>, JsonRejection>,
 ) -> Result<Json<ZoneSettingsView>, ApiError> {
     let Json(body) = body?;
-    change_settings(&shared, &id, |_, current| Ok(ZoneSettings { mode: body.mode, ..current })).await
+    change_settings(&shared, &id, |_, current| {
+        Ok(ZoneSettings {
+            mode: body.mode,
+            ..current
+        })
+    })
+    .await
 }
 
 /// Validate, persist, then apply: a change the client saw acknowledged is on
@@ -140,7 +173,9 @@ async fn change_settings(
     let _gate = shared.settings_gate.lock().await;
     let new = {
         let app = lock(&shared.appliance);
-        let current = app.settings(id).ok_or_else(|| SettingError::UnknownZone(id.to_string()))?;
+        let current = app
+            .settings(id)
+            .ok_or_else(|| SettingError::UnknownZone(id.to_string()))?;
         change(&app, current)?
     };
     let now = shared.clock.now();
@@ -151,8 +186,17 @@ async fn change_settings(
         .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
         .map_err(|e| ApiError::internal(format!("could not store the setting: {e}")))?;
     lock(&shared.appliance).apply_settings(id, new)?;
-    tracing::info!(zone = id, setpoint_c = new.setpoint_c.get(), mode = new.mode.as_str(), "zone settings changed");
-    Ok(Json(ZoneSettingsView { id: id.to_string(), setpoint_c: new.setpoint_c.get(), mode: new.mode }))
+    tracing::info!(
+        zone = id,
+        setpoint_c = new.setpoint_c.get(),
+        mode = new.mode.as_str(),
+        "zone settings changed"
+    );
+    Ok(Json(ZoneSettingsView {
+        id: id.to_string(),
+        setpoint_c: new.setpoint_c.get(),
+        mode: new.mode,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +224,9 @@ async fn history(
     let Query(q) = query?;
     let hours = q.hours.unwrap_or(24.0);
     if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 731.0) {
-        return Err(ApiError::bad_request("hours must be above 0 and at most 17544"));
+        return Err(ApiError::bad_request(
+            "hours must be above 0 and at most 17544",
+        ));
     }
     if lock(&shared.appliance).settings(&id).is_none() {
         return Err(SettingError::UnknownZone(id).into());
@@ -188,10 +234,12 @@ async fn history(
     let now = shared.clock.now();
     let from = Timestamp(now.as_millis().saturating_sub((hours * 3_600_000.0) as u64));
     let store = shared.store.clone();
-    let rows = tokio::task::spawn_blocking(move || lock(&store).history(&id, from, now.plus(std::time::Duration::from_secs(1))))
-        .await
-        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = tokio::task::spawn_blocking(move || {
+        lock(&store).history(&id, from, now.plus(std::time::Duration::from_secs(1)))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(
         rows.into_iter()
             .map(|r| HistoryPoint {

@@ -20,7 +20,10 @@ pub struct Hardware {
 
 impl std::fmt::Debug for Hardware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hardware").field("zones", &self.zones).field("simulated", &self.world.is_some()).finish()
+        f.debug_struct("Hardware")
+            .field("zones", &self.zones)
+            .field("simulated", &self.world.is_some())
+            .finish()
     }
 }
 
@@ -44,7 +47,11 @@ pub fn build(config: &Validated, simulate: bool, speed_override: Option<f64>) ->
     }
     // Real backends arrive with the hashboard-drivers work; until then say so
     // plainly instead of starting a heater that controls nothing.
-    let boards: Vec<String> = config.zones.iter().flat_map(|z| z.boards.iter().map(|(_, p)| p.clone())).collect();
+    let boards: Vec<String> = config
+        .zones
+        .iter()
+        .flat_map(|z| z.boards.iter().map(|(_, p)| p.clone()))
+        .collect();
     bail!(
         "this build has no real hardware backend yet for {}; start with --sim to run against the simulator",
         if boards.is_empty() { "zone thermometers".to_string() } else { format!("board profile(s) {}", boards.join(", ")) }
@@ -81,10 +88,17 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Hardware {
         .zip(&config.zones)
         .map(|((mut zc, hw), vz)| {
             zc.limits = vz.limits;
-            zc.settings = ZoneSettings { setpoint_c: vz.setpoint_c, mode: vz.mode };
+            zc.settings = ZoneSettings {
+                setpoint_c: vz.setpoint_c,
+                mode: vz.mode,
+            };
             (zc, hw)
         })
         .collect();
     let speed = speed_override.unwrap_or(config.raw.sim.speed);
-    Hardware { zones, clock: Arc::new(ScaledClock::new(start, speed)), world: Some(built.world) }
+    Hardware {
+        zones,
+        clock: Arc::new(ScaledClock::new(start, speed)),
+        world: Some(built.world),
+    }
 }

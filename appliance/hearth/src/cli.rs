@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about = "Hearth: Bitcoin hashboards as smart, modulating electric heaters")]
+#[command(
+    name = "hearth",
+    version,
+    about = "Hearth: Bitcoin hashboards as smart, modulating electric heaters"
+)]
 pub struct Cli {
     /// More detailed logs (RUST_LOG overrides).
     #[arg(long, short, global = true)]

@@ -19,7 +19,10 @@ pub const KNOWN_PROFILES: &[&str] = &["generic-bm1370-65"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {reason}")]
@@ -27,7 +30,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,7 +66,12 @@ pub struct DaemonConfig {
 
 impl Default for DaemonConfig {
     fn default() -> DaemonConfig {
-        DaemonConfig { tick_ms: 1000, record_interval_s: 10, http: None, data_dir: None }
+        DaemonConfig {
+            tick_ms: 1000,
+            record_interval_s: 10,
+            http: None,
+            data_dir: None,
+        }
     }
 }
 
@@ -77,7 +88,11 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> StorageConfig {
-        StorageConfig { raw_retention_hours: 48, five_minute_retention_days: 30, hourly_retention_days: 730 }
+        StorageConfig {
+            raw_retention_hours: 48,
+            five_minute_retention_days: 30,
+            hourly_retention_days: 730,
+        }
     }
 }
 
@@ -92,7 +107,11 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
-        SimConfig { seed: 1, speed: 1.0, weather: WeatherParams::default() }
+        SimConfig {
+            seed: 1,
+            speed: 1.0,
+            weather: WeatherParams::default(),
+        }
     }
 }
 
@@ -137,7 +156,11 @@ pub struct ZoneSimConfig {
 
 impl Default for ZoneSimConfig {
     fn default() -> ZoneSimConfig {
-        ZoneSimConfig { initial_c: 17.0, internal_gain_w: 0.0, room: RoomParams::default() }
+        ZoneSimConfig {
+            initial_c: 17.0,
+            internal_gain_w: 0.0,
+            room: RoomParams::default(),
+        }
     }
 }
 
@@ -197,39 +220,61 @@ impl Config {
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<Validated, ConfigError> {
-        let raw: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
+        let raw: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         raw.validate()
     }
 
     pub fn load(path: &Path) -> Result<Validated, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::from_toml(&text, path)
     }
 
     pub fn validate(self) -> Result<Validated, ConfigError> {
         let d = &self.daemon;
         if !(100..=60_000).contains(&d.tick_ms) {
-            return Err(invalid("daemon.tick_ms", "must be between 100 and 60000 ms"));
+            return Err(invalid(
+                "daemon.tick_ms",
+                "must be between 100 and 60000 ms",
+            ));
         }
         if !(1..=3600).contains(&d.record_interval_s) {
-            return Err(invalid("daemon.record_interval_s", "must be between 1 and 3600 s"));
+            return Err(invalid(
+                "daemon.record_interval_s",
+                "must be between 1 and 3600 s",
+            ));
         }
         let s = &self.storage;
         if !(1..=24 * 30).contains(&s.raw_retention_hours) {
-            return Err(invalid("storage.raw_retention_hours", "must be between 1 and 720 hours"));
+            return Err(invalid(
+                "storage.raw_retention_hours",
+                "must be between 1 and 720 hours",
+            ));
         }
         if !(1..=366).contains(&s.five_minute_retention_days) {
-            return Err(invalid("storage.five_minute_retention_days", "must be between 1 and 366 days"));
+            return Err(invalid(
+                "storage.five_minute_retention_days",
+                "must be between 1 and 366 days",
+            ));
         }
         if !(1..=3660).contains(&s.hourly_retention_days) {
-            return Err(invalid("storage.hourly_retention_days", "must be between 1 and 3660 days"));
+            return Err(invalid(
+                "storage.hourly_retention_days",
+                "must be between 1 and 3660 days",
+            ));
         }
         if !(self.sim.speed.is_finite() && (0.01..=10_000.0).contains(&self.sim.speed)) {
             return Err(invalid("sim.speed", "must be between 0.01 and 10000"));
         }
-        self.sim.weather.check().map_err(|r| invalid("sim.weather", r))?;
+        self.sim
+            .weather
+            .check()
+            .map_err(|r| invalid("sim.weather", r))?;
         if self.zones.is_empty() {
             return Err(invalid("zone", "at least one [[zone]] is needed"));
         }
@@ -247,11 +292,21 @@ impl Config {
             if !KNOWN_PROFILES.contains(&b.profile.as_str()) {
                 return Err(invalid(
                     key("profile"),
-                    format!("unknown profile {:?}; known profiles: {}", b.profile, KNOWN_PROFILES.join(", ")),
+                    format!(
+                        "unknown profile {:?}; known profiles: {}",
+                        b.profile,
+                        KNOWN_PROFILES.join(", ")
+                    ),
                 ));
             }
-            let Some(zone) = zones.iter_mut().find(|z: &&mut ValidatedZone| z.id.as_str() == b.zone) else {
-                return Err(invalid(key("zone"), format!("no [[zone]] with id {:?}", b.zone)));
+            let Some(zone) = zones
+                .iter_mut()
+                .find(|z: &&mut ValidatedZone| z.id.as_str() == b.zone)
+            else {
+                return Err(invalid(
+                    key("zone"),
+                    format!("no [[zone]] with id {:?}", b.zone),
+                ));
             };
             zone.boards.push((id.clone(), b.profile.clone()));
             seen_boards.push(id);
@@ -260,7 +315,11 @@ impl Config {
     }
 }
 
-fn validate_zone(i: usize, z: &ZoneConfigFile, earlier: &[ValidatedZone]) -> Result<ValidatedZone, ConfigError> {
+fn validate_zone(
+    i: usize,
+    z: &ZoneConfigFile,
+    earlier: &[ValidatedZone],
+) -> Result<ValidatedZone, ConfigError> {
     let key = |k: &str| format!("zone[{i}].{k}");
     let id = ZoneId::new(z.id.clone()).map_err(|e| invalid(key("id"), e.to_string()))?;
     if earlier.iter().any(|o| o.id == id) {
@@ -272,20 +331,39 @@ fn validate_zone(i: usize, z: &ZoneConfigFile, earlier: &[ValidatedZone]) -> Res
         max_setpoint_c: z.max_setpoint_c.map_or(defaults.max_setpoint_c, Celsius),
         hard_max_c: z.hard_max_c.map_or(defaults.hard_max_c, Celsius),
     };
-    limits.check().map_err(|r| invalid(key("min_setpoint_c/max_setpoint_c/hard_max_c"), r))?;
+    limits
+        .check()
+        .map_err(|r| invalid(key("min_setpoint_c/max_setpoint_c/hard_max_c"), r))?;
     // A configured hard limit may be lowered, never raised above the kind's:
     // that limit is what keeps a pool from being cooked.
     if limits.hard_max_c > defaults.hard_max_c {
-        return Err(invalid(key("hard_max_c"), format!("may not exceed {} for a {:?} zone", defaults.hard_max_c, z.kind)));
+        return Err(invalid(
+            key("hard_max_c"),
+            format!(
+                "may not exceed {} for a {:?} zone",
+                defaults.hard_max_c, z.kind
+            ),
+        ));
     }
-    let setpoint = limits.validate_setpoint(z.setpoint_c).map_err(|e| invalid(key("setpoint_c"), e.to_string()))?;
+    let setpoint = limits
+        .validate_setpoint(z.setpoint_c)
+        .map_err(|e| invalid(key("setpoint_c"), e.to_string()))?;
     if !(z.sim.initial_c.is_finite() && (-40.0..=60.0).contains(&z.sim.initial_c)) {
-        return Err(invalid(key("sim.initial_c"), "must be between -40 and 60 °C"));
+        return Err(invalid(
+            key("sim.initial_c"),
+            "must be between -40 and 60 °C",
+        ));
     }
     if !(z.sim.internal_gain_w.is_finite() && (0.0..=10_000.0).contains(&z.sim.internal_gain_w)) {
-        return Err(invalid(key("sim.internal_gain_w"), "must be between 0 and 10000 W"));
+        return Err(invalid(
+            key("sim.internal_gain_w"),
+            "must be between 0 and 10000 W",
+        ));
     }
-    z.sim.room.check().map_err(|r| invalid(key("sim.room"), r))?;
+    z.sim
+        .room
+        .check()
+        .map_err(|r| invalid(key("sim.room"), r))?;
     Ok(ValidatedZone {
         id,
         name: z.name.clone().unwrap_or_else(|| z.id.clone()),
@@ -325,13 +403,19 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         for (text, name) in [
-            ("[daemon]\ntick_msec = 5\n[[zone]]\nid = \"a\"\n", "tick_msec"),
+            (
+                "[daemon]\ntick_msec = 5\n[[zone]]\nid = \"a\"\n",
+                "tick_msec",
+            ),
             ("colour = 1\n[[zone]]\nid = \"a\"\n", "colour"),
             ("[[zone]]\nid = \"a\"\nsetpiont_c = 20\n", "setpiont_c"),
             ("[[zone]]\nid = \"a\"\n[zone.sim.room]\nci = 1\n", "ci"),
         ] {
             let err = parse(text).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains("unknown field"), "{text:?}: {err}");
+            assert!(
+                err.contains(name) && err.contains("unknown field"),
+                "{text:?}: {err}"
+            );
         }
     }
 
@@ -356,15 +440,21 @@ mod tests {
 
     #[test]
     fn wrong_types_are_refused() {
-        let err = parse("[daemon]\ntick_ms = \"fast\"\n[[zone]]\nid = \"a\"\n").unwrap_err().to_string();
+        let err = parse("[daemon]\ntick_ms = \"fast\"\n[[zone]]\nid = \"a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tick_ms"), "{err}");
-        let err = parse("[[zone]]\nid = \"a\"\nmode = \"cool\"\n").unwrap_err().to_string();
+        let err = parse("[[zone]]\nid = \"a\"\nmode = \"cool\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cool"), "{err}");
     }
 
     #[test]
     fn missing_file_is_a_clear_error() {
-        let err = Config::load(Path::new("/nonexistent/hearth.toml")).unwrap_err().to_string();
+        let err = Config::load(Path::new("/nonexistent/hearth.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/hearth.toml"), "{err}");
     }
 }

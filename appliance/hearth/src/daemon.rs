@@ -48,7 +48,9 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("tick", &self.tick).finish_non_exhaustive()
+        f.debug_struct("Daemon")
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,18 +70,29 @@ impl Daemon {
         create_data_dir(&opts.data_dir)?;
         let store = Store::open_in(&opts.data_dir)
             .with_context(|| format!("opening the database in {}", opts.data_dir.display()))?;
-        let Hardware { mut zones, clock, world } = backends::build(&opts.config, opts.simulate, opts.speed)?;
+        let Hardware {
+            mut zones,
+            clock,
+            world,
+        } = backends::build(&opts.config, opts.simulate, opts.speed)?;
         for (zone, _) in &mut zones {
             match store.load_zone_settings(zone.id.as_str()) {
                 Ok(Some(saved)) => match zone.limits.validate_setpoint(saved.setpoint_c.get()) {
                     Ok(setpoint_c) => {
-                        zone.settings = ZoneSettings { setpoint_c, mode: saved.mode };
+                        zone.settings = ZoneSettings {
+                            setpoint_c,
+                            mode: saved.mode,
+                        };
                         tracing::info!(zone = %zone.id, setpoint_c = setpoint_c.get(), mode = saved.mode.as_str(), "restored saved settings");
                     }
-                    Err(e) => tracing::warn!(zone = %zone.id, error = %e, "saved setpoint no longer valid; using the configured one"),
+                    Err(e) => {
+                        tracing::warn!(zone = %zone.id, error = %e, "saved setpoint no longer valid; using the configured one")
+                    }
                 },
                 Ok(None) => {}
-                Err(e) => tracing::warn!(zone = %zone.id, error = %e, "could not read saved settings; using the configured ones"),
+                Err(e) => {
+                    tracing::warn!(zone = %zone.id, error = %e, "could not read saved settings; using the configured ones")
+                }
             }
         }
         let tick = Duration::from_millis(opts.config.raw.daemon.tick_ms);
@@ -105,7 +118,9 @@ impl Daemon {
     pub async fn control_loop(self, mut shutdown: watch::Receiver<bool>) {
         let (tx, rx) = sync_channel::<WriteJob>(WRITE_QUEUE);
         let store = self.shared.store.clone();
-        let writer = std::thread::Builder::new().name("hearth-store".into()).spawn(move || store_writer(store, rx));
+        let writer = std::thread::Builder::new()
+            .name("hearth-store".into())
+            .spawn(move || store_writer(store, rx));
         if let Err(e) = &writer {
             tracing::error!(error = %e, "could not start the storage thread; telemetry will not be stored");
         }
@@ -130,7 +145,11 @@ impl Daemon {
             for (board, event) in &report.events {
                 log_board_event(board.as_str(), event);
                 let (kind, message) = describe(event);
-                send(&tx, WriteJob::Event(now, board.to_string(), kind.into(), message), &mut dropped);
+                send(
+                    &tx,
+                    WriteJob::Event(now, board.to_string(), kind.into(), message),
+                    &mut dropped,
+                );
             }
             if last_record.is_none_or(|t| now.since(t) >= self.record_every) {
                 last_record = Some(now);
@@ -150,9 +169,25 @@ impl Daemon {
         }
         let report = lock(&shared.appliance).tick(now);
         self.publish(&report);
-        let idle = report.boards.iter().all(|b| b.telemetry.power_w.get() == 0.0);
-        tracing::info!(boards = report.boards.len(), all_idle = idle, "boards brought to a safe idle");
-        send(&tx, WriteJob::Event(now, "daemon".into(), "shutdown".into(), "boards stopped safely".into()), &mut dropped);
+        let idle = report
+            .boards
+            .iter()
+            .all(|b| b.telemetry.power_w.get() == 0.0);
+        tracing::info!(
+            boards = report.boards.len(),
+            all_idle = idle,
+            "boards brought to a safe idle"
+        );
+        send(
+            &tx,
+            WriteJob::Event(
+                now,
+                "daemon".into(),
+                "shutdown".into(),
+                "boards stopped safely".into(),
+            ),
+            &mut dropped,
+        );
         drop(tx);
         if let Ok(handle) = writer {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
@@ -164,9 +199,16 @@ impl Daemon {
     }
 
     fn publish(&self, report: &TickReport) {
-        let outdoor = self.world.as_ref().map(|w| hearth_sim::world::lock(w).outdoor().get());
+        let outdoor = self
+            .world
+            .as_ref()
+            .map(|w| hearth_sim::world::lock(w).outdoor().get());
         let status = Status::from_report(report, self.shared.simulated, outdoor);
-        *self.shared.status.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        *self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(status);
     }
 }
 
@@ -177,7 +219,10 @@ fn send(tx: &SyncSender<WriteJob>, job: WriteJob, dropped: &mut u64) {
             *dropped += 1;
             // Log the first and then every hundredth, not every tick.
             if *dropped % 100 == 1 {
-                tracing::warn!(dropped = *dropped, "storage is falling behind; telemetry samples dropped");
+                tracing::warn!(
+                    dropped = *dropped,
+                    "storage is falling behind; telemetry samples dropped"
+                );
             }
         }
         Err(TrySendError::Disconnected(_)) => {
@@ -193,7 +238,9 @@ fn store_writer(store: Arc<Mutex<Store>>, rx: Receiver<WriteJob>) {
     for job in rx {
         let result = match job {
             WriteJob::Record(now, samples) => lock(&store).record(now, &samples),
-            WriteJob::Event(now, source, kind, message) => lock(&store).add_event(now, &source, &kind, &message),
+            WriteJob::Event(now, source, kind, message) => {
+                lock(&store).add_event(now, &source, &kind, &message)
+            }
             WriteJob::Maintain(now, keep) => lock(&store).maintain(now, keep),
         };
         if let Err(e) = result {
@@ -208,8 +255,12 @@ fn samples(report: &TickReport) -> Vec<Sample> {
         .iter()
         .map(|z| {
             let boards = report.boards.iter().filter(|b| b.zone == z.id);
-            let (power, hashrate) =
-                boards.fold((0.0, 0.0), |(p, h), b| (p + b.telemetry.power_w.get(), h + b.telemetry.hashrate_ghs.get()));
+            let (power, hashrate) = boards.fold((0.0, 0.0), |(p, h), b| {
+                (
+                    p + b.telemetry.power_w.get(),
+                    h + b.telemetry.hashrate_ghs.get(),
+                )
+            });
             Sample {
                 zone_id: z.id.to_string(),
                 temp_c: z.temperature_c.map(|t| t.get()),
@@ -224,7 +275,10 @@ fn samples(report: &TickReport) -> Vec<Sample> {
 fn describe(event: &BoardEvent) -> (&'static str, String) {
     match event {
         BoardEvent::Tripped { reason } => ("tripped", reason.clone()),
-        BoardEvent::Recovered => ("recovered", "thermal trip cleared; board may run again".into()),
+        BoardEvent::Recovered => (
+            "recovered",
+            "thermal trip cleared; board may run again".into(),
+        ),
         BoardEvent::Fault { reason } => ("fault", reason.clone()),
         BoardEvent::Stopped => ("stopped", "board stopped safely".into()),
     }
@@ -233,13 +287,16 @@ fn describe(event: &BoardEvent) -> (&'static str, String) {
 fn log_board_event(board: &str, event: &BoardEvent) {
     let (kind, message) = describe(event);
     match event {
-        BoardEvent::Tripped { .. } | BoardEvent::Fault { .. } => tracing::warn!(board, kind, "{message}"),
+        BoardEvent::Tripped { .. } | BoardEvent::Fault { .. } => {
+            tracing::warn!(board, kind, "{message}")
+        }
         _ => tracing::info!(board, kind, "{message}"),
     }
 }
 
 fn create_data_dir(dir: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -267,9 +324,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
-    let server = axum::serve(listener, api::router(shared.clone())).with_graceful_shutdown(async move {
-        let _ = http_stop.wait_for(|stop| *stop).await;
-    });
+    let server =
+        axum::serve(listener, api::router(shared.clone())).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
     let server = tokio::spawn(async move { server.await });
 
     let signal = wait_for_signal().await;
@@ -292,7 +350,10 @@ async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
 fn run(args: RunArgs) -> Result<()> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
-        None if args.sim && !Path::new(DEFAULT_CONFIG_PATH).exists() => Config::sim_default().validate()?,
+        None if args.sim && !Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            Config::sim_default().validate()?
+        }
         None => Config::load(Path::new(DEFAULT_CONFIG_PATH))?,
     };
     if args.speed.is_some() && !args.sim {
@@ -39,10 +41,26 @@ fn run(args: RunArgs) -> Result<()> {
             bail!("--speed must be between 0.01 and 10000");
         }
     }
-    let default_dir = if args.sim { "hearth-data" } else { "/var/lib/hearth" };
-    let data_dir = args.data_dir.or_else(|| config.raw.daemon.data_dir.clone()).unwrap_or_else(|| PathBuf::from(default_dir));
-    let http = args.http.or(config.raw.daemon.http).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let opts = RunOptions { config, simulate: args.sim, data_dir, http, speed: args.speed };
+    let default_dir = if args.sim {
+        "hearth-data"
+    } else {
+        "/var/lib/hearth"
+    };
+    let data_dir = args
+        .data_dir
+        .or_else(|| config.raw.daemon.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(default_dir));
+    let http = args
+        .http
+        .or(config.raw.daemon.http)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let opts = RunOptions {
+        config,
+        simulate: args.sim,
+        data_dir,
+        http,
+        speed: args.speed,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,7 +73,8 @@ fn run(args: RunArgs) -> Result<()> {
 fn sim(args: SimArgs) -> Result<()> {
     let mut scenario = match &args.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             Scenario::from_toml(&text).with_context(|| format!("in {}", path.display()))?
         }
         None => Scenario {
@@ -79,8 +98,14 @@ fn sim(args: SimArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!("scenario {:?} seed {} over {} h", summary.scenario, summary.seed, summary.simulated_hours);
-        println!("energy {:.2} kWh, heat {:.2} kWh, {:.3e} hashes/J, {} safety events", summary.energy_kwh, summary.heat_kwh, summary.hashes_per_joule, summary.safety_events);
+        println!(
+            "scenario {:?} seed {} over {} h",
+            summary.scenario, summary.seed, summary.simulated_hours
+        );
+        println!(
+            "energy {:.2} kWh, heat {:.2} kWh, {:.3e} hashes/J, {} safety events",
+            summary.energy_kwh, summary.heat_kwh, summary.hashes_per_joule, summary.safety_events
+        );
         for z in &summary.zones {
             println!(
                 "  {:<16} final {:.2} °C  min {:.2}  max {:.2}  discomfort {:.3} Kh  overshoot {:.2} K  rms {:.3} K",

@@ -160,6 +160,8 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("simulated", &self.simulated).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("simulated", &self.simulated)
+            .finish_non_exhaustive()
     }
 }

@@ -134,7 +134,9 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))?)
     }
 
     /// Applies migrations up to `target`, each in its own transaction with
@@ -142,7 +144,10 @@ impl Store {
     pub fn migrate_to(&mut self, target: u32) -> Result<(), StoreError> {
         let current = self.schema_version()?;
         if current > SCHEMA_VERSION {
-            return Err(StoreError::TooNew { found: current, known: SCHEMA_VERSION });
+            return Err(StoreError::TooNew {
+                found: current,
+                known: SCHEMA_VERSION,
+            });
         }
         for version in current..target.min(SCHEMA_VERSION) {
             let tx = self.conn.transaction()?;
@@ -168,7 +173,12 @@ impl Store {
         &self.conn
     }
 
-    pub fn save_zone_settings(&self, zone_id: &str, s: ZoneSettings, now: Timestamp) -> Result<(), StoreError> {
+    pub fn save_zone_settings(
+        &self,
+        zone_id: &str,
+        s: ZoneSettings,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO zone_settings (zone_id, setpoint_c, mode, updated_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (zone_id) DO UPDATE SET setpoint_c = excluded.setpoint_c, mode = excluded.mode,
@@ -181,17 +191,28 @@ impl Store {
     pub fn load_zone_settings(&self, zone_id: &str) -> Result<Option<ZoneSettings>, StoreError> {
         let row: Option<(f64, String)> = self
             .conn
-            .query_row("SELECT setpoint_c, mode FROM zone_settings WHERE zone_id = ?1", [zone_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT setpoint_c, mode FROM zone_settings WHERE zone_id = ?1",
+                [zone_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
-        let Some((setpoint, mode)) = row else { return Ok(None) };
+        let Some((setpoint, mode)) = row else {
+            return Ok(None);
+        };
         let mode = match mode.as_str() {
             "off" => ZoneMode::Off,
             "heat" => ZoneMode::Heat,
-            other => return Err(StoreError::Corrupt(format!("zone {zone_id}: unknown mode {other:?}"))),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "zone {zone_id}: unknown mode {other:?}"
+                )))
+            }
         };
-        Ok(Some(ZoneSettings { setpoint_c: Celsius(setpoint), mode }))
+        Ok(Some(ZoneSettings {
+            setpoint_c: Celsius(setpoint),
+            mode,
+        }))
     }
 
     /// Stores raw samples taken at `now`, in one transaction.
@@ -255,10 +276,16 @@ impl Store {
                      n = n + excluded.n",
                 params![to, to_i64(bucket), from, to_i64(cutoff)],
             )?;
-            tx.execute("DELETE FROM telemetry WHERE tier = ?1 AND ts_ms < ?2", params![from, to_i64(cutoff)])?;
+            tx.execute(
+                "DELETE FROM telemetry WHERE tier = ?1 AND ts_ms < ?2",
+                params![from, to_i64(cutoff)],
+            )?;
         }
         let cutoff = now_ms.saturating_sub(keep.hourly_ms);
-        tx.execute("DELETE FROM telemetry WHERE tier = ?1 AND ts_ms < ?2", params![TIER_HOUR, to_i64(cutoff)])?;
+        tx.execute(
+            "DELETE FROM telemetry WHERE tier = ?1 AND ts_ms < ?2",
+            params![TIER_HOUR, to_i64(cutoff)],
+        )?;
         tx.execute(
             "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1",
             params![MAX_EVENTS],
@@ -268,34 +295,52 @@ impl Store {
     }
 
     /// Rows of one zone in a time range, oldest first, finest tier first.
-    pub fn history(&self, zone_id: &str, from: Timestamp, to: Timestamp) -> Result<Vec<StoredSample>, StoreError> {
+    pub fn history(
+        &self,
+        zone_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredSample>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT tier, ts_ms, temp_c, setpoint_c, power_w, hashrate_ghs, n FROM telemetry
              WHERE zone_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms, tier",
         )?;
-        let rows = stmt.query_map(params![zone_id, to_i64(from.as_millis()), to_i64(to.as_millis())], |r| {
-            Ok(StoredSample {
-                tier: r.get(0)?,
-                ts_ms: to_u64(r.get(1)?),
-                sample: Sample {
-                    zone_id: zone_id.to_string(),
-                    temp_c: r.get(2)?,
-                    setpoint_c: r.get(3)?,
-                    power_w: r.get(4)?,
-                    hashrate_ghs: r.get(5)?,
-                },
-                n: to_u64(r.get(6)?),
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![zone_id, to_i64(from.as_millis()), to_i64(to.as_millis())],
+            |r| {
+                Ok(StoredSample {
+                    tier: r.get(0)?,
+                    ts_ms: to_u64(r.get(1)?),
+                    sample: Sample {
+                        zone_id: zone_id.to_string(),
+                        temp_c: r.get(2)?,
+                        setpoint_c: r.get(3)?,
+                        power_w: r.get(4)?,
+                        hashrate_ghs: r.get(5)?,
+                    },
+                    n: to_u64(r.get(6)?),
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     pub fn count_tier(&self, tier: i64) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM telemetry WHERE tier = ?1", [tier], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM telemetry WHERE tier = ?1",
+            [tier],
+            |r| r.get(0),
+        )?;
         Ok(to_u64(n))
     }
 
-    pub fn add_event(&self, now: Timestamp, source: &str, kind: &str, message: &str) -> Result<(), StoreError> {
+    pub fn add_event(
+        &self,
+        now: Timestamp,
+        source: &str,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO events (ts_ms, source, kind, message) VALUES (?1, ?2, ?3, ?4)",
             params![to_i64(now.as_millis()), source, kind, message],
@@ -304,10 +349,16 @@ impl Store {
     }
 
     pub fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT ts_ms, source, kind, message FROM events ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ts_ms, source, kind, message FROM events ORDER BY id DESC LIMIT ?1",
+        )?;
         let rows = stmt.query_map([limit], |r| {
-            Ok(StoredEvent { ts_ms: to_u64(r.get(0)?), source: r.get(1)?, kind: r.get(2)?, message: r.get(3)? })
+            Ok(StoredEvent {
+                ts_ms: to_u64(r.get(0)?),
+                source: r.get(1)?,
+                kind: r.get(2)?,
+                message: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -315,7 +366,8 @@ impl Store {
     /// Checkpoints the WAL into the main file (on clean shutdown, and so size
     /// measurements see everything).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 }

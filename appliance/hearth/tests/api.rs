@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
 //! The HTTP API against a daemon built on the simulator and a real database
 //! file, driven in process.
 
@@ -26,12 +27,19 @@ fn options(data_dir: &Path) -> RunOptions {
     }
 }
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
     let status = resp.status();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
@@ -40,11 +48,21 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -
 }
 
 /// Starts the control loop and waits until /health says 200.
-async fn running(dir: &Path) -> (axum::Router, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+async fn running(
+    dir: &Path,
+) -> (
+    axum::Router,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let daemon = Daemon::build(&options(dir)).expect("build");
     let app = router(daemon.shared.clone());
     let (h, _) = call(&app, "GET", "/health", None).await;
-    assert_eq!(h, StatusCode::SERVICE_UNAVAILABLE, "not healthy before the loop ticks");
+    assert_eq!(
+        h,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not healthy before the loop ticks"
+    );
     let (tx, rx) = watch::channel(false);
     let handle = tokio::spawn(daemon.control_loop(rx));
     for _ in 0..50 {
@@ -60,7 +78,11 @@ async fn stop(app: &axum::Router, tx: watch::Sender<bool>, handle: tokio::task::
     tx.send(true).expect("stop");
     handle.await.expect("loop ends");
     let (h, _) = call(app, "GET", "/health", None).await;
-    assert_eq!(h, StatusCode::SERVICE_UNAVAILABLE, "not healthy once the loop stopped");
+    assert_eq!(
+        h,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not healthy once the loop stopped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,13 +133,22 @@ async fn setpoint_validation_refuses_and_changes_nothing() {
         let msg = json["error"].as_str().unwrap_or_default();
         assert!(msg.contains(reason), "{body}: {msg}");
     }
-    let (code, _) = call(&app, "PUT", "/api/v1/zones/kitchen/setpoint", Some(r#"{"setpoint_c": 20}"#)).await;
+    let (code, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/kitchen/setpoint",
+        Some(r#"{"setpoint_c": 20}"#),
+    )
+    .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     // Nothing changed, in memory or on disk.
     tokio::time::sleep(Duration::from_millis(250)).await;
     let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
     assert_eq!(s["zones"][0]["setpoint_c"], 21.0);
-    let stored = hearth::store::Store::open_in(dir.path()).expect("open").load_zone_settings("living-room").expect("load");
+    let stored = hearth::store::Store::open_in(dir.path())
+        .expect("open")
+        .load_zone_settings("living-room")
+        .expect("load");
     assert_eq!(stored, None);
 
     let (code, json) = call(&app, "PUT", uri, Some(r#"{"setpoint_c": 19.5}"#)).await;
@@ -127,9 +158,21 @@ async fn setpoint_validation_refuses_and_changes_nothing() {
     let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
     assert_eq!(s["zones"][0]["setpoint_c"], 19.5);
 
-    let (code, _) = call(&app, "PUT", "/api/v1/zones/living-room/mode", Some(r#"{"mode": "cool"}"#)).await;
+    let (code, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/living-room/mode",
+        Some(r#"{"mode": "cool"}"#),
+    )
+    .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    let (code, json) = call(&app, "PUT", "/api/v1/zones/living-room/mode", Some(r#"{"mode": "off"}"#)).await;
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/living-room/mode",
+        Some(r#"{"mode": "off"}"#),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{json}");
     stop(&app, tx, handle).await;
 }
@@ -139,10 +182,21 @@ async fn settings_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let (app, tx, handle) = running(dir.path()).await;
-        let (code, _) =
-            call(&app, "PUT", "/api/v1/zones/living-room/setpoint", Some(r#"{"setpoint_c": 23.5}"#)).await;
+        let (code, _) = call(
+            &app,
+            "PUT",
+            "/api/v1/zones/living-room/setpoint",
+            Some(r#"{"setpoint_c": 23.5}"#),
+        )
+        .await;
         assert_eq!(code, StatusCode::OK);
-        let (code, _) = call(&app, "PUT", "/api/v1/zones/living-room/mode", Some(r#"{"mode": "off"}"#)).await;
+        let (code, _) = call(
+            &app,
+            "PUT",
+            "/api/v1/zones/living-room/mode",
+            Some(r#"{"mode": "off"}"#),
+        )
+        .await;
         assert_eq!(code, StatusCode::OK);
         stop(&app, tx, handle).await;
     }
@@ -159,12 +213,30 @@ async fn history_and_events_are_served_and_validated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (code, rows) = call(&app, "GET", "/api/v1/zones/living-room/history?hours=1", None).await;
+    let (code, rows) = call(
+        &app,
+        "GET",
+        "/api/v1/zones/living-room/history?hours=1",
+        None,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
     assert!(rows.as_array().is_some_and(|r| !r.is_empty()), "{rows}");
     assert!(rows[0]["temp_c"].is_number());
-    for bad in ["?hours=0", "?hours=-1", "?hours=abc", "?hours=100000", "?days=1"] {
-        let (code, _) = call(&app, "GET", &format!("/api/v1/zones/living-room/history{bad}"), None).await;
+    for bad in [
+        "?hours=0",
+        "?hours=-1",
+        "?hours=abc",
+        "?hours=100000",
+        "?days=1",
+    ] {
+        let (code, _) = call(
+            &app,
+            "GET",
+            &format!("/api/v1/zones/living-room/history{bad}"),
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{bad}");
     }
     let (code, _) = call(&app, "GET", "/api/v1/zones/nope/history", None).await;
@@ -172,7 +244,12 @@ async fn history_and_events_are_served_and_validated() {
     stop(&app, tx, handle).await;
     let (code, events) = call(&app, "GET", "/api/v1/events?limit=5", None).await;
     assert_eq!(code, StatusCode::OK);
-    let kinds: Vec<&str> = events.as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
     assert!(kinds.contains(&"shutdown"), "{kinds:?}");
     let (code, _) = call(&app, "GET", "/api/v1/events?limit=0", None).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);

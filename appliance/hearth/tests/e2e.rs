@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
 //! The `hearth` binary as a user runs it: start, health, a warming room, a
 //! setpoint that survives a restart, SIGTERM, the simulator CLI, and refusals
 //! of bad configuration.
@@ -29,7 +30,11 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Optio
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let json = resp.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    let json = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
     Some((code, json))
 }
 
@@ -42,7 +47,15 @@ impl Daemon {
     fn start(data_dir: &Path, speed: &str) -> Daemon {
         let addr = free_port();
         let child = Command::new(BIN)
-            .args(["run", "--sim", "--speed", speed, "--http", &addr.to_string(), "--data-dir"])
+            .args([
+                "run",
+                "--sim",
+                "--speed",
+                speed,
+                "--http",
+                &addr.to_string(),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,20 +73,29 @@ impl Daemon {
     }
 
     fn status(&self) -> Value {
-        http(self.addr, "GET", "/api/v1/status", None).expect("status").1
+        http(self.addr, "GET", "/api/v1/status", None)
+            .expect("status")
+            .1
     }
 
     /// SIGTERM, and the exit status once it has stopped.
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok);
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(15), "did not exit within 15 s of SIGTERM");
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "did not exit within 15 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -90,20 +112,34 @@ impl Drop for Daemon {
 fn runs_warms_the_room_and_keeps_a_setpoint_across_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(dir.path(), "120");
-    let t0 = daemon.status()["zones"][0]["temperature_c"].as_f64().expect("temperature");
+    let t0 = daemon.status()["zones"][0]["temperature_c"]
+        .as_f64()
+        .expect("temperature");
     // Four real seconds are eight simulated minutes at full power.
     std::thread::sleep(Duration::from_secs(4));
     let s = daemon.status();
-    let t1 = s["zones"][0]["temperature_c"].as_f64().expect("temperature");
+    let t1 = s["zones"][0]["temperature_c"]
+        .as_f64()
+        .expect("temperature");
     assert!(t1 > t0 + 0.2, "room should warm: {t0} -> {t1}");
     assert_eq!(s["zones"][0]["action"], "heating");
     assert!(s["boards"][0]["power_w"].as_f64().unwrap_or(0.0) > 400.0);
 
-    let (code, body) = http(daemon.addr, "PUT", "/api/v1/zones/living-room/setpoint", Some(r#"{"setpoint_c": 22.5}"#))
-        .expect("put");
+    let (code, body) = http(
+        daemon.addr,
+        "PUT",
+        "/api/v1/zones/living-room/setpoint",
+        Some(r#"{"setpoint_c": 22.5}"#),
+    )
+    .expect("put");
     assert_eq!(code, 200, "{body}");
-    let (code, _) =
-        http(daemon.addr, "PUT", "/api/v1/zones/living-room/setpoint", Some(r#"{"setpoint_c": 45}"#)).expect("put");
+    let (code, _) = http(
+        daemon.addr,
+        "PUT",
+        "/api/v1/zones/living-room/setpoint",
+        Some(r#"{"setpoint_c": 45}"#),
+    )
+    .expect("put");
     assert_eq!(code, 400);
     let status = daemon.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
@@ -134,9 +170,22 @@ fn sim_runs_are_deterministic_per_seed() {
 fn sim_reads_a_scenario_file_and_refuses_a_bad_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "seed = 3\nduration_hours = 2\n[[zone]]\nid = \"den\"\nsetpoint_c = 20\n").expect("write");
-    let out = hearth(&["sim", "--json", "--scenario", good.to_str().unwrap_or_default()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &good,
+        "seed = 3\nduration_hours = 2\n[[zone]]\nid = \"den\"\nsetpoint_c = 20\n",
+    )
+    .expect("write");
+    let out = hearth(&[
+        "sim",
+        "--json",
+        "--scenario",
+        good.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["zones"][0]["id"], "den");
 
@@ -151,20 +200,44 @@ fn sim_reads_a_scenario_file_and_refuses_a_bad_one() {
 fn bad_configuration_is_refused_at_start_with_the_key_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.toml");
-    let out = hearth(&["run", "--sim", "--config", missing.to_str().unwrap_or_default()]);
+    let out = hearth(&[
+        "run",
+        "--sim",
+        "--config",
+        missing.to_str().unwrap_or_default(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing.toml") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("missing.toml") && err.contains("cannot read"),
+        "{err}"
+    );
 
     let cases = [
-        ("[daemon]\ntick_ms = 1000\nturbo = true\n[[zone]]\nid = \"a\"\n", "turbo"),
-        ("[daemon]\ntick_ms = 5\n[[zone]]\nid = \"a\"\n", "daemon.tick_ms"),
-        ("[[zone]]\nid = \"a\"\nsetpoint_c = 40\n", "zone[0].setpoint_c"),
+        (
+            "[daemon]\ntick_ms = 1000\nturbo = true\n[[zone]]\nid = \"a\"\n",
+            "turbo",
+        ),
+        (
+            "[daemon]\ntick_ms = 5\n[[zone]]\nid = \"a\"\n",
+            "daemon.tick_ms",
+        ),
+        (
+            "[[zone]]\nid = \"a\"\nsetpoint_c = 40\n",
+            "zone[0].setpoint_c",
+        ),
     ];
     for (text, key) in cases {
         let path = dir.path().join("hearth.toml");
         std::fs::write(&path, text).expect("write");
-        let out = hearth(&["run", "--sim", "--config", path.to_str().unwrap_or_default(), "--http", "127.0.0.1:1"]);
+        let out = hearth(&[
+            "run",
+            "--sim",
+            "--config",
+            path.to_str().unwrap_or_default(),
+            "--http",
+            "127.0.0.1:1",
+        ]);
         assert!(!out.status.success(), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{text}: {err}");

@@ -1,11 +1,20 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
 //! Storage against real SQLite files on disk.
 
-use hearth::store::{Retention, Sample, Store, StoreError, SCHEMA_VERSION, TIER_5MIN, TIER_HOUR, TIER_RAW};
+use hearth::store::{
+    Retention, Sample, Store, StoreError, SCHEMA_VERSION, TIER_5MIN, TIER_HOUR, TIER_RAW,
+};
 use hearth_control::{ZoneMode, ZoneSettings};
 use hearth_core::{Celsius, Timestamp};
 
 fn sample(zone: &str, temp: f64, power: f64) -> Sample {
-    Sample { zone_id: zone.into(), temp_c: Some(temp), setpoint_c: 21.0, power_w: power, hashrate_ghs: power * 50.0 }
+    Sample {
+        zone_id: zone.into(),
+        temp_c: Some(temp),
+        setpoint_c: 21.0,
+        power_w: power,
+        hashrate_ghs: power * 50.0,
+    }
 }
 
 #[test]
@@ -13,15 +22,26 @@ fn settings_survive_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = Store::open_in(dir.path()).expect("open");
-        let s = ZoneSettings { setpoint_c: Celsius(22.5), mode: ZoneMode::Off };
-        store.save_zone_settings("office", s, Timestamp(1)).expect("save");
+        let s = ZoneSettings {
+            setpoint_c: Celsius(22.5),
+            mode: ZoneMode::Off,
+        };
+        store
+            .save_zone_settings("office", s, Timestamp(1))
+            .expect("save");
     }
     let store = Store::open_in(dir.path()).expect("reopen");
-    let s = store.load_zone_settings("office").expect("load").expect("present");
+    let s = store
+        .load_zone_settings("office")
+        .expect("load")
+        .expect("present");
     assert_eq!(s.setpoint_c, Celsius(22.5));
     assert_eq!(s.mode, ZoneMode::Off);
     assert_eq!(store.load_zone_settings("nowhere").expect("load"), None);
-    let journal: String = store.connection().pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
+    let journal: String = store
+        .connection()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("pragma");
     assert_eq!(journal, "wal");
 }
 
@@ -33,22 +53,38 @@ fn an_old_database_is_migrated_and_keeps_its_data() {
         // A database as the first release left it: schema version 1.
         let old = Store::open_at_version(&path, 1).expect("v1");
         assert_eq!(old.schema_version().expect("version"), 1);
-        old.save_zone_settings("pool", ZoneSettings { setpoint_c: Celsius(28.0), mode: ZoneMode::Heat }, Timestamp(5))
-            .expect("save");
+        old.save_zone_settings(
+            "pool",
+            ZoneSettings {
+                setpoint_c: Celsius(28.0),
+                mode: ZoneMode::Heat,
+            },
+            Timestamp(5),
+        )
+        .expect("save");
         let has_events: i64 = old
             .connection()
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
             .expect("query");
         assert_eq!(has_events, 0);
     }
     let store = Store::open(&path).expect("migrate");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
     assert_eq!(
-        store.load_zone_settings("pool").expect("load").map(|s| s.setpoint_c),
+        store
+            .load_zone_settings("pool")
+            .expect("load")
+            .map(|s| s.setpoint_c),
         Some(Celsius(28.0)),
         "data from before the migration is still there"
     );
-    store.add_event(Timestamp(9), "board-0", "tripped", "too hot").expect("events table exists now");
+    store
+        .add_event(Timestamp(9), "board-0", "tripped", "too hot")
+        .expect("events table exists now");
     assert_eq!(store.recent_events(10).expect("events").len(), 1);
 }
 
@@ -58,7 +94,10 @@ fn a_database_from_a_newer_release_is_refused_untouched() {
     let path = dir.path().join("hearth.db");
     {
         let store = Store::open(&path).expect("open");
-        store.connection().pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("bump");
+        store
+            .connection()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
     }
     match Store::open(&path) {
         Err(StoreError::TooNew { found, known }) => {
@@ -75,9 +114,15 @@ fn corrupt_stored_mode_is_an_error_not_a_panic() {
     let store = Store::open_in(dir.path()).expect("open");
     store
         .connection()
-        .execute("INSERT INTO zone_settings VALUES ('x', 20.0, 'turbo', 0)", [])
+        .execute(
+            "INSERT INTO zone_settings VALUES ('x', 20.0, 'turbo', 0)",
+            [],
+        )
         .expect("insert");
-    assert!(matches!(store.load_zone_settings("x"), Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        store.load_zone_settings("x"),
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 const MIN: u64 = 60_000;
@@ -85,7 +130,11 @@ const HOUR: u64 = 60 * MIN;
 const DAY: u64 = 24 * HOUR;
 
 fn retention() -> Retention {
-    Retention { raw_ms: 48 * HOUR, five_minute_ms: 30 * DAY, hourly_ms: 730 * DAY }
+    Retention {
+        raw_ms: 48 * HOUR,
+        five_minute_ms: 30 * DAY,
+        hourly_ms: 730 * DAY,
+    }
 }
 
 #[test]
@@ -96,12 +145,21 @@ fn aged_samples_fold_into_weighted_averages() {
     // 22.0 °C for the next five.
     for i in 0..60u64 {
         let temp = if i < 30 { 20.0 } else { 22.0 };
-        store.record(Timestamp(i * 10_000), &[sample("a", temp, 100.0 * i as f64)]).expect("record");
+        store
+            .record(
+                Timestamp(i * 10_000),
+                &[sample("a", temp, 100.0 * i as f64)],
+            )
+            .expect("record");
     }
     // Three days later the raw rows are past retention.
-    store.maintain(Timestamp(3 * DAY), retention()).expect("maintain");
+    store
+        .maintain(Timestamp(3 * DAY), retention())
+        .expect("maintain");
     assert_eq!(store.count_tier(TIER_RAW).expect("count"), 0);
-    let rows = store.history("a", Timestamp(0), Timestamp(DAY)).expect("history");
+    let rows = store
+        .history("a", Timestamp(0), Timestamp(DAY))
+        .expect("history");
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r.tier == TIER_5MIN));
     assert_eq!(rows[0].ts_ms, 0);
@@ -113,8 +171,12 @@ fn aged_samples_fold_into_weighted_averages() {
     assert!((rows[0].sample.power_w - 1450.0).abs() < 1e-9);
 
     // Folding again later into hours merges by sample count.
-    store.maintain(Timestamp(40 * DAY), retention()).expect("maintain");
-    let rows = store.history("a", Timestamp(0), Timestamp(DAY)).expect("history");
+    store
+        .maintain(Timestamp(40 * DAY), retention())
+        .expect("maintain");
+    let rows = store
+        .history("a", Timestamp(0), Timestamp(DAY))
+        .expect("history");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].tier, TIER_HOUR);
     assert_eq!(rows[0].n, 60);
@@ -125,11 +187,20 @@ fn aged_samples_fold_into_weighted_averages() {
 fn missing_temperatures_do_not_drag_averages_to_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open_in(dir.path()).expect("open");
-    store.record(Timestamp(0), &[sample("a", 20.0, 0.0)]).expect("record");
-    let stale = Sample { temp_c: None, ..sample("a", 0.0, 0.0) };
+    store
+        .record(Timestamp(0), &[sample("a", 20.0, 0.0)])
+        .expect("record");
+    let stale = Sample {
+        temp_c: None,
+        ..sample("a", 0.0, 0.0)
+    };
     store.record(Timestamp(10_000), &[stale]).expect("record");
-    store.maintain(Timestamp(3 * DAY), retention()).expect("maintain");
-    let rows = store.history("a", Timestamp(0), Timestamp(DAY)).expect("history");
+    store
+        .maintain(Timestamp(3 * DAY), retention())
+        .expect("maintain");
+    let rows = store
+        .history("a", Timestamp(0), Timestamp(DAY))
+        .expect("history");
     assert_eq!(rows[0].sample.temp_c, Some(20.0));
 }
 
@@ -151,11 +222,26 @@ fn a_year_of_history_stays_small() {
             let hour_of_samples: Vec<(u64, Vec<Sample>)> = (0..)
                 .map(|i| t + i * step)
                 .take_while(|ts| *ts < hour_end)
-                .map(|ts| (ts, zones.iter().map(|z| sample(z, 20.0 + (ts % 7) as f64 * 0.1, 800.0)).collect()))
+                .map(|ts| {
+                    (
+                        ts,
+                        zones
+                            .iter()
+                            .map(|z| sample(z, 20.0 + (ts % 7) as f64 * 0.1, 800.0))
+                            .collect(),
+                    )
+                })
                 .collect();
-            inserted += hour_of_samples.iter().map(|(_, s)| s.len() as u64).sum::<u64>();
+            inserted += hour_of_samples
+                .iter()
+                .map(|(_, s)| s.len() as u64)
+                .sum::<u64>();
             store
-                .record_batch(hour_of_samples.iter().map(|(ts, s)| (Timestamp(*ts), s.as_slice())))
+                .record_batch(
+                    hour_of_samples
+                        .iter()
+                        .map(|(ts, s)| (Timestamp(*ts), s.as_slice())),
+                )
                 .expect("record");
             t = hour_end;
         }
@@ -169,7 +255,9 @@ fn a_year_of_history_stays_small() {
     assert!(raw <= zones_n * (48 * HOUR / step + 120), "raw rows {raw}");
     assert!(five <= zones_n * (30 * 288 + 24), "5-minute rows {five}");
     assert!(hourly <= zones_n * 365 * 24, "hourly rows {hourly}");
-    let bytes = std::fs::metadata(dir.path().join("hearth.db")).expect("meta").len();
+    let bytes = std::fs::metadata(dir.path().join("hearth.db"))
+        .expect("meta")
+        .len();
     println!("inserted {inserted} samples; kept raw {raw}, 5-min {five}, hourly {hourly}; file {bytes} bytes");
     assert!(bytes < 10 * 1024 * 1024, "database is {bytes} bytes");
 }

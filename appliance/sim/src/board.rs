@@ -8,8 +8,8 @@
 
 use hearth_core::opoint::FREQ_STEP_MHZ;
 use hearth_core::{
-    BoardEvent, BoardState, BoardTelemetry, Celsius, FreqMhz, GhPerSec, Millivolts, OperatingPoint, Percent,
-    PowerModel, Rpm, VfPoint, VfTable, Watts,
+    BoardEvent, BoardState, BoardTelemetry, Celsius, FreqMhz, GhPerSec, Millivolts, OperatingPoint,
+    Percent, PowerModel, Rpm, VfPoint, VfTable, Watts,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +43,17 @@ impl SimBoardParams {
     /// Per-chip figures are fitted to a Bitaxe BM1370 (525 MHz, 1.15 V,
     /// ~17 W per chip).
     pub fn bm1370_65() -> SimBoardParams {
-        let p = |f, v| VfPoint { freq_mhz: f, min_voltage_mv: v };
-        let table = vec![p(200.0, 1000.0), p(300.0, 1030.0), p(400.0, 1080.0), p(500.0, 1140.0), p(600.0, 1220.0)];
+        let p = |f, v| VfPoint {
+            freq_mhz: f,
+            min_voltage_mv: v,
+        };
+        let table = vec![
+            p(200.0, 1000.0),
+            p(300.0, 1030.0),
+            p(400.0, 1080.0),
+            p(500.0, 1140.0),
+            p(600.0, 1220.0),
+        ];
         SimBoardParams {
             model: "sim-bm1370-65".into(),
             power: PowerModel {
@@ -79,7 +88,10 @@ impl SimBoardParams {
         pos("chip_tau_s", self.chip_tau_s)?;
         pos("fan_max_rpm", self.fan_max_rpm)?;
         pos("power.c_dyn_w_per_mhz_v2", self.power.c_dyn_w_per_mhz_v2)?;
-        pos("power.regulator_efficiency", self.power.regulator_efficiency)?;
+        pos(
+            "power.regulator_efficiency",
+            self.power.regulator_efficiency,
+        )?;
         if self.power.regulator_efficiency > 1.0 {
             return Err("power.regulator_efficiency must be at most 1".into());
         }
@@ -95,7 +107,10 @@ impl SimBoardParams {
 
 fn unreachable_table() -> VfTable {
     // Two rows that always validate.
-    let p = |f, v| VfPoint { freq_mhz: f, min_voltage_mv: v };
+    let p = |f, v| VfPoint {
+        freq_mhz: f,
+        min_voltage_mv: v,
+    };
     match VfTable::new(vec![p(200.0, 1000.0), p(600.0, 1220.0)]) {
         Ok(t) => t,
         Err(_) => unreachable!("constant table is valid"),
@@ -145,7 +160,10 @@ impl SimBoard {
             return;
         }
         self.power_target_w = target;
-        self.target = self.params.power.point_for_power(&self.params.vf_table, target);
+        self.target = self
+            .params
+            .power
+            .point_for_power(&self.params.vf_table, target);
     }
 
     pub fn stop(&mut self) {
@@ -181,13 +199,16 @@ impl SimBoard {
     }
 
     fn operating_point(&self) -> Option<OperatingPoint> {
-        self.running()
-            .then_some(OperatingPoint { freq_mhz: FreqMhz(self.freq_mhz), voltage_mv: Millivolts(self.voltage_mv) })
+        self.running().then_some(OperatingPoint {
+            freq_mhz: FreqMhz(self.freq_mhz),
+            voltage_mv: Millivolts(self.voltage_mv),
+        })
     }
 
     /// Electrical power drawn now; all of it becomes heat in the room.
     pub fn power_w(&self) -> Watts {
-        self.operating_point().map_or(Watts::ZERO, |op| self.params.power.power(op))
+        self.operating_point()
+            .map_or(Watts::ZERO, |op| self.params.power.power(op))
     }
 
     pub fn hashrate(&self) -> GhPerSec {
@@ -224,7 +245,9 @@ impl SimBoard {
             BoardState::Stopped => {}
             BoardState::Tripped => {
                 self.tripped_for_s += dt_s;
-                if self.tripped_for_s >= self.params.trip_min_wait_s && self.chip_c < self.params.recover_chip_c {
+                if self.tripped_for_s >= self.params.trip_min_wait_s
+                    && self.chip_c < self.params.recover_chip_c
+                {
                     self.state = BoardState::Idle;
                     self.push_event(BoardEvent::Recovered);
                 }
@@ -234,7 +257,10 @@ impl SimBoard {
                 self.tripped_for_s = 0.0;
                 self.freq_mhz = 0.0;
                 self.voltage_mv = 0.0;
-                let reason = format!("chip temperature {:.1} °C above {:.1} °C", self.chip_c, self.params.trip_chip_c);
+                let reason = format!(
+                    "chip temperature {:.1} °C above {:.1} °C",
+                    self.chip_c, self.params.trip_chip_c
+                );
                 self.push_event(BoardEvent::Tripped { reason });
             }
             _ => {}
@@ -254,11 +280,19 @@ impl SimBoard {
         let table = &self.params.vf_table;
         let goal = target.freq_mhz.get();
         // From idle, start at the lowest point and ramp from there.
-        let current = if self.running() { self.freq_mhz } else { table.min_freq().get() };
+        let current = if self.running() {
+            self.freq_mhz
+        } else {
+            table.min_freq().get()
+        };
         let max_step = RAMP_MHZ_PER_S * dt_s;
         self.freq_mhz = current + (goal - current).clamp(-max_step, max_step);
         self.voltage_mv = table.min_voltage(FreqMhz(self.freq_mhz.max(goal))).get();
-        self.state = if (self.freq_mhz - goal).abs() < 1e-9 { BoardState::Running } else { BoardState::Ramping };
+        self.state = if (self.freq_mhz - goal).abs() < 1e-9 {
+            BoardState::Running
+        } else {
+            BoardState::Ramping
+        };
     }
 
     /// Proportional fan control on chip temperature (firmware-style), full
@@ -273,7 +307,11 @@ impl SimBoard {
     }
 
     pub fn telemetry(&self) -> BoardTelemetry {
-        let rpm = if self.fan_stalled { 0.0 } else { self.params.fan_max_rpm * self.fan_duty.fraction() };
+        let rpm = if self.fan_stalled {
+            0.0
+        } else {
+            self.params.fan_max_rpm * self.fan_duty.fraction()
+        };
         let chip_power = self.power_w().get();
         BoardTelemetry {
             state: self.state,
@@ -318,7 +356,11 @@ mod tests {
         run(&mut b, 20);
         let t = b.telemetry();
         assert_eq!(t.state, BoardState::Running);
-        assert!(t.power_w.get() <= 900.0 && t.power_w.get() > 850.0, "{}", t.power_w);
+        assert!(
+            t.power_w.get() <= 900.0 && t.power_w.get() > 850.0,
+            "{}",
+            t.power_w
+        );
         let f = t.operating_point.map(|op| op.freq_mhz.get()).unwrap_or(0.0);
         assert!((t.hashrate_ghs.get() - f * 2040.0 * 65.0 / 1000.0).abs() < 1e-6);
     }
@@ -342,7 +384,12 @@ mod tests {
         b.set_fan_stalled(true);
         run(&mut b, 300);
         let events = b.take_events();
-        assert!(events.iter().any(|e| matches!(e, BoardEvent::Tripped { .. })), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, BoardEvent::Tripped { .. })),
+            "{events:?}"
+        );
         assert!(b.telemetry().chip_temp_c.map_or(0.0, |c| c.get()) < 90.0);
         b.set_fan_stalled(false);
         run(&mut b, 300);

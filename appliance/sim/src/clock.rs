@@ -36,7 +36,15 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     pub fn new(start: Timestamp, speed: f64) -> ScaledClock {
-        ScaledClock { start, origin: Instant::now(), speed: if speed.is_finite() && speed > 0.0 { speed } else { 1.0 } }
+        ScaledClock {
+            start,
+            origin: Instant::now(),
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 use crate::world::{lock, SharedWorld};
 use hearth_core::board::{BoardPoll, MAX_POLL_ITEMS};
 use hearth_core::{
-    BoardEvent, BoardId, BoardInfo, BoardState, Celsius, DeviceError, Hashboard, HashboardError, Job, Thermometer,
-    Timestamp, Watts,
+    BoardEvent, BoardId, BoardInfo, BoardState, Celsius, DeviceError, Hashboard, HashboardError,
+    Job, Thermometer, Timestamp, Watts,
 };
 
 #[derive(Debug)]
@@ -18,7 +18,11 @@ pub struct SimThermometer {
 
 impl SimThermometer {
     pub fn new(world: SharedWorld, room: usize, name: impl Into<String>) -> SimThermometer {
-        SimThermometer { world, room, name: name.into() }
+        SimThermometer {
+            world,
+            room,
+            name: name.into(),
+        }
     }
 }
 
@@ -49,9 +53,20 @@ impl SimHashboard {
             let w = lock(&world);
             let b = w.board(board)?;
             let (min_power_w, max_power_w) = b.power_range();
-            BoardInfo { id, model: b.params.model.clone(), chips: b.params.power.chips, min_power_w, max_power_w }
+            BoardInfo {
+                id,
+                model: b.params.model.clone(),
+                chips: b.params.power.chips,
+                min_power_w,
+                max_power_w,
+            }
         };
-        Some(SimHashboard { world, board, info, job: None })
+        Some(SimHashboard {
+            world,
+            board,
+            info,
+            job: None,
+        })
     }
 
     pub fn current_job(&self) -> Option<&Job> {
@@ -70,7 +85,9 @@ impl Hashboard for SimHashboard {
         }
         let mut w = lock(&self.world);
         w.advance_to(now);
-        let b = w.board_mut(self.board).ok_or_else(|| HashboardError::Disconnected("no such board".into()))?;
+        let b = w
+            .board_mut(self.board)
+            .ok_or_else(|| HashboardError::Disconnected("no such board".into()))?;
         if b.telemetry().state == BoardState::Stopped {
             return Err(HashboardError::Stopped);
         }
@@ -90,7 +107,11 @@ impl Hashboard for SimHashboard {
             Some(b) => {
                 let mut events = b.take_events();
                 events.truncate(MAX_POLL_ITEMS);
-                BoardPoll { telemetry: b.telemetry(), events, nonces: Vec::new() }
+                BoardPoll {
+                    telemetry: b.telemetry(),
+                    events,
+                    nonces: Vec::new(),
+                }
             }
             None => BoardPoll {
                 telemetry: hearth_core::BoardTelemetry {
@@ -104,7 +125,9 @@ impl Hashboard for SimHashboard {
                     fan_rpm: None,
                     operating_point: None,
                 },
-                events: vec![BoardEvent::Fault { reason: "no such board".into() }],
+                events: vec![BoardEvent::Fault {
+                    reason: "no such board".into(),
+                }],
                 nonces: Vec::new(),
             },
         }
@@ -113,7 +136,9 @@ impl Hashboard for SimHashboard {
     fn stop_safely(&mut self, now: Timestamp) -> Result<(), HashboardError> {
         let mut w = lock(&self.world);
         w.advance_to(now);
-        let b = w.board_mut(self.board).ok_or_else(|| HashboardError::Disconnected("no such board".into()))?;
+        let b = w
+            .board_mut(self.board)
+            .ok_or_else(|| HashboardError::Disconnected("no such board".into()))?;
         b.stop();
         Ok(())
     }

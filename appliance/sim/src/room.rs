@@ -30,7 +30,13 @@ impl Default for RoomParams {
     /// 21 °C inside and 2 °C outside (UA ≈ 56 W/K); the air and furniture
     /// respond within the hour, the walls over days.
     fn default() -> RoomParams {
-        RoomParams { ci_j_per_k: 5.0e5, ce_j_per_k: 1.0e7, rie_k_per_w: 0.004, rea_k_per_w: 0.014, aw_m2: 2.0 }
+        RoomParams {
+            ci_j_per_k: 5.0e5,
+            ce_j_per_k: 1.0e7,
+            rie_k_per_w: 0.004,
+            rea_k_per_w: 0.014,
+            aw_m2: 2.0,
+        }
     }
 }
 
@@ -47,7 +53,10 @@ impl RoomParams {
             }
         }
         if !(self.aw_m2.is_finite() && self.aw_m2 >= 0.0) {
-            return Err(format!("aw_m2 must be zero or positive, got {}", self.aw_m2));
+            return Err(format!(
+                "aw_m2 must be zero or positive, got {}",
+                self.aw_m2
+            ));
         }
         Ok(())
     }
@@ -77,12 +86,23 @@ impl RoomState {
     pub fn settled(params: &RoomParams, interior: Celsius, outdoor: Celsius) -> RoomState {
         let (ri, ra) = (params.rie_k_per_w, params.rea_k_per_w);
         let te = (interior.get() * ra + outdoor.get() * ri) / (ri + ra);
-        RoomState { interior_c: interior, envelope_c: Celsius(te) }
+        RoomState {
+            interior_c: interior,
+            envelope_c: Celsius(te),
+        }
     }
 
     /// Advances by `dt_s` seconds (explicit Euler; callers keep `dt_s` under
     /// [`RoomParams::max_stable_step_s`]).
-    pub fn step(&mut self, p: &RoomParams, dt_s: f64, outdoor: Celsius, heat: Watts, solar_w_per_m2: f64, internal: Watts) {
+    pub fn step(
+        &mut self,
+        p: &RoomParams,
+        dt_s: f64,
+        outdoor: Celsius,
+        heat: Watts,
+        solar_w_per_m2: f64,
+        internal: Watts,
+    ) {
         let (ti, te, to) = (self.interior_c.get(), self.envelope_c.get(), outdoor.get());
         let q_ie = (te - ti) / p.rie_k_per_w;
         let q_ea = (to - te) / p.rea_k_per_w;
@@ -107,7 +127,11 @@ mod tests {
             s.step(&p, dt, Celsius(0.0), heat, 0.0, Watts::ZERO);
         }
         let expected = heat.get() * (p.rie_k_per_w + p.rea_k_per_w);
-        assert!((s.interior_c.get() - expected).abs() < 0.05, "{:?} vs {expected}", s.interior_c);
+        assert!(
+            (s.interior_c.get() - expected).abs() < 0.05,
+            "{:?} vs {expected}",
+            s.interior_c
+        );
         assert!(p.steady_loss(s.interior_c, Celsius(0.0)).get() > 990.0);
     }
 
@@ -130,7 +154,10 @@ mod tests {
 
     #[test]
     fn check_names_bad_field() {
-        let p = RoomParams { rea_k_per_w: -1.0, ..RoomParams::default() };
+        let p = RoomParams {
+            rea_k_per_w: -1.0,
+            ..RoomParams::default()
+        };
         assert!(p.check().unwrap_err().contains("rea_k_per_w"));
     }
 }

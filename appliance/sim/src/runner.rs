@@ -63,7 +63,11 @@ pub fn run(scenario: &Scenario) -> RunSummary {
     let mut accs: Vec<ZoneAcc> = scenario
         .zones
         .iter()
-        .map(|_| ZoneAcc { min: f64::INFINITY, max: f64::NEG_INFINITY, ..ZoneAcc::default() })
+        .map(|_| ZoneAcc {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            ..ZoneAcc::default()
+        })
         .collect();
     let (mut energy_wh, mut hashes, mut safety_events, mut ticks) = (0.0, 0.0, 0u64, 0u64);
     let mut now = start;
@@ -71,7 +75,9 @@ pub fn run(scenario: &Scenario) -> RunSummary {
         let report = appliance.tick(now);
         ticks += 1;
         for (zone, acc) in report.zones.iter().zip(accs.iter_mut()) {
-            let Some(t) = zone.temperature_c.map(|t| t.get()) else { continue };
+            let Some(t) = zone.temperature_c.map(|t| t.get()) else {
+                continue;
+            };
             let sp = zone.setpoint_c.get();
             acc.min = acc.min.min(t);
             acc.max = acc.max.max(t);
@@ -89,7 +95,11 @@ pub fn run(scenario: &Scenario) -> RunSummary {
             energy_wh += b.telemetry.power_w.get() * dt_h;
             hashes += b.telemetry.hashrate_ghs.get() * 1e9 * scenario.tick_s;
         }
-        safety_events += report.events.iter().filter(|(_, e)| matches!(e, BoardEvent::Tripped { .. })).count() as u64;
+        safety_events += report
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, BoardEvent::Tripped { .. }))
+            .count() as u64;
         now = now.plus(tick);
     }
     let heat_wh = lock(&built.world).heat_delivered_wh();
@@ -101,7 +111,11 @@ pub fn run(scenario: &Scenario) -> RunSummary {
         energy_kwh: energy_wh / 1000.0,
         heat_kwh: heat_wh / 1000.0,
         hashes,
-        hashes_per_joule: if energy_wh > 0.0 { hashes / (energy_wh * 3600.0) } else { 0.0 },
+        hashes_per_joule: if energy_wh > 0.0 {
+            hashes / (energy_wh * 3600.0)
+        } else {
+            0.0
+        },
         safety_events,
         zones: scenario
             .zones
@@ -114,7 +128,11 @@ pub fn run(scenario: &Scenario) -> RunSummary {
                 max_temperature_c: a.max,
                 discomfort_kh: a.discomfort_kh,
                 max_overshoot_k: a.overshoot.max(0.0),
-                rms_error_k: if a.n_err > 0 { (a.sq_err / a.n_err as f64).sqrt() } else { 0.0 },
+                rms_error_k: if a.n_err > 0 {
+                    (a.sq_err / a.n_err as f64).sqrt()
+                } else {
+                    0.0
+                },
             })
             .collect(),
     }
@@ -144,7 +162,10 @@ mod tests {
         let b = run(&day(42));
         assert_eq!(a, b);
         let c = run(&day(43));
-        assert_ne!(a.zones[0].final_temperature_c.to_bits(), c.zones[0].final_temperature_c.to_bits());
+        assert_ne!(
+            a.zones[0].final_temperature_c.to_bits(),
+            c.zones[0].final_temperature_c.to_bits()
+        );
     }
 
     #[test]
@@ -155,7 +176,10 @@ mod tests {
         assert!(z.max_overshoot_k < 1.0, "{z:?}");
         assert!(s.energy_kwh > 5.0 && s.energy_kwh < 40.0, "{s:?}");
         // All electrical energy became heat (within one tick of rounding).
-        assert!((s.heat_kwh - s.energy_kwh).abs() / s.energy_kwh < 0.02, "{s:?}");
+        assert!(
+            (s.heat_kwh - s.energy_kwh).abs() / s.energy_kwh < 0.02,
+            "{s:?}"
+        );
         assert_eq!(s.safety_events, 0);
     }
 

@@ -21,7 +21,10 @@ pub enum ScenarioError {
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid { key: key.into(), reason: reason.into() }
+    ScenarioError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Longest run we accept, so a typo cannot ask for a century of simulation.
@@ -128,8 +131,14 @@ impl Scenario {
     }
 
     pub fn check(&self) -> Result<(), ScenarioError> {
-        if !(self.duration_hours.is_finite() && self.duration_hours > 0.0 && self.duration_hours <= MAX_DURATION_HOURS) {
-            return Err(invalid("duration_hours", format!("must be above 0 and at most {MAX_DURATION_HOURS}")));
+        if !(self.duration_hours.is_finite()
+            && self.duration_hours > 0.0
+            && self.duration_hours <= MAX_DURATION_HOURS)
+        {
+            return Err(invalid(
+                "duration_hours",
+                format!("must be above 0 and at most {MAX_DURATION_HOURS}"),
+            ));
         }
         if !(self.tick_s.is_finite() && (1.0..=600.0).contains(&self.tick_s)) {
             return Err(invalid("tick_s", "must be between 1 and 600 seconds"));
@@ -141,14 +150,23 @@ impl Scenario {
         for (i, z) in self.zones.iter().enumerate() {
             let key = |k: &str| format!("zone[{i}].{k}");
             if self.zones[..i].iter().any(|o| o.id == z.id) {
-                return Err(invalid(key("id"), format!("duplicate zone id {:?}", z.id.as_str())));
+                return Err(invalid(
+                    key("id"),
+                    format!("duplicate zone id {:?}", z.id.as_str()),
+                ));
             }
-            z.kind.default_limits().validate_setpoint(z.setpoint_c).map_err(|e| invalid(key("setpoint_c"), e.to_string()))?;
+            z.kind
+                .default_limits()
+                .validate_setpoint(z.setpoint_c)
+                .map_err(|e| invalid(key("setpoint_c"), e.to_string()))?;
             if !(z.initial_c.is_finite() && (-40.0..=60.0).contains(&z.initial_c)) {
                 return Err(invalid(key("initial_c"), "must be between -40 and 60 °C"));
             }
             if !(z.internal_gain_w.is_finite() && (0.0..=10_000.0).contains(&z.internal_gain_w)) {
-                return Err(invalid(key("internal_gain_w"), "must be between 0 and 10000 W"));
+                return Err(invalid(
+                    key("internal_gain_w"),
+                    "must be between 0 and 10000 W",
+                ));
             }
             z.room.check().map_err(|r| invalid(key("room"), r))?;
             if z.boards > 16 {
@@ -171,20 +189,39 @@ pub struct BuiltWorld {
 
 /// Builds the world and a device handle for every sensor and board. Boards are
 /// named by `board_ids`, else `<zone>-board-<n>`.
-pub fn build_world(seed: u64, start: Timestamp, weather: WeatherParams, specs: &[ZoneSpec]) -> BuiltWorld {
+pub fn build_world(
+    seed: u64,
+    start: Timestamp,
+    weather: WeatherParams,
+    specs: &[ZoneSpec],
+) -> BuiltWorld {
     let mut world = World::new(start, seed, weather);
     let mut layout = Vec::new();
     for spec in specs {
-        let room = world.add_room(spec.id.as_str(), spec.room, Celsius(spec.initial_c), Watts(spec.internal_gain_w));
-        let profile = spec.board_profile.clone().unwrap_or_else(SimBoardParams::bm1370_65);
-        let boards: Vec<usize> = (0..spec.boards).map(|_| world.add_board(room, profile.clone())).collect();
+        let room = world.add_room(
+            spec.id.as_str(),
+            spec.room,
+            Celsius(spec.initial_c),
+            Watts(spec.internal_gain_w),
+        );
+        let profile = spec
+            .board_profile
+            .clone()
+            .unwrap_or_else(SimBoardParams::bm1370_65);
+        let boards: Vec<usize> = (0..spec.boards)
+            .map(|_| world.add_board(room, profile.clone()))
+            .collect();
         layout.push((spec, room, boards));
     }
     let world = world.into_shared();
     let zones = layout
         .into_iter()
         .map(|(spec, room, boards)| {
-            let thermometer = Box::new(SimThermometer::new(world.clone(), room, format!("{} air", spec.id)));
+            let thermometer = Box::new(SimThermometer::new(
+                world.clone(),
+                room,
+                format!("{} air", spec.id),
+            ));
             let boards = boards
                 .into_iter()
                 .enumerate()
@@ -193,17 +230,31 @@ pub fn build_world(seed: u64, start: Timestamp, weather: WeatherParams, specs: &
                         Some(id) => id.clone(),
                         None => BoardId::new(format!("{}-board-{n}", spec.id)).ok()?,
                     };
-                    SimHashboard::new(world.clone(), idx, id).map(|b| Box::new(b) as Box<dyn Hashboard>)
+                    SimHashboard::new(world.clone(), idx, id)
+                        .map(|b| Box::new(b) as Box<dyn Hashboard>)
                 })
                 .collect();
             let config = ZoneConfig {
                 id: spec.id.clone(),
-                name: if spec.name.is_empty() { spec.id.to_string() } else { spec.name.clone() },
+                name: if spec.name.is_empty() {
+                    spec.id.to_string()
+                } else {
+                    spec.name.clone()
+                },
                 kind: spec.kind,
                 limits: spec.kind.default_limits(),
-                settings: ZoneSettings { setpoint_c: Celsius(spec.setpoint_c), mode: spec.mode },
+                settings: ZoneSettings {
+                    setpoint_c: Celsius(spec.setpoint_c),
+                    mode: spec.mode,
+                },
             };
-            (config, ZoneHardware { thermometer, boards })
+            (
+                config,
+                ZoneHardware {
+                    thermometer,
+                    boards,
+                },
+            )
         })
         .collect();
     BuiltWorld { world, zones }
@@ -223,7 +274,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused_by_name() {
-        let err = Scenario::from_toml("seeed = 3\n[[zone]]\nid = \"a\"\n").unwrap_err().to_string();
+        let err = Scenario::from_toml("seeed = 3\n[[zone]]\nid = \"a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("seeed"), "{err}");
     }
 

@@ -20,13 +20,23 @@ pub struct WeatherParams {
 impl Default for WeatherParams {
     /// An overcast winter day in central Europe.
     fn default() -> WeatherParams {
-        WeatherParams { mean_c: 2.0, daily_amplitude_c: 3.0, noise_sd_c: 0.8, solar_peak_w_per_m2: 150.0 }
+        WeatherParams {
+            mean_c: 2.0,
+            daily_amplitude_c: 3.0,
+            noise_sd_c: 0.8,
+            solar_peak_w_per_m2: 150.0,
+        }
     }
 }
 
 impl WeatherParams {
     pub fn check(&self) -> Result<(), String> {
-        let finite = [self.mean_c, self.daily_amplitude_c, self.noise_sd_c, self.solar_peak_w_per_m2];
+        let finite = [
+            self.mean_c,
+            self.daily_amplitude_c,
+            self.noise_sd_c,
+            self.solar_peak_w_per_m2,
+        ];
         if finite.iter().any(|v| !v.is_finite()) {
             return Err("weather values must be finite numbers".into());
         }
@@ -34,7 +44,9 @@ impl WeatherParams {
             return Err(format!("mean_c {} is outside -60..60 °C", self.mean_c));
         }
         if self.daily_amplitude_c < 0.0 || self.noise_sd_c < 0.0 || self.solar_peak_w_per_m2 < 0.0 {
-            return Err("daily_amplitude_c, noise_sd_c and solar_peak_w_per_m2 must not be negative".into());
+            return Err(
+                "daily_amplitude_c, noise_sd_c and solar_peak_w_per_m2 must not be negative".into(),
+            );
         }
         Ok(())
     }
@@ -52,7 +64,11 @@ pub struct Weather {
 
 impl Weather {
     pub fn new(params: WeatherParams, rng: SimRng) -> Weather {
-        Weather { params, noise_c: 0.0, rng }
+        Weather {
+            params,
+            noise_c: 0.0,
+            rng,
+        }
     }
 
     /// Advances the noise process by `dt_s` (an Ornstein-Uhlenbeck step).
@@ -85,7 +101,10 @@ mod tests {
 
     #[test]
     fn afternoon_is_warmer_than_night_without_noise() {
-        let p = WeatherParams { noise_sd_c: 0.0, ..WeatherParams::default() };
+        let p = WeatherParams {
+            noise_sd_c: 0.0,
+            ..WeatherParams::default()
+        };
         let w = Weather::new(p, SimRng::new(1));
         let t3 = w.outdoor(Timestamp::from_secs(3 * 3600));
         let t15 = w.outdoor(Timestamp::from_secs(15 * 3600));

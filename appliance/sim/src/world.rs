@@ -43,14 +43,23 @@ pub type SharedWorld = Arc<Mutex<World>>;
 /// Locks the world; a poisoned lock (a panic elsewhere while holding it) still
 /// yields the data, because the physics state is always consistent between steps.
 pub fn lock(world: &SharedWorld) -> MutexGuard<'_, World> {
-    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    world
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl World {
     pub fn new(start: Timestamp, seed: u64, weather: WeatherParams) -> World {
         let mut rng = SimRng::new(seed);
         let weather = Weather::new(weather, rng.fork(1));
-        World { now: start, weather, rooms: Vec::new(), boards: Vec::new(), rng, heat_wh: 0.0 }
+        World {
+            now: start,
+            weather,
+            rooms: Vec::new(),
+            boards: Vec::new(),
+            rng,
+            heat_wh: 0.0,
+        }
     }
 
     pub fn into_shared(self) -> SharedWorld {
@@ -59,7 +68,13 @@ impl World {
 
     /// Adds a room starting at `interior` with its walls settled for the
     /// current outdoor temperature. Returns its index.
-    pub fn add_room(&mut self, name: &str, params: RoomParams, interior: Celsius, internal_gain: Watts) -> usize {
+    pub fn add_room(
+        &mut self,
+        name: &str,
+        params: RoomParams,
+        interior: Celsius,
+        internal_gain: Watts,
+    ) -> usize {
         let outdoor = self.weather.outdoor(self.now);
         let idx = self.rooms.len();
         let sensor_rng = self.rng.fork(1000 + idx as u64);
@@ -76,7 +91,10 @@ impl World {
 
     /// Adds a board heating room `room`. Returns its index.
     pub fn add_board(&mut self, room: usize, params: SimBoardParams) -> usize {
-        let ambient = self.rooms.get(room).map_or(Celsius(20.0), |r| r.state.interior_c);
+        let ambient = self
+            .rooms
+            .get(room)
+            .map_or(Celsius(20.0), |r| r.state.interior_c);
         self.boards.push((room, SimBoard::new(params, ambient)));
         self.boards.len() - 1
     }
@@ -123,14 +141,24 @@ impl World {
         let solar = self.weather.solar_w_per_m2(self.now);
         let mut heat_per_room = vec![0.0; self.rooms.len()];
         for (room, board) in &mut self.boards {
-            let ambient = self.rooms.get(*room).map_or(Celsius(20.0), |r| r.state.interior_c);
+            let ambient = self
+                .rooms
+                .get(*room)
+                .map_or(Celsius(20.0), |r| r.state.interior_c);
             board.step(dt, ambient);
             if let Some(h) = heat_per_room.get_mut(*room) {
                 *h += board.power_w().get();
             }
         }
         for (room, heat) in self.rooms.iter_mut().zip(heat_per_room) {
-            room.state.step(&room.params, dt, outdoor, Watts(heat), solar, room.internal_gain_w);
+            room.state.step(
+                &room.params,
+                dt,
+                outdoor,
+                Watts(heat),
+                solar,
+                room.internal_gain_w,
+            );
             self.heat_wh += heat * dt / 3600.0;
         }
         self.weather.step(dt);
@@ -163,12 +191,22 @@ mod tests {
             board.set_power_target(Watts(1200.0));
         }
         w.advance_to(Timestamp::from_secs(3600));
-        let t_heated = w.room(heated).map(|r| r.state.interior_c.get()).unwrap_or(0.0);
-        let t_cold = w.room(cold).map(|r| r.state.interior_c.get()).unwrap_or(0.0);
+        let t_heated = w
+            .room(heated)
+            .map(|r| r.state.interior_c.get())
+            .unwrap_or(0.0);
+        let t_cold = w
+            .room(cold)
+            .map(|r| r.state.interior_c.get())
+            .unwrap_or(0.0);
         assert!(t_heated > 18.4, "{t_heated}");
         assert!(t_cold < 18.0, "{t_cold}");
         // Delivered heat matches an hour of (ramped) ~1.2 kW.
-        assert!((w.heat_delivered_wh() - 1200.0).abs() < 60.0, "{}", w.heat_delivered_wh());
+        assert!(
+            (w.heat_delivered_wh() - 1200.0).abs() < 60.0,
+            "{}",
+            w.heat_delivered_wh()
+        );
     }
 
     #[test]
