@@ -21,7 +21,7 @@ for c in "$@"; do
   forbid "$c" I1 'tokio|axum|hyper|rusqlite|libsqlite3-sys|rumqttc|reqwest|mio'
 done
 forbid hearth-control I2 'embedded-hal|hearth-periph|hearth-bm13xx|hearth-chain|hearth-board|hearth-simchip|serialport|rppal|linux-embedded-hal'
-for d in hearth-bm13xx hearth-periph hearth-chain hearth-simchip hearth-board; do
+for d in hearth-bm13xx hearth-periph hearth-chain hearth-simchip hearth-board hearth-linux; do
   if cargo metadata --no-deps --format-version 1 | grep -q "\"name\":\"$d\""; then
     forbid "$d" I3 'hearth-control|hearth-sim'
   fi

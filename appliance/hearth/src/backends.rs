@@ -1,14 +1,25 @@
 //! The one place where real or simulated hardware is chosen. Everything after
 //! this sees only the seam traits.
 
-use crate::config::Validated;
-use anyhow::{bail, Result};
+use crate::boards::{run_sim_chain, spawn_board, SimChainFaults};
+use crate::config::{SimBoards, Validated, ValidatedZone};
+use anyhow::{bail, Context, Result};
+use hearth_board::config::ConfiguredBoard;
+use hearth_board::runtime::{BoardDevices, BoardRuntime, ResetLine, RuntimeOptions};
 use hearth_control::{ZoneConfig, ZoneHardware, ZoneSettings};
-use hearth_core::{Clock, Timestamp};
+use hearth_core::{BoardId, Celsius, Clock, DeviceError, Hashboard, Thermometer, Timestamp, Watts};
+use hearth_sim::board::SimBoardParams;
 use hearth_sim::clock::ScaledClock;
-use hearth_sim::scenario::{build_world, ZoneSpec};
-use hearth_sim::SharedWorld;
-use std::sync::Arc;
+use hearth_sim::devices::{SimBoardPeripherals, SimHashboard, SimThermometer};
+use hearth_sim::{SharedWorld, World};
+use hearth_simchip::SimChainConfig;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Leading zero bits a simulated chip's nonce must have: cheap enough to
+/// find on a CPU (about 4,000 hashes), and still a real proof of work that
+/// the chain driver verifies.
+pub const SIM_ZERO_BITS: u32 = 12;
 
 /// Devices for every zone, the clock to run them on, and (in simulation) the
 /// world behind them.
@@ -16,6 +27,10 @@ pub struct Hardware {
     pub zones: Vec<(ZoneConfig, ZoneHardware)>,
     pub clock: Arc<dyn Clock>,
     pub world: Option<SharedWorld>,
+    /// Fault injection for simulated chains, by board id.
+    pub sim_faults: BTreeMap<BoardId, Arc<Mutex<SimChainFaults>>>,
+    /// Simulated board index in the world, by board id.
+    pub sim_boards: BTreeMap<BoardId, usize>,
 }
 
 impl std::fmt::Debug for Hardware {
@@ -41,16 +56,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// Must be called inside a tokio runtime: board tasks are spawned here.
 pub fn build(config: &Validated, simulate: bool, speed_override: Option<f64>) -> Result<Hardware> {
     if simulate {
-        return Ok(simulated(config, speed_override));
+        return simulated(config, speed_override);
     }
     // Real backends arrive with the hashboard-drivers work; until then say so
     // plainly instead of starting a heater that controls nothing.
     let boards: Vec<String> = config
         .zones
         .iter()
-        .flat_map(|z| z.boards.iter().map(|(_, p)| p.clone()))
+        .flat_map(|z| z.boards.iter().map(|b| b.profile.name().to_string()))
         .collect();
     bail!(
         "this build has no real hardware backend yet for {}; start with --sim to run against the simulator",
@@ -58,47 +74,171 @@ pub fn build(config: &Validated, simulate: bool, speed_override: Option<f64>) ->
     )
 }
 
-/// Simulated devices for every configured zone and board, on a clock that
-/// starts at the wall time (so the simulated day matches the real one) and
-/// runs `speed` times faster.
-fn simulated(config: &Validated, speed_override: Option<f64>) -> Hardware {
+/// The simulator's physics for a profile: the same power model and V/f
+/// table, and a heatsink sized so full power runs the chips ~45 K above air
+/// at full fan.
+pub fn sim_params_for(board: &ConfiguredBoard) -> SimBoardParams {
+    let profile = &board.profile;
+    let (_, max_w) = profile.power_range();
+    let mut params = SimBoardParams::bm1370_65();
+    params.model = format!("sim-{}", profile.name());
+    params.power = *profile.power_model();
+    params.vf_table = profile.vf_table().clone();
+    params.r_th_full_fan_k_per_w = 45.0 / max_w.get().max(1.0);
+    params
+}
+
+/// Simulated devices for every configured zone and board. Rooms and weather
+/// start at the wall time (so the simulated day matches the real one) and run
+/// `speed` times faster; chips, when simulated as chips, run in real time.
+fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware> {
     let start = SystemClock.now();
-    let specs: Vec<ZoneSpec> = config
-        .zones
-        .iter()
-        .map(|z| ZoneSpec {
-            id: z.id.clone(),
-            name: z.name.clone(),
-            kind: z.kind,
-            setpoint_c: z.setpoint_c.get(),
-            mode: z.mode,
-            initial_c: z.sim.initial_c,
-            internal_gain_w: z.sim.internal_gain_w,
-            room: z.sim.room,
-            boards: u32::try_from(z.boards.len()).unwrap_or(u32::MAX),
-            // Every known profile is a 65-chip BM1370 board today.
-            board_profile: None,
-            board_ids: z.boards.iter().map(|(id, _)| id.clone()).collect(),
-        })
-        .collect();
-    let built = build_world(config.raw.sim.seed, start, config.raw.sim.weather, &specs);
-    let zones = built
-        .zones
-        .into_iter()
-        .zip(&config.zones)
-        .map(|((mut zc, hw), vz)| {
-            zc.limits = vz.limits;
-            zc.settings = ZoneSettings {
-                setpoint_c: vz.setpoint_c,
-                mode: vz.mode,
-            };
-            (zc, hw)
-        })
-        .collect();
     let speed = speed_override.unwrap_or(config.raw.sim.speed);
-    Hardware {
-        zones,
-        clock: Arc::new(ScaledClock::new(start, speed)),
-        world: Some(built.world),
+    let boards_mode = config
+        .raw
+        .sim
+        .effective_boards(speed)
+        .map_err(|r| anyhow::anyhow!("--speed {speed}: {r}"))?;
+    if boards_mode == SimBoards::Model && config.zones.iter().any(|z| !z.boards.is_empty()) {
+        tracing::info!(
+            speed,
+            "boards are simulated by their physics model (simulated chips only run in real time)"
+        );
     }
+    let world_clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(start, speed));
+    let chip_clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(start, 1.0));
+    let mut world = World::new(start, config.raw.sim.seed, config.raw.sim.weather);
+    let mut layout = Vec::new();
+    for zone in &config.zones {
+        let room = world.add_room(
+            zone.id.as_str(),
+            zone.sim.room,
+            Celsius(zone.sim.initial_c),
+            Watts(zone.sim.internal_gain_w),
+        );
+        let boards: Vec<(ConfiguredBoard, usize)> = zone
+            .boards
+            .iter()
+            .map(|b| (b.clone(), world.add_board(room, sim_params_for(b))))
+            .collect();
+        layout.push((zone, room, boards));
+    }
+    let world = world.into_shared();
+    let mut hw = Hardware {
+        zones: Vec::new(),
+        clock: world_clock,
+        world: Some(world.clone()),
+        sim_faults: BTreeMap::new(),
+        sim_boards: BTreeMap::new(),
+    };
+    for (zone, room, boards) in layout {
+        let thermometer: Box<dyn Thermometer> = Box::new(SimThermometer::new(
+            world.clone(),
+            room,
+            format!("{} air", zone.id),
+        ));
+        let mut handles: Vec<Box<dyn Hashboard>> = Vec::new();
+        for (board, idx) in boards {
+            hw.sim_boards.insert(board.id.clone(), idx);
+            let handle: Box<dyn Hashboard> = match boards_mode {
+                SimBoards::Model => Box::new(
+                    SimHashboard::new(world.clone(), idx, board.id.clone())
+                        .with_context(|| format!("simulated board {}", board.id))?,
+                ),
+                SimBoards::Chips => {
+                    let faults = Arc::new(Mutex::new(SimChainFaults::default()));
+                    hw.sim_faults.insert(board.id.clone(), faults.clone());
+                    Box::new(simulated_chain_board(
+                        &world,
+                        idx,
+                        &board,
+                        config.raw.sim.seed,
+                        &chip_clock,
+                        faults,
+                    )?)
+                }
+            };
+            handles.push(handle);
+        }
+        hw.zones.push((
+            zone_config(zone),
+            ZoneHardware {
+                thermometer,
+                boards: handles,
+            },
+        ));
+    }
+    Ok(hw)
+}
+
+fn zone_config(zone: &ValidatedZone) -> ZoneConfig {
+    ZoneConfig {
+        id: zone.id.clone(),
+        name: zone.name.clone(),
+        kind: zone.kind,
+        limits: zone.limits,
+        settings: ZoneSettings {
+            setpoint_c: zone.setpoint_c,
+            mode: zone.mode,
+        },
+    }
+}
+
+/// The reset line of a simulated board: holding it resets the chips.
+#[derive(Debug)]
+struct SimReset(SimBoardPeripherals);
+
+impl ResetLine for SimReset {
+    fn set_reset(&mut self, held: bool, _now: Timestamp) -> Result<(), DeviceError> {
+        self.0.set_reset_held(held)
+    }
+}
+
+/// A board whose chips are simulated byte for byte behind a pseudo-terminal,
+/// driven by the real chain driver and board runtime.
+fn simulated_chain_board(
+    world: &SharedWorld,
+    idx: usize,
+    board: &ConfiguredBoard,
+    seed: u64,
+    clock: &Arc<dyn Clock>,
+    faults: Arc<Mutex<SimChainFaults>>,
+) -> Result<crate::boards::BoardHandle> {
+    let periph = SimBoardPeripherals::attach(world.clone(), idx)
+        .context("attaching simulated peripherals")?;
+    let devices = BoardDevices {
+        regulator: Box::new(periph.regulator()),
+        fan: Box::new(periph.fan()),
+        chip_sensors: vec![Box::new(periph.chip_sensor(format!("{} chips", board.id)))],
+        reset: Some(Box::new(SimReset(periph.clone()))),
+    };
+    let options = RuntimeOptions {
+        sim_zero_bits: Some(SIM_ZERO_BITS),
+        ..RuntimeOptions::default()
+    };
+    let runtime = BoardRuntime::new(
+        board.id.clone(),
+        board.profile.clone(),
+        devices,
+        options,
+        clock.now(),
+    )
+    .map_err(|e| anyhow::anyhow!("board {}: {e}", board.id))?;
+    let (host, chips) = tokio_serial::SerialStream::pair()
+        .context("creating a pseudo-terminal for simulated chips")?;
+    let chain_config = SimChainConfig {
+        chip: board.profile.chip(),
+        chips: usize::try_from(board.profile.chips()).unwrap_or(1),
+        seed: seed ^ (idx as u64).wrapping_mul(0x9E37_79B9),
+        sim_zero_bits: SIM_ZERO_BITS,
+        ..SimChainConfig::default()
+    };
+    tokio::spawn(run_sim_chain(
+        chain_config,
+        chips,
+        periph,
+        clock.clone(),
+        faults,
+    ));
+    Ok(spawn_board(runtime, host, clock.clone()))
 }

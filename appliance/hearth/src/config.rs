@@ -2,8 +2,9 @@
 //! `docs/configuration.md`. Unknown keys and bad values are refused at start
 //! with the key's path and the reason; nothing starts half-configured.
 
+use hearth_board::config::{validate_hashboards, ConfiguredBoard, HashboardConfig};
 use hearth_control::{ZoneKind, ZoneLimits, ZoneMode};
-use hearth_core::{BoardId, Celsius, ZoneId};
+use hearth_core::{Celsius, ZoneId};
 use hearth_sim::room::RoomParams;
 use hearth_sim::weather::WeatherParams;
 use serde::Deserialize;
@@ -11,10 +12,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hearth/hearth.toml";
-
-/// Board profiles this build knows. Each names real hardware; with `--sim`
-/// the simulator stands in for it.
-pub const KNOWN_PROFILES: &[&str] = &["generic-bm1370-65"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -100,9 +97,37 @@ impl Default for StorageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     pub seed: u64,
-    /// Simulated seconds per real second in `hearth run --sim`.
+    /// Simulated seconds per real second for rooms and weather in
+    /// `hearth run --sim`. Simulated chips always run in real time.
     pub speed: f64,
+    /// How boards are simulated: `chips` (byte-level BM13xx chips behind a
+    /// pseudo-terminal, driven by the real chain driver) or `model` (the
+    /// board's physics only, no chain traffic). Unset: `chips` at speed 1,
+    /// `model` when rooms run faster (chips only run in real time).
+    pub boards: Option<SimBoards>,
     pub weather: WeatherParams,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimBoards {
+    Chips,
+    Model,
+}
+
+impl SimConfig {
+    /// How boards are simulated at `speed`, or why that cannot be.
+    pub fn effective_boards(&self, speed: f64) -> Result<SimBoards, String> {
+        match self.boards {
+            Some(SimBoards::Chips) if speed != 1.0 => Err(format!(
+                "simulated chips run in real time and cannot be combined with speed {speed}; \
+                 set sim.boards = \"model\" or run at speed 1"
+            )),
+            Some(b) => Ok(b),
+            None if speed == 1.0 => Ok(SimBoards::Chips),
+            None => Ok(SimBoards::Model),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -110,6 +135,7 @@ impl Default for SimConfig {
         SimConfig {
             seed: 1,
             speed: 1.0,
+            boards: None,
             weather: WeatherParams::default(),
         }
     }
@@ -164,15 +190,6 @@ impl Default for ZoneSimConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HashboardConfig {
-    pub id: String,
-    /// The zone this board heats.
-    pub zone: String,
-    pub profile: String,
-}
-
 /// A validated configuration: ids parsed, limits consistent, references resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
@@ -189,7 +206,7 @@ pub struct ValidatedZone {
     pub setpoint_c: Celsius,
     pub mode: ZoneMode,
     pub sim: ZoneSimConfig,
-    pub boards: Vec<(BoardId, String)>,
+    pub boards: Vec<ConfiguredBoard>,
 }
 
 impl Config {
@@ -215,6 +232,7 @@ impl Config {
                 id: "board-0".into(),
                 zone: "living-room".into(),
                 profile: "generic-bm1370-65".into(),
+                ..HashboardConfig::default()
             }],
         }
     }
@@ -275,6 +293,9 @@ impl Config {
             .weather
             .check()
             .map_err(|r| invalid("sim.weather", r))?;
+        self.sim
+            .effective_boards(self.sim.speed)
+            .map_err(|r| invalid("sim.boards", r))?;
         if self.zones.is_empty() {
             return Err(invalid("zone", "at least one [[zone]] is needed"));
         }
@@ -282,34 +303,15 @@ impl Config {
         for (i, z) in self.zones.iter().enumerate() {
             zones.push(validate_zone(i, z, &zones)?);
         }
-        let mut seen_boards: Vec<BoardId> = Vec::new();
-        for (i, b) in self.hashboards.iter().enumerate() {
-            let key = |k: &str| format!("hashboard[{i}].{k}");
-            let id = BoardId::new(b.id.clone()).map_err(|e| invalid(key("id"), e.to_string()))?;
-            if seen_boards.contains(&id) {
-                return Err(invalid(key("id"), format!("duplicate board id {:?}", b.id)));
-            }
-            if !KNOWN_PROFILES.contains(&b.profile.as_str()) {
+        let boards = validate_hashboards(&self.hashboards).map_err(|e| invalid(e.key, e.reason))?;
+        for (i, board) in boards.into_iter().enumerate() {
+            let Some(zone) = zones.iter_mut().find(|z| z.id.as_str() == board.zone) else {
                 return Err(invalid(
-                    key("profile"),
-                    format!(
-                        "unknown profile {:?}; known profiles: {}",
-                        b.profile,
-                        KNOWN_PROFILES.join(", ")
-                    ),
-                ));
-            }
-            let Some(zone) = zones
-                .iter_mut()
-                .find(|z: &&mut ValidatedZone| z.id.as_str() == b.zone)
-            else {
-                return Err(invalid(
-                    key("zone"),
-                    format!("no [[zone]] with id {:?}", b.zone),
+                    format!("hashboard[{i}].zone"),
+                    format!("no [[zone]] with id {:?}", board.zone),
                 ));
             };
-            zone.boards.push((id.clone(), b.profile.clone()));
-            seen_boards.push(id);
+            zone.boards.push(board);
         }
         Ok(Validated { raw: self, zones })
     }
@@ -424,6 +426,7 @@ mod tests {
         let cases = [
             ("[daemon]\ntick_ms = 5\n[[zone]]\nid = \"a\"\n", "daemon.tick_ms"),
             ("[sim]\nspeed = 0\n[[zone]]\nid = \"a\"\n", "sim.speed"),
+            ("[sim]\nspeed = 5\nboards = \"chips\"\n[[zone]]\nid = \"a\"\n", "sim.boards"),
             ("[[zone]]\nid = \"Living Room\"\n", "zone[0].id"),
             ("[[zone]]\nid = \"a\"\nsetpoint_c = 99\n", "zone[0].setpoint_c"),
             ("[[zone]]\nid = \"a\"\nkind = \"pool\"\nhard_max_c = 50\nmax_setpoint_c = 40\n", "zone[0].hard_max_c"),

@@ -43,7 +43,13 @@ pub struct Daemon {
     tick: Duration,
     record_every: Duration,
     retention: Retention,
-    world: Option<hearth_sim::SharedWorld>,
+    /// The simulated world, when simulating (tests inject faults through it).
+    pub world: Option<hearth_sim::SharedWorld>,
+    /// Fault injection for simulated chains, by board id.
+    pub sim_faults:
+        std::collections::BTreeMap<hearth_core::BoardId, Arc<Mutex<crate::boards::SimChainFaults>>>,
+    /// Simulated board index in the world, by board id.
+    pub sim_boards: std::collections::BTreeMap<hearth_core::BoardId, usize>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -74,6 +80,8 @@ impl Daemon {
             mut zones,
             clock,
             world,
+            sim_faults,
+            sim_boards,
         } = backends::build(&opts.config, opts.simulate, opts.speed)?;
         for (zone, _) in &mut zones {
             match store.load_zone_settings(zone.id.as_str()) {
@@ -111,6 +119,8 @@ impl Daemon {
             record_every: Duration::from_secs(opts.config.raw.daemon.record_interval_s),
             retention: retention(&opts.config),
             world,
+            sim_faults,
+            sim_boards,
         })
     }
 
@@ -163,7 +173,9 @@ impl Daemon {
         // Shutdown: boards to a safe idle, observe once more, record it.
         shared.heartbeat.stop();
         let now = shared.clock.now();
-        let failures = lock(&shared.appliance).stop_all(now);
+        // Board handles wait (bounded) for their tasks to confirm the stop;
+        // let the runtime move other tasks off this worker meanwhile.
+        let failures = tokio::task::block_in_place(|| lock(&shared.appliance).stop_all(now));
         for (board, why) in &failures {
             tracing::error!(board = %board, error = %why, "board did not confirm a safe stop");
         }

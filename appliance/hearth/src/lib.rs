@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod boards;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -112,6 +112,17 @@ impl Drop for Daemon {
 fn runs_warms_the_room_and_keeps_a_setpoint_across_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(dir.path(), "120");
+    // The chips are brought up and ramped in real time (6.25 MHz per 100 ms):
+    // wait until the board runs at its operating point.
+    let start = Instant::now();
+    while daemon.status()["boards"][0]["state"] != "running" {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "board never ran: {}",
+            daemon.status()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let t0 = daemon.status()["zones"][0]["temperature_c"]
         .as_f64()
         .expect("temperature");

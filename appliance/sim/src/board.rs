@@ -117,6 +117,40 @@ fn unreachable_table() -> VfTable {
     }
 }
 
+/// What the byte-level path commands directly: in this mode the board's
+/// frequency comes from the simulated chips' PLL registers, its voltage and
+/// power from the simulated regulator, its fan from the simulated fan, and
+/// protection is the real driver's business, not the model's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExternalDrive {
+    pub freq_mhz: f64,
+    pub voltage_mv: f64,
+    pub regulator_enabled: bool,
+    pub reset_held: bool,
+    pub fan_duty: Percent,
+}
+
+impl Default for ExternalDrive {
+    /// Power-on state of real hardware: regulator off, chips in reset, fan
+    /// at full speed until a controller says otherwise.
+    fn default() -> ExternalDrive {
+        ExternalDrive {
+            freq_mhz: 0.0,
+            voltage_mv: 0.0,
+            regulator_enabled: false,
+            reset_held: true,
+            fan_duty: Percent::FULL,
+        }
+    }
+}
+
+impl ExternalDrive {
+    /// Chips draw power and hash only when powered, out of reset and clocked.
+    pub fn running(&self) -> bool {
+        self.regulator_enabled && !self.reset_held && self.freq_mhz > 0.0 && self.voltage_mv > 0.0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimBoard {
     pub params: SimBoardParams,
@@ -129,6 +163,11 @@ pub struct SimBoard {
     fan_duty: Percent,
     tripped_for_s: f64,
     fan_stalled: bool,
+    /// Extra chip temperature rise (a detached heatsink, dust), fault injection.
+    thermal_fault_k: f64,
+    /// The chip temperature sensor stops answering, fault injection.
+    pub chip_sensor_failed: bool,
+    external: Option<ExternalDrive>,
     events: Vec<BoardEvent>,
     dropped_events: u64,
 }
@@ -146,6 +185,9 @@ impl SimBoard {
             fan_duty: Percent::new(20.0),
             tripped_for_s: 0.0,
             fan_stalled: false,
+            thermal_fault_k: 0.0,
+            chip_sensor_failed: false,
+            external: None,
             events: Vec::new(),
             dropped_events: 0,
         }
@@ -177,6 +219,32 @@ impl SimBoard {
         self.voltage_mv = 0.0;
     }
 
+    /// Hands control to the byte-level path (see [`ExternalDrive`]).
+    pub fn drive_externally(&mut self) {
+        self.external = Some(ExternalDrive::default());
+    }
+
+    pub fn external(&self) -> Option<&ExternalDrive> {
+        self.external.as_ref()
+    }
+
+    pub fn external_mut(&mut self) -> Option<&mut ExternalDrive> {
+        self.external.as_mut()
+    }
+
+    /// Fault injection: the chips run `extra_k` hotter than the fan explains.
+    pub fn set_thermal_fault(&mut self, extra_k: f64) {
+        self.thermal_fault_k = if extra_k.is_finite() {
+            extra_k.max(0.0)
+        } else {
+            0.0
+        };
+    }
+
+    pub fn fan_stalled(&self) -> bool {
+        self.fan_stalled
+    }
+
     /// Fault injection: the fan stops turning whatever its duty.
     pub fn set_fan_stalled(&mut self, stalled: bool) {
         self.fan_stalled = stalled;
@@ -206,7 +274,20 @@ impl SimBoard {
     }
 
     /// Electrical power drawn now; all of it becomes heat in the room.
+    /// Under external drive, power follows the commands at once (a
+    /// regulator reads the new load within microseconds); heat integrates
+    /// it in the world's steps.
     pub fn power_w(&self) -> Watts {
+        if let Some(ext) = self.external {
+            if !ext.running() {
+                return Watts::ZERO;
+            }
+            let op = OperatingPoint {
+                freq_mhz: FreqMhz(ext.freq_mhz),
+                voltage_mv: Millivolts(ext.voltage_mv),
+            };
+            return self.params.power.power(op);
+        }
         self.operating_point()
             .map_or(Watts::ZERO, |op| self.params.power.power(op))
     }
@@ -230,14 +311,29 @@ impl SimBoard {
 
     /// Advances the board by `dt_s` with the room air at `ambient`.
     pub fn step(&mut self, dt_s: f64, ambient: Celsius) {
-        self.step_protection(dt_s);
-        self.step_frequency(dt_s);
+        if let Some(ext) = self.external {
+            let on = ext.running();
+            self.freq_mhz = if on { ext.freq_mhz } else { 0.0 };
+            self.voltage_mv = if on { ext.voltage_mv } else { 0.0 };
+            self.fan_duty = ext.fan_duty;
+            self.power_target_w = Watts::ZERO;
+            self.state = if on {
+                BoardState::Running
+            } else {
+                BoardState::Idle
+            };
+        } else {
+            self.step_protection(dt_s);
+            self.step_frequency(dt_s);
+        }
         let p = self.power_w().get();
         let r_th = self.params.r_th_full_fan_k_per_w / self.effective_airflow();
-        let target_c = ambient.get() + p * r_th;
+        let target_c = ambient.get() + p * r_th + self.thermal_fault_k;
         let a = 1.0 - (-dt_s / self.params.chip_tau_s).exp();
         self.chip_c += (target_c - self.chip_c) * a;
-        self.step_fan();
+        if self.external.is_none() {
+            self.step_fan();
+        }
     }
 
     fn step_protection(&mut self, dt_s: f64) {
@@ -306,21 +402,32 @@ impl SimBoard {
         self.fan_duty = Percent::new(duty.max(20.0));
     }
 
-    pub fn telemetry(&self) -> BoardTelemetry {
-        let rpm = if self.fan_stalled {
+    pub fn fan_rpm(&self) -> Rpm {
+        Rpm(if self.fan_stalled {
             0.0
         } else {
             self.params.fan_max_rpm * self.fan_duty.fraction()
-        };
-        let chip_power = self.power_w().get();
+        })
+    }
+
+    pub fn chip_temp(&self) -> Celsius {
+        Celsius(self.chip_c)
+    }
+
+    /// The regulator runs a little above the air, more under load.
+    pub fn regulator_temp(&self) -> Celsius {
+        Celsius(self.chip_c * 0.6 + 0.01 * self.power_w().get())
+    }
+
+    pub fn telemetry(&self) -> BoardTelemetry {
+        let rpm = self.fan_rpm().get();
         BoardTelemetry {
             state: self.state,
             power_w: self.power_w(),
             power_target_w: self.power_target_w,
             hashrate_ghs: self.hashrate(),
             chip_temp_c: Some(Celsius(self.chip_c)),
-            // The regulator runs a little above the air, more under load.
-            regulator_temp_c: Some(Celsius(self.chip_c * 0.6 + 0.01 * chip_power)),
+            regulator_temp_c: Some(self.regulator_temp()),
             fan_duty: self.fan_duty,
             fan_rpm: Some(Rpm(rpm)),
             operating_point: self.operating_point(),
@@ -395,6 +502,42 @@ mod tests {
         run(&mut b, 300);
         assert!(b.take_events().contains(&BoardEvent::Recovered));
         assert!(b.power_w().get() > 0.0, "heats again after recovery");
+    }
+
+    #[test]
+    fn externally_driven_board_follows_its_commands() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.drive_externally();
+        run(&mut b, 5);
+        assert_eq!(
+            b.power_w(),
+            Watts::ZERO,
+            "power-on state: regulator off, chips in reset"
+        );
+        if let Some(ext) = b.external_mut() {
+            ext.regulator_enabled = true;
+            ext.voltage_mv = 1140.0;
+            ext.freq_mhz = 500.0;
+            ext.reset_held = false;
+            ext.fan_duty = Percent::new(50.0);
+        }
+        run(&mut b, 60);
+        let expected = b.params.power.power(OperatingPoint {
+            freq_mhz: FreqMhz(500.0),
+            voltage_mv: Millivolts(1140.0),
+        });
+        assert_eq!(b.power_w(), expected);
+        assert_eq!(b.telemetry().fan_duty, Percent::new(50.0));
+        // The model's own protection stays out of it, however hot.
+        b.set_thermal_fault(200.0);
+        run(&mut b, 120);
+        assert!(b.chip_temp().get() > 200.0);
+        assert_eq!(b.power_w(), expected);
+        if let Some(ext) = b.external_mut() {
+            ext.reset_held = true;
+        }
+        run(&mut b, 1);
+        assert_eq!(b.power_w(), Watts::ZERO);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Hashboard-level decisions for Hearth, all pure: time and readings come in
-//! as arguments, nothing here touches a bus, a file or a clock.
+//! as arguments, nothing here touches a bus, a file or a clock (devices sit
+//! behind `hearth-core`'s seam traits, the chain behind bytes).
 //!
 //! | module | job |
 //! |---|---|
@@ -7,15 +8,18 @@
 //! | [`config`] | the `[[hashboard]]` TOML table and its validation (errors name the key) |
 //! | [`protection`] | driver-level thermal protection: trip, cool down with hysteresis, step down, recover, latch |
 //! | [`fan`] | reverse-acting PI(D) fan loop on the hottest chip, EMA-smoothed |
+//! | [`runtime`] | [`BoardRuntime`]: one board's brain, sans-IO: the `hearth-chain` driver (bytes), the profile, protection, the fan loop and the board's devices (regulator, fan, chip sensors, reset line) behind `hearth-core`'s seams; power sequencing, work (given or heat-only), faults and retries |
 //!
-//! A board driver (real or simulated) runs, every tick:
+//! [`BoardRuntime`] does, every tick (the daemon owns only the serial port
+//! and the clock, and pumps bytes and ticks through it):
 //! 1. read chip, regulator and fan sensors;
 //! 2. `Protection::step` with those readings and the point the control
 //!    layer asked for (from [`operating_point_for`]);
 //! 3. `FanController::step` on `hottest_chip_c`, unless protection overrides
 //!    the fan;
-//! 4. apply `allowed` (ramp frequency, set voltage) or, when protection says
-//!    so, switch the core voltage off and hold the chips in reset.
+//! 4. apply `allowed` (voltage up before the clock ramps up, the clock
+//!    down before the voltage) or, when protection says so, switch the core
+//!    voltage off and hold the chips in reset.
 //!
 //! Hardware wiring and the status of each profile: `docs/hardware.md`.
 
@@ -25,6 +29,7 @@ pub mod config;
 pub mod fan;
 pub mod profile;
 pub mod protection;
+pub mod runtime;
 
 pub use config::{
     validate_hashboard, validate_hashboards, ConfiguredBoard, HashboardConfig, ProfileError,
@@ -35,3 +40,6 @@ pub use profile::{
     I2cDevice, I2cPart, OperatingLimits, Peripherals, ProfileKind, PwmFan, ThermalLimits,
 };
 pub use protection::{Protection, ProtectionInputs, ProtectionOutput, ProtectionState, TripReason};
+pub use runtime::{
+    BoardDevices, BoardRuntime, ResetLine, RuntimeCounters, RuntimeError, RuntimeOptions, TICK,
+};
