@@ -2,7 +2,7 @@
 //! this sees only the seam traits.
 
 use crate::boards::{run_sim_chain, spawn_board, SimChainFaults};
-use crate::config::{SimBoards, Validated, ValidatedZone};
+use crate::config::{SimBoards, Validated, ValidatedZone, ZoneSensor};
 use anyhow::{bail, Context, Result};
 use hearth_board::config::ConfiguredBoard;
 use hearth_board::runtime::{BoardDevices, BoardRuntime, ResetLine, RuntimeOptions};
@@ -61,17 +61,148 @@ pub fn build(config: &Validated, simulate: bool, speed_override: Option<f64>) ->
     if simulate {
         return simulated(config, speed_override);
     }
-    // Real backends arrive with the hashboard-drivers work; until then say so
-    // plainly instead of starting a heater that controls nothing.
-    let boards: Vec<String> = config
-        .zones
-        .iter()
-        .flat_map(|z| z.boards.iter().map(|b| b.profile.name().to_string()))
-        .collect();
-    bail!(
-        "this build has no real hardware backend yet for {}; start with --sim to run against the simulator",
-        if boards.is_empty() { "zone thermometers".to_string() } else { format!("board profile(s) {}", boards.join(", ")) }
+    real(config)
+}
+
+/// Real hardware: DS18B20 probes for zones, and per board its serial chain,
+/// I2C regulator/fan/diode and GPIO lines as its profile describes.
+fn real(config: &Validated) -> Result<Hardware> {
+    // Monotonic, aligned to the wall clock at start: a system clock step
+    // (NTP) must not look like a stalled chain or a frozen fan.
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(SystemClock.now(), 1.0));
+    let mut zones = Vec::new();
+    for (i, zone) in config.zones.iter().enumerate() {
+        let thermometer: Box<dyn Thermometer> = match &zone.sensor {
+            Some(ZoneSensor::Ds18b20(which)) => Box::new(
+                hearth_linux::open_ds18b20(
+                    std::path::Path::new(hearth_linux::W1_DEVICES),
+                    which,
+                    &format!("{} air", zone.id),
+                    hearth_linux::DEFAULT_W1_DEADLINE,
+                )
+                .with_context(|| format!("zone {}: opening its temperature sensor", zone.id))?,
+            ),
+            None => bail!(
+                "config key `zone[{i}].sensor`: zone {} needs a temperature sensor on real hardware \
+                 (e.g. sensor = \"ds18b20:first\"), or start with --sim",
+                zone.id
+            ),
+        };
+        let mut boards: Vec<Box<dyn Hashboard>> = Vec::new();
+        for board in &zone.boards {
+            boards.push(Box::new(real_board(board, &clock)?));
+        }
+        zones.push((
+            zone_config(zone),
+            ZoneHardware {
+                thermometer,
+                boards,
+            },
+        ));
+    }
+    Ok(Hardware {
+        zones,
+        clock,
+        world: None,
+        sim_faults: BTreeMap::new(),
+        sim_boards: BTreeMap::new(),
+    })
+}
+
+/// A regulator whose enable also switches the board's power-enable line, so
+/// "core voltage off" really removes power where the board has such a line.
+struct GatedRegulator {
+    inner: Box<dyn hearth_core::Regulator>,
+    enable: hearth_linux::PowerEnableOutput,
+}
+
+impl hearth_core::Regulator for GatedRegulator {
+    fn set_vout(
+        &mut self,
+        vout: hearth_core::Millivolts,
+        now: Timestamp,
+    ) -> Result<(), DeviceError> {
+        self.inner.set_vout(vout, now)
+    }
+    fn set_enabled(&mut self, on: bool, now: Timestamp) -> Result<(), DeviceError> {
+        if on {
+            self.enable.set_power(true, now)?;
+            self.inner.set_enabled(true, now)
+        } else {
+            // Both, even if the first fails: off must win.
+            let a = self.inner.set_enabled(false, now);
+            let b = self.enable.set_power(false, now);
+            a.and(b)
+        }
+    }
+    fn read(&mut self, now: Timestamp) -> Result<hearth_core::RegulatorReading, DeviceError> {
+        self.inner.read(now)
+    }
+}
+
+fn real_board(
+    board: &ConfiguredBoard,
+    clock: &Arc<dyn Clock>,
+) -> Result<crate::boards::BoardHandle> {
+    let profile = &board.profile;
+    let opened = hearth_linux::open_board_devices(
+        profile,
+        &hearth_linux::BoardOpenOptions::new(board.id.as_str()),
     )
+    .with_context(|| format!("board {}: opening its devices", board.id))?;
+    for note in &opened.notes {
+        tracing::info!(board = %board.id, "{note}");
+    }
+    let Some(regulator) = opened.regulator else {
+        bail!(
+            "board {}: profile {} has no core-voltage regulator Hearth can drive on this build \
+             (hashboards powered by a PSU/PIC are not supported yet)",
+            board.id,
+            profile.name()
+        );
+    };
+    let Some(fan) = opened.fan else {
+        bail!(
+            "board {}: no fan is configured; Hearth will not run a board it cannot cool",
+            board.id
+        );
+    };
+    if opened.chip_thermometers.is_empty() {
+        bail!(
+            "board {}: no chip temperature sensor (set fan_address for the EMC2101's ASIC diode); \
+             Hearth will not run chips it cannot watch",
+            board.id
+        );
+    }
+    let regulator: Box<dyn hearth_core::Regulator> = match opened.power_enable {
+        Some(enable) => Box::new(GatedRegulator {
+            inner: regulator,
+            enable,
+        }),
+        None => regulator,
+    };
+    let devices = BoardDevices {
+        regulator,
+        fan,
+        // Only chip sensors: a cooler board thermometer must never stand in
+        // for a dead chip diode.
+        chip_sensors: opened.chip_thermometers,
+        reset: opened.reset.map(|r| Box::new(r) as Box<dyn ResetLine>),
+    };
+    let runtime = BoardRuntime::new(
+        board.id.clone(),
+        profile.clone(),
+        devices,
+        RuntimeOptions::default(),
+        clock.now(),
+    )
+    .map_err(|e| anyhow::anyhow!("board {}: {e}", board.id))?;
+    let serial = &profile.peripherals().serial;
+    let port = tokio_serial::SerialStream::open(&tokio_serial::new(serial, hearth_board::profile::RESET_BAUD))
+        .with_context(|| {
+            format!("board {}: opening serial device {serial} (is enable_uart=1 set and the user in group dialout?)", board.id)
+        })?;
+    Ok(spawn_board(runtime, port, clock.clone()))
 }
 
 /// The simulator's physics for a profile: the same power model and V/f

@@ -157,6 +157,9 @@ pub struct ZoneConfigFile {
     pub min_setpoint_c: Option<f64>,
     pub max_setpoint_c: Option<f64>,
     pub hard_max_c: Option<f64>,
+    /// The zone's temperature input on real hardware: `"ds18b20:first"` or
+    /// `"ds18b20:28-0000075a1b2c"`. Ignored with `--sim`.
+    pub sensor: Option<String>,
     #[serde(default)]
     pub sim: ZoneSimConfig,
 }
@@ -190,6 +193,27 @@ impl Default for ZoneSimConfig {
     }
 }
 
+/// Where a zone's temperature comes from on real hardware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneSensor {
+    Ds18b20(hearth_linux::ProbeSelector),
+}
+
+impl std::str::FromStr for ZoneSensor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ZoneSensor, String> {
+        match s.split_once(':') {
+            Some(("ds18b20", which)) => which
+                .parse::<hearth_linux::ProbeSelector>()
+                .map(ZoneSensor::Ds18b20)
+                .map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "unknown sensor {s:?}; expected \"ds18b20:first\" or \"ds18b20:<id>\""
+            )),
+        }
+    }
+}
+
 /// A validated configuration: ids parsed, limits consistent, references resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
@@ -206,6 +230,7 @@ pub struct ValidatedZone {
     pub setpoint_c: Celsius,
     pub mode: ZoneMode,
     pub sim: ZoneSimConfig,
+    pub sensor: Option<ZoneSensor>,
     pub boards: Vec<ConfiguredBoard>,
 }
 
@@ -226,6 +251,7 @@ impl Config {
                 min_setpoint_c: None,
                 max_setpoint_c: None,
                 hard_max_c: None,
+                sensor: None,
                 sim: ZoneSimConfig::default(),
             }],
             hashboards: vec![HashboardConfig {
@@ -366,6 +392,12 @@ fn validate_zone(
         .room
         .check()
         .map_err(|r| invalid(key("sim.room"), r))?;
+    let sensor = z
+        .sensor
+        .as_deref()
+        .map(str::parse::<ZoneSensor>)
+        .transpose()
+        .map_err(|r| invalid(key("sensor"), r))?;
     Ok(ValidatedZone {
         id,
         name: z.name.clone().unwrap_or_else(|| z.id.clone()),
@@ -374,6 +406,7 @@ fn validate_zone(
         setpoint_c: setpoint,
         mode: z.mode,
         sim: z.sim.clone(),
+        sensor,
         boards: Vec::new(),
     })
 }

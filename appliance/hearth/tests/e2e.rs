@@ -255,25 +255,38 @@ fn bad_configuration_is_refused_at_start_with_the_key_and_reason() {
     }
 }
 
+/// Without `--sim` the real backends open real devices; on a machine
+/// without them each missing piece is refused with the key or path and a hint.
 #[test]
-fn real_hardware_without_a_backend_is_refused_plainly() {
+fn real_hardware_that_is_not_there_is_refused_plainly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("hearth.toml");
-    std::fs::write(
-        &path,
-        "[[zone]]\nid = \"a\"\n[[hashboard]]\nid = \"b0\"\nzone = \"a\"\nprofile = \"generic-bm1370-65\"\n",
-    )
-    .expect("write");
     let data = dir.path().join("data");
-    let out = hearth(&[
-        "run",
-        "--config",
-        path.to_str().unwrap_or_default(),
-        "--data-dir",
-        data.to_str().unwrap_or_default(),
-        "--http",
-        "127.0.0.1:0",
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--sim"));
+    let board = "[[hashboard]]\nid = \"b0\"\nzone = \"a\"\nprofile = \"bitaxe-gamma\"\n";
+    let cases = [
+        (format!("[[zone]]\nid = \"a\"\n{board}"), "zone[0].sensor"),
+        (
+            format!("[[zone]]\nid = \"a\"\nsensor = \"thermocouple\"\n{board}"),
+            "zone[0].sensor",
+        ),
+        (
+            format!("[[zone]]\nid = \"a\"\nsensor = \"ds18b20:first\"\n{board}"),
+            "/sys/bus/w1/devices",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = dir.path().join("hearth.toml");
+        std::fs::write(&path, &text).expect("write");
+        let out = hearth(&[
+            "run",
+            "--config",
+            path.to_str().unwrap_or_default(),
+            "--data-dir",
+            data.to_str().unwrap_or_default(),
+            "--http",
+            "127.0.0.1:0",
+        ]);
+        assert!(!out.status.success(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{text}: {err}");
+    }
 }
