@@ -5,7 +5,7 @@
 //! errors on the line, a stalled fan and an overheat tripping protection and
 //! recovering.
 
-use hearth::boards::{run_sim_chain, spawn_board, BoardHandle, SimChainFaults};
+use hearth::boards::{run_sim_chain, spawn_board, BoardHandle, MemoryPort, SimChainFaults};
 use hearth_board::config::{validate_hashboard, HashboardConfig};
 use hearth_board::runtime::{BoardDevices, BoardRuntime, ResetLine, RuntimeOptions};
 use hearth_chain::verify::header_zero_bits;
@@ -50,6 +50,16 @@ fn hashboard(toml_text: &str) -> hearth_board::config::ConfiguredBoard {
 /// A room with one board, its chips behind a pty, the world advanced in real
 /// time by a background task.
 async fn rig(board_toml: &str) -> Rig {
+    rig_over(board_toml, Transport::Pty).await
+}
+
+#[derive(Clone, Copy)]
+enum Transport {
+    Pty,
+    Memory,
+}
+
+async fn rig_over(board_toml: &str, transport: Transport) -> Rig {
     let board = hashboard(board_toml);
     let clock: Arc<dyn Clock> =
         Arc::new(ScaledClock::new(Timestamp::from_secs(1_800_000_000), 1.0));
@@ -83,7 +93,6 @@ async fn rig(board_toml: &str) -> Rig {
         clock.now(),
     )
     .expect("runtime");
-    let (host, chips) = tokio_serial::SerialStream::pair().expect("pty");
     let faults = Arc::new(Mutex::new(SimChainFaults::default()));
     let chain = SimChainConfig {
         chip: board.profile.chip(),
@@ -92,13 +101,37 @@ async fn rig(board_toml: &str) -> Rig {
         sim_zero_bits: ZERO_BITS,
         ..SimChainConfig::default()
     };
-    tokio::spawn(run_sim_chain(
-        chain,
-        chips,
-        periph,
-        clock.clone(),
-        faults.clone(),
-    ));
+    let board_handle = match transport {
+        Transport::Pty => {
+            let (host, chips) = tokio_serial::SerialStream::pair().expect("pty");
+            tokio::spawn(run_sim_chain(
+                chain,
+                chips,
+                periph,
+                clock.clone(),
+                faults.clone(),
+            ));
+            spawn_board(runtime, host, clock.clone())
+        }
+        Transport::Memory => {
+            let (host, chips) = tokio::io::duplex(4096);
+            tokio::spawn(run_sim_chain(
+                chain,
+                chips,
+                periph,
+                clock.clone(),
+                faults.clone(),
+            ));
+            spawn_board(
+                runtime,
+                MemoryPort {
+                    stream: host,
+                    baud: 115_200,
+                },
+                clock.clone(),
+            )
+        }
+    };
     let w = world.clone();
     let c = clock.clone();
     tokio::spawn(async move {
@@ -107,9 +140,8 @@ async fn rig(board_toml: &str) -> Rig {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let board = spawn_board(runtime, host, clock.clone());
     Rig {
-        board,
+        board: board_handle,
         world,
         idx,
         faults,
@@ -429,4 +461,31 @@ async fn stop_is_confirmed_and_leaves_the_board_safe() {
         .and_then(|b| b.external().copied())
         .expect("drive");
     assert!(!d.regulator_enabled && d.reset_held, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_path_runs_over_an_in_memory_stream() {
+    let mut r = rig_over(
+        "id = \"gamma\"\nzone = \"z\"\nprofile = \"bitaxe-gamma\"\n",
+        Transport::Memory,
+    )
+    .await;
+    r.board
+        .set_power_target(Watts(22.0), r.clock.now())
+        .expect("power");
+    assert!(
+        r.wait_for(Duration::from_secs(30), |_, t| t.state
+            == BoardState::Running)
+            .await
+    );
+    let job = test_job(9);
+    r.board.set_job(job.clone(), r.clock.now()).expect("job");
+    assert!(
+        r.wait_for(Duration::from_secs(60), |rig, _| !rig.nonces.is_empty())
+            .await
+    );
+    assert!(r
+        .nonces
+        .iter()
+        .all(|n| header_zero_bits(&header(&job, n)) >= ZERO_BITS));
 }
