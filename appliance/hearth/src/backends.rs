@@ -325,6 +325,33 @@ impl ResetLine for SimReset {
     }
 }
 
+/// The board runtime of a simulated board: its regulator, fan, chip sensor
+/// and reset line are the world's, and nonces are checked against the
+/// simulation target.
+pub fn simulated_runtime(
+    periph: &SimBoardPeripherals,
+    board: &ConfiguredBoard,
+    now: Timestamp,
+) -> Result<BoardRuntime, hearth_board::runtime::RuntimeError> {
+    let devices = BoardDevices {
+        regulator: Box::new(periph.regulator()),
+        fan: Box::new(periph.fan()),
+        chip_sensors: vec![Box::new(periph.chip_sensor(format!("{} chips", board.id)))],
+        reset: Some(Box::new(SimReset(periph.clone()))),
+    };
+    let options = RuntimeOptions {
+        sim_zero_bits: Some(SIM_ZERO_BITS),
+        ..RuntimeOptions::default()
+    };
+    BoardRuntime::new(
+        board.id.clone(),
+        board.profile.clone(),
+        devices,
+        options,
+        now,
+    )
+}
+
 /// A board whose chips are simulated byte for byte behind a pseudo-terminal,
 /// driven by the real chain driver and board runtime.
 fn simulated_chain_board(
@@ -337,24 +364,8 @@ fn simulated_chain_board(
 ) -> Result<crate::boards::BoardHandle> {
     let periph = SimBoardPeripherals::attach(world.clone(), idx)
         .context("attaching simulated peripherals")?;
-    let devices = BoardDevices {
-        regulator: Box::new(periph.regulator()),
-        fan: Box::new(periph.fan()),
-        chip_sensors: vec![Box::new(periph.chip_sensor(format!("{} chips", board.id)))],
-        reset: Some(Box::new(SimReset(periph.clone()))),
-    };
-    let options = RuntimeOptions {
-        sim_zero_bits: Some(SIM_ZERO_BITS),
-        ..RuntimeOptions::default()
-    };
-    let runtime = BoardRuntime::new(
-        board.id.clone(),
-        board.profile.clone(),
-        devices,
-        options,
-        clock.now(),
-    )
-    .map_err(|e| anyhow::anyhow!("board {}: {e}", board.id))?;
+    let runtime = simulated_runtime(&periph, board, clock.now())
+        .map_err(|e| anyhow::anyhow!("board {}: {e}", board.id))?;
     let (host, chips) = tokio_serial::SerialStream::pair()
         .context("creating a pseudo-terminal for simulated chips")?;
     let chain_config = SimChainConfig {

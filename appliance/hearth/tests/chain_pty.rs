@@ -7,11 +7,9 @@
 
 use hearth::boards::{run_sim_chain, spawn_board, BoardHandle, MemoryPort, SimChainFaults};
 use hearth_board::config::{validate_hashboard, HashboardConfig};
-use hearth_board::runtime::{BoardDevices, BoardRuntime, ResetLine, RuntimeOptions};
 use hearth_chain::verify::header_zero_bits;
 use hearth_core::{
-    BoardEvent, BoardState, Celsius, Clock, DeviceError, Hashboard, Job, NonceFound, Timestamp,
-    Watts,
+    BoardEvent, BoardState, Celsius, Clock, Hashboard, Job, NonceFound, Timestamp, Watts,
 };
 use hearth_sim::clock::ScaledClock;
 use hearth_sim::devices::SimBoardPeripherals;
@@ -22,7 +20,7 @@ use hearth_simchip::SimChainConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ZERO_BITS: u32 = 12;
+const ZERO_BITS: u32 = hearth::backends::SIM_ZERO_BITS;
 
 struct Rig {
     board: BoardHandle,
@@ -32,14 +30,6 @@ struct Rig {
     clock: Arc<dyn Clock>,
     events: Vec<BoardEvent>,
     nonces: Vec<NonceFound>,
-}
-
-struct Reset(SimBoardPeripherals);
-
-impl ResetLine for Reset {
-    fn set_reset(&mut self, held: bool, _now: Timestamp) -> Result<(), DeviceError> {
-        self.0.set_reset_held(held)
-    }
 }
 
 fn hashboard(toml_text: &str) -> hearth_board::config::ConfiguredBoard {
@@ -75,24 +65,8 @@ async fn rig_over(board_toml: &str, transport: Transport) -> Rig {
     let idx = world.add_board(room, hearth::backends::sim_params_for(&board));
     let world = world.into_shared();
     let periph = SimBoardPeripherals::attach(world.clone(), idx).expect("board");
-    let devices = BoardDevices {
-        regulator: Box::new(periph.regulator()),
-        fan: Box::new(periph.fan()),
-        chip_sensors: vec![Box::new(periph.chip_sensor("chips"))],
-        reset: Some(Box::new(Reset(periph.clone()))),
-    };
-    let options = RuntimeOptions {
-        sim_zero_bits: Some(ZERO_BITS),
-        ..RuntimeOptions::default()
-    };
-    let runtime = BoardRuntime::new(
-        board.id.clone(),
-        board.profile.clone(),
-        devices,
-        options,
-        clock.now(),
-    )
-    .expect("runtime");
+    let runtime =
+        hearth::backends::simulated_runtime(&periph, &board, clock.now()).expect("runtime");
     let faults = Arc::new(Mutex::new(SimChainFaults::default()));
     let chain = SimChainConfig {
         chip: board.profile.chip(),
