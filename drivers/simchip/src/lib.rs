@@ -200,7 +200,7 @@ pub struct SimChainStats {
     /// Bytes dropped because the receive buffer was full.
     pub rx_dropped_bytes: u64,
     /// Valid frames no chip acted on (no reachable chip with the address,
-    /// nobody awaiting an address, a job for a chain of BM1397s).
+    /// nobody awaiting an address, a job of the other format for the chain).
     pub frames_unclaimed: u64,
     /// Register read answers queued.
     pub register_responses_sent: u64,
