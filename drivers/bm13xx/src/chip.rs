@@ -130,8 +130,8 @@ impl ChipKind {
     }
 
     /// Whether the chip takes the 88-byte full-header job frame
-    /// ([`crate::job::JobFrame`]). The BM1397 takes midstate jobs instead,
-    /// which this crate does not build.
+    /// ([`crate::job::JobFrame`]). The BM1397 takes midstate jobs instead
+    /// ([`crate::midstate::MidstateJobFrame`]).
     #[must_use]
     pub const fn takes_full_header_jobs(self) -> bool {
         self.has_hardware_version_rolling()

@@ -94,6 +94,15 @@ pub enum DecodeError {
     /// Only single-midstate full-header jobs are modelled.
     #[error("job declares {0} midstates, only 1 is supported")]
     UnsupportedMidstates(u8),
+    /// A midstate job declares a midstate count outside 1..=4 or more
+    /// midstates than its length byte leaves room for.
+    #[error("midstate job declares {declared} midstates in a frame with {slots} slots")]
+    BadMidstateCount {
+        /// The count byte (offset 5).
+        declared: u8,
+        /// 32-byte slots the length byte gives room for.
+        slots: u8,
+    },
 }
 
 /// A chain -> host response frame was rejected.
@@ -171,6 +180,34 @@ pub enum RegisterError {
     /// The hash counting number would be zero or negative after the guard.
     #[error("hash counting number underflows for this chain/frequency")]
     HashCountingUnderflow,
+}
+
+/// A BM1397 midstate job could not be built, or a nonce could not be tied
+/// back to the header it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MidstateError {
+    /// Midstate jobs carry 1 to 4 midstates.
+    #[error("{0} midstates requested; a midstate job carries 1..=4")]
+    InvalidCount(u8),
+    /// Midstate job ids are 6 bits (0..=63).
+    #[error("midstate job id {0} does not fit the 6-bit field (0..=63)")]
+    InvalidJobId(u8),
+    /// A nonce names a midstate the job does not carry.
+    #[error("midstate index {index} but the job carries {count}")]
+    IndexOutOfRange {
+        /// The index from the nonce response.
+        index: u8,
+        /// Midstates in the job.
+        count: u8,
+    },
+    /// The host's header fields disagree with the frame (ntime, nbits or the
+    /// merkle root's last four bytes).
+    #[error("the header fields do not match the midstate job")]
+    FieldsDiffer,
+    /// The rebuilt header's first 64 bytes do not compress to the frame's
+    /// midstate: wrong fields, wrong version mask, or a wrong index.
+    #[error("the rebuilt header does not give midstate {0} of the job")]
+    MidstateDiffers(u8),
 }
 
 /// A chip id that is not one of the supported models.

@@ -15,6 +15,10 @@
 use crate::command::{decode_command, expected_length_byte, Command, COMMAND_PREAMBLE};
 use crate::error::{DecodeError, FrameError};
 use crate::job::{decode_job, JobFrame, JOB_FRAME_LEN, JOB_TYPE_BYTE};
+use crate::midstate::{
+    decode_midstate_job, midstate_job_len, midstate_length_byte, slots_for_length_byte,
+    MidstateJobFrame,
+};
 use crate::response::{decode_response, Response, ResponseLayout, RESPONSE_PREAMBLE};
 
 /// Buffer size of [`ResponseParser`]: a few 11-byte frames.
@@ -252,11 +256,46 @@ pub enum HostFrame {
     Command(Command),
     /// A full-header job.
     Job(JobFrame),
+    /// A BM1397 midstate job (only from a parser in [`JobFormat::Midstate`]).
+    MidstateJob(MidstateJobFrame),
+}
+
+/// Which job frames a host stream carries. Both kinds use type byte 0x21 and
+/// overlapping length bytes (0x36 and 0x56 are a full-header job's and also
+/// a one- and two-midstate job's), so the reader has to know the chain's
+/// model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JobFormat {
+    /// 88-byte full-header jobs (BM1366, BM1368, BM1370).
+    #[default]
+    FullHeader,
+    /// `24 + 32 x N` byte midstate jobs (BM1397).
+    Midstate,
+}
+
+impl JobFormat {
+    /// The format a chain of `chip` takes.
+    #[must_use]
+    pub const fn for_chip(chip: crate::ChipKind) -> JobFormat {
+        if chip.takes_full_header_jobs() {
+            JobFormat::FullHeader
+        } else {
+            JobFormat::Midstate
+        }
+    }
 }
 
 /// How many bytes the host frame starting with this type and length byte
 /// occupies, or why it cannot be a frame.
-fn host_frame_len(type_byte: u8, length_byte: u8) -> Result<usize, DecodeError> {
+fn host_frame_len(type_byte: u8, length_byte: u8, format: JobFormat) -> Result<usize, DecodeError> {
+    if type_byte == JOB_TYPE_BYTE && format == JobFormat::Midstate {
+        return slots_for_length_byte(length_byte)
+            .map(midstate_job_len)
+            .ok_or(DecodeError::BadLengthByte {
+                expected: midstate_length_byte(1),
+                found: length_byte,
+            });
+    }
     if type_byte == JOB_TYPE_BYTE {
         // Whatever the length byte says (0x36 or 0x56), jobs are 88 bytes;
         // decode_job vets the byte.
@@ -273,13 +312,24 @@ fn host_frame_len(type_byte: u8, length_byte: u8) -> Result<usize, DecodeError> 
     }
 }
 
-/// Parse exactly one host frame, command or job.
+/// Parse exactly one host frame, command or full-header job.
 ///
 /// # Errors
 /// As [`decode_command`] and [`decode_job`].
 pub fn decode_host_frame(bytes: &[u8]) -> Result<HostFrame, DecodeError> {
-    match bytes.get(2) {
-        Some(&JOB_TYPE_BYTE) => decode_job(bytes).map(HostFrame::Job),
+    decode_host_frame_as(bytes, JobFormat::FullHeader)
+}
+
+/// Parse exactly one host frame, command or job of `format`.
+///
+/// # Errors
+/// As [`decode_command`], [`decode_job`] and [`decode_midstate_job`].
+pub fn decode_host_frame_as(bytes: &[u8], format: JobFormat) -> Result<HostFrame, DecodeError> {
+    match (bytes.get(2), format) {
+        (Some(&JOB_TYPE_BYTE), JobFormat::FullHeader) => decode_job(bytes).map(HostFrame::Job),
+        (Some(&JOB_TYPE_BYTE), JobFormat::Midstate) => {
+            decode_midstate_job(bytes).map(HostFrame::MidstateJob)
+        }
         _ => decode_command(bytes).map(HostFrame::Command),
     }
 }
@@ -290,6 +340,7 @@ pub fn decode_host_frame(bytes: &[u8]) -> Result<HostFrame, DecodeError> {
 pub struct HostFrameParser {
     window: ByteWindow<HOST_PARSER_CAPACITY>,
     stats: ParserStats,
+    format: JobFormat,
 }
 
 impl core::fmt::Debug for HostFrameParser {
@@ -308,9 +359,15 @@ impl Default for HostFrameParser {
 }
 
 impl HostFrameParser {
-    /// An empty parser.
+    /// An empty parser for full-header jobs.
     #[must_use]
     pub const fn new() -> HostFrameParser {
+        HostFrameParser::with_job_format(JobFormat::FullHeader)
+    }
+
+    /// An empty parser for jobs of `format`.
+    #[must_use]
+    pub const fn with_job_format(format: JobFormat) -> HostFrameParser {
         HostFrameParser {
             window: ByteWindow::new(),
             stats: ParserStats {
@@ -319,7 +376,14 @@ impl HostFrameParser {
                 crc_errors: 0,
                 other_errors: 0,
             },
+            format,
         }
+    }
+
+    /// The job format frames are read as.
+    #[must_use]
+    pub const fn job_format(&self) -> JobFormat {
+        self.format
     }
 
     /// Counters so far.
@@ -346,12 +410,12 @@ impl HostFrameParser {
         bump(&mut self.stats.skipped_bytes, skipped);
         let held = self.window.as_slice();
         let (&type_byte, &length_byte) = (held.get(2)?, held.get(3)?);
-        let decoded = match host_frame_len(type_byte, length_byte) {
+        let decoded = match host_frame_len(type_byte, length_byte, self.format) {
             Err(error) => Err(error),
             Ok(frame_len) => {
                 // Wait for the whole frame before judging it.
                 let frame = held.get(..frame_len)?;
-                decode_host_frame(frame).map(|frame| (frame_len, frame))
+                decode_host_frame_as(frame, self.format).map(|frame| (frame_len, frame))
             }
         };
         match decoded {
@@ -476,5 +540,46 @@ mod tests {
             ]
         );
         assert_eq!(parser.stats().skipped_bytes, 3);
+    }
+
+    #[test]
+    fn midstate_parser_frames_every_count() {
+        let fields = JobFrame {
+            job_id: crate::job::JobId::default(),
+            version: 0x2000_0000,
+            prev_block_hash: [3; 32],
+            merkle_root: [4; 32],
+            ntime: 5,
+            nbits: 6,
+            starting_nonce: 0,
+        };
+        let mut stream = vec![0x55, 0xAA, 0x21];
+        let mut jobs = Vec::new();
+        for count in 1..=4u8 {
+            let id = crate::midstate::MidstateJobId::new(count).unwrap();
+            let job = MidstateJobFrame::from_fields(id, &fields, 0x1FFF_E000, count).unwrap();
+            stream.extend_from_slice(job.to_bytes().as_bytes());
+            stream.extend_from_slice(Command::ChainInactive.to_frame().as_bytes());
+            jobs.push(job);
+        }
+        let mut parser = HostFrameParser::with_job_format(JobFormat::for_chip(ChipKind::Bm1397));
+        assert_eq!(parser.job_format(), JobFormat::Midstate);
+        let mut frames = Vec::new();
+        // Byte by byte: decisions never depend on the split.
+        for byte in &stream {
+            parser.feed(core::slice::from_ref(byte), |f| frames.push(f));
+        }
+        let ok: Vec<HostFrame> = frames.into_iter().filter_map(Result::ok).collect();
+        let expected: Vec<HostFrame> = jobs
+            .into_iter()
+            .flat_map(|job| {
+                [
+                    HostFrame::MidstateJob(job),
+                    HostFrame::Command(Command::ChainInactive),
+                ]
+            })
+            .collect();
+        assert_eq!(ok, expected);
+        assert_eq!(JobFormat::for_chip(ChipKind::Bm1370), JobFormat::FullHeader);
     }
 }

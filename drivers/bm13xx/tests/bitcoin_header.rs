@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use hearth_bm13xx::registers::version::rolled_version;
+use hearth_bm13xx::registers::version::FULL_VERSION_MASK;
 use hearth_bm13xx::{
-    decode_job, encode_nonce_response, ChipKind, JobFrame, JobId, NonceResponse, Response,
-    ResponseLayout, ResponseParser,
+    decode_job, decode_midstate_job, encode_nonce_response, ChipKind, JobFrame, JobId,
+    MidstateJobFrame, MidstateJobId, NonceResponse, Response, ResponseLayout, ResponseParser,
 };
 use sha2::{Digest, Sha256};
 
@@ -72,6 +73,52 @@ fn rebuild_through_the_codec(fields: &JobFrame, nonce: u32, real_header: &[u8; 8
     assert_eq!(&header[76..80], &frame.as_bytes()[2..6]);
 }
 
+/// The BM1397 path: the host splits the header into four midstates (one per
+/// rolled version), the frame crosses the wire, a 9-byte nonce response names
+/// job and midstate 0, and the host rebuilds the real header from the fields
+/// it kept. Other indexes rebuild the same header with rolled versions.
+fn rebuild_through_midstates(fields: &JobFrame, nonce: u32, real_header: &[u8; 80]) {
+    let id = MidstateJobId::new(fields.job_id.get()).unwrap();
+    let built = MidstateJobFrame::from_fields(id, fields, FULL_VERSION_MASK, 4).unwrap();
+    let wire = built.to_bytes();
+    assert_eq!(wire.as_bytes().len(), 152);
+    assert_eq!(&wire.as_bytes()[..4], &[0x55, 0xAA, 0x21, 0x96]);
+    let job = decode_midstate_job(wire.as_bytes()).unwrap();
+    assert_eq!(job, built);
+    assert_eq!(&job.merkle_root_tail, &real_header[64..68]);
+
+    let layout = ResponseLayout::new(ChipKind::Bm1397, false);
+    for index in 0..4u8 {
+        let report = NonceResponse {
+            nonce,
+            excess_difficulty: 0,
+            job_id: job.job_id.get(),
+            small_core_id: index,
+            version_bits: None,
+        };
+        let frame = encode_nonce_response(&report, layout).unwrap();
+        assert_eq!(frame.as_bytes().len(), 9);
+        let mut parser = ResponseParser::new(layout);
+        let mut responses = Vec::new();
+        parser.feed(frame.as_bytes(), |r| responses.push(r));
+        let [Ok(Response::Nonce(found))] = responses.as_slice() else {
+            panic!("expected one nonce, got {responses:?}");
+        };
+        assert_eq!(
+            (found.job_id, found.small_core_id),
+            (job.job_id.get(), index)
+        );
+        let header = job
+            .block_header(fields, FULL_VERSION_MASK, found.nonce, found.small_core_id)
+            .unwrap();
+        let version = fields.version | (u32::from(index) << 13);
+        assert_eq!(header, fields.block_header(nonce, version));
+        if index == 0 {
+            assert_eq!(&header, real_header);
+        }
+    }
+}
+
 #[test]
 fn genesis_block_header_rebuilds_and_hashes() {
     let real = array::<80>(&hex(GENESIS_HEADER));
@@ -87,6 +134,7 @@ fn genesis_block_header_rebuilds_and_hashes() {
         starting_nonce: 0,
     };
     rebuild_through_the_codec(&fields, 2_083_236_893, &real);
+    rebuild_through_midstates(&fields, 2_083_236_893, &real);
     assert_eq!(block_id(&real), array::<32>(&hex(GENESIS_ID)));
     // Building the job by slicing the header gives the same job.
     assert_eq!(JobFrame::from_block_header(&real, fields.job_id), fields);
@@ -116,6 +164,7 @@ fn block_125552_header_rebuilds_and_hashes() {
         starting_nonce: 0,
     };
     rebuild_through_the_codec(&fields, 2_504_433_986, &real);
+    rebuild_through_midstates(&fields, 2_504_433_986, &real);
     assert_eq!(
         block_id(&real),
         array::<32>(&hex(

@@ -5,8 +5,9 @@
 use hearth_bm13xx::crc::response_crc_ok;
 use hearth_bm13xx::parser::{HOST_PARSER_CAPACITY, RESPONSE_PARSER_CAPACITY};
 use hearth_bm13xx::{
-    decode_command, decode_host_frame, decode_job, decode_response, encode_response, ChipKind,
-    Command, Destination, FrameError, HostFrame, HostFrameParser, JobFrame, JobId, NonceResponse,
+    decode_command, decode_host_frame, decode_host_frame_as, decode_job, decode_midstate_job,
+    decode_response, encode_response, ChipKind, Command, Destination, FrameError, HostFrame,
+    HostFrameParser, JobFormat, JobFrame, JobId, MidstateJobFrame, MidstateJobId, NonceResponse,
     RegisterResponse, Response, ResponseLayout, ResponseParser,
 };
 use proptest::prelude::*;
@@ -57,6 +58,28 @@ fn job() -> impl Strategy<Value = JobFrame> {
                 starting_nonce,
             },
         )
+}
+
+fn midstate_job() -> impl Strategy<Value = MidstateJobFrame> {
+    (
+        0u8..64,
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<[u8; 4]>(),
+        prop::collection::vec(any::<[u32; 8]>(), 1..=4),
+    )
+        .prop_map(|(id, starting_nonce, nbits, ntime, tail, midstates)| {
+            MidstateJobFrame::new(
+                MidstateJobId::new(id).unwrap(),
+                starting_nonce,
+                nbits,
+                ntime,
+                tail,
+                &midstates,
+            )
+            .unwrap()
+        })
 }
 
 fn layout() -> impl Strategy<Value = ResponseLayout> {
@@ -317,6 +340,47 @@ proptest! {
         prop_assert_eq!(parser.stats().crc_errors, 0);
     }
 
+    #[test]
+    fn midstate_jobs_round_trip(job in midstate_job()) {
+        let bytes = job.to_bytes();
+        prop_assert_eq!(bytes.as_bytes().len(), 24 + 32 * usize::from(job.count()));
+        prop_assert_eq!(decode_midstate_job(bytes.as_bytes()), Ok(job));
+        prop_assert_eq!(
+            decode_host_frame_as(bytes.as_bytes(), JobFormat::Midstate),
+            Ok(HostFrame::MidstateJob(job))
+        );
+    }
+
+    /// Any single corrupted byte of a midstate job is rejected (CRC16, or a
+    /// structural check when the length byte is hit).
+    #[test]
+    fn midstate_job_byte_corruption_is_always_rejected(
+        job in midstate_job(), index in any::<usize>(), xor in 1u8..,
+    ) {
+        let corrupted = corrupt_byte(job.to_bytes().as_bytes(), index, xor);
+        prop_assert!(decode_midstate_job(&corrupted).is_err());
+    }
+
+    /// Midstates built from header fields rebuild the header a nonce names,
+    /// for every index, and the version rolls inside the mask.
+    #[test]
+    fn midstate_headers_rebuild(
+        fields in job(),
+        mask_bits in 1u32..0xFFFF,
+        count in 1u8..=4,
+        nonce in any::<u32>(),
+    ) {
+        let mask = mask_bits << 13;
+        let job = MidstateJobFrame::from_fields(MidstateJobId::default(), &fields, mask, count).unwrap();
+        for index in 0..count {
+            let header = job.block_header(&fields, mask, nonce, index).unwrap();
+            let version = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            prop_assert_eq!(version & !mask, fields.version & !mask);
+            prop_assert_eq!(header, fields.block_header(nonce, version));
+        }
+        prop_assert!(job.block_header(&fields, mask, nonce, count).is_err());
+    }
+
     /// The simulator's side: commands and jobs in garbage holding no 0x55.
     #[test]
     fn host_frames_in_garbage_are_all_recovered(
@@ -330,6 +394,7 @@ proptest! {
             match frame {
                 HostFrame::Command(command) => stream.extend_from_slice(command.to_frame().as_bytes()),
                 HostFrame::Job(job) => stream.extend_from_slice(&job.to_bytes()),
+                HostFrame::MidstateJob(job) => stream.extend_from_slice(job.to_bytes().as_bytes()),
             }
         }
         stream.extend_from_slice(&garbage[8]);
@@ -362,6 +427,7 @@ proptest! {
             let bytes = match frame {
                 HostFrame::Command(command) => command.to_frame().as_bytes().to_vec(),
                 HostFrame::Job(job) => job.to_bytes().to_vec(),
+                HostFrame::MidstateJob(job) => job.to_bytes().as_bytes().to_vec(),
             };
             // Jobs may have arrived with the 0x56 length byte; compare the rest.
             let found = stream.windows(bytes.len()).any(|w| w == bytes.as_slice()

@@ -48,7 +48,8 @@ pub struct HashboardConfig {
     /// Operating baud rate after enumeration (115200..=3000000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baud: Option<u32>,
-    /// Chip model, `bm13xx-uart` only: "BM1366", "BM1368" or "BM1370".
+    /// Chip model, `bm13xx-uart` only: "BM1366", "BM1368", "BM1370" or
+    /// "BM1397".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chip: Option<String>,
     /// Chip count, `bm13xx-uart` only: 1..=256.
@@ -247,13 +248,13 @@ pub fn validate_hashboard(
         let Some(chip_name) = &cfg.chip else {
             return Err(err(
                 "chip",
-                "required for profile bm13xx-uart: \"BM1366\", \"BM1368\" or \"BM1370\"".into(),
+                "required for profile bm13xx-uart: \"BM1366\", \"BM1368\", \"BM1370\" or \"BM1397\"".into(),
             ));
         };
         let Some(chip) = parse_chip(chip_name) else {
             return Err(err(
                 "chip",
-                format!("unknown chip {chip_name:?}; supported: BM1366, BM1368, BM1370"),
+                format!("unknown chip {chip_name:?}; supported: BM1366, BM1368, BM1370, BM1397"),
             ));
         };
         let Some(chips) = cfg.chips else {
@@ -630,6 +631,11 @@ mod tests {
             Some("/dev/i2c-1")
         );
         assert_eq!(b.profile.peripherals().baud, 115_200);
+        // BM1397 chains (S17 generation, Bitaxe Max).
+        let b = one("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB0\"\nchip = \"BM1397\"\nchips = 4\nbaud = 1000000\n")
+            .unwrap();
+        assert_eq!(b.profile.chip(), ChipKind::Bm1397);
+        assert_eq!(b.profile.chips(), 4);
     }
 
     #[test]
@@ -660,7 +666,6 @@ mod tests {
             ("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyAMA0\"\nchips = 2\n", "hashboard[0].chip: required"),
             ("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyAMA0\"\nchip = \"BM1370\"\n", "hashboard[0].chips: required"),
             ("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyAMA0\"\nchip = \"BM1387\"\nchips = 2\n", "hashboard[0].chip: unknown chip"),
-            ("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyAMA0\"\nchip = \"BM1397\"\nchips = 2\n", "hashboard[0].chip: BM1397 is not supported"),
             ("profile = \"bitaxe-gamma\"\nchips = 2\n", "hashboard[0].chips: not used by profile bitaxe-gamma"),
             ("profile = \"bitaxe-gamma\"\nfan_pwm_channel = 0\n", "hashboard[0].fan_pwm_channel: not used"),
             ("profile = \"generic-bm1370-65\"\nregulator_address = 0x24\n", "hashboard[0].regulator_address: not used"),

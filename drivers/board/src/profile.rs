@@ -132,7 +132,7 @@ impl ProfileKind {
             ProfileKind::BitaxeGamma => "Bitaxe Gamma (1 x BM1370) on the Pi's UART and I2C",
             ProfileKind::BitaxeSupra => "Bitaxe Supra (1 x BM1368) on the Pi's UART and I2C",
             ProfileKind::BitaxeUltra => "Bitaxe Ultra (1 x BM1366) on the Pi's UART and I2C",
-            ProfileKind::Bm13xxUart => "any BM1366/BM1368/BM1370 chain on a serial device",
+            ProfileKind::Bm13xxUart => "any BM1366/BM1368/BM1370/BM1397 chain on a serial device",
             ProfileKind::GenericBm1370x65 => "65 x BM1370 hashboard (S21 Pro class)",
             ProfileKind::GenericBm1368x108 => "108 x BM1368 hashboard (S21 class)",
         }
@@ -527,8 +527,25 @@ fn bitaxe_figures(chip: ChipKind) -> Option<ChipFigures> {
             limits: (400.0, 575.0, 1000.0, 1300.0),
             default_point: (485.0, 1200.0),
         }),
-        // Midstate jobs: the codec does not build them.
-        ChipKind::Bm1397 => None,
+        // S17/S17 Pro generation (Bitaxe Max). ESP-Miner's default is
+        // 425 MHz at 1400 mV; the other rows are *estimates* rising ~50 mV
+        // per 75 MHz. Power constants are an *estimate* fitted to the S17 Pro
+        // spec class (~40 J/TH at the wall) and ~16 W per chip at 650 MHz /
+        // 1.4 V: 0.012 x f x V^2 + 0.5 x V^2 gives ~11 W (~38 J/TH) at the
+        // default and ~16 W at 650 MHz / 1.4 V.
+        ChipKind::Bm1397 => Some(ChipFigures {
+            c_dyn: 0.012,
+            leak: 0.5,
+            table: &[
+                (350.0, 1300.0),
+                (400.0, 1350.0),
+                (425.0, 1400.0),
+                (500.0, 1450.0),
+                (575.0, 1500.0),
+            ],
+            limits: (350.0, 575.0, 1200.0, 1500.0),
+            default_point: (425.0, 1400.0),
+        }),
     }
 }
 
@@ -772,10 +789,7 @@ impl BoardProfile {
         baud: u32,
     ) -> Result<BoardProfile, String> {
         let Some(fig) = bitaxe_figures(chip) else {
-            return Err(format!(
-                "{} is not supported: it takes host-computed midstate jobs, which the codec does not build",
-                chip_name(chip)
-            ));
+            return Err(format!("{} has no per-chip figures", chip_name(chip)));
         };
         if !(1..=256).contains(&chips) {
             return Err("chip count must be between 1 and 256".into());
@@ -1169,7 +1183,7 @@ mod tests {
     #[test]
     fn every_profile_is_self_consistent() {
         let mut profiles = all_builtin();
-        for chip in [ChipKind::Bm1366, ChipKind::Bm1368, ChipKind::Bm1370] {
+        for chip in ChipKind::ALL {
             profiles.push(BoardProfile::for_chain(chip, 4, "/dev/ttyAMA0", RESET_BAUD).unwrap());
         }
         for p in profiles {
@@ -1190,12 +1204,13 @@ mod tests {
     }
 
     #[test]
-    fn chain_profile_refuses_bm1397_and_bad_counts() {
-        assert!(
-            BoardProfile::for_chain(ChipKind::Bm1397, 1, "/dev/serial0", RESET_BAUD)
-                .unwrap_err()
-                .contains("BM1397")
-        );
+    fn chain_profile_takes_bm1397_and_refuses_bad_counts() {
+        let p = BoardProfile::for_chain(ChipKind::Bm1397, 4, "/dev/serial0", RESET_BAUD).unwrap();
+        assert_eq!(p.chip(), ChipKind::Bm1397);
+        // ~11 W per chip at the 425 MHz / 1.4 V default (estimate), 90 %
+        // regulator, 2 W overhead.
+        let wall = p.power_model().power(p.default_point()).0;
+        assert!((45.0..56.0).contains(&wall), "{wall} W");
         assert!(BoardProfile::for_chain(ChipKind::Bm1370, 0, "/dev/serial0", RESET_BAUD).is_err());
         assert!(
             BoardProfile::for_chain(ChipKind::Bm1370, 257, "/dev/serial0", RESET_BAUD).is_err()

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use hearth_bm13xx::registers::baud::divider_for_baud;
+use hearth_bm13xx::registers::baud::{bm1397_misc_baud_register, divider_for_baud};
 use hearth_bm13xx::registers::hcn::MAX_CHAIN_LEN;
 use hearth_bm13xx::registers::ticket_mask::ticket_mask_for_difficulty;
 use hearth_bm13xx::registers::version::{version_rolling_register, FULL_VERSION_MASK};
-use hearth_bm13xx::{pll_for_frequency, ChipKind, FreqKhz, JobLengthByte, RegisterError};
+use hearth_bm13xx::{
+    pll_for_frequency, ChipKind, FreqKhz, JobLengthByte, RegisterError, MAX_MIDSTATES,
+};
 
 /// Job ids are 4 bits wide: at most this many jobs can be told apart.
 pub const MAX_JOB_HISTORY: usize = 16;
@@ -91,7 +93,12 @@ pub struct ChainConfig {
     /// older job is stale and is not reported.
     pub job_history: usize,
     /// The job frame's length byte (factory 0x36, ESP-Miner 0x56).
+    /// Full-header chips only.
     pub job_length_byte: JobLengthByte,
+    /// BM1397 only (host version rolling): midstates per job, 1..=4, each
+    /// for the next version inside the job's mask. Fewer are sent when the
+    /// mask has fewer versions. Ignored by full-header chips.
+    pub midstates: u8,
     /// How long any exchange (discovery, link check, health poll) waits for
     /// its answers.
     pub exchange_timeout: Duration,
@@ -131,9 +138,10 @@ impl ChainConfig {
             start_frequency: FreqKhz(56_250),
             hcn: HcnMode::Formula,
             address_step: None,
-            extra_writes: Vec::new(),
             job_history: 8,
             job_length_byte: JobLengthByte::Factory,
+            midstates: 4,
+            extra_writes: bm1397_init_writes(chip),
             exchange_timeout: Duration::from_millis(500),
             max_retries: 3,
             discovery_quiet: Duration::from_millis(100),
@@ -168,8 +176,8 @@ impl ChainConfig {
     /// # Errors
     /// The first problem found, as a [`ConfigError`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.chip.takes_full_header_jobs() {
-            return Err(ConfigError::UnsupportedChip(self.chip));
+        if self.midstates == 0 || usize::from(self.midstates) > MAX_MIDSTATES {
+            return Err(ConfigError::Midstates(self.midstates));
         }
         if self.expected_chips > usize::from(MAX_CHAIN_LEN) {
             return Err(ConfigError::TooManyChips(self.expected_chips));
@@ -181,7 +189,11 @@ impl ChainConfig {
                 max: u32::MAX,
             }));
         }
-        divider_for_baud(self.target_baud).map_err(ConfigError::Baud)?;
+        let divider = divider_for_baud(self.target_baud).map_err(ConfigError::Baud)?;
+        if self.chip == ChipKind::Bm1397 {
+            // Its divider field is 5 bits wide (MISC_CONTROL bits 12-8).
+            bm1397_misc_baud_register(divider).map_err(ConfigError::Baud)?;
+        }
         ticket_mask_for_difficulty(u64::from(self.ticket_difficulty))
             .map_err(ConfigError::TicketDifficulty)?;
         version_rolling_register(self.version_mask).map_err(ConfigError::VersionMask)?;
@@ -221,13 +233,35 @@ impl Default for ChainConfig {
     }
 }
 
+/// The broadcast writes ESP-Miner sends a BM1397 chain after addressing
+/// (clock order control 0/1, ordered clock enable, core register control,
+/// PLL3, fast UART configuration): the default `extra_writes` of a BM1397
+/// chain, empty for the others. Their meaning is ESP-Miner's naming;
+/// whether all are needed is *unverified*.
+#[must_use]
+pub fn bm1397_init_writes(chip: ChipKind) -> Vec<RegisterWrite> {
+    if chip != ChipKind::Bm1397 {
+        return Vec::new();
+    }
+    [
+        (0x80, 0x0000_0000),
+        (0x84, 0x0000_0000),
+        (0x20, 0x0000_0001),
+        (0x3C, 0x8000_8074),
+        (0x68, 0xC070_0111),
+        (0x28, 0x0600_000F),
+    ]
+    .into_iter()
+    .map(|(register, value)| RegisterWrite { register, value })
+    .collect()
+}
+
 /// A [`ChainConfig`] the driver refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The BM1397 takes host-computed midstate jobs, which this driver does
-    /// not build.
-    #[error("{0:?} takes midstate jobs, which this driver does not support")]
-    UnsupportedChip(ChipKind),
+    /// Midstates per job outside 1..=4.
+    #[error("{0} midstates per job; 1..=4 are possible")]
+    Midstates(u8),
     /// More chips than the 8-bit address space holds.
     #[error("{0} chips do not fit the 256-address chain")]
     TooManyChips(usize),
@@ -263,9 +297,11 @@ mod tests {
 
     #[test]
     fn defaults_validate() {
-        for chip in [ChipKind::Bm1366, ChipKind::Bm1368, ChipKind::Bm1370] {
+        for chip in ChipKind::ALL {
             assert_eq!(ChainConfig::new(chip).validate(), Ok(()));
         }
+        assert_eq!(ChainConfig::new(ChipKind::Bm1397).extra_writes.len(), 6);
+        assert!(ChainConfig::new(ChipKind::Bm1370).extra_writes.is_empty());
         assert_eq!(ChainConfig::default().required_zero_bits(), 40);
     }
 
@@ -274,8 +310,17 @@ mod tests {
         let base = ChainConfig::default();
         let cases = [
             ChainConfig {
-                chip: ChipKind::Bm1397,
+                midstates: 0,
                 ..base.clone()
+            },
+            ChainConfig {
+                midstates: 5,
+                ..base.clone()
+            },
+            // 5-bit divider: 50,000 baud needs 61.
+            ChainConfig {
+                target_baud: 50_000,
+                ..ChainConfig::new(ChipKind::Bm1397)
             },
             ChainConfig {
                 expected_chips: 257,

@@ -6,22 +6,26 @@ use hearth_bm13xx::registers::address::{
     CHIP_ID, CHIP_NONCE_OFFSET, HASH_COUNTING_NUMBER, MISC_CONTROL, PLL_DIVIDER, TICKET_MASK,
     UART_BAUD, VERSION_ROLLING,
 };
-use hearth_bm13xx::registers::baud::{baud_for_divider, divider_for_baud, uart_baud_register};
+use hearth_bm13xx::registers::baud::{
+    baud_for_divider, bm1397_misc_baud_register, divider_for_baud, uart_baud_register,
+};
 use hearth_bm13xx::registers::hcn::{hash_counting_number, MAX_CHAIN_LEN};
 use hearth_bm13xx::registers::misc::misc_control_open_core;
 use hearth_bm13xx::registers::nonce_offset::{chip_index_for_nonce, chip_nonce_offset};
 use hearth_bm13xx::registers::ticket_mask::ticket_mask_for_difficulty;
-use hearth_bm13xx::registers::version::{version_rolling_register, VERSION_BITS_SHIFT};
+use hearth_bm13xx::registers::version::{
+    midstate_version, version_rolling_register, VERSION_BITS_SHIFT,
+};
 use hearth_bm13xx::{
     frequency_ramp, pll_for_frequency, ChipIdentity, ChipKind, Command, Destination, FrameError,
-    FreqKhz, JobFrame, JobId, NonceResponse, PllConfig, RegisterError, RegisterResponse, Response,
-    ResponseLayout, ResponseParser,
+    FreqKhz, JobFrame, JobId, MidstateJobFrame, MidstateJobId, NonceResponse, PllConfig,
+    RegisterError, RegisterResponse, Response, ResponseLayout, ResponseParser,
 };
 use hearth_core::{FreqMhz, GhPerSec, Job, Timestamp};
 
 use crate::config::{ChainConfig, ConfigError, HcnMode};
 use crate::event::{ChainEvent, ChipInfo, FailReason, FoundNonce, WarningKind};
-use crate::jobs::{JobTable, Lookup};
+use crate::jobs::{ActiveJob, JobTable, Lookup};
 use crate::stats::{ChainStats, ChipStats, ErrorCounts, RateWindow};
 use crate::verify::header_zero_bits;
 
@@ -455,13 +459,20 @@ impl ChainDriver {
             return Err(JobError::NotRunning(self.state()));
         }
         let mask = job.version_mask & self.cfg.version_mask;
-        let register = version_rolling_register(mask).map_err(|_| JobError::NoRollableBits {
-            job_mask: job.version_mask,
-            chain_mask: self.cfg.version_mask,
-        })?;
-        if mask != self.programmed_mask {
-            self.queue_write(Destination::Broadcast, VERSION_ROLLING, register);
-            self.programmed_mask = mask;
+        let midstate_chip = !self.cfg.chip.takes_full_header_jobs();
+        if midstate_chip {
+            // Host rolling: no register to program, and an empty mask just
+            // means one midstate.
+        } else {
+            let register =
+                version_rolling_register(mask).map_err(|_| JobError::NoRollableBits {
+                    job_mask: job.version_mask,
+                    chain_mask: self.cfg.version_mask,
+                })?;
+            if mask != self.programmed_mask {
+                self.queue_write(Destination::Broadcast, VERSION_ROLLING, register);
+                self.programmed_mask = mask;
+            }
         }
         if job.clean {
             self.jobs.retire_all();
@@ -476,7 +487,21 @@ impl ChainDriver {
             nbits: job.nbits,
             starting_nonce: 0,
         };
-        self.jobs.insert(job.id, frame, mask, job.heat_only);
+        let (bytes, midstates) = if midstate_chip {
+            // As many midstates as configured, never more than the mask has
+            // versions (2^bits); an empty mask gives one.
+            let versions = 1u64 << mask.count_ones().min(32);
+            let count = u64::from(self.cfg.midstates).min(versions);
+            let count = u8::try_from(count).unwrap_or(1).max(1);
+            let midstate_job =
+                MidstateJobFrame::from_fields(MidstateJobId::from(job_id), &frame, mask, count)
+                    .map_err(|_| JobError::NotRunning(self.state()))?;
+            (midstate_job.to_bytes().as_bytes().to_vec(), count)
+        } else {
+            (frame.to_bytes_with(self.cfg.job_length_byte).to_vec(), 0)
+        };
+        self.jobs
+            .insert(job.id, frame, mask, midstates, job.heat_only);
         self.jobs_sent = self.jobs_sent.saturating_add(1);
         if !self.have_work {
             // Hashrate windows measure from the first work on, not from an
@@ -500,7 +525,7 @@ impl ChainDriver {
             }
         }
         self.tx.push_back(TxItem {
-            bytes: frame.to_bytes_with(self.cfg.job_length_byte).to_vec(),
+            bytes,
             then_set_baud: None,
             is_job: true,
         });
@@ -716,10 +741,12 @@ impl ChainDriver {
         if let Ok(mask) = ticket_mask_for_difficulty(u64::from(self.cfg.ticket_difficulty)) {
             self.queue_write(Destination::Broadcast, TICKET_MASK, mask);
         }
-        if let Ok(value) = version_rolling_register(self.cfg.version_mask) {
-            self.queue_write(Destination::Broadcast, VERSION_ROLLING, value);
-            // Every response after this write is 11 bytes long.
-            self.parser.set_layout(ResponseLayout::new(chip, true));
+        if chip.has_hardware_version_rolling() {
+            if let Ok(value) = version_rolling_register(self.cfg.version_mask) {
+                self.queue_write(Destination::Broadcast, VERSION_ROLLING, value);
+                // Every response after this write is 11 bytes long.
+                self.parser.set_layout(ResponseLayout::new(chip, true));
+            }
         }
         self.programmed_mask = self.cfg.version_mask;
         let hcn = match (self.cfg.hcn, pll) {
@@ -746,10 +773,20 @@ impl ChainDriver {
         }
         // Validated in new().
         let divider = divider_for_baud(self.cfg.target_baud).unwrap_or(26);
+        let (register, value) = if chip == ChipKind::Bm1397 {
+            // The BM1397's divider lives in MISC_CONTROL bits 12-8 (5 bits,
+            // checked in validate()).
+            (
+                MISC_CONTROL,
+                bm1397_misc_baud_register(divider).unwrap_or(0x0000_7A31),
+            )
+        } else {
+            (UART_BAUD, uart_baud_register(divider))
+        };
         let frame = Command::WriteRegister {
             destination: Destination::Broadcast,
-            register: UART_BAUD,
-            value: uart_baud_register(divider),
+            register,
+            value,
         }
         .to_frame();
         self.tx.push_back(TxItem {
@@ -761,6 +798,11 @@ impl ChainDriver {
     }
 
     fn formula_hcn(&self, pll: &PllConfig) -> Option<u32> {
+        if self.cfg.chip == ChipKind::Bm1397 {
+            // ESP-Miner never writes HCN to a BM1397; neither does this
+            // driver unless configured with a fixed value.
+            return None;
+        }
         let chain_len = u16::try_from(self.chips.len()).ok()?;
         hash_counting_number(self.cfg.chip, chain_len, pll).ok()
     }
@@ -1068,6 +1110,10 @@ impl ChainDriver {
                 return;
             }
         };
+        if job.midstates > 0 {
+            self.on_midstate_nonce(&response, &job, chip_index, now);
+            return;
+        }
         let rolled_bits = u32::from(response.version_bits.unwrap_or(0)) << VERSION_BITS_SHIFT;
         if rolled_bits & !job.mask != 0 {
             self.hw_error(chip_index);
@@ -1080,6 +1126,42 @@ impl ChainDriver {
             return;
         }
         let version = job.frame.version | rolled_bits;
+        self.verify_and_report(&response, &job, version, chip_index, now);
+    }
+
+    /// BM1397: the result header's low bits name the midstate, hence the
+    /// version the host computed it for.
+    fn on_midstate_nonce(
+        &mut self,
+        response: &NonceResponse,
+        job: &ActiveJob,
+        chip_index: Option<usize>,
+        now: Timestamp,
+    ) {
+        let index = response.small_core_id;
+        if index >= job.midstates {
+            self.hw_error(chip_index);
+            let count = job.midstates;
+            self.trouble(WarningKind::VersionOutsideMask, || {
+                format!(
+                    "nonce names midstate {index} of a job with {count} midstates; not reported"
+                )
+            });
+            return;
+        }
+        let version = midstate_version(job.frame.version, job.mask, index);
+        self.verify_and_report(response, job, version, chip_index, now);
+    }
+
+    /// Hash the rebuilt header, drop hardware errors and repeats, report.
+    fn verify_and_report(
+        &mut self,
+        response: &NonceResponse,
+        job: &ActiveJob,
+        version: u32,
+        chip_index: Option<usize>,
+        now: Timestamp,
+    ) {
         let header = job.frame.block_header(response.nonce, version);
         let zero_bits = header_zero_bits(&header);
         let required = self.cfg.required_zero_bits();

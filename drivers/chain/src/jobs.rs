@@ -14,6 +14,9 @@ pub(crate) struct ActiveJob {
     pub frame: JobFrame,
     /// The version bits the chips may roll for it.
     pub mask: u32,
+    /// BM1397: midstates sent (the nonce's midstate index must be below).
+    /// 0 for full-header jobs.
+    pub midstates: u8,
     pub heat_only: bool,
     /// Send order, for expiry.
     seq: u64,
@@ -63,7 +66,14 @@ impl JobTable {
 
     /// Remember a job under [`JobTable::next_id`] and advance; jobs older
     /// than the history retire.
-    pub(crate) fn insert(&mut self, host_id: u64, frame: JobFrame, mask: u32, heat_only: bool) {
+    pub(crate) fn insert(
+        &mut self,
+        host_id: u64,
+        frame: JobFrame,
+        mask: u32,
+        midstates: u8,
+        heat_only: bool,
+    ) {
         let id = self.next_id;
         self.next_id = id.next();
         self.seq += 1;
@@ -73,6 +83,7 @@ impl JobTable {
                 host_id,
                 frame,
                 mask,
+                midstates,
                 heat_only,
                 seq,
             }));
@@ -143,7 +154,7 @@ mod tests {
         for host in 0..5u64 {
             let id = table.next_id();
             assert_eq!(u64::from(id.get()), host);
-            table.insert(host, frame(id), 0x1FFF_E000, false);
+            table.insert(host, frame(id), 0x1FFF_E000, 0, false);
         }
         assert_eq!(table.active_host_ids(), vec![2, 3, 4]);
         assert!(matches!(table.lookup(1), Lookup::Retired));
@@ -161,7 +172,7 @@ mod tests {
         for host in 0..18u64 {
             let id = table.next_id();
             assert_eq!(u64::from(id.get()), host % 16);
-            table.insert(host, frame(id), 0x1FFF_E000, false);
+            table.insert(host, frame(id), 0x1FFF_E000, 0, false);
         }
         assert!(matches!(table.lookup(1), Lookup::Active(job) if job.host_id == 17));
         assert_eq!(table.active_host_ids().len(), 16);

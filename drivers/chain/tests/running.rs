@@ -174,7 +174,7 @@ fn job_ids_cycle_and_old_jobs_expire() {
             .into_iter()
             .find_map(|f| match f {
                 HostFrame::Job(job) => Some(job),
-                HostFrame::Command(_) => None,
+                HostFrame::Command(_) | HostFrame::MidstateJob(_) => None,
             })
             .unwrap();
         assert_eq!(u64::from(job.job_id.get()), id % 16);
@@ -556,7 +556,7 @@ fn unsent_jobs_are_replaced_not_queued_forever() {
         .into_iter()
         .filter_map(|f| match f {
             HostFrame::Job(job) => Some(job.job_id.get()),
-            HostFrame::Command(_) => None,
+            HostFrame::Command(_) | HostFrame::MidstateJob(_) => None,
         })
         .collect();
     assert_eq!(jobs, vec![3, 4]);

@@ -11,13 +11,14 @@ use hearth_bm13xx::registers::misc::{report_enables, MISC_CONTROL_RESET};
 use hearth_bm13xx::registers::nonce_offset::{chip_nonce_offset, nonce_offset_from_register};
 use hearth_bm13xx::registers::pll::{frequency_from_register, pll_for_frequency, PllConfig};
 use hearth_bm13xx::registers::version::{version_mask_from_register, VERSION_BITS_SHIFT};
-use hearth_bm13xx::{ChipKind, FreqKhz, JobFrame, ResponseLayout};
+use hearth_bm13xx::{ChipKind, FreqKhz, JobFrame, MidstateJobFrame, ResponseLayout};
 use rand_chacha::ChaCha8Rng;
 
 use crate::hash;
 
-/// Job ids are 4 bits: the job table has one slot per id.
-pub(crate) const JOB_SLOTS: usize = 16;
+/// Job ids are 4 bits on full-header chips and 6 bits on the BM1397: the job
+/// table has one slot per id.
+pub(crate) const JOB_SLOTS: usize = 64;
 /// The PLL0 lock flag a read-back shows once the dividers are valid.
 const PLL_LOCKED: u32 = 1 << 31;
 /// BM1397 MISC_CONTROL out of reset: baud divider 26 in bits 12-8
@@ -30,6 +31,9 @@ const RESET_FREQUENCY: FreqKhz = FreqKhz(50_000);
 const BM1370_COUNTER_BITS: u32 = 25;
 /// Counter bits below the stamped address on the BM1366/BM1368 (bits 17-0).
 const BM1366_COUNTER_BITS: u32 = 18;
+/// BM1397 (simulator's choice, *unverified*): core id in bits 31-24 (the
+/// codec's reading), the chip address in bits 23-16, a 16-bit counter below.
+const BM1397_COUNTER_BITS: u32 = 16;
 /// Nonce counter bits the 16-bit CHIP_NONCE_OFFSET sits above.
 const NONCE_OFFSET_SHIFT: u32 = 9;
 
@@ -81,6 +85,24 @@ struct Midstate {
     state: [u32; 8],
 }
 
+/// A job as a chip keeps it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StoredJob {
+    /// BM1366/BM1368/BM1370: the whole header; the chip rolls versions.
+    Full(JobFrame),
+    /// BM1397: host midstates, one per version.
+    Midstate(MidstateJobFrame),
+}
+
+impl StoredJob {
+    fn id(&self) -> u8 {
+        match self {
+            StoredJob::Full(job) => job.job_id.get(),
+            StoredJob::Midstate(job) => job.job_id.get(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct SimChip {
     pub kind: ChipKind,
@@ -92,7 +114,7 @@ pub(crate) struct SimChip {
     pub dead: bool,
     /// HCN was written since reset (an unwritten HCN means "whole slice").
     hcn_written: bool,
-    jobs: [Option<JobFrame>; JOB_SLOTS],
+    jobs: [Option<StoredJob>; JOB_SLOTS],
     current_job: Option<u8>,
     search: SearchState,
     pub rng: ChaCha8Rng,
@@ -115,6 +137,8 @@ struct Geometry {
     counter_base: u32,
     counter_mask: u32,
     stamp: u32,
+    /// Position of the core id (32 - its width).
+    core_shift: u32,
     rolling: bool,
     roll_mask: u16,
     versions: u64,
@@ -162,7 +186,7 @@ impl Geometry {
         let core = quarter * self.quarter_cores + core_slot % self.quarter_cores;
         // counter < sweep <= 2^25, core < 256: the casts keep every bit.
         let counter_bits = (u64::from(self.counter_base) + counter) as u32 & self.counter_mask;
-        let fields = ((core as u32) << 25) | self.stamp | counter_bits;
+        let fields = ((core as u32) << self.core_shift) | self.stamp | counter_bits;
         let small_core_id = if self.rolling {
             sub as u8 & self.low_mask
         } else {
@@ -265,8 +289,8 @@ impl SimChip {
         }
     }
 
-    pub fn store_job(&mut self, job: JobFrame) {
-        let id = job.job_id.get();
+    pub fn store_job(&mut self, job: StoredJob) {
+        let id = job.id();
         if let Some(slot) = self.jobs.get_mut(usize::from(id)) {
             *slot = Some(job);
             self.current_job = Some(id);
@@ -274,7 +298,7 @@ impl SimChip {
         }
     }
 
-    fn current_job(&self) -> Option<&JobFrame> {
+    fn current_job(&self) -> Option<&StoredJob> {
         self.current_job
             .and_then(|id| self.jobs.get(usize::from(id)))
             .and_then(Option::as_ref)
@@ -328,11 +352,7 @@ impl SimChip {
 
     /// Hashes per second the chip performs on its current work, 0 when idle.
     pub fn hashrate_hps(&self) -> f64 {
-        if !self.kind.takes_full_header_jobs()
-            || !self.has_job()
-            || self.search.exhausted
-            || self.hcn_halted()
-        {
+        if !self.has_job() || self.search.exhausted || self.hcn_halted() {
             return 0.0;
         }
         let open = f64::from(self.open_quarter_bits().count_ones()) / 4.0;
@@ -396,7 +416,12 @@ impl SimChip {
                 u32::from(self.address >> 1) << BM1366_COUNTER_BITS,
                 1 << BM1366_COUNTER_BITS,
             ),
-            ChipKind::Bm1397 => return None,
+            ChipKind::Bm1397 => (
+                BM1397_COUNTER_BITS,
+                0,
+                u32::from(self.address) << BM1397_COUNTER_BITS,
+                1 << BM1397_COUNTER_BITS,
+            ),
         };
         let max_sweep = 1u64 << counter_bits;
         let sweep = if self.hcn_written {
@@ -409,14 +434,28 @@ impl SimChip {
             default_sweep
         }
         .clamp(1, max_sweep);
-        let (subs, roll_mask) = if rolling {
-            let mask = (self.reg(VERSION_ROLLING) & 0xFFFF) as u16;
-            // Never roll bits the job's version already has set: base | bits
-            // (the host's formula) then names each header exactly once.
-            let base_bits = (job.version >> VERSION_BITS_SHIFT) as u16;
-            (u64::from(self.kind.sub_cores_per_core()), mask & !base_bits)
-        } else {
-            (1, 0)
+        let (subs, roll_mask, versions, rolling) = match job {
+            // Each of the (up to) four sub-cores hashes its own midstate; the
+            // midstate index is the reported low field.
+            StoredJob::Midstate(job) => {
+                let count = u64::from(job.count());
+                (count, 0, count, true)
+            }
+            StoredJob::Full(job) if rolling => {
+                let mask = (self.reg(VERSION_ROLLING) & 0xFFFF) as u16;
+                // Never roll bits the job's version already has set: base |
+                // bits (the host's formula) then names each header exactly
+                // once.
+                let base_bits = (job.version >> VERSION_BITS_SHIFT) as u16;
+                let roll_mask = mask & !base_bits;
+                (
+                    u64::from(self.kind.sub_cores_per_core()),
+                    roll_mask,
+                    1u64 << roll_mask.count_ones(),
+                    true,
+                )
+            }
+            StoredJob::Full(_) => (1, 0, 1, false),
         };
         Some(Geometry {
             quarter_cores,
@@ -427,9 +466,10 @@ impl SimChip {
             counter_base,
             counter_mask: ((1u64 << counter_bits) - 1) as u32,
             stamp,
+            core_shift: 32 - self.kind.nonce_core_id_bits(),
             rolling,
             roll_mask,
-            versions: 1u64 << roll_mask.count_ones(),
+            versions,
             low_mask: layout.low_mask(),
         })
     }
@@ -453,12 +493,26 @@ impl SimChip {
         let Some(job) = self.current_job().copied() else {
             return Outcome::Idle;
         };
-        let job_id = job.job_id.get();
+        let job_id = job.id();
         let mut first = [0u8; 64];
         let mut tail = [0u8; 16];
-        let template = job.block_header(0, job.version);
-        first.copy_from_slice(&template[..64]);
-        tail.copy_from_slice(&template[64..]);
+        match &job {
+            StoredJob::Full(job) => {
+                let template = job.block_header(0, job.version);
+                first.copy_from_slice(&template[..64]);
+                tail.copy_from_slice(&template[64..]);
+            }
+            StoredJob::Midstate(job) => {
+                // The second block's 12 known bytes, as the chip has them.
+                tail[0..4].copy_from_slice(&job.merkle_root_tail);
+                tail[4..8].copy_from_slice(&job.ntime.to_le_bytes());
+                tail[8..12].copy_from_slice(&job.nbits.to_le_bytes());
+            }
+        }
+        let midstate_job = match &job {
+            StoredJob::Midstate(job) => Some(*job),
+            StoredJob::Full(_) => None,
+        };
         loop {
             if *budget == 0 {
                 return Outcome::OutOfBudget;
@@ -495,9 +549,18 @@ impl SimChip {
                 }
                 _ => {
                     let bits = deposit(version_index, geometry.roll_mask);
-                    let version = job.version | (u32::from(bits) << VERSION_BITS_SHIFT);
-                    first[..4].copy_from_slice(&version.to_le_bytes());
-                    let state = hash::midstate(&first);
+                    let state = match (&job, &midstate_job) {
+                        (_, Some(midstates)) => usize::try_from(version_index)
+                            .ok()
+                            .and_then(|i| midstates.midstates().get(i).copied())
+                            .unwrap_or_default(),
+                        (StoredJob::Full(full), None) => {
+                            let version = full.version | (u32::from(bits) << VERSION_BITS_SHIFT);
+                            first[..4].copy_from_slice(&version.to_le_bytes());
+                            hash::midstate(&first)
+                        }
+                        (StoredJob::Midstate(_), None) => [0; 8],
+                    };
                     self.search.midstate = Some(Midstate {
                         job_id,
                         version_index,
@@ -520,7 +583,8 @@ impl SimChip {
                 return Outcome::Found(Found {
                     job_id,
                     nonce,
-                    version_bits: geometry.rolling.then_some(bits),
+                    // Only chips with hardware rolling report version bits.
+                    version_bits: (geometry.rolling && midstate_job.is_none()).then_some(bits),
                     small_core_id,
                     zero_bits: zeros,
                 });

@@ -40,9 +40,12 @@
 //!   behind it, so write the baud register broadcast, as real firmware does.
 //!   The BM1397 keeps its divider in MISC_CONTROL bits 12-8 (*unverified*).
 //! - **Jobs**: 88-byte full-header job frames (CRC16 checked) reach every
-//!   reachable BM1366/BM1368/BM1370; each keeps one job per 4-bit job id (16
-//!   slots) and hashes the newest. The BM1397 takes midstate jobs the codec
-//!   does not model: it enumerates and keeps registers but never hashes.
+//!   reachable BM1366/BM1368/BM1370; each keeps one job per job id and hashes
+//!   the newest. A BM1397 chain reads job frames as midstate jobs (1-4
+//!   host-computed midstates, the codec's `MidstateJobFrame`): each of a
+//!   core's sub-cores hashes one midstate, and the 9-byte nonce frame's
+//!   result header carries the job id and the midstate index, which names
+//!   the version to the host.
 //!
 //! # Dead chips
 //!
@@ -92,6 +95,12 @@
 //!   per version batch when HCN is written, else the chip's whole share.
 //! - BM1366/BM1368: core id in bits 31-25, address bits 7-1 in bits 24-18,
 //!   an 18-bit counter below.
+//! - BM1397 (simulator's choice, *unverified*): core id in bits 31-24 (the
+//!   codec's reading), the chip address in bits 23-16, a 16-bit counter;
+//!   every core sweeps the counter once per midstate, so a job is exhausted
+//!   after `cores x 2^16 x midstates` hashes per chip (seconds at real clock
+//!   rates: the host must keep jobs coming, as on real chips). HCN is not
+//!   used.
 //! - The result header holds the job id and the sub-core, which is the low
 //!   bits of the version index (as in the captures: sub-core 9 reported
 //!   version bits `..9`). Version bits are the rolled bits of
@@ -118,13 +127,13 @@ use hearth_bm13xx::registers::hcn::MAX_CHAIN_LEN;
 use hearth_bm13xx::response::MAX_RESPONSE_LEN;
 use hearth_bm13xx::{
     encode_nonce_response, encode_register_response, ChipKind, Command, DecodeError, Destination,
-    HostFrame, HostFrameParser, NonceResponse, RegisterResponse, ResponseFrame,
+    HostFrame, HostFrameParser, JobFormat, NonceResponse, RegisterResponse, ResponseFrame,
 };
 use hearth_core::Timestamp;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use chip::{Outcome, SimChip};
+use chip::{Outcome, SimChip, StoredJob};
 pub use hash::{block_hash, leading_zero_bits};
 
 /// Frames the output queue holds before dropping the oldest.
@@ -191,7 +200,7 @@ pub struct SimChainStats {
     /// Bytes dropped because the receive buffer was full.
     pub rx_dropped_bytes: u64,
     /// Valid frames no chip acted on (no reachable chip with the address,
-    /// nobody awaiting an address, a job for a chain of BM1397s).
+    /// nobody awaiting an address, a job of the other format for the chain).
     pub frames_unclaimed: u64,
     /// Register read answers queued.
     pub register_responses_sent: u64,
@@ -295,10 +304,11 @@ impl SimChain {
             })
             .collect();
         let corrupt_rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.seed, u64::MAX));
+        let job_format = JobFormat::for_chip(cfg.chip);
         SimChain {
             cfg,
             chips,
-            parser: HostFrameParser::new(),
+            parser: HostFrameParser::with_job_format(job_format),
             tx: VecDeque::new(),
             dead_mode: DeadChipMode::default(),
             corrupt_every: None,
@@ -375,21 +385,8 @@ impl SimChain {
         let Ok(frame) = item else { return };
         bump(&mut self.stats.frames_received);
         let claimed = match frame {
-            HostFrame::Job(job) => {
-                bump(&mut self.stats.jobs_received);
-                let reachable = self.reachable();
-                let mut claimed = false;
-                for (chip, _) in self
-                    .chips
-                    .iter_mut()
-                    .zip(reachable)
-                    .filter(|(chip, ok)| *ok && chip.kind.takes_full_header_jobs())
-                {
-                    chip.store_job(job);
-                    claimed = true;
-                }
-                claimed
-            }
+            HostFrame::Job(job) => self.store_job(StoredJob::Full(job), true),
+            HostFrame::MidstateJob(job) => self.store_job(StoredJob::Midstate(job), false),
             HostFrame::Command(command) => {
                 bump(&mut self.stats.commands_received);
                 self.command(command)
@@ -398,6 +395,23 @@ impl SimChain {
         if !claimed {
             bump(&mut self.stats.frames_unclaimed);
         }
+    }
+
+    /// Give a job to every reachable chip of the matching kind.
+    fn store_job(&mut self, job: StoredJob, full_header: bool) -> bool {
+        bump(&mut self.stats.jobs_received);
+        let reachable = self.reachable();
+        let mut claimed = false;
+        for (chip, _) in self
+            .chips
+            .iter_mut()
+            .zip(reachable)
+            .filter(|(chip, ok)| *ok && chip.kind.takes_full_header_jobs() == full_header)
+        {
+            chip.store_job(job);
+            claimed = true;
+        }
+        claimed
     }
 
     fn targets(&self, destination: Destination) -> Vec<usize> {

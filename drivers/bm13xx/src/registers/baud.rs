@@ -19,8 +19,11 @@
 //! `0x11300200` (divider 2, 1,041,666 baud), S21 Pro `0x01300000`
 //! (divider 0, 3,125,000 baud).
 //!
-//! The BM1397 keeps its divider in MISC_CONTROL (0x18) bits 12-8 instead
-//! (reset `0x00003A01`, divider 26); this module does not encode that layout.
+//! The BM1397 keeps a 5-bit divider in MISC_CONTROL (0x18) bits 12-8 instead
+//! (reset `0x00003A01`, divider 26, *unverified*), same formula. ESP-Miner
+//! writes `0x00007A31` (divider 26) and `0x00006031` (divider 0, 3.125 Mbaud):
+//! [`bm1397_misc_baud_register`] keeps those other bits (14-13, 5-4, 0;
+//! meaning unknown, *unverified*) and sets the divider.
 
 use crate::error::RegisterError;
 
@@ -78,6 +81,33 @@ pub const fn uart_baud_register(divider: u8) -> u32 {
     OBSERVED_UPPER_BITS | ((divider as u32) << DIVIDER_SHIFT)
 }
 
+/// Largest BM1397 divider (5 bits): 97,656 baud.
+pub const BM1397_MAX_DIVIDER: u8 = 31;
+/// The MISC_CONTROL bits ESP-Miner writes around the BM1397's divider.
+const BM1397_MISC_BAUD_BASE: u32 = 0x0000_6031;
+
+/// The BM1397 MISC_CONTROL value selecting `divider` (ESP-Miner's other bits).
+///
+/// # Errors
+/// [`RegisterError::BaudOutOfRange`] for a divider above 31 (the rate the
+/// 5-bit field cannot reach is reported).
+pub const fn bm1397_misc_baud_register(divider: u8) -> Result<u32, RegisterError> {
+    if divider > BM1397_MAX_DIVIDER {
+        return Err(RegisterError::BaudOutOfRange {
+            requested: baud_for_divider(divider),
+            min: baud_for_divider(BM1397_MAX_DIVIDER),
+            max: MAX_BAUD,
+        });
+    }
+    Ok(BM1397_MISC_BAUD_BASE | ((divider as u32) << DIVIDER_SHIFT))
+}
+
+/// The divider a BM1397 MISC_CONTROL value selects (bits 12-8).
+#[must_use]
+pub const fn bm1397_divider_from_misc(value: u32) -> u8 {
+    ((value >> DIVIDER_SHIFT) & 0x1F) as u8
+}
+
 /// The divider field of a register value.
 #[must_use]
 pub const fn divider_from_register(value: u32) -> u8 {
@@ -115,6 +145,18 @@ mod tests {
             assert_eq!(divider_for_baud(baud_for_divider(divider)), Ok(divider));
             assert_eq!(divider_from_register(uart_baud_register(divider)), divider);
         }
+    }
+
+    #[test]
+    fn bm1397_misc_values_match_esp_miner() {
+        assert_eq!(bm1397_misc_baud_register(26), Ok(0x0000_7A31));
+        assert_eq!(bm1397_misc_baud_register(0), Ok(0x0000_6031));
+        assert_eq!(bm1397_divider_from_misc(0x0000_3A01), 26);
+        for divider in 0..=BM1397_MAX_DIVIDER {
+            let value = bm1397_misc_baud_register(divider).unwrap();
+            assert_eq!(bm1397_divider_from_misc(value), divider);
+        }
+        assert!(bm1397_misc_baud_register(32).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use hearth_bm13xx::registers::version::VERSION_BITS_SHIFT;
 use hearth_bm13xx::{
     encode_nonce_response, encode_register_response, ChipIdentity, ChipKind, Command, HostFrame,
-    HostFrameParser, JobFrame, NonceResponse, RegisterResponse, ResponseLayout,
+    HostFrameParser, JobFormat, JobFrame, NonceResponse, RegisterResponse, ResponseLayout,
 };
 use hearth_chain::verify::header_zero_bits;
 use hearth_chain::{ChainConfig, ChainDriver, ChainEvent, ChainState, TxChunk};
@@ -17,7 +17,12 @@ pub const T0: Timestamp = Timestamp(1_000_000);
 
 /// Every host frame in `bytes`, asserting none is malformed.
 pub fn host_frames(bytes: &[u8]) -> Vec<HostFrame> {
-    let mut parser = HostFrameParser::new();
+    host_frames_as(bytes, JobFormat::FullHeader)
+}
+
+/// [`host_frames`] reading job frames as `format`.
+pub fn host_frames_as(bytes: &[u8], format: JobFormat) -> Vec<HostFrame> {
+    let mut parser = HostFrameParser::with_job_format(format);
     let mut frames = Vec::new();
     parser.feed(bytes, |frame| {
         frames.push(frame.expect("driver sent a malformed frame"))
@@ -37,6 +42,7 @@ pub fn commands(bytes: &[u8]) -> Vec<Command> {
         .map(|frame| match frame {
             HostFrame::Command(command) => command,
             HostFrame::Job(job) => panic!("unexpected job {job:?}"),
+            HostFrame::MidstateJob(job) => panic!("unexpected job {job:?}"),
         })
         .collect()
 }
@@ -187,7 +193,7 @@ pub fn send_and_capture(driver: &mut ChainDriver, job: &Job, now: Timestamp) -> 
         .into_iter()
         .find_map(|frame| match frame {
             HostFrame::Job(job) => Some(job),
-            HostFrame::Command(_) => None,
+            HostFrame::Command(_) | HostFrame::MidstateJob(_) => None,
         })
         .expect("no job frame sent")
 }
