@@ -463,3 +463,38 @@ async fn the_same_path_runs_over_an_in_memory_stream() {
         .iter()
         .all(|n| header_zero_bits(&header(&job, n)) >= ZERO_BITS));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bm1397_chain_hashes_midstate_jobs_over_the_pty() {
+    let mut r = rig(
+        "id = \"s17\"\nzone = \"z\"\nprofile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB1\"\nchip = \"BM1397\"\nchips = 2\n",
+    )
+    .await;
+    let (_, max_w) = hashboard(
+        "id = \"s17\"\nzone = \"z\"\nprofile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB1\"\nchip = \"BM1397\"\nchips = 2\n",
+    )
+    .profile
+    .power_range();
+    r.board
+        .set_power_target(max_w, r.clock.now())
+        .expect("power");
+    assert!(
+        r.wait_for(Duration::from_secs(30), |_, t| t.state
+            == BoardState::Running)
+            .await,
+        "{:?} {:?}",
+        r.telemetry(),
+        r.events
+    );
+    let job = test_job(1397);
+    r.board.set_job(job.clone(), r.clock.now()).expect("job");
+    assert!(
+        r.wait_for(Duration::from_secs(60), |rig, _| rig.nonces.len() >= 2)
+            .await,
+        "no BM1397 nonces"
+    );
+    for n in &r.nonces {
+        assert_eq!(n.job_id, 1397);
+        assert!(header_zero_bits(&header(&job, n)) >= ZERO_BITS, "{n:?}");
+    }
+}
