@@ -172,7 +172,7 @@ const DEFAULT_WARMUP_K_PER_H: f64 = 1.5;
 /// Pre-heat never starts earlier than this before a scheduled rise.
 const MAX_PREHEAT_S: f64 = 2.5 * 3600.0;
 /// Time constant of the loss-coefficient estimate.
-const UA_TAU_S: f64 = 4.0 * 3600.0;
+const UA_TAU_S: f64 = 6.0 * 3600.0;
 
 /// Ours: feed-forward + PI + pre-heat.
 ///
@@ -266,7 +266,7 @@ impl Hearth {
         // where the power drawn is what the zone loses.
         if let Some(o) = i.outdoor {
             let dt_out = t - o.get();
-            let near = (t - sp.get()).abs() < 0.3;
+            let near = (t - sp.get()).abs() < 0.2;
             let unsaturated = self.last_demand > 0.02 && self.last_demand < 0.98;
             if near && unsaturated && dt_out > 3.0 && i.max_power.get() > 0.0 {
                 let sample = self.last_demand * i.max_power.get() / dt_out;
@@ -287,8 +287,12 @@ impl ZoneController for Hearth {
             return 0.0;
         }
         let sp = self.effective_setpoint(i, now);
+        // Learning moves the feed-forward; the integral gives back the same
+        // amount, so a better loss estimate never kicks the output.
+        let before = self.feed_forward(sp, i.outdoor, i.max_power);
         self.learn(i, sp, now);
         let ff = self.feed_forward(sp, i.outdoor, i.max_power);
+        self.pi.shift_integral(before - ff);
         let demand = self.pi.step_with_bias(sp, i.temperature, i.dt_s, ff);
         self.last_demand = demand;
         demand

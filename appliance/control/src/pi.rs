@@ -44,6 +44,14 @@ impl PiController {
         self.integral = 0.0;
     }
 
+    /// Moves the integral by `delta` (bumpless transfer when a feed-forward
+    /// term takes over part of what the integral held).
+    pub fn shift_integral(&mut self, delta: f64) {
+        if delta.is_finite() {
+            self.integral = (self.integral + delta).clamp(-1.0, 1.0);
+        }
+    }
+
     /// One step: `dt_s` seconds since the last one. Returns demand in 0..=1.
     pub fn step(&mut self, setpoint: Celsius, measured: Celsius, dt_s: f64) -> f64 {
         self.step_with_bias(setpoint, measured, dt_s, 0.0)
