@@ -226,6 +226,7 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
             let mut w = lock(&built.world);
             w.advance_to(now);
             let outdoor = w.outdoor();
+            let solar = w.solar_w_per_m2();
             let mut hp_w = 0.0;
             for (i, z) in scenario.zones.iter().enumerate() {
                 let settings = appliance.settings(z.id.as_str());
@@ -247,11 +248,13 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
                 if let (Some(hp), Some(s)) = (&z.heat_pump, settings) {
                     if s.mode == ZoneMode::Heat {
                         // An ideally controlled base load: the heat pump covers
-                        // the zone's steady loss at its setpoint, up to its
-                        // capacity; the boards make up the rest.
+                        // the zone's steady loss at its setpoint less the free
+                        // gains, up to its capacity; the boards make up the rest.
                         let p = room.params;
-                        let need =
-                            (s.setpoint_c.get() - outdoor.get()) / (p.rie_k_per_w + p.rea_k_per_w);
+                        let need = (s.setpoint_c.get() - outdoor.get())
+                            / (p.rie_k_per_w + p.rea_k_per_w)
+                            - room.internal_gain_w.get()
+                            - p.aw_m2 * solar;
                         let q = need
                             .max(0.0)
                             .min(curve_at(&hp.capacity_w, outdoor.get()).max(0.0));
