@@ -703,6 +703,92 @@ mod tests {
     }
 
     #[test]
+    fn benchmark_keys_refuse_unknowns_and_bad_values_by_path() {
+        let z = "[[zone]]\nid = \"a\"\n";
+        let cases = [
+            (
+                format!("{z}schedule = [{{ at = \"25:00\", setpoint_c = 20 }}]\n"),
+                "zone[0].schedule[0].at",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpoint_c = 99 }}]\n"),
+                "zone[0].schedule[0].setpoint_c",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpoint_c = 20, days = [\"mo\"] }}]\n"),
+                "zone[0].schedule[0].days",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpiont_c = 20 }}]\n"),
+                "setpiont_c",
+            ),
+            (
+                format!("{z}windows = [{{ from_h = 3, to_h = 2, extra_w_per_k = 1 }}]\n"),
+                "zone[0].windows[0]",
+            ),
+            (
+                format!("{z}gains = [{{ at = \"06:00\", w = -1 }}]\n"),
+                "zone[0].gains[0].w",
+            ),
+            (
+                format!("{z}sensor_failures = [{{ from_h = -1, to_h = 2 }}]\n"),
+                "zone[0].sensor_failures[0]",
+            ),
+            (
+                format!("{z}[zone.pool]\nvolume_m3 = 30\narea_m2 = 20\n"),
+                "zone[0].pool",
+            ),
+            (
+                format!("{z}[zone.heat_pump]\ncop = [[7, 4], [-7, 2]]\ncapacity_w = [[0, 1]]\n"),
+                "zone[0].heat_pump.cop",
+            ),
+            (
+                format!("[prices]\ntime_of_use = [{{ at = \"7:00\", per_kwh = 0.2 }}]\n{z}"),
+                "prices.time_of_use[0].at",
+            ),
+            (format!("[prices]\nhashprice = 1\n{z}"), "hashprice"),
+            (format!("[pv]\nsurplus_w = [1, -5]\n{z}"), "pv.surplus_w[1]"),
+            (
+                format!("[weather_series]\noutdoor_c = [1, 99]\n{z}"),
+                "weather_series.outdoor_c[1]",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Scenario::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).expect("docs/scenarios exists") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let s = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(!s.name.is_empty());
+            n += 1;
+        }
+        assert!(n >= 6, "{n} scenarios");
+    }
+
+    #[test]
+    fn schedules_parse_into_weekly_entries() {
+        let s = Scenario::from_toml(
+            "[[zone]]\nid = \"a\"\nschedule = [{ at = \"06:30\", setpoint_c = 21, days = [\"sat\", \"sun\"] }]\n",
+        )
+        .expect("valid");
+        let sched = s.zones[0]
+            .setpoint_schedule()
+            .ok()
+            .flatten()
+            .expect("a schedule");
+        assert_eq!(sched.entries()[0].at_s, 6 * 3600 + 1800);
+        assert_eq!(sched.entries()[0].days, 0b110_0000);
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let cases = [
             ("duration_hours = -1\n[[zone]]\nid = \"a\"\n", "duration_hours"),
