@@ -602,35 +602,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "debug trace"]
-    fn debug_trace() {
-        let sc = day(1);
-        let start = Timestamp::from_secs(0);
-        let built = build_world(sc.seed, start, sc.weather, &sc.zones);
-        let mut app =
-            Appliance::with_controller(built.zones, ControllerKind::Hearth(PiGains::default()));
-        let mut now = start;
-        for i in 0..8640u64 {
-            let o = lock(&built.world).outdoor();
-            app.set_outdoor(Some(o));
-            let r = app.tick(now);
-            if i % 60 == 0 {
-                let t = lock(&built.world)
-                    .room(0)
-                    .map(|r| r.state.interior_c.get())
-                    .unwrap_or(0.0);
-                println!(
-                    "{:5.2} h T={t:.2} out={:.1} demand={:.3}",
-                    i as f64 / 360.0,
-                    o.get(),
-                    r.zones[0].demand
-                );
-            }
-            now = now.plus(Duration::from_secs(10));
-        }
-    }
-
-    #[test]
     fn mode_off_gives_no_heat() {
         let mut sc = day(1);
         sc.zones[0].mode = ZoneMode::Off;
