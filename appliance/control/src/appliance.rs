@@ -2,7 +2,9 @@
 //! on a wall-clock interval, the scenario runner on a virtual one: same code,
 //! same decisions, which is what makes simulation results mean something.
 
-use crate::pi::{PiController, PiGains};
+use crate::controller::{ControllerKind, ZoneController, ZoneInputs};
+use crate::pi::PiGains;
+use crate::schedule::Schedule;
 use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
 use hearth_core::board::BoardPoll;
 use hearth_core::{
@@ -80,7 +82,11 @@ pub struct TickReport {
 struct ZoneRuntime {
     config: ZoneConfig,
     hw: ZoneHardware,
-    pi: PiController,
+    controller: Box<dyn ZoneController>,
+    schedule: Option<Schedule>,
+    /// Start of the schedule entry last applied, so a manual change holds
+    /// until the next entry.
+    schedule_applied: Option<Timestamp>,
     last_good: Option<(Celsius, Timestamp)>,
     last_tick: Option<Timestamp>,
 }
@@ -90,16 +96,28 @@ struct ZoneRuntime {
 pub struct Appliance {
     zones: Vec<ZoneRuntime>,
     stopped: bool,
+    outdoor: Option<Celsius>,
 }
 
 impl Appliance {
+    /// All zones with Hearth's own controller.
     pub fn new(zones: Vec<(ZoneConfig, ZoneHardware)>, gains: PiGains) -> Appliance {
+        Appliance::with_controller(zones, ControllerKind::Hearth(gains))
+    }
+
+    /// All zones with the given kind of controller (the benchmark compares them).
+    pub fn with_controller(
+        zones: Vec<(ZoneConfig, ZoneHardware)>,
+        kind: ControllerKind,
+    ) -> Appliance {
         let zones = zones
             .into_iter()
             .map(|(config, hw)| ZoneRuntime {
                 config,
                 hw,
-                pi: PiController::new(gains),
+                controller: kind.build(),
+                schedule: None,
+                schedule_applied: None,
                 last_good: None,
                 last_tick: None,
             })
@@ -107,7 +125,28 @@ impl Appliance {
         Appliance {
             zones,
             stopped: false,
+            outdoor: None,
         }
+    }
+
+    /// The outdoor temperature the controllers may use (feed-forward, TPI's
+    /// outdoor term); `None` when there is no source.
+    pub fn set_outdoor(&mut self, outdoor: Option<Celsius>) {
+        self.outdoor = outdoor.filter(|o| o.is_finite());
+    }
+
+    /// Gives `zone` a setpoint schedule (or removes it). From the next tick the
+    /// zone takes each entry's setpoint when the entry starts; a setpoint the
+    /// zone's limits refuse is skipped.
+    pub fn set_schedule(
+        &mut self,
+        zone: &str,
+        schedule: Option<Schedule>,
+    ) -> Result<(), SettingError> {
+        let z = self.zone_mut(zone)?;
+        z.schedule = schedule;
+        z.schedule_applied = None;
+        Ok(())
     }
 
     pub fn zone_configs(&self) -> impl Iterator<Item = &ZoneConfig> {
@@ -151,7 +190,7 @@ impl Appliance {
             .limits
             .validate_setpoint(settings.setpoint_c.get())?;
         if settings.mode != z.config.settings.mode {
-            z.pi.reset();
+            z.controller.reset();
         }
         z.config.settings = settings;
         Ok(())
@@ -167,9 +206,9 @@ impl Appliance {
             events: Vec::new(),
             nonces: Vec::new(),
         };
-        let stopped = self.stopped;
+        let (stopped, outdoor) = (self.stopped, self.outdoor);
         for zone in &mut self.zones {
-            let status = zone.step(now, stopped);
+            let status = zone.step(now, stopped, outdoor);
             for board in &mut zone.hw.boards {
                 let BoardPoll {
                     telemetry,
@@ -233,31 +272,71 @@ impl ZoneRuntime {
         }
     }
 
-    fn step(&mut self, now: Timestamp, stopped: bool) -> ZoneStatus {
+    /// Takes the setpoint of a schedule entry that started since the last one
+    /// applied.
+    fn follow_schedule(&mut self, now: Timestamp) -> Option<(Timestamp, Celsius)> {
+        let schedule = self.schedule.as_ref()?;
+        if let Some((at, sp)) = schedule.active_at(now) {
+            if self.schedule_applied != Some(at) {
+                self.schedule_applied = Some(at);
+                if let Ok(sp) = self.config.limits.validate_setpoint(sp.get()) {
+                    self.config.settings.setpoint_c = sp;
+                }
+            }
+        }
+        schedule.next_after(now)
+    }
+
+    fn step(&mut self, now: Timestamp, stopped: bool, outdoor: Option<Celsius>) -> ZoneStatus {
         let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
         self.last_tick = Some(now);
+        let next_setpoint = self.follow_schedule(now);
         let (temperature, sensor_problem) = self.read_temperature(now);
         let settings = self.config.settings;
         let mut hold_reason = sensor_problem;
         let mut demand = 0.0;
+        let max_power = self.max_power();
 
         if stopped {
             hold_reason = Some("shutting down".into());
         } else if settings.mode == ZoneMode::Off {
-            self.pi.reset();
+            self.controller.reset();
         } else if let Some(t) = temperature {
             if t >= self.config.limits.hard_max_c {
-                self.pi.reset();
+                self.controller.reset();
                 hold_reason = Some(format!(
                     "at or above the hard limit {}",
                     self.config.limits.hard_max_c
                 ));
             } else {
-                demand = self.pi.step(settings.setpoint_c, t, dt_s);
+                let inputs = ZoneInputs {
+                    temperature: t,
+                    setpoint: settings.setpoint_c,
+                    outdoor,
+                    next_setpoint,
+                    max_power,
+                    dt_s,
+                };
+                demand = self.controller.step(&inputs, now);
+            }
+        } else {
+            // Stale sensor: the controller's safety demand (none unless it has
+            // learned the zone's losses and knows the outdoor temperature).
+            demand = self
+                .controller
+                .fallback_demand(settings.setpoint_c, outdoor, max_power)
+                .clamp(0.0, 1.0);
+            if demand > 0.0 {
+                if let Some(why) = hold_reason.take() {
+                    hold_reason = Some(format!(
+                        "{why}; safety mode at {:.0} % from the learned losses",
+                        demand * 100.0
+                    ));
+                }
             }
         }
 
-        let target = self.max_power() * demand;
+        let target = max_power * demand;
         let commanded = self.distribute(target, now);
         let action = match settings.mode {
             ZoneMode::Off => "off",

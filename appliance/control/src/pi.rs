@@ -44,24 +44,46 @@ impl PiController {
         self.integral = 0.0;
     }
 
+    /// Moves the integral by `delta` (bumpless transfer when a feed-forward
+    /// term takes over part of what the integral held).
+    pub fn shift_integral(&mut self, delta: f64) {
+        if delta.is_finite() {
+            self.integral = (self.integral + delta).clamp(-1.0, 1.0);
+        }
+    }
+
     /// One step: `dt_s` seconds since the last one. Returns demand in 0..=1.
     pub fn step(&mut self, setpoint: Celsius, measured: Celsius, dt_s: f64) -> f64 {
+        self.step_with_bias(setpoint, measured, dt_s, 0.0)
+    }
+
+    /// One step around a feed-forward `bias` (demand units): the output is
+    /// `bias + P + I`, clamped to 0..=1, and the integral only corrects what
+    /// the bias misses (it may go negative when the bias is too high).
+    pub fn step_with_bias(
+        &mut self,
+        setpoint: Celsius,
+        measured: Celsius,
+        dt_s: f64,
+        bias: f64,
+    ) -> f64 {
         let error = setpoint.get() - measured.get();
-        if !error.is_finite() || !dt_s.is_finite() {
+        if !error.is_finite() || !dt_s.is_finite() || !bias.is_finite() {
             return 0.0;
         }
         let dt_h = dt_s.clamp(0.0, 600.0) / 3600.0;
         let p = self.gains.kp_per_k * error;
-        let candidate = (self.integral + self.gains.ki_per_kh * error * dt_h).clamp(0.0, 1.0);
+        let lo = if bias > 0.0 { -1.0 } else { 0.0 };
+        let candidate = (self.integral + self.gains.ki_per_kh * error * dt_h).clamp(lo, 1.0);
         // Conditional integration: only let the integral grow while the output
         // is not saturated in the same direction, so it cannot wind up during a
         // long warm-up and overshoot afterwards.
-        let unsaturated = p + self.integral;
+        let unsaturated = bias + p + self.integral;
         let winding_up = (unsaturated >= 1.0 && error > 0.0) || (unsaturated <= 0.0 && error < 0.0);
         if !winding_up {
             self.integral = candidate;
         }
-        (p + self.integral).clamp(0.0, 1.0)
+        (bias + p + self.integral).clamp(0.0, 1.0)
     }
 }
 

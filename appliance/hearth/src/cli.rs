@@ -60,4 +60,21 @@ pub struct SimArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The zone controller: ours, or a baseline to benchmark against.
+    #[arg(long, value_enum, default_value_t = ControllerArg::Hearth)]
+    pub controller: ControllerArg,
+    /// Instead of a scenario: compare modulating with full-power duty cycling
+    /// at this fraction of one board's maximum power (e.g. 0.4).
+    #[arg(long, value_name = "FRACTION")]
+    pub partial_load: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControllerArg {
+    /// Feed-forward PI with pre-heat, modulating board power.
+    Hearth,
+    /// Home Assistant generic_thermostat: ±0.3 K, full power on/off.
+    Hysteresis,
+    /// TPI 0.6 / 0.01 over 10-minute cycles, full power while on.
+    Tpi,
 }

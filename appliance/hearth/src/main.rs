@@ -1,8 +1,9 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hearth::cli::{Cli, Command, RunArgs, SimArgs};
+use hearth::cli::{Cli, Command, ControllerArg, RunArgs, SimArgs};
 use hearth::config::{Config, DEFAULT_CONFIG_PATH};
 use hearth::daemon::{self, RunOptions};
+use hearth_control::{ControllerKind, PiGains};
 use hearth_sim::runner;
 use hearth_sim::scenario::{Scenario, ZoneSpec};
 use std::net::SocketAddr;
@@ -71,6 +72,24 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 fn sim(args: SimArgs) -> Result<()> {
+    if let Some(demand) = args.partial_load {
+        if !(demand.is_finite() && demand > 0.0 && demand <= 1.0) {
+            bail!("--partial-load must be above 0 and at most 1");
+        }
+        let p = runner::partial_load(demand, 2.0);
+        if args.json {
+            println!("{}", serde_json::to_string(&p)?);
+        } else {
+            println!(
+                "at {:.0} % demand: modulated {:.4e} hashes/J, duty-cycled {:.4e} hashes/J, ratio {:.3}",
+                p.demand * 100.0,
+                p.modulated_hashes_per_joule,
+                p.duty_cycled_hashes_per_joule,
+                p.ratio
+            );
+        }
+        return Ok(());
+    }
     let mut scenario = match &args.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -84,6 +103,9 @@ fn sim(args: SimArgs) -> Result<()> {
             tick_s: 10.0,
             start_unix_s: 0,
             weather: Default::default(),
+            weather_series: None,
+            prices: None,
+            pv: None,
             zones: vec![ZoneSpec::default_room()],
         },
     };
@@ -94,13 +116,27 @@ fn sim(args: SimArgs) -> Result<()> {
         scenario.duration_hours = hours;
     }
     scenario.check()?;
-    let summary = runner::run(&scenario);
+    let controller = match args.controller {
+        ControllerArg::Hearth => ControllerKind::Hearth(PiGains::default()),
+        ControllerArg::Hysteresis => ControllerKind::Hysteresis,
+        ControllerArg::Tpi => ControllerKind::Tpi,
+    };
+    let summary = runner::run_with(&scenario, controller);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "scenario {:?} seed {} over {} h",
-            summary.scenario, summary.seed, summary.simulated_hours
+            "scenario {:?} controller {} seed {} over {} h",
+            summary.scenario, summary.controller, summary.seed, summary.simulated_hours
+        );
+        println!(
+            "discomfort {:.3} Kh, max overshoot {:.2} K, rms error {:.3} K, {:.2} cycles/h, net cost {:.2}, revenue {:.2}",
+            summary.discomfort_kh,
+            summary.max_overshoot_k,
+            summary.rms_error_k,
+            summary.cycles_per_hour,
+            summary.net_cost,
+            summary.revenue
         );
         println!(
             "energy {:.2} kWh, heat {:.2} kWh, {:.3e} hashes/J, {} safety events",

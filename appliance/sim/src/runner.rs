@@ -1,13 +1,24 @@
 //! Faster-than-real-time runs: a virtual clock, the same control tick as the
-//! daemon, and a summary of what happened. The thermostat issue adds the full
-//! KPI set and alternative controllers.
+//! daemon, and the benchmark's KPIs.
+//!
+//! Comfort KPIs use the true interior temperature of the simulated zone, not
+//! the thermometer (which may fail, and which a controller could fool).
 
-use crate::scenario::{build_world, Scenario};
-use crate::world::lock;
-use hearth_control::{Appliance, PiGains, ZoneMode};
-use hearth_core::{BoardEvent, Timestamp};
+use crate::board::SimBoardParams;
+use crate::scenario::{build_world, curve_at, daily_value, Scenario};
+use crate::weather::HourlySeries;
+use crate::world::{lock, World};
+use hearth_control::{Appliance, ControllerKind, PiGains, ZoneMode};
+use hearth_core::{BoardEvent, Celsius, Timestamp, Watts};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::time::Duration;
+
+/// How far around a moment a scheduled setpoint still excuses a temperature
+/// above the current one (pre-heat ramps, passive cool-down after a drop).
+pub const OVERSHOOT_WINDOW_S: f64 = 3.0 * 3600.0;
+/// Comfort band below the setpoint before discomfort counts.
+pub const DISCOMFORT_BAND_K: f64 = 0.5;
 
 /// Per-zone results of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -16,26 +27,123 @@ pub struct ZoneSummary {
     pub final_temperature_c: f64,
     pub min_temperature_c: f64,
     pub max_temperature_c: f64,
-    /// Kelvin-hours below setpoint − 0.5 K while heating was wanted.
+    /// Kelvin-hours below the active setpoint − 0.5 K while in heat mode.
     pub discomfort_kh: f64,
-    /// Largest excess over the setpoint.
+    /// Largest excess over every setpoint in force within ±3 h.
     pub max_overshoot_k: f64,
-    /// RMS of (temperature − setpoint) after the first hour (warm-up).
+    /// RMS of the error: below the active setpoint, temperature − setpoint;
+    /// above it, the overshoot as just defined.
     pub rms_error_k: f64,
+    /// Heating starts (zone power from zero to above zero) per hour.
+    pub cycles_per_hour: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
     pub scenario: String,
+    pub controller: String,
     pub seed: u64,
     pub simulated_hours: f64,
     pub ticks: u64,
+    /// Whole-run comfort KPIs: sums (discomfort) or worst (overshoot, RMS)
+    /// over heated zones.
+    pub discomfort_kh: f64,
+    pub max_overshoot_k: f64,
+    pub rms_error_k: f64,
+    /// Electricity drawn by the boards.
     pub energy_kwh: f64,
+    /// Heat the boards delivered into zones.
     pub heat_kwh: f64,
+    /// Electricity drawn by heat pumps (their heat is not in `heat_kwh`).
+    pub heat_pump_kwh: f64,
+    /// Electricity cost (grid at its price, PV surplus at the feed-in price
+    /// it would have earned) minus mining revenue.
+    pub net_cost: f64,
+    /// Mining revenue at the scenario's hashprice.
+    pub revenue: f64,
+    /// Mean over zones with boards.
+    pub cycles_per_hour: f64,
     pub hashes: f64,
     pub hashes_per_joule: f64,
+    /// Board trips plus hours in sensor-stale safety handling, counted per
+    /// episode.
     pub safety_events: u64,
     pub zones: Vec<ZoneSummary>,
+}
+
+/// One sample of a zone's trace, for the comfort KPIs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub t_s: f64,
+    pub temp_c: f64,
+    pub setpoint_c: f64,
+    pub heat_mode: bool,
+}
+
+/// Comfort KPIs of one trace sampled every `dt_h` hours.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comfort {
+    pub discomfort_kh: f64,
+    pub max_overshoot_k: f64,
+    pub rms_error_k: f64,
+}
+
+/// The comfort KPIs, exactly as the benchmark defines them:
+///
+/// * discomfort: ∫ max(0, setpoint − 0.5 K − T) dt over heat-mode samples;
+/// * overshoot at t: T − max(every heat-mode setpoint in force within
+///   [t − 3 h, t + 3 h]), when positive; the KPI is its maximum;
+/// * error at t: T − setpoint when T is below the active setpoint, else the
+///   overshoot at t; the KPI is its RMS over heat-mode samples.
+///
+/// Linear time: the window maximum is a monotonic deque.
+pub fn comfort(trace: &[Sample], dt_h: f64) -> Comfort {
+    let mut discomfort = 0.0;
+    let mut max_over: f64 = 0.0;
+    let (mut sq, mut n) = (0.0, 0u64);
+    let mut window: VecDeque<usize> = VecDeque::new();
+    let mut next = 0;
+    for s in trace {
+        while next < trace.len() && trace[next].t_s <= s.t_s + OVERSHOOT_WINDOW_S {
+            if trace[next].heat_mode {
+                while window
+                    .back()
+                    .is_some_and(|&j| trace[j].setpoint_c <= trace[next].setpoint_c)
+                {
+                    window.pop_back();
+                }
+                window.push_back(next);
+            }
+            next += 1;
+        }
+        while window
+            .front()
+            .is_some_and(|&j| trace[j].t_s < s.t_s - OVERSHOOT_WINDOW_S)
+        {
+            window.pop_front();
+        }
+        if !s.heat_mode || !s.temp_c.is_finite() {
+            continue;
+        }
+        discomfort += (s.setpoint_c - DISCOMFORT_BAND_K - s.temp_c).max(0.0) * dt_h;
+        let ceiling = window
+            .front()
+            .map_or(s.setpoint_c, |&j| trace[j].setpoint_c.max(s.setpoint_c));
+        let over = (s.temp_c - ceiling).max(0.0);
+        max_over = max_over.max(over);
+        let err = if s.temp_c < s.setpoint_c {
+            s.temp_c - s.setpoint_c
+        } else {
+            over
+        };
+        sq += err * err;
+        n += 1;
+    }
+    Comfort {
+        discomfort_kh: discomfort,
+        max_overshoot_k: max_over,
+        rms_error_k: if n > 0 { (sq / n as f64).sqrt() } else { 0.0 },
+    }
 }
 
 #[derive(Debug, Default)]
@@ -43,21 +151,59 @@ struct ZoneAcc {
     min: f64,
     max: f64,
     last: f64,
-    discomfort_kh: f64,
-    overshoot: f64,
-    sq_err: f64,
-    n_err: u64,
+    trace: Vec<Sample>,
+    starts: u64,
+    was_on: bool,
+    stale: bool,
 }
 
-/// Runs `scenario` with the default controller. Deterministic: the same
-/// scenario (seed included) gives the same summary, bit for bit.
+fn in_period(h: f64, from_h: f64, to_h: f64) -> bool {
+    h >= from_h && h < to_h
+}
+
+/// Runs `scenario` with Hearth's controller.
 pub fn run(scenario: &Scenario) -> RunSummary {
+    run_with(scenario, ControllerKind::Hearth(PiGains::default()))
+}
+
+/// Runs `scenario` with `controller` on every zone. Deterministic: the same
+/// scenario (seed included) gives the same summary, bit for bit.
+pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
     let start = Timestamp::from_secs(scenario.start_unix_s);
     let built = build_world(scenario.seed, start, scenario.weather, &scenario.zones);
-    let mut appliance = Appliance::new(built.zones, PiGains::default());
+    if let Some(ws) = &scenario.weather_series {
+        let series = |v: &Vec<f64>| {
+            (!v.is_empty()).then(|| HourlySeries {
+                start,
+                values: v.clone(),
+            })
+        };
+        lock(&built.world)
+            .weather_mut()
+            .set_series(series(&ws.outdoor_c), series(&ws.solar_w_per_m2));
+    }
+    let mut appliance = Appliance::with_controller(built.zones, controller);
+    for z in &scenario.zones {
+        // Checked when the scenario was loaded; a failure here means no schedule.
+        let schedule = z.setpoint_schedule().ok().flatten();
+        let _ = appliance.set_schedule(z.id.as_str(), schedule);
+    }
+    let gain_tables: Vec<Vec<(u32, f64)>> = scenario
+        .zones
+        .iter()
+        .map(|z| z.gain_table().unwrap_or_default())
+        .collect();
+    let tou = scenario.tou_table().unwrap_or_default();
+    let pv = scenario.pv.as_ref().map(|p| HourlySeries {
+        start,
+        values: p.surplus_w.clone(),
+    });
+    let (grid_price, feed_in, hashprice) = scenario.prices.as_ref().map_or((0.0, 0.0, 0.0), |p| {
+        (p.grid_per_kwh, p.feed_in_per_kwh, p.hashprice_per_th_day)
+    });
+
     let tick = Duration::from_secs_f64(scenario.tick_s);
     let end = start.plus(Duration::from_secs_f64(scenario.duration_hours * 3600.0));
-    let warmup_end = start.plus(Duration::from_secs(3600));
     let dt_h = scenario.tick_s / 3600.0;
 
     let mut accs: Vec<ZoneAcc> = scenario
@@ -69,32 +215,104 @@ pub fn run(scenario: &Scenario) -> RunSummary {
             ..ZoneAcc::default()
         })
         .collect();
-    let (mut energy_wh, mut hashes, mut safety_events, mut ticks) = (0.0, 0.0, 0u64, 0u64);
+    let (mut energy_wh, mut hp_wh, mut hashes, mut safety_events, mut ticks) =
+        (0.0, 0.0, 0.0, 0u64, 0u64);
+    let (mut cost, mut revenue) = (0.0, 0.0);
     let mut now = start;
     while now < end {
+        let h = now.since(start).as_secs_f64() / 3600.0;
+        // The world up to now under the old conditions, then today's.
+        let (outdoor, hp_electric_w) = {
+            let mut w = lock(&built.world);
+            w.advance_to(now);
+            let outdoor = w.outdoor();
+            let solar = w.solar_w_per_m2();
+            let mut hp_w = 0.0;
+            for (i, z) in scenario.zones.iter().enumerate() {
+                let settings = appliance.settings(z.id.as_str());
+                let Some(room) = w.room_mut(i) else { continue };
+                room.sensor_failed = z
+                    .sensor_failures
+                    .iter()
+                    .any(|p| in_period(h, p.from_h, p.to_h));
+                room.extra_loss_w_per_k = z
+                    .windows
+                    .iter()
+                    .filter(|p| in_period(h, p.from_h, p.to_h))
+                    .map(|p| p.extra_w_per_k)
+                    .sum();
+                if let Some(g) = daily_value(&gain_tables[i], now.second_of_day()) {
+                    room.internal_gain_w = Watts(g);
+                }
+                room.extra_heat_w = Watts::ZERO;
+                if let (Some(hp), Some(s)) = (&z.heat_pump, settings) {
+                    if s.mode == ZoneMode::Heat {
+                        // An ideally controlled base load: the heat pump covers
+                        // the zone's steady loss at its setpoint less the free
+                        // gains, up to its capacity; the boards make up the rest.
+                        let p = room.params;
+                        let need = (s.setpoint_c.get() - outdoor.get())
+                            / (p.rie_k_per_w + p.rea_k_per_w)
+                            - room.internal_gain_w.get()
+                            - p.aw_m2 * solar;
+                        let q = need
+                            .max(0.0)
+                            .min(curve_at(&hp.capacity_w, outdoor.get()).max(0.0));
+                        room.extra_heat_w = Watts(q);
+                        hp_w += q / curve_at(&hp.cop, outdoor.get()).max(1.0);
+                    }
+                }
+            }
+            (outdoor, hp_w)
+        };
+        appliance.set_outdoor(Some(outdoor));
         let report = appliance.tick(now);
         ticks += 1;
-        for (zone, acc) in report.zones.iter().zip(accs.iter_mut()) {
-            let Some(t) = zone.temperature_c.map(|t| t.get()) else {
+        let truth: Vec<Option<Celsius>> = {
+            let w = lock(&built.world);
+            (0..scenario.zones.len())
+                .map(|i| w.room(i).map(|r| r.state.interior_c))
+                .collect()
+        };
+        for ((zone, acc), t) in report.zones.iter().zip(accs.iter_mut()).zip(truth) {
+            let on = zone.power_target_w.get() > 0.0;
+            if on && !acc.was_on {
+                acc.starts += 1;
+            }
+            acc.was_on = on;
+            let stale = zone.temperature_c.is_none() && zone.mode == ZoneMode::Heat;
+            if stale && !acc.stale {
+                safety_events += 1;
+            }
+            acc.stale = stale;
+            let Some(t) = t.map(|t| t.get()) else {
                 continue;
             };
-            let sp = zone.setpoint_c.get();
             acc.min = acc.min.min(t);
             acc.max = acc.max.max(t);
             acc.last = t;
-            if zone.mode == ZoneMode::Heat {
-                acc.discomfort_kh += (sp - 0.5 - t).max(0.0) * dt_h;
-                acc.overshoot = acc.overshoot.max(t - sp);
-                if now >= warmup_end {
-                    acc.sq_err += (t - sp).powi(2);
-                    acc.n_err += 1;
-                }
-            }
+            acc.trace.push(Sample {
+                t_s: now.since(start).as_secs_f64(),
+                temp_c: t,
+                setpoint_c: zone.setpoint_c.get(),
+                heat_mode: zone.mode == ZoneMode::Heat,
+            });
         }
+        let mut board_w = 0.0;
         for b in &report.boards {
-            energy_wh += b.telemetry.power_w.get() * dt_h;
-            hashes += b.telemetry.hashrate_ghs.get() * 1e9 * scenario.tick_s;
+            board_w += b.telemetry.power_w.get();
+            let hashes_tick = b.telemetry.hashrate_ghs.get() * 1e9 * scenario.tick_s;
+            hashes += hashes_tick;
+            // hashprice is per TH/s per day.
+            revenue += b.telemetry.hashrate_ghs.get() / 1000.0 * hashprice * dt_h / 24.0;
         }
+        energy_wh += board_w * dt_h;
+        hp_wh += hp_electric_w * dt_h;
+        let total_w = board_w + hp_electric_w;
+        let pv_w = pv.as_ref().and_then(|s| s.at(now)).unwrap_or(0.0).max(0.0);
+        let from_pv = total_w.min(pv_w);
+        let price = daily_value(&tou, now.second_of_day()).unwrap_or(grid_price);
+        cost += (from_pv * feed_in + (total_w - from_pv) * price) * dt_h / 1000.0;
         safety_events += report
             .events
             .iter()
@@ -103,13 +321,50 @@ pub fn run(scenario: &Scenario) -> RunSummary {
         now = now.plus(tick);
     }
     let heat_wh = lock(&built.world).heat_delivered_wh();
+    let hours = scenario.duration_hours;
+    let zones: Vec<ZoneSummary> = scenario
+        .zones
+        .iter()
+        .zip(accs)
+        .map(|(z, a)| {
+            let c = comfort(&a.trace, dt_h);
+            ZoneSummary {
+                id: z.id.to_string(),
+                final_temperature_c: a.last,
+                min_temperature_c: a.min,
+                max_temperature_c: a.max,
+                discomfort_kh: c.discomfort_kh,
+                max_overshoot_k: c.max_overshoot_k,
+                rms_error_k: c.rms_error_k,
+                cycles_per_hour: a.starts as f64 / hours,
+            }
+        })
+        .collect();
+    let with_boards: Vec<&ZoneSummary> = zones
+        .iter()
+        .zip(&scenario.zones)
+        .filter(|(_, s)| s.boards > 0)
+        .map(|(z, _)| z)
+        .collect();
     RunSummary {
         scenario: scenario.name.clone(),
+        controller: controller.name().to_string(),
         seed: scenario.seed,
-        simulated_hours: scenario.duration_hours,
+        simulated_hours: hours,
         ticks,
+        discomfort_kh: zones.iter().map(|z| z.discomfort_kh).sum(),
+        max_overshoot_k: zones.iter().map(|z| z.max_overshoot_k).fold(0.0, f64::max),
+        rms_error_k: zones.iter().map(|z| z.rms_error_k).fold(0.0, f64::max),
         energy_kwh: energy_wh / 1000.0,
         heat_kwh: heat_wh / 1000.0,
+        heat_pump_kwh: hp_wh / 1000.0,
+        net_cost: cost - revenue,
+        revenue,
+        cycles_per_hour: if with_boards.is_empty() {
+            0.0
+        } else {
+            with_boards.iter().map(|z| z.cycles_per_hour).sum::<f64>() / with_boards.len() as f64
+        },
         hashes,
         hashes_per_joule: if energy_wh > 0.0 {
             hashes / (energy_wh * 3600.0)
@@ -117,24 +372,81 @@ pub fn run(scenario: &Scenario) -> RunSummary {
             0.0
         },
         safety_events,
-        zones: scenario
-            .zones
-            .iter()
-            .zip(accs)
-            .map(|(z, a)| ZoneSummary {
-                id: z.id.to_string(),
-                final_temperature_c: a.last,
-                min_temperature_c: a.min,
-                max_temperature_c: a.max,
-                discomfort_kh: a.discomfort_kh,
-                max_overshoot_k: a.overshoot.max(0.0),
-                rms_error_k: if a.n_err > 0 {
-                    (a.sq_err / a.n_err as f64).sqrt()
-                } else {
-                    0.0
-                },
-            })
-            .collect(),
+        zones,
+    }
+}
+
+/// Partial-load efficiency of one default board: the same average power
+/// (`demand` of its maximum) delivered by modulating versus by full-power
+/// duty cycling over 10-minute cycles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartialLoad {
+    pub demand: f64,
+    pub modulated_hashes_per_joule: f64,
+    pub duty_cycled_hashes_per_joule: f64,
+    pub modulated_kwh: f64,
+    pub duty_cycled_kwh: f64,
+    /// modulated / duty-cycled.
+    pub ratio: f64,
+}
+
+/// Runs both ways for `hours` on a board in a large room held near 20 °C.
+pub fn partial_load(demand: f64, hours: f64) -> PartialLoad {
+    let demand = if demand.is_finite() {
+        demand.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let run = |modulate: bool| {
+        let mut w = World::new(Timestamp::from_secs(0), 0, Default::default());
+        let room = w.add_room(
+            "lab",
+            crate::room::RoomParams {
+                ci_j_per_k: 1e9,
+                ce_j_per_k: 1e10,
+                rie_k_per_w: 0.001,
+                rea_k_per_w: 0.001,
+                aw_m2: 0.0,
+            },
+            Celsius(20.0),
+            Watts::ZERO,
+        );
+        let b = w.add_board(room, SimBoardParams::bm1370_65());
+        let max = w.board(b).map_or(Watts::ZERO, |x| x.power_range().1);
+        let (mut joules, mut hashes) = (0.0, 0.0);
+        let cycle_s = 600u64;
+        let on_s = (demand * cycle_s as f64).round() as u64;
+        let total_s = (hours * 3600.0) as u64;
+        for s in 0..total_s {
+            let target = if modulate {
+                max * demand
+            } else if s % cycle_s < on_s {
+                max
+            } else {
+                Watts::ZERO
+            };
+            if let Some(board) = w.board_mut(b) {
+                board.set_power_target(target);
+            }
+            w.advance_to(Timestamp::from_secs(s + 1));
+            if let Some(board) = w.board(b) {
+                joules += board.power_w().get();
+                hashes += board.hashrate().get() * 1e9;
+            }
+        }
+        (joules, hashes)
+    };
+    let (jm, hm) = run(true);
+    let (jd, hd) = run(false);
+    let hpj = |h: f64, j: f64| if j > 0.0 { h / j } else { 0.0 };
+    let (m, d) = (hpj(hm, jm), hpj(hd, jd));
+    PartialLoad {
+        demand,
+        modulated_hashes_per_joule: m,
+        duty_cycled_hashes_per_joule: d,
+        modulated_kwh: jm / 3.6e6,
+        duty_cycled_kwh: jd / 3.6e6,
+        ratio: if d > 0.0 { m / d } else { 0.0 },
     }
 }
 
@@ -152,8 +464,102 @@ mod tests {
             tick_s: 10.0,
             start_unix_s: 0,
             weather: WeatherParams::default(),
+            weather_series: None,
+            prices: None,
+            pv: None,
             zones: vec![ZoneSpec::default_room()],
         }
+    }
+
+    fn trace(points: &[(f64, f64, f64)]) -> Vec<Sample> {
+        points
+            .iter()
+            .map(|&(h, temp_c, setpoint_c)| Sample {
+                t_s: h * 3600.0,
+                temp_c,
+                setpoint_c,
+                heat_mode: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn discomfort_counts_only_below_the_band() {
+        // One sample per hour: 1 K below (0.5 K over the band), then at -0.4 K.
+        let c = comfort(&trace(&[(0.0, 20.0, 21.0), (1.0, 20.6, 21.0)]), 1.0);
+        assert!((c.discomfort_kh - 0.5).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.max_overshoot_k, 0.0);
+        // RMS of -1 and -0.4.
+        assert!((c.rms_error_k - ((1.0 + 0.16) / 2.0f64).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn preheat_ramp_and_cooldown_are_not_overshoot() {
+        // Setpoint 17 until 06:00, then 21 until 22:00, then 17.
+        let sp = |h: f64| if (6.0..22.0).contains(&h) { 21.0 } else { 17.0 };
+        let mut pts = Vec::new();
+        for q in 0..(25 * 4) {
+            let h = q as f64 / 4.0;
+            // Pre-heat from 04:00 reaching 21 at 06:00; after 22:00 a slow
+            // cool-down that stays above 17 for hours.
+            let t = if h < 4.0 {
+                17.0
+            } else if h < 6.0 {
+                17.0 + 2.0 * (h - 4.0)
+            } else if h < 22.0 {
+                21.0
+            } else {
+                21.0 - 0.5 * (h - 22.0)
+            };
+            pts.push((h, t, sp(h)));
+        }
+        let c = comfort(&trace(&pts), 0.25);
+        assert_eq!(c.max_overshoot_k, 0.0, "{c:?}");
+        assert_eq!(c.discomfort_kh, 0.0);
+        assert_eq!(c.rms_error_k, 0.0);
+    }
+
+    #[test]
+    fn overshoot_counts_outside_the_three_hour_window() {
+        // Setpoint 17 all night with a 21 step at 08:00; at 04:00 (4 h before)
+        // the room is already at 18.5: 1.5 K over everything within ±3 h.
+        let c = comfort(
+            &trace(&[
+                (4.0, 18.5, 17.0),
+                (5.5, 18.0, 17.0),
+                (8.0, 21.0, 21.0),
+                (9.0, 21.4, 21.0),
+            ]),
+            1.0,
+        );
+        // At 05:30 the 08:00 step is within 3 h: 18 is no overshoot.
+        assert!((c.max_overshoot_k - 1.5).abs() < 1e-12, "{c:?}");
+        // Errors: 1.5 (overshoot), 0 (excused), 0, 0.4.
+        let rms = ((1.5f64.powi(2) + 0.4f64.powi(2)) / 4.0).sqrt();
+        assert!((c.rms_error_k - rms).abs() < 1e-12, "{c:?}");
+        // A setpoint drop three hours back still excuses the old level.
+        let c = comfort(
+            &trace(&[(0.0, 21.0, 21.0), (2.9, 20.0, 17.0), (3.1, 19.0, 17.0)]),
+            1.0,
+        );
+        assert!((c.max_overshoot_k - 2.0).abs() < 1e-12, "{c:?}");
+    }
+
+    #[test]
+    fn off_samples_count_for_nothing() {
+        let mut t = trace(&[(0.0, 10.0, 21.0), (1.0, 30.0, 21.0)]);
+        for s in &mut t {
+            s.heat_mode = false;
+        }
+        let c = comfort(&t, 1.0);
+        assert_eq!(
+            c,
+            Comfort {
+                discomfort_kh: 0.0,
+                max_overshoot_k: 0.0,
+                rms_error_k: 0.0
+            }
+        );
     }
 
     #[test]
@@ -184,11 +590,34 @@ mod tests {
     }
 
     #[test]
+    fn baselines_cycle_and_hearth_modulates() {
+        let mut sc = day(1);
+        sc.zones[0].initial_c = 21.0;
+        let hyst = run_with(&sc, ControllerKind::Hysteresis);
+        let hearth = run(&sc);
+        assert!(hyst.cycles_per_hour > 0.5, "{hyst:?}");
+        assert!(hearth.cycles_per_hour < hyst.cycles_per_hour, "{hearth:?}");
+        assert!(hearth.rms_error_k < hyst.rms_error_k, "{hearth:?} {hyst:?}");
+        assert_eq!(hyst.controller, "hysteresis");
+    }
+
+    #[test]
     fn mode_off_gives_no_heat() {
         let mut sc = day(1);
         sc.zones[0].mode = ZoneMode::Off;
         let s = run(&sc);
         assert_eq!(s.energy_kwh, 0.0);
         assert!(s.zones[0].final_temperature_c < 17.0);
+    }
+
+    #[test]
+    fn modulating_beats_duty_cycling_at_partial_load() {
+        let p = partial_load(0.4, 0.5);
+        assert!(p.ratio > 1.0, "{p:?}");
+        // Same energy within a few percent: a fair comparison.
+        assert!(
+            (p.modulated_kwh - p.duty_cycled_kwh).abs() / p.duty_cycled_kwh < 0.05,
+            "{p:?}"
+        );
     }
 }

@@ -8,7 +8,9 @@ use crate::devices::{SimHashboard, SimThermometer};
 use crate::room::RoomParams;
 use crate::weather::WeatherParams;
 use crate::world::{SharedWorld, World};
-use hearth_control::{ZoneConfig, ZoneHardware, ZoneKind, ZoneMode, ZoneSettings};
+use hearth_control::{
+    Schedule, ScheduleEntry, ZoneConfig, ZoneHardware, ZoneKind, ZoneMode, ZoneSettings, ALL_DAYS,
+};
 use hearth_core::{BoardId, Celsius, Hashboard, Timestamp, Watts, ZoneId};
 use serde::{Deserialize, Serialize};
 
@@ -48,8 +50,254 @@ pub struct Scenario {
     pub start_unix_s: u64,
     #[serde(default)]
     pub weather: WeatherParams,
+    /// Explicit hourly weather replacing the daily cycle.
+    #[serde(default)]
+    pub weather_series: Option<WeatherSeriesSpec>,
+    #[serde(default)]
+    pub prices: Option<PricesSpec>,
+    #[serde(default)]
+    pub pv: Option<PvSpec>,
     #[serde(rename = "zone")]
     pub zones: Vec<ZoneSpec>,
+}
+
+/// Hourly series from the scenario's start; linear in between, the last
+/// value held after the end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherSeriesSpec {
+    #[serde(default)]
+    pub outdoor_c: Vec<f64>,
+    #[serde(default)]
+    pub solar_w_per_m2: Vec<f64>,
+}
+
+/// Electricity prices and what hashing earns. Money is in one unspecified
+/// currency throughout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricesSpec {
+    /// Grid price per kWh when no time-of-use entry applies.
+    #[serde(default = "default_grid_price")]
+    pub grid_per_kwh: f64,
+    /// Daily time-of-use tariff: from `at`, `per_kwh` (wraps over midnight).
+    #[serde(default)]
+    pub time_of_use: Vec<TouSpec>,
+    /// What exported PV surplus earns per kWh: the cost of using it instead.
+    #[serde(default)]
+    pub feed_in_per_kwh: f64,
+    /// Revenue per TH/s per day.
+    #[serde(default)]
+    pub hashprice_per_th_day: f64,
+}
+
+fn default_grid_price() -> f64 {
+    0.30
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TouSpec {
+    pub at: String,
+    pub per_kwh: f64,
+}
+
+/// PV surplus (production minus the house's own load), hourly watts from the start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PvSpec {
+    pub surplus_w: Vec<f64>,
+}
+
+/// A daily (or per-weekday) setpoint entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// "HH:MM", UTC like the rest of the simulated clock.
+    pub at: String,
+    pub setpoint_c: f64,
+    /// "mon".."sun"; every day when absent.
+    #[serde(default)]
+    pub days: Option<Vec<String>>,
+}
+
+/// An open window: extra conductance to outdoors between two times,
+/// in hours since the scenario's start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    pub from_h: f64,
+    pub to_h: f64,
+    pub extra_w_per_k: f64,
+}
+
+/// A daily internal-gains entry: from `at`, `w` watts (replaces `internal_gain_w`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GainSpec {
+    pub at: String,
+    pub w: f64,
+}
+
+/// A period, in hours since the start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodSpec {
+    pub from_h: f64,
+    pub to_h: f64,
+}
+
+/// A pool: one well-mixed water mass.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub volume_m3: f64,
+    pub area_m2: f64,
+    /// Convection, radiation and ground, W/K.
+    #[serde(default = "default_pool_ua")]
+    pub ua_w_per_k: f64,
+    /// Evaporation, linearised per m² of surface and kelvin of water over air.
+    #[serde(default = "default_pool_evap")]
+    pub evaporation_w_per_m2_k: f64,
+    /// Share of the sun on the surface that the water keeps.
+    #[serde(default = "default_pool_absorb")]
+    pub solar_absorption: f64,
+}
+
+fn default_pool_ua() -> f64 {
+    100.0
+}
+fn default_pool_evap() -> f64 {
+    15.0
+}
+fn default_pool_absorb() -> f64 {
+    0.6
+}
+
+impl PoolSpec {
+    /// The pool as the 2R2C model with a light "envelope" (the surface layer):
+    /// water heat capacity 4.186 MJ/(m³ K), all losses in series through it.
+    pub fn as_room(&self) -> RoomParams {
+        let g = self.ua_w_per_k + self.evaporation_w_per_m2_k * self.area_m2;
+        let ci = self.volume_m3 * 4.186e6;
+        RoomParams {
+            ci_j_per_k: ci,
+            ce_j_per_k: ci * 0.01,
+            rie_k_per_w: 0.2 / g,
+            rea_k_per_w: 0.8 / g,
+            aw_m2: self.area_m2 * self.solar_absorption,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (k, v, lo, hi) in [
+            ("volume_m3", self.volume_m3, 0.1, 5000.0),
+            ("area_m2", self.area_m2, 0.1, 2000.0),
+            ("ua_w_per_k", self.ua_w_per_k, 0.0, 1e5),
+            (
+                "evaporation_w_per_m2_k",
+                self.evaporation_w_per_m2_k,
+                0.0,
+                200.0,
+            ),
+            ("solar_absorption", self.solar_absorption, 0.0, 1.0),
+        ] {
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
+                return Err(format!("{k} must be between {lo} and {hi}, got {v}"));
+            }
+        }
+        if self.ua_w_per_k + self.evaporation_w_per_m2_k * self.area_m2 <= 0.0 {
+            return Err("the pool must lose some heat".into());
+        }
+        Ok(())
+    }
+}
+
+/// A heat pump serving the zone besides the boards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeatPumpSpec {
+    /// `[outdoor °C, COP]` points, linear in between, held beyond the ends.
+    pub cop: Vec<[f64; 2]>,
+    /// `[outdoor °C, heat W]` points: the most heat it can deliver.
+    pub capacity_w: Vec<[f64; 2]>,
+}
+
+/// Piecewise-linear lookup in `[x, y]` points sorted by x, held beyond the ends.
+pub fn curve_at(points: &[[f64; 2]], x: f64) -> f64 {
+    let Some(first) = points.first() else {
+        return 0.0;
+    };
+    if x <= first[0] {
+        return first[1];
+    }
+    for w in points.windows(2) {
+        if let [a, b] = w {
+            if x <= b[0] {
+                let f = (x - a[0]) / (b[0] - a[0]);
+                return a[1] + f * (b[1] - a[1]);
+            }
+        }
+    }
+    points.last().map_or(0.0, |p| p[1])
+}
+
+fn check_curve(points: &[[f64; 2]], min_y: f64) -> Result<(), String> {
+    if points.is_empty() {
+        return Err("needs at least one [outdoor_c, value] point".into());
+    }
+    for (i, p) in points.iter().enumerate() {
+        if !(p[0].is_finite() && p[1].is_finite() && p[1] >= min_y) {
+            return Err(format!(
+                "point {i}: values must be finite and at least {min_y}"
+            ));
+        }
+        if i > 0 && p[0] <= points[i - 1][0] {
+            return Err(format!("point {i}: outdoor temperatures must increase"));
+        }
+    }
+    Ok(())
+}
+
+/// "HH:MM" to seconds of the day.
+pub fn parse_hhmm(text: &str) -> Result<u32, String> {
+    let bad = || format!("{text:?} is not a time of day HH:MM");
+    let (h, m) = text.split_once(':').ok_or_else(bad)?;
+    let h: u32 = h.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 || text.len() != 5 {
+        return Err(bad());
+    }
+    Ok(h * 3600 + m * 60)
+}
+
+fn parse_days(days: &Option<Vec<String>>) -> Result<u8, String> {
+    let Some(days) = days else {
+        return Ok(ALL_DAYS);
+    };
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let mut mask = 0u8;
+    for d in days {
+        let i = names
+            .iter()
+            .position(|n| n == d)
+            .ok_or_else(|| format!("{d:?} is not one of {names:?}"))?;
+        mask |= 1 << i;
+    }
+    if mask == 0 {
+        return Err("an empty list of days".into());
+    }
+    Ok(mask)
+}
+
+/// Which entry of a daily table (sorted by time) is in force at `second_of_day`.
+pub fn daily_value(table: &[(u32, f64)], second_of_day: u64) -> Option<f64> {
+    table
+        .iter()
+        .rev()
+        .find(|(at, _)| u64::from(*at) <= second_of_day)
+        .or_else(|| table.last())
+        .map(|(_, v)| *v)
 }
 
 fn default_duration_hours() -> f64 {
@@ -83,6 +331,22 @@ pub struct ZoneSpec {
     pub boards: u32,
     #[serde(default)]
     pub board_profile: Option<SimBoardParams>,
+    /// Setpoint schedule (repeats daily, or per weekday).
+    #[serde(default)]
+    pub schedule: Vec<ScheduleSpec>,
+    #[serde(default)]
+    pub windows: Vec<WindowSpec>,
+    /// Daily internal-gains table; replaces `internal_gain_w` when given.
+    #[serde(default)]
+    pub gains: Vec<GainSpec>,
+    /// Periods when the zone's thermometer does not answer.
+    #[serde(default)]
+    pub sensor_failures: Vec<PeriodSpec>,
+    /// For `kind = "pool"`: the water (replaces `[zone.room]`).
+    #[serde(default)]
+    pub pool: Option<PoolSpec>,
+    #[serde(default)]
+    pub heat_pump: Option<HeatPumpSpec>,
     /// Ids for the boards, in order; missing ones are `<zone>-board-<n>`.
     #[serde(skip)]
     pub board_ids: Vec<BoardId>,
@@ -118,6 +382,12 @@ impl ZoneSpec {
             room: RoomParams::default(),
             boards: 1,
             board_profile: None,
+            schedule: Vec::new(),
+            windows: Vec::new(),
+            gains: Vec::new(),
+            sensor_failures: Vec::new(),
+            pool: None,
+            heat_pump: None,
             board_ids: Vec::new(),
         }
     }
@@ -175,8 +445,160 @@ impl Scenario {
             if let Some(p) = &z.board_profile {
                 p.check().map_err(|r| invalid(key("board_profile"), r))?;
             }
+            z.setpoint_schedule()
+                .map_err(|(k, r)| invalid(key(&k), r))?;
+            for (j, w) in z.windows.iter().enumerate() {
+                check_period(w.from_h, w.to_h)
+                    .map_err(|r| invalid(key(&format!("windows[{j}]")), r))?;
+                if !(w.extra_w_per_k.is_finite() && (0.0..=10_000.0).contains(&w.extra_w_per_k)) {
+                    return Err(invalid(
+                        key(&format!("windows[{j}].extra_w_per_k")),
+                        "must be between 0 and 10000 W/K",
+                    ));
+                }
+            }
+            z.gain_table().map_err(|(k, r)| invalid(key(&k), r))?;
+            for (j, p) in z.sensor_failures.iter().enumerate() {
+                check_period(p.from_h, p.to_h)
+                    .map_err(|r| invalid(key(&format!("sensor_failures[{j}]")), r))?;
+            }
+            match (&z.pool, z.kind) {
+                (Some(p), ZoneKind::Pool) => p.check().map_err(|r| invalid(key("pool"), r))?,
+                (Some(_), _) => return Err(invalid(key("pool"), "only for kind = \"pool\"")),
+                (None, _) => {}
+            }
+            if let Some(hp) = &z.heat_pump {
+                check_curve(&hp.cop, 1.0).map_err(|r| invalid(key("heat_pump.cop"), r))?;
+                check_curve(&hp.capacity_w, 0.0)
+                    .map_err(|r| invalid(key("heat_pump.capacity_w"), r))?;
+            }
+        }
+        if let Some(ws) = &self.weather_series {
+            for (k, v, lo, hi) in [
+                ("weather_series.outdoor_c", &ws.outdoor_c, -60.0, 60.0),
+                (
+                    "weather_series.solar_w_per_m2",
+                    &ws.solar_w_per_m2,
+                    0.0,
+                    1500.0,
+                ),
+            ] {
+                if let Some(i) = v
+                    .iter()
+                    .position(|x| !(x.is_finite() && (lo..=hi).contains(x)))
+                {
+                    return Err(invalid(
+                        format!("{k}[{i}]"),
+                        format!("must be between {lo} and {hi}"),
+                    ));
+                }
+            }
+        }
+        if let Some(p) = &self.prices {
+            for (k, v) in [
+                ("prices.grid_per_kwh", p.grid_per_kwh),
+                ("prices.feed_in_per_kwh", p.feed_in_per_kwh),
+                ("prices.hashprice_per_th_day", p.hashprice_per_th_day),
+            ] {
+                if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+                    return Err(invalid(k, "must be between 0 and 100"));
+                }
+            }
+            self.tou_table()
+                .map_err(|(k, r)| invalid(format!("prices.{k}"), r))?;
+        }
+        if let Some(pv) = &self.pv {
+            if let Some(i) = pv
+                .surplus_w
+                .iter()
+                .position(|x| !(x.is_finite() && (0.0..=1e6).contains(x)))
+            {
+                return Err(invalid(
+                    format!("pv.surplus_w[{i}]"),
+                    "must be between 0 and 1e6 W",
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The time-of-use table as (second of day, price), sorted.
+    pub fn tou_table(&self) -> Result<Vec<(u32, f64)>, (String, String)> {
+        let Some(p) = &self.prices else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (i, e) in p.time_of_use.iter().enumerate() {
+            let at = parse_hhmm(&e.at).map_err(|r| (format!("time_of_use[{i}].at"), r))?;
+            if !(e.per_kwh.is_finite() && (0.0..=100.0).contains(&e.per_kwh)) {
+                return Err((
+                    format!("time_of_use[{i}].per_kwh"),
+                    "must be between 0 and 100".into(),
+                ));
+            }
+            out.push((at, e.per_kwh));
+        }
+        out.sort_by_key(|e| e.0);
+        Ok(out)
+    }
+}
+
+fn check_period(from_h: f64, to_h: f64) -> Result<(), String> {
+    if !(from_h.is_finite() && to_h.is_finite() && from_h >= 0.0 && to_h > from_h) {
+        return Err(format!("needs 0 <= from_h < to_h, got {from_h}..{to_h}"));
+    }
+    Ok(())
+}
+
+impl ZoneSpec {
+    /// The setpoint schedule, if any; errors name the entry's key.
+    pub fn setpoint_schedule(&self) -> Result<Option<Schedule>, (String, String)> {
+        if self.schedule.is_empty() {
+            return Ok(None);
+        }
+        let limits = self.kind.default_limits();
+        let mut entries = Vec::new();
+        for (j, e) in self.schedule.iter().enumerate() {
+            let k = |f: &str| format!("schedule[{j}].{f}");
+            let at_s = parse_hhmm(&e.at).map_err(|r| (k("at"), r))?;
+            let days = parse_days(&e.days).map_err(|r| (k("days"), r))?;
+            let setpoint_c = limits
+                .validate_setpoint(e.setpoint_c)
+                .map_err(|r| (k("setpoint_c"), r.to_string()))?;
+            entries.push(ScheduleEntry {
+                days,
+                at_s,
+                setpoint_c,
+            });
+        }
+        Schedule::new(entries)
+            .map(Some)
+            .map_err(|r| ("schedule".to_string(), r))
+    }
+
+    /// The internal-gains table as (second of day, W), sorted.
+    pub fn gain_table(&self) -> Result<Vec<(u32, f64)>, (String, String)> {
+        let mut out = Vec::new();
+        for (j, g) in self.gains.iter().enumerate() {
+            let at = parse_hhmm(&g.at).map_err(|r| (format!("gains[{j}].at"), r))?;
+            if !(g.w.is_finite() && (0.0..=10_000.0).contains(&g.w)) {
+                return Err((
+                    format!("gains[{j}].w"),
+                    "must be between 0 and 10000 W".into(),
+                ));
+            }
+            out.push((at, g.w));
+        }
+        out.sort_by_key(|e| e.0);
+        Ok(out)
+    }
+
+    /// The thermal parameters the world uses for this zone.
+    pub fn thermal_params(&self) -> RoomParams {
+        match (&self.pool, self.kind) {
+            (Some(p), ZoneKind::Pool) => p.as_room(),
+            _ => self.room,
+        }
     }
 }
 
@@ -200,7 +622,7 @@ pub fn build_world(
     for spec in specs {
         let room = world.add_room(
             spec.id.as_str(),
-            spec.room,
+            spec.thermal_params(),
             Celsius(spec.initial_c),
             Watts(spec.internal_gain_w),
         );
@@ -278,6 +700,92 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("seeed"), "{err}");
+    }
+
+    #[test]
+    fn benchmark_keys_refuse_unknowns_and_bad_values_by_path() {
+        let z = "[[zone]]\nid = \"a\"\n";
+        let cases = [
+            (
+                format!("{z}schedule = [{{ at = \"25:00\", setpoint_c = 20 }}]\n"),
+                "zone[0].schedule[0].at",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpoint_c = 99 }}]\n"),
+                "zone[0].schedule[0].setpoint_c",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpoint_c = 20, days = [\"mo\"] }}]\n"),
+                "zone[0].schedule[0].days",
+            ),
+            (
+                format!("{z}schedule = [{{ at = \"06:00\", setpiont_c = 20 }}]\n"),
+                "setpiont_c",
+            ),
+            (
+                format!("{z}windows = [{{ from_h = 3, to_h = 2, extra_w_per_k = 1 }}]\n"),
+                "zone[0].windows[0]",
+            ),
+            (
+                format!("{z}gains = [{{ at = \"06:00\", w = -1 }}]\n"),
+                "zone[0].gains[0].w",
+            ),
+            (
+                format!("{z}sensor_failures = [{{ from_h = -1, to_h = 2 }}]\n"),
+                "zone[0].sensor_failures[0]",
+            ),
+            (
+                format!("{z}[zone.pool]\nvolume_m3 = 30\narea_m2 = 20\n"),
+                "zone[0].pool",
+            ),
+            (
+                format!("{z}[zone.heat_pump]\ncop = [[7, 4], [-7, 2]]\ncapacity_w = [[0, 1]]\n"),
+                "zone[0].heat_pump.cop",
+            ),
+            (
+                format!("[prices]\ntime_of_use = [{{ at = \"7:00\", per_kwh = 0.2 }}]\n{z}"),
+                "prices.time_of_use[0].at",
+            ),
+            (format!("[prices]\nhashprice = 1\n{z}"), "hashprice"),
+            (format!("[pv]\nsurplus_w = [1, -5]\n{z}"), "pv.surplus_w[1]"),
+            (
+                format!("[weather_series]\noutdoor_c = [1, 99]\n{z}"),
+                "weather_series.outdoor_c[1]",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Scenario::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).expect("docs/scenarios exists") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let s = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(!s.name.is_empty());
+            n += 1;
+        }
+        assert!(n >= 6, "{n} scenarios");
+    }
+
+    #[test]
+    fn schedules_parse_into_weekly_entries() {
+        let s = Scenario::from_toml(
+            "[[zone]]\nid = \"a\"\nschedule = [{ at = \"06:30\", setpoint_c = 21, days = [\"sat\", \"sun\"] }]\n",
+        )
+        .expect("valid");
+        let sched = s.zones[0]
+            .setpoint_schedule()
+            .ok()
+            .flatten()
+            .expect("a schedule");
+        assert_eq!(sched.entries()[0].at_s, 6 * 3600 + 1800);
+        assert_eq!(sched.entries()[0].days, 0b110_0000);
     }
 
     #[test]

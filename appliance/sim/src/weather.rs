@@ -55,11 +55,39 @@ impl WeatherParams {
 /// Noise correlation time: weather drifts over hours, not seconds.
 const NOISE_TAU_S: f64 = 3.0 * 3600.0;
 
+/// Values at hourly steps from a start time, linearly interpolated, the
+/// last value held after the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourlySeries {
+    pub start: Timestamp,
+    pub values: Vec<f64>,
+}
+
+impl HourlySeries {
+    pub fn at(&self, now: Timestamp) -> Option<f64> {
+        let first = *self.values.first()?;
+        if now <= self.start {
+            return Some(first);
+        }
+        let h = now.since(self.start).as_secs_f64() / 3600.0;
+        let i = h.floor() as usize;
+        let frac = h - h.floor();
+        match (self.values.get(i), self.values.get(i + 1)) {
+            (Some(a), Some(b)) => Some(a + (b - a) * frac),
+            (Some(a), None) => Some(*a),
+            _ => self.values.last().copied(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Weather {
     params: WeatherParams,
     noise_c: f64,
     rng: SimRng,
+    /// Explicit series replacing the daily cycle / clear-sky curve.
+    outdoor_series: Option<HourlySeries>,
+    solar_series: Option<HourlySeries>,
 }
 
 impl Weather {
@@ -68,7 +96,15 @@ impl Weather {
             params,
             noise_c: 0.0,
             rng,
+            outdoor_series: None,
+            solar_series: None,
         }
+    }
+
+    /// Replaces the daily cycle (noise still applies) and the solar curve.
+    pub fn set_series(&mut self, outdoor: Option<HourlySeries>, solar: Option<HourlySeries>) {
+        self.outdoor_series = outdoor;
+        self.solar_series = solar;
     }
 
     /// Advances the noise process by `dt_s` (an Ornstein-Uhlenbeck step).
@@ -79,6 +115,9 @@ impl Weather {
     }
 
     pub fn outdoor(&self, now: Timestamp) -> Celsius {
+        if let Some(v) = self.outdoor_series.as_ref().and_then(|s| s.at(now)) {
+            return Celsius(v + self.noise_c);
+        }
         // Warmest at 15:00, coldest at 03:00.
         let hours = now.second_of_day() as f64 / 3600.0;
         let phase = (hours - 15.0) / 24.0 * std::f64::consts::TAU;
@@ -87,6 +126,9 @@ impl Weather {
 
     /// Irradiance on the windows: a half-sine between 08:00 and 16:00.
     pub fn solar_w_per_m2(&self, now: Timestamp) -> f64 {
+        if let Some(v) = self.solar_series.as_ref().and_then(|s| s.at(now)) {
+            return v.max(0.0);
+        }
         let hours = now.second_of_day() as f64 / 3600.0;
         if !(8.0..16.0).contains(&hours) {
             return 0.0;
@@ -117,6 +159,18 @@ mod tests {
         let w = Weather::new(WeatherParams::default(), SimRng::new(1));
         assert_eq!(w.solar_w_per_m2(Timestamp::from_secs(22 * 3600)), 0.0);
         assert!(w.solar_w_per_m2(Timestamp::from_secs(12 * 3600)) > 100.0);
+    }
+
+    #[test]
+    fn hourly_series_interpolates_and_holds() {
+        let s = HourlySeries {
+            start: Timestamp::from_secs(3600),
+            values: vec![0.0, 10.0, 4.0],
+        };
+        assert_eq!(s.at(Timestamp::from_secs(0)), Some(0.0));
+        assert_eq!(s.at(Timestamp::from_secs(3600 + 1800)), Some(5.0));
+        assert_eq!(s.at(Timestamp::from_secs(3 * 3600)), Some(4.0));
+        assert_eq!(s.at(Timestamp::from_secs(99 * 3600)), Some(4.0));
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub struct SimRoom {
     pub internal_gain_w: Watts,
     /// Fault injection: the room's thermometer stops answering.
     pub sensor_failed: bool,
+    /// Extra conductance straight from the interior to outdoors (an open
+    /// window), W/K.
+    pub extra_loss_w_per_k: f64,
+    /// Heat from another source (a heat pump), W.
+    pub extra_heat_w: Watts,
     sensor_rng: SimRng,
 }
 
@@ -84,6 +89,8 @@ impl World {
             state: RoomState::settled(&params, interior, outdoor),
             internal_gain_w: internal_gain,
             sensor_failed: false,
+            extra_loss_w_per_k: 0.0,
+            extra_heat_w: Watts::ZERO,
             sensor_rng,
         });
         idx
@@ -101,6 +108,10 @@ impl World {
 
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    pub fn weather_mut(&mut self) -> &mut Weather {
+        &mut self.weather
     }
 
     pub fn outdoor(&self) -> Celsius {
@@ -121,6 +132,10 @@ impl World {
 
     pub fn board_mut(&mut self, idx: usize) -> Option<&mut SimBoard> {
         self.boards.get_mut(idx).map(|(_, b)| b)
+    }
+
+    pub fn solar_w_per_m2(&self) -> f64 {
+        self.weather.solar_w_per_m2(self.now)
     }
 
     pub fn heat_delivered_wh(&self) -> f64 {
@@ -151,14 +166,10 @@ impl World {
             }
         }
         for (room, heat) in self.rooms.iter_mut().zip(heat_per_room) {
-            room.state.step(
-                &room.params,
-                dt,
-                outdoor,
-                Watts(heat),
-                solar,
-                room.internal_gain_w,
-            );
+            let window = room.extra_loss_w_per_k * (room.state.interior_c.get() - outdoor.get());
+            let other = room.internal_gain_w.get() + room.extra_heat_w.get() - window;
+            room.state
+                .step(&room.params, dt, outdoor, Watts(heat), solar, Watts(other));
             self.heat_wh += heat * dt / 3600.0;
         }
         self.weather.step(dt);
