@@ -12,7 +12,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Pure crates (no async runtime, no IO), plus hearth-linux (blocking IO, no
 # runtime), which I1 covers too. They also run on aarch64 under qemu.
-PURE_CRATES=(hearth-core hearth-control hearth-sim hearth-bm13xx hearth-periph)
+PURE_CRATES=(hearth-core hearth-control hearth-sim hearth-bm13xx hearth-periph hearth-shacheck)
 for extra in hearth-chain hearth-simchip hearth-board hearth-linux; do
   if cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q "\"name\":\"$extra\""; then
     PURE_CRATES+=("$extra")
@@ -64,7 +64,19 @@ if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   step "Pure crates' tests on aarch64 under qemu (Cortex-A72)"
   pkg_args=()
   for c in "${PURE_CRATES[@]}"; do pkg_args+=(-p "$c"); done
-  cargo test --target aarch64-unknown-linux-gnu "${pkg_args[@]}"
+  # qemu reports the SHA-2 instructions: the share checker must pick `ce`.
+  HEARTH_EXPECT_BACKEND=ce cargo test --target aarch64-unknown-linux-gnu "${pkg_args[@]}"
+
+  step "Share checker on a Raspberry Pi 4 (SHA-2 hwcaps masked: NEON path)"
+  tools="${CARGO_TARGET_DIR:-target}/aarch64-tools"
+  mkdir -p "$tools"
+  aarch64-linux-gnu-gcc -O2 -shared -fPIC -o "$tools/libmask_hwcap.so" scripts/aarch64/mask_hwcap.c -ldl
+  mask=$(cd "$tools" && pwd)/libmask_hwcap.so
+  bins=$(cargo test -p hearth-shacheck --target aarch64-unknown-linux-gnu --no-run --message-format=json 2>/dev/null \
+    | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+  for bin in $bins; do
+    HEARTH_EXPECT_BACKEND=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 -E LD_PRELOAD="$mask" "$bin"
+  done
 fi
 
 step "All tests passed"

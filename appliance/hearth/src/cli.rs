@@ -24,6 +24,44 @@ pub enum Command {
     Run(RunArgs),
     /// Run a scenario on the simulated world faster than real time.
     Sim(SimArgs),
+    /// Check block headers' SHA-256d against their own nBits: one header per
+    /// line as 160 hex digits ('#' comments and blank lines skipped); prints
+    /// "<hash> ok|fail" or "error: <reason>" per header; exit 2 if any line
+    /// was malformed.
+    CheckHeaders(CheckHeadersArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckHeadersArgs {
+    /// File of headers [default: stdin].
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// SHA-256 backend (scalar, neon, ce, sse2, avx2, shani) [default:
+    /// $HEARTH_SHA_BACKEND, else the fastest this CPU has].
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Share checker throughput: SHA-256d of N distinct headers.
+    Checker(BenchCheckerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchCheckerArgs {
+    /// SHA-256 backend [default: $HEARTH_SHA_BACKEND, else the fastest].
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// Headers to hash.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

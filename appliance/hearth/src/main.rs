@@ -10,15 +10,19 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod checkcmd;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     hearth::logging::init(cli.verbose);
     let result = match cli.command {
-        Command::Run(args) => run(args),
-        Command::Sim(args) => sim(args),
+        Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
+        Command::Sim(args) => sim(args).map(|()| ExitCode::SUCCESS),
+        Command::CheckHeaders(args) => checkcmd::check_headers(&args),
+        Command::Bench(what) => checkcmd::bench(&what).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("hearth: error: {e:#}");
             ExitCode::FAILURE
