@@ -5,6 +5,7 @@
 use crate::controller::{ControllerKind, ZoneController, ZoneInputs};
 use crate::pi::PiGains;
 use crate::schedule::Schedule;
+use crate::split::{BoardRange, Dwell, PowerSplitter};
 use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
 use hearth_core::board::BoardPoll;
 use hearth_core::{
@@ -89,6 +90,7 @@ struct ZoneRuntime {
     schedule_applied: Option<Timestamp>,
     last_good: Option<(Celsius, Timestamp)>,
     last_tick: Option<Timestamp>,
+    splitter: PowerSplitter,
 }
 
 /// All zones with their devices, and the controller state.
@@ -120,6 +122,7 @@ impl Appliance {
                 schedule_applied: None,
                 last_good: None,
                 last_tick: None,
+                splitter: PowerSplitter::new(Dwell::default()),
             })
             .collect();
         Appliance {
@@ -147,6 +150,14 @@ impl Appliance {
         z.schedule = schedule;
         z.schedule_applied = None;
         Ok(())
+    }
+
+    /// Minimum on and off times for boards that switch off entirely
+    /// (default 5 min each), for every zone.
+    pub fn set_dwell(&mut self, dwell: Dwell) {
+        for z in &mut self.zones {
+            z.splitter.set_dwell(dwell);
+        }
     }
 
     pub fn zone_configs(&self) -> impl Iterator<Item = &ZoneConfig> {
@@ -336,8 +347,19 @@ impl ZoneRuntime {
             }
         }
 
+        // Heat stops at once (no minimum on time) when it must: shutdown,
+        // mode off, the hard limit, a stale sensor without a safety demand.
+        let must_stop = stopped
+            || settings.mode == ZoneMode::Off
+            || temperature.is_some_and(|t| t >= self.config.limits.hard_max_c)
+            || (temperature.is_none() && demand <= 0.0);
         let target = max_power * demand;
-        let commanded = self.distribute(target, now);
+        let commanded = if must_stop {
+            let zeros = self.splitter.force_off(self.hw.boards.len(), now);
+            self.command(&zeros, now)
+        } else {
+            self.distribute(target, now)
+        };
         let action = match settings.mode {
             ZoneMode::Off => "off",
             ZoneMode::Heat if commanded.get() > 0.0 => "heating",
@@ -357,27 +379,30 @@ impl ZoneRuntime {
         }
     }
 
-    /// Fills boards in order. A board whose share falls below half its lowest
-    /// operating point gets nothing; between half and the lowest point it runs
-    /// at the lowest point (the controller's integral absorbs the excess).
-    /// Returns the total commanded.
+    /// Splits `target` over the boards (see [`crate::split`]) and commands
+    /// them. Returns the total commanded.
     fn distribute(&mut self, target: Watts, now: Timestamp) -> Watts {
-        let mut remaining = target.max(Watts::ZERO);
+        let ranges: Vec<BoardRange> = self
+            .hw
+            .boards
+            .iter()
+            .map(|b| BoardRange {
+                min_w: b.info().min_power_w,
+                max_w: b.info().max_power_w,
+            })
+            .collect();
+        let shares = self.splitter.split(target, &ranges, now);
+        self.command(&shares, now)
+    }
+
+    fn command(&mut self, shares: &[Watts], now: Timestamp) -> Watts {
         let mut commanded = Watts::ZERO;
-        for board in &mut self.hw.boards {
-            let info = board.info();
-            let share = remaining.min(info.max_power_w);
-            let give = if share < info.min_power_w * 0.5 {
-                Watts::ZERO
-            } else {
-                share.max(info.min_power_w)
-            };
+        for (board, &give) in self.hw.boards.iter_mut().zip(shares) {
             // A refused command is visible in the board's telemetry (its
             // target stays where it was); the loop carries on with the others.
             if board.set_power_target(give, now).is_ok() {
                 commanded = commanded + give;
             }
-            remaining = (remaining - give).max(Watts::ZERO);
         }
         commanded
     }

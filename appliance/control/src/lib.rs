@@ -6,6 +6,8 @@
 //!   feed-forward + PI + pre-heat) and the baselines it is benchmarked
 //!   against ([`Hysteresis`], [`Tpi`]); [`pi`] is the PI they build on.
 //! * [`schedule`]: weekly setpoint schedules.
+//! * [`split`]: a zone's power over its boards (as many as stay above their
+//!   lowest point, at equal shares), cycling with minimum on/off times below it.
 //! * [`appliance`]: one control tick over trait objects — read thermometers,
 //!   decide power per zone, split it across the zone's boards, poll them. The
 //!   daemon and the simulator both drive this same tick.
@@ -17,10 +19,12 @@ pub mod appliance;
 pub mod controller;
 pub mod pi;
 pub mod schedule;
+pub mod split;
 pub mod zone;
 
 pub use appliance::{Appliance, BoardStatus, TickReport, ZoneHardware, ZoneStatus};
 pub use controller::{ControllerKind, Hearth, Hysteresis, Tpi, ZoneController, ZoneInputs};
 pub use pi::{PiController, PiGains};
 pub use schedule::{Schedule, ScheduleEntry, ALL_DAYS};
+pub use split::{BoardRange, Dwell, PowerSplitter};
 pub use zone::{SettingError, ZoneConfig, ZoneKind, ZoneLimits, ZoneMode, ZoneSettings};

@@ -247,14 +247,19 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
                 room.extra_heat_w = Watts::ZERO;
                 if let (Some(hp), Some(s)) = (&z.heat_pump, settings) {
                     if s.mode == ZoneMode::Heat {
-                        // An ideally controlled base load: the heat pump covers
-                        // the zone's steady loss at its setpoint less the free
-                        // gains, up to its capacity; the boards make up the rest.
+                        // A weather-compensated base load with room influence:
+                        // the heat pump covers the zone's steady loss at its
+                        // setpoint less the free gains, corrected by how far
+                        // the room is from the setpoint (so a warm heavy house
+                        // after a setpoint drop is not kept warm), up to its
+                        // capacity; the boards make up the rest.
                         let p = room.params;
+                        let room_error_k = s.setpoint_c.get() - room.state.interior_c.get();
                         let need = (s.setpoint_c.get() - outdoor.get())
                             / (p.rie_k_per_w + p.rea_k_per_w)
                             - room.internal_gain_w.get()
-                            - p.aw_m2 * solar;
+                            - p.aw_m2 * solar
+                            + hp.room_influence_w_per_k * room_error_k;
                         let q = need
                             .max(0.0)
                             .min(curve_at(&hp.capacity_w, outdoor.get()).max(0.0));

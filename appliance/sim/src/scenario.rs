@@ -221,6 +221,16 @@ pub struct HeatPumpSpec {
     pub cop: Vec<[f64; 2]>,
     /// `[outdoor °C, heat W]` points: the most heat it can deliver.
     pub capacity_w: Vec<[f64; 2]>,
+    /// Room influence of its own controller: heat less by this much per
+    /// kelvin the zone is above its setpoint (more per kelvin below), as
+    /// weather-compensated heat pumps with a room sensor do. 0 makes it a
+    /// pure weather-compensated base load that ignores the room.
+    #[serde(default = "default_room_influence")]
+    pub room_influence_w_per_k: f64,
+}
+
+fn default_room_influence() -> f64 {
+    1000.0
 }
 
 /// Piecewise-linear lookup in `[x, y]` points sorted by x, held beyond the ends.
@@ -471,6 +481,14 @@ impl Scenario {
                 check_curve(&hp.cop, 1.0).map_err(|r| invalid(key("heat_pump.cop"), r))?;
                 check_curve(&hp.capacity_w, 0.0)
                     .map_err(|r| invalid(key("heat_pump.capacity_w"), r))?;
+                if !(hp.room_influence_w_per_k.is_finite()
+                    && (0.0..=1e5).contains(&hp.room_influence_w_per_k))
+                {
+                    return Err(invalid(
+                        key("heat_pump.room_influence_w_per_k"),
+                        "must be between 0 and 100000",
+                    ));
+                }
             }
         }
         if let Some(ws) = &self.weather_series {
