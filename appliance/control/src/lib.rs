@@ -6,6 +6,10 @@
 //!   feed-forward + PI + pre-heat) and the baselines it is benchmarked
 //!   against ([`Hysteresis`], [`Tpi`]); [`pi`] is the PI they build on.
 //! * [`schedule`]: weekly setpoint schedules.
+//! * [`house`]: house inputs (outdoor, price, PV, heat pump, SG-Ready, window,
+//!   presence, hashprice), each with its time and a staleness limit.
+//! * [`policy`]: the heat-source policy: which source heats, the miner's role,
+//!   SG-Ready outputs, soaking cheap or free power, with the rule and reason.
 //! * [`split`]: a zone's power over its boards (as many as stay above their
 //!   lowest point, at equal shares), cycling with minimum on/off times below it.
 //! * [`appliance`]: one control tick over trait objects — read thermometers,
@@ -17,14 +21,18 @@
 
 pub mod appliance;
 pub mod controller;
+pub mod house;
 pub mod pi;
+pub mod policy;
 pub mod schedule;
 pub mod split;
 pub mod zone;
 
 pub use appliance::{Appliance, BoardStatus, TickReport, ZoneHardware, ZoneStatus};
 pub use controller::{ControllerKind, Hearth, Hysteresis, Tpi, ZoneController, ZoneInputs};
+pub use house::{HeatPumpState, HouseInputs, HouseNow, Reading, SgReady};
 pub use pi::{PiController, PiGains};
+pub use policy::{CopCurve, Decision, MinerRole, Policy, PolicySettings, Rule, Tariff};
 pub use schedule::{Schedule, ScheduleEntry, ALL_DAYS};
 pub use split::{BoardRange, Dwell, PowerSplitter};
 pub use zone::{SettingError, ZoneConfig, ZoneKind, ZoneLimits, ZoneMode, ZoneSettings};

@@ -1,0 +1,157 @@
+//! What the house tells the appliance besides zone temperatures: outdoor
+//! temperature, electricity price, PV surplus, the heat pump's state, the
+//! SG-Ready input, window contacts, presence, hashprice. Each value carries
+//! the time it was observed; a value older than its kind's limit is treated
+//! as absent, so a dead MQTT feed degrades to the safe default instead of
+//! steering heat on a stale number. Front ends (MQTT, HTTP, the simulator)
+//! fill this struct; the policy only reads it.
+
+use hearth_core::{Celsius, Timestamp, Watts};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A value and when it was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reading<T> {
+    pub value: T,
+    pub at: Timestamp,
+}
+
+impl<T: Copy> Reading<T> {
+    pub fn new(value: T, at: Timestamp) -> Reading<T> {
+        Reading { value, at }
+    }
+
+    /// The value if it is no older than `max_age` at `now` (a reading from
+    /// the future, a clock step, counts as fresh).
+    pub fn fresh(&self, now: Timestamp, max_age: Duration) -> Option<T> {
+        (now.since(self.at) <= max_age).then_some(self.value)
+    }
+}
+
+/// What the heat pump reports (or what its controller is known to do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeatPumpState {
+    /// Available and heating (or ready to).
+    Running,
+    /// Available, not heating now.
+    Idle,
+    /// Not available: utility or anti-cycling lockout, defrost, fault.
+    Lockout,
+}
+
+/// SG-Ready input states (the two contacts as the standard numbers them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SgReady {
+    /// State 1: the utility blocks electric heating.
+    Block,
+    /// State 2: normal operation.
+    Normal,
+    /// State 3: cheap or surplus power, heating more is recommended.
+    Recommend,
+    /// State 4: run now (definite start command).
+    Force,
+}
+
+/// How old each kind of input may be before it is ignored.
+pub const OUTDOOR_MAX_AGE: Duration = Duration::from_secs(30 * 60);
+pub const PRICE_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+pub const PV_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+pub const HEAT_PUMP_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+pub const SG_READY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+pub const WINDOW_MAX_AGE: Duration = Duration::from_secs(30 * 60);
+pub const PRESENCE_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
+pub const HASHPRICE_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
+
+/// The latest value of every house input, each with its time.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HouseInputs {
+    pub outdoor_c: Option<Reading<Celsius>>,
+    /// A live electricity price per kWh (overrides a fixed or
+    /// time-of-use tariff while fresh).
+    pub price_per_kwh: Option<Reading<f64>>,
+    /// PV production minus the house's own load (export), W.
+    pub pv_surplus_w: Option<Reading<Watts>>,
+    pub heat_pump: Option<Reading<HeatPumpState>>,
+    pub sg_ready: Option<Reading<SgReady>>,
+    /// A window contact: true while open.
+    pub window_open: Option<Reading<bool>>,
+    /// Someone at home.
+    pub presence: Option<Reading<bool>>,
+    /// Mining revenue per TH/s per day.
+    pub hashprice_per_th_day: Option<Reading<f64>>,
+}
+
+/// The inputs as of one moment: stale values dropped, numbers checked.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct HouseNow {
+    pub outdoor_c: Option<Celsius>,
+    pub price_per_kwh: Option<f64>,
+    pub pv_surplus_w: Option<Watts>,
+    pub heat_pump: Option<HeatPumpState>,
+    pub sg_ready: Option<SgReady>,
+    pub window_open: Option<bool>,
+    pub presence: Option<bool>,
+    pub hashprice_per_th_day: Option<f64>,
+}
+
+impl HouseInputs {
+    /// What is fresh at `now`. Non-finite numbers count as absent.
+    pub fn at(&self, now: Timestamp) -> HouseNow {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        HouseNow {
+            outdoor_c: self
+                .outdoor_c
+                .and_then(|r| r.fresh(now, OUTDOOR_MAX_AGE))
+                .filter(|c| c.is_finite()),
+            price_per_kwh: self
+                .price_per_kwh
+                .and_then(|r| r.fresh(now, PRICE_MAX_AGE))
+                .and_then(finite),
+            pv_surplus_w: self
+                .pv_surplus_w
+                .and_then(|r| r.fresh(now, PV_MAX_AGE))
+                .filter(|w| w.is_finite()),
+            heat_pump: self.heat_pump.and_then(|r| r.fresh(now, HEAT_PUMP_MAX_AGE)),
+            sg_ready: self.sg_ready.and_then(|r| r.fresh(now, SG_READY_MAX_AGE)),
+            window_open: self.window_open.and_then(|r| r.fresh(now, WINDOW_MAX_AGE)),
+            presence: self.presence.and_then(|r| r.fresh(now, PRESENCE_MAX_AGE)),
+            hashprice_per_th_day: self
+                .hashprice_per_th_day
+                .and_then(|r| r.fresh(now, HASHPRICE_MAX_AGE))
+                .and_then(finite),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_and_garbage_values_read_as_absent() {
+        let t0 = Timestamp::from_secs(1000);
+        let inputs = HouseInputs {
+            outdoor_c: Some(Reading::new(Celsius(-3.0), t0)),
+            pv_surplus_w: Some(Reading::new(Watts(1200.0), t0)),
+            price_per_kwh: Some(Reading::new(f64::NAN, t0)),
+            sg_ready: Some(Reading::new(SgReady::Block, t0)),
+            ..HouseInputs::default()
+        };
+        let now = inputs.at(t0);
+        assert_eq!(now.outdoor_c, Some(Celsius(-3.0)));
+        assert_eq!(now.pv_surplus_w, Some(Watts(1200.0)));
+        assert_eq!(now.price_per_kwh, None, "NaN price is no price");
+        assert_eq!(now.sg_ready, Some(SgReady::Block));
+        // Six minutes on, PV (5 min) is stale, the outdoor reading (30 min) is not.
+        let later = inputs.at(Timestamp::from_secs(1000 + 360));
+        assert_eq!(later.pv_surplus_w, None);
+        assert_eq!(later.outdoor_c, Some(Celsius(-3.0)));
+        assert_eq!(later.sg_ready, Some(SgReady::Block));
+        let much_later = inputs.at(Timestamp::from_secs(1000 + 3600));
+        assert_eq!(much_later.outdoor_c, None);
+        assert_eq!(much_later.sg_ready, None);
+    }
+}

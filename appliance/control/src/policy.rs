@@ -1,0 +1,604 @@
+//! The heat-source policy: given the house inputs, which source carries the
+//! heat (heat pump or miner), whether the miner may run at all, how far the
+//! zones may be warmed above their setpoints to soak up cheap or free power,
+//! and what to put on the SG-Ready outputs. Pure: inputs and `now` in, a
+//! [`Decision`] out, and every decision names the rule that made it and why.
+//!
+//! Rules, in priority order, each switchable in [`PolicySettings`]:
+//!
+//! 1. **Utility block** (`obey_sg_block`): SG-Ready input state 1 stops the miner.
+//! 2. **Heat pump unavailable** (`backup_below_balance_point`): lockout,
+//!    defrost or fault reported: the miner carries the load.
+//! 3. **Below the balance point** (same switch): the heat pump cannot cover
+//!    the loss; the miner tops up at the full setpoint.
+//! 4. **Economic switch** (`economic_switch`): the miner instead of the heat
+//!    pump only while revenue per kWh >= price x (1 - 1/COP), i.e. while a kWh
+//!    of miner heat costs no more than a kWh of heat-pump heat. Then the
+//!    SG-Ready outputs hold the heat pump back (`drive_sg_ready`). Otherwise
+//!    the miner is a backup stage a little below the setpoint.
+//! 5. **PV soak** (`pv_soak`): surplus above `pv_start_w` for `pv_delay_s`
+//!    starts soaking (warm up to `comfort_band_k` above the setpoints, power
+//!    priced at the feed-in tariff); below `pv_stop_w` for the delay stops it.
+//! 6. **Cheap hours** (`cheap_preheat`): a price at or below
+//!    `cheap_price_per_kwh`, or SG-Ready state 3/4, warms within the band.
+
+use crate::house::{HeatPumpState, HouseNow, SgReady};
+use hearth_core::{Celsius, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    pub obey_sg_block: bool,
+    pub backup_below_balance_point: bool,
+    /// Outdoor temperature below which the heat pump alone cannot hold the house.
+    pub balance_point_c: f64,
+    pub economic_switch: bool,
+    pub drive_sg_ready: bool,
+    /// While the heat pump carries the load, the miner aims this far below
+    /// the setpoint, so it only steps in when the heat pump falls behind.
+    pub backup_offset_k: f64,
+    pub pv_soak: bool,
+    pub pv_start_w: f64,
+    pub pv_stop_w: f64,
+    pub pv_delay_s: u32,
+    pub cheap_preheat: bool,
+    pub cheap_price_per_kwh: f64,
+    /// How far above the setpoint soaking and cheap-hour pre-heating may go.
+    pub comfort_band_k: f64,
+    /// Used when no live figure of the boards' efficiency is known.
+    pub miner_efficiency_j_per_th: f64,
+    /// What exported PV earns per kWh: the price of soaking it instead.
+    pub feed_in_per_kwh: f64,
+}
+
+impl Default for PolicySettings {
+    fn default() -> PolicySettings {
+        PolicySettings {
+            obey_sg_block: true,
+            backup_below_balance_point: true,
+            balance_point_c: -5.0,
+            economic_switch: true,
+            drive_sg_ready: true,
+            backup_offset_k: 0.3,
+            pv_soak: true,
+            pv_start_w: 500.0,
+            pv_stop_w: 200.0,
+            pv_delay_s: 300,
+            cheap_preheat: false,
+            cheap_price_per_kwh: 0.10,
+            comfort_band_k: 1.0,
+            miner_efficiency_j_per_th: 17.5,
+            feed_in_per_kwh: 0.08,
+        }
+    }
+}
+
+impl PolicySettings {
+    /// Refuses settings that make no sense, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        let range = |k: &str, v: f64, lo: f64, hi: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{k} must be between {lo} and {hi}, got {v}"))
+            }
+        };
+        range("balance_point_c", self.balance_point_c, -40.0, 20.0)?;
+        range("backup_offset_k", self.backup_offset_k, 0.0, 3.0)?;
+        range("pv_start_w", self.pv_start_w, 0.0, 1e6)?;
+        range("pv_stop_w", self.pv_stop_w, 0.0, self.pv_start_w)?;
+        range("pv_delay_s", f64::from(self.pv_delay_s), 0.0, 86_400.0)?;
+        range("cheap_price_per_kwh", self.cheap_price_per_kwh, -10.0, 10.0)?;
+        range("comfort_band_k", self.comfort_band_k, 0.0, 5.0)?;
+        range(
+            "miner_efficiency_j_per_th",
+            self.miner_efficiency_j_per_th,
+            1.0,
+            500.0,
+        )?;
+        range("feed_in_per_kwh", self.feed_in_per_kwh, -10.0, 10.0)?;
+        Ok(())
+    }
+}
+
+/// Electricity price when no live price is fresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Tariff {
+    Fixed {
+        per_kwh: f64,
+    },
+    /// Daily: from `at_s` seconds into the (UTC) day, `per_kwh`; wraps over
+    /// midnight. Sorted by time.
+    TimeOfUse {
+        entries: Vec<(u32, f64)>,
+    },
+}
+
+impl Tariff {
+    pub fn at(&self, now: Timestamp) -> f64 {
+        match self {
+            Tariff::Fixed { per_kwh } => *per_kwh,
+            Tariff::TimeOfUse { entries } => {
+                let s = now.second_of_day();
+                entries
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| u64::from(*at) <= s)
+                    .or_else(|| entries.last())
+                    .map_or(0.0, |(_, p)| *p)
+            }
+        }
+    }
+}
+
+/// A heat pump's COP against outdoor temperature: `[outdoor °C, COP]`
+/// points sorted by temperature, linear between, held beyond the ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopCurve(pub Vec<[f64; 2]>);
+
+impl CopCurve {
+    pub fn at(&self, outdoor: Celsius) -> f64 {
+        let pts = &self.0;
+        let x = outdoor.get();
+        let Some(first) = pts.first() else {
+            return 1.0;
+        };
+        if x <= first[0] {
+            return first[1].max(1.0);
+        }
+        for w in pts.windows(2) {
+            if let [a, b] = w {
+                if x <= b[0] {
+                    let f = (x - a[0]) / (b[0] - a[0]);
+                    return (a[1] + f * (b[1] - a[1])).max(1.0);
+                }
+            }
+        }
+        pts.last().map_or(1.0, |p| p[1].max(1.0))
+    }
+}
+
+/// Which source carries the heat, and what the miner does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MinerRole {
+    /// Not allowed to heat.
+    Off,
+    /// The heat pump carries the load; the miner steps in below
+    /// `setpoint - backup_offset_k`.
+    Backup,
+    /// Both run: the miner makes up what the heat pump cannot.
+    TopUp,
+    /// The miner carries the load (no heat pump, it is held back or unavailable).
+    Primary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    UtilityBlock,
+    HeatPumpUnavailable,
+    BelowBalancePoint,
+    EconomicMiner,
+    EconomicHeatPump,
+    NoHeatPump,
+    PvSoak,
+    CheapHours,
+}
+
+/// What the policy decided, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub miner: MinerRole,
+    /// Setpoint offset the zones' miner control applies (negative for a
+    /// backup stage, positive while soaking cheap or free power).
+    pub setpoint_offset_k: f64,
+    /// What to drive on the SG-Ready outputs (relays), if driving them is on.
+    pub sg_ready_out: Option<SgReady>,
+    /// The rule that set the miner's role.
+    pub rule: Rule,
+    /// One sentence per rule that applied, the deciding one first.
+    pub why: Vec<String>,
+    pub price_per_kwh: f64,
+    pub revenue_per_kwh: f64,
+    pub cop: Option<f64>,
+}
+
+impl Decision {
+    /// The deciding rule's explanation.
+    pub fn reason(&self) -> &str {
+        self.why.first().map_or("", String::as_str)
+    }
+}
+
+/// Relay states for an SG-Ready state: (contact 1, contact 2) closed.
+pub fn sg_ready_relays(state: SgReady) -> (bool, bool) {
+    match state {
+        SgReady::Block => (true, false),
+        SgReady::Normal => (false, false),
+        SgReady::Recommend => (false, true),
+        SgReady::Force => (true, true),
+    }
+}
+
+/// Mining revenue per kWh of electricity: `hashprice * 1000 / 24 / (J/TH)`.
+pub fn revenue_per_kwh(hashprice_per_th_day: f64, j_per_th: f64) -> f64 {
+    if j_per_th.is_finite() && j_per_th > 0.0 && hashprice_per_th_day.is_finite() {
+        hashprice_per_th_day * 1000.0 / 24.0 / j_per_th
+    } else {
+        0.0
+    }
+}
+
+/// The policy's state: its settings and the PV soak's hysteresis timers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub settings: PolicySettings,
+    pub tariff: Tariff,
+    /// `None` when the house has no heat pump.
+    pub cop: Option<CopCurve>,
+    /// Hashprice when no live value is fresh.
+    pub default_hashprice_per_th_day: f64,
+    soaking: bool,
+    /// Since when the surplus has been on the other side of the threshold.
+    crossing_since: Option<Timestamp>,
+}
+
+impl Policy {
+    pub fn new(
+        settings: PolicySettings,
+        tariff: Tariff,
+        cop: Option<CopCurve>,
+        default_hashprice_per_th_day: f64,
+    ) -> Policy {
+        Policy {
+            settings,
+            tariff,
+            cop,
+            default_hashprice_per_th_day,
+            soaking: false,
+            crossing_since: None,
+        }
+    }
+
+    pub fn soaking(&self) -> bool {
+        self.soaking
+    }
+
+    fn step_pv(&mut self, house: &HouseNow, now: Timestamp) {
+        let s = &self.settings;
+        let surplus = house.pv_surplus_w.map_or(0.0, |w| w.get());
+        let crossing = if self.soaking {
+            surplus < s.pv_stop_w
+        } else {
+            surplus >= s.pv_start_w
+        };
+        if !s.pv_soak || house.pv_surplus_w.is_none() {
+            self.soaking = false;
+            self.crossing_since = None;
+            return;
+        }
+        if !crossing {
+            self.crossing_since = None;
+            return;
+        }
+        let since = *self.crossing_since.get_or_insert(now);
+        if now.since(since) >= Duration::from_secs(u64::from(s.pv_delay_s)) {
+            self.soaking = !self.soaking;
+            self.crossing_since = None;
+        }
+    }
+
+    /// One decision. `miner_j_per_th` is the boards' measured efficiency,
+    /// when they are running.
+    pub fn decide(
+        &mut self,
+        house: &HouseNow,
+        now: Timestamp,
+        miner_j_per_th: Option<f64>,
+    ) -> Decision {
+        self.step_pv(house, now);
+        let s = self.settings.clone();
+        let grid_price = house.price_per_kwh.unwrap_or_else(|| self.tariff.at(now));
+        let price = if self.soaking {
+            s.feed_in_per_kwh
+        } else {
+            grid_price
+        };
+        let j_per_th = miner_j_per_th
+            .filter(|j| j.is_finite() && *j > 0.0)
+            .unwrap_or(s.miner_efficiency_j_per_th);
+        let hashprice = house
+            .hashprice_per_th_day
+            .unwrap_or(self.default_hashprice_per_th_day);
+        let revenue = revenue_per_kwh(hashprice, j_per_th);
+        let cop = match (&self.cop, house.outdoor_c) {
+            (Some(c), Some(o)) => Some(c.at(o)),
+            _ => None,
+        };
+        let mut why = Vec::new();
+        let mut sg_out = None;
+
+        let (miner, rule) = if s.obey_sg_block && house.sg_ready == Some(SgReady::Block) {
+            why.push("SG-Ready input: the utility blocks electric heating".to_string());
+            (MinerRole::Off, Rule::UtilityBlock)
+        } else if self.cop.is_none() {
+            why.push("no heat pump: the miner is the heat source".to_string());
+            (MinerRole::Primary, Rule::NoHeatPump)
+        } else if s.backup_below_balance_point && house.heat_pump == Some(HeatPumpState::Lockout) {
+            why.push("the heat pump reports a lockout: the miner carries the load".to_string());
+            (MinerRole::Primary, Rule::HeatPumpUnavailable)
+        } else if let (true, Some(cop)) = (
+            s.economic_switch && cop.is_some_and(|c| revenue >= price * (1.0 - 1.0 / c)),
+            cop,
+        ) {
+            why.push(format!(
+                "mining earns {revenue:.3}/kWh >= price {price:.3} x (1 - 1/COP {cop:.2}) = {:.3}: \
+                 the miner is the cheaper heat",
+                price * (1.0 - 1.0 / cop)
+            ));
+            if s.drive_sg_ready {
+                sg_out = Some(SgReady::Block);
+                why.push("SG-Ready outputs hold the heat pump back".to_string());
+            }
+            (MinerRole::Primary, Rule::EconomicMiner)
+        } else if let (true, Some(o)) = (s.backup_below_balance_point, house.outdoor_c) {
+            if o.get() < s.balance_point_c {
+                why.push(format!(
+                    "outdoor {:.1} °C is below the balance point {:.1} °C: the miner tops up",
+                    o.get(),
+                    s.balance_point_c
+                ));
+                (MinerRole::TopUp, Rule::BelowBalancePoint)
+            } else {
+                why.push(self.heat_pump_cheaper(revenue, price, cop));
+                (MinerRole::Backup, Rule::EconomicHeatPump)
+            }
+        } else {
+            why.push(self.heat_pump_cheaper(revenue, price, cop));
+            (MinerRole::Backup, Rule::EconomicHeatPump)
+        };
+        if s.drive_sg_ready && sg_out.is_none() && self.cop.is_some() {
+            sg_out = Some(SgReady::Normal);
+        }
+
+        let mut offset = match miner {
+            MinerRole::Backup => -s.backup_offset_k,
+            _ => 0.0,
+        };
+        let mut extra_rule = None;
+        if miner != MinerRole::Off && miner != MinerRole::Backup {
+            if self.soaking {
+                offset = s.comfort_band_k;
+                extra_rule = Some(Rule::PvSoak);
+                why.push(format!(
+                    "PV surplus: soaking up to {:.1} K above the setpoints",
+                    s.comfort_band_k
+                ));
+            } else if s.cheap_preheat
+                && (grid_price <= s.cheap_price_per_kwh
+                    || matches!(house.sg_ready, Some(SgReady::Recommend | SgReady::Force)))
+            {
+                offset = s.comfort_band_k;
+                extra_rule = Some(Rule::CheapHours);
+                why.push(format!(
+                    "cheap power ({grid_price:.3}/kWh or SG-Ready 3/4): pre-heating up to {:.1} K above",
+                    s.comfort_band_k
+                ));
+            }
+        }
+        // The deciding rule for power is the soak or cheap-hours rule when it
+        // moved the setpoint; put its sentence first.
+        let rule = match extra_rule {
+            Some(r) => {
+                if let Some(last) = why.pop() {
+                    why.insert(0, last);
+                }
+                r
+            }
+            None => rule,
+        };
+        Decision {
+            miner,
+            setpoint_offset_k: offset,
+            sg_ready_out: sg_out,
+            rule,
+            why,
+            price_per_kwh: price,
+            revenue_per_kwh: revenue,
+            cop,
+        }
+    }
+
+    fn heat_pump_cheaper(&self, revenue: f64, price: f64, cop: Option<f64>) -> String {
+        match cop {
+            Some(cop) => format!(
+                "mining earns {revenue:.3}/kWh < price {price:.3} x (1 - 1/COP {cop:.2}) = {:.3}: \
+                 the heat pump is the cheaper heat, the miner is backup",
+                price * (1.0 - 1.0 / cop)
+            ),
+            None => "no outdoor temperature for the COP: the heat pump carries the load, \
+                     the miner is backup"
+                .to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::house::HouseNow;
+    use hearth_core::Watts;
+
+    fn cop() -> CopCurve {
+        CopCurve(vec![[-20.0, 1.6], [-7.0, 2.5], [7.0, 4.5]])
+    }
+
+    fn policy(hashprice: f64) -> Policy {
+        Policy::new(
+            PolicySettings::default(),
+            Tariff::Fixed { per_kwh: 0.30 },
+            Some(cop()),
+            hashprice,
+        )
+    }
+
+    fn house(outdoor: f64) -> HouseNow {
+        HouseNow {
+            outdoor_c: Some(Celsius(outdoor)),
+            ..HouseNow::default()
+        }
+    }
+
+    #[test]
+    fn revenue_formula() {
+        // 0.05 per TH/s/day at 17.5 J/TH: 0.05 * 1000 / 24 / 17.5.
+        assert!((revenue_per_kwh(0.05, 17.5) - 0.119_047_6).abs() < 1e-6);
+        assert_eq!(revenue_per_kwh(0.05, 0.0), 0.0);
+    }
+
+    #[test]
+    fn economic_switch_follows_the_formula_at_the_boundary() {
+        // At 7 °C, COP 4.5: the miner wins when revenue >= 0.30 x (1 - 1/4.5)
+        // = 0.2333/kWh, i.e. hashprice >= 0.2333 * 24 * 17.5 / 1000 = 0.098.
+        let now = Timestamp::from_secs(0);
+        let d = policy(0.097).decide(&house(7.0), now, None);
+        assert_eq!(
+            (d.miner, d.rule),
+            (MinerRole::Backup, Rule::EconomicHeatPump)
+        );
+        assert_eq!(d.sg_ready_out, Some(SgReady::Normal));
+        assert!(d.setpoint_offset_k < 0.0);
+        assert!(d.reason().contains("heat pump is the cheaper"), "{d:?}");
+        let d = policy(0.099).decide(&house(7.0), now, None);
+        assert_eq!((d.miner, d.rule), (MinerRole::Primary, Rule::EconomicMiner));
+        assert_eq!(
+            d.sg_ready_out,
+            Some(SgReady::Block),
+            "hold the heat pump back"
+        );
+        assert_eq!(sg_ready_relays(SgReady::Block), (true, false));
+        // A measured, better efficiency tips it the other way.
+        let d = policy(0.08).decide(&house(7.0), now, Some(14.0));
+        assert_eq!(d.rule, Rule::EconomicMiner, "{d:?}");
+        // Switched off: the heat pump carries the load whatever the numbers.
+        let mut p = policy(10.0);
+        p.settings.economic_switch = false;
+        assert_eq!(p.decide(&house(7.0), now, None).miner, MinerRole::Backup);
+    }
+
+    #[test]
+    fn backup_below_the_balance_point_and_during_lockout() {
+        let now = Timestamp::from_secs(0);
+        let d = policy(0.05).decide(&house(-12.0), now, None);
+        assert_eq!(
+            (d.miner, d.rule),
+            (MinerRole::TopUp, Rule::BelowBalancePoint)
+        );
+        assert_eq!(d.setpoint_offset_k, 0.0);
+        let mut h = house(3.0);
+        h.heat_pump = Some(HeatPumpState::Lockout);
+        let d = policy(0.05).decide(&h, now, None);
+        assert_eq!(
+            (d.miner, d.rule),
+            (MinerRole::Primary, Rule::HeatPumpUnavailable)
+        );
+        let mut p = policy(0.05);
+        p.settings.backup_below_balance_point = false;
+        assert_eq!(p.decide(&house(-12.0), now, None).miner, MinerRole::Backup);
+    }
+
+    #[test]
+    fn a_utility_block_stops_the_miner_unless_switched_off() {
+        let now = Timestamp::from_secs(0);
+        let mut h = house(-12.0);
+        h.sg_ready = Some(SgReady::Block);
+        let d = policy(1.0).decide(&h, now, None);
+        assert_eq!((d.miner, d.rule), (MinerRole::Off, Rule::UtilityBlock));
+        let mut p = policy(1.0);
+        p.settings.obey_sg_block = false;
+        assert_ne!(p.decide(&h, now, None).miner, MinerRole::Off);
+    }
+
+    #[test]
+    fn pv_soak_starts_and_stops_after_its_delays() {
+        let mut p = Policy::new(
+            PolicySettings::default(),
+            Tariff::Fixed { per_kwh: 0.3 },
+            None,
+            0.05,
+        );
+        let with_pv = |w: f64| HouseNow {
+            pv_surplus_w: Some(Watts(w)),
+            ..HouseNow::default()
+        };
+        let at = Timestamp::from_secs;
+        assert_eq!(
+            p.decide(&with_pv(800.0), at(0), None).rule,
+            Rule::NoHeatPump
+        );
+        assert_eq!(
+            p.decide(&with_pv(800.0), at(200), None).rule,
+            Rule::NoHeatPump
+        );
+        // A dip resets the delay.
+        p.decide(&with_pv(100.0), at(250), None);
+        assert!(!p.soaking());
+        p.decide(&with_pv(800.0), at(260), None);
+        let d = p.decide(&with_pv(800.0), at(560), None);
+        assert_eq!(d.rule, Rule::PvSoak, "{d:?}");
+        assert_eq!(d.setpoint_offset_k, 1.0);
+        assert_eq!(d.price_per_kwh, 0.08, "soaked power is priced at feed-in");
+        // Between the thresholds it keeps soaking; below the stop one for the
+        // delay it stops.
+        assert_eq!(p.decide(&with_pv(300.0), at(900), None).rule, Rule::PvSoak);
+        p.decide(&with_pv(150.0), at(1000), None);
+        assert_eq!(p.decide(&with_pv(150.0), at(1299), None).rule, Rule::PvSoak);
+        assert_eq!(
+            p.decide(&with_pv(150.0), at(1300), None).rule,
+            Rule::NoHeatPump
+        );
+    }
+
+    #[test]
+    fn cheap_hours_preheat_within_the_band_when_switched_on() {
+        let tou = Tariff::TimeOfUse {
+            entries: vec![(0, 0.08), (7 * 3600, 0.35)],
+        };
+        let mut p = Policy::new(PolicySettings::default(), tou.clone(), None, 0.0);
+        let at3 = Timestamp::from_secs(3 * 3600);
+        assert_eq!(
+            p.decide(&HouseNow::default(), at3, None).setpoint_offset_k,
+            0.0,
+            "off by default"
+        );
+        p.settings.cheap_preheat = true;
+        let d = p.decide(&HouseNow::default(), at3, None);
+        assert_eq!((d.rule, d.setpoint_offset_k), (Rule::CheapHours, 1.0));
+        let d = p.decide(&HouseNow::default(), Timestamp::from_secs(9 * 3600), None);
+        assert_eq!((d.rule, d.price_per_kwh), (Rule::NoHeatPump, 0.35));
+        // A live price overrides the tariff.
+        let live = HouseNow {
+            price_per_kwh: Some(0.05),
+            ..HouseNow::default()
+        };
+        assert_eq!(
+            p.decide(&live, Timestamp::from_secs(9 * 3600), None).rule,
+            Rule::CheapHours
+        );
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        assert_eq!(PolicySettings::default().check(), Ok(()));
+        let mut s = PolicySettings::default();
+        s.pv_stop_w = s.pv_start_w + 1.0;
+        assert!(s.check().unwrap_err().contains("pv_stop_w"));
+        s = PolicySettings::default();
+        s.comfort_band_k = f64::NAN;
+        assert!(s.check().is_err());
+    }
+}
