@@ -4,6 +4,7 @@
 
 use crate::controller::{ControllerKind, ZoneController, ZoneInputs};
 use crate::pi::PiGains;
+use crate::policy::{Decision, MinerRole};
 use crate::schedule::Schedule;
 use crate::split::{BoardRange, Dwell, PowerSplitter};
 use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
@@ -58,6 +59,8 @@ pub struct ZoneStatus {
     pub action: &'static str,
     /// Why the zone is not heating although it could, if it isn't.
     pub hold_reason: Option<String>,
+    /// The heat-source policy's rule and reason in force, if a policy runs.
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,12 +96,21 @@ struct ZoneRuntime {
     splitter: PowerSplitter,
 }
 
+/// What the heat-source policy asks of every zone's miner control.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct PolicyAdjust {
+    offset_k: f64,
+    blocked: bool,
+    note: Option<String>,
+}
+
 /// All zones with their devices, and the controller state.
 #[derive(Debug)]
 pub struct Appliance {
     zones: Vec<ZoneRuntime>,
     stopped: bool,
     outdoor: Option<Celsius>,
+    adjust: PolicyAdjust,
 }
 
 impl Appliance {
@@ -122,13 +134,14 @@ impl Appliance {
                 schedule_applied: None,
                 last_good: None,
                 last_tick: None,
-                splitter: PowerSplitter::new(Dwell::default()),
+                splitter: PowerSplitter::new(kind.dwell()),
             })
             .collect();
         Appliance {
             zones,
             stopped: false,
             outdoor: None,
+            adjust: PolicyAdjust::default(),
         }
     }
 
@@ -150,6 +163,22 @@ impl Appliance {
         z.schedule = schedule;
         z.schedule_applied = None;
         Ok(())
+    }
+
+    /// Applies a heat-source policy decision from the next tick: the miner
+    /// aims at setpoint + `setpoint_offset_k` (kept within each zone's
+    /// setpoint range), or does not heat at all when the policy says off.
+    pub fn apply_policy(&mut self, decision: &Decision) {
+        let offset = decision.setpoint_offset_k;
+        self.adjust = PolicyAdjust {
+            offset_k: if offset.is_finite() {
+                offset.clamp(-5.0, 5.0)
+            } else {
+                0.0
+            },
+            blocked: decision.miner == MinerRole::Off,
+            note: Some(format!("{:?}: {}", decision.rule, decision.reason())),
+        };
     }
 
     /// Minimum on and off times for boards that switch off entirely
@@ -219,7 +248,7 @@ impl Appliance {
         };
         let (stopped, outdoor) = (self.stopped, self.outdoor);
         for zone in &mut self.zones {
-            let status = zone.step(now, stopped, outdoor);
+            let status = zone.step(now, stopped, outdoor, &self.adjust);
             for board in &mut zone.hw.boards {
                 let BoardPoll {
                     telemetry,
@@ -298,7 +327,13 @@ impl ZoneRuntime {
         schedule.next_after(now)
     }
 
-    fn step(&mut self, now: Timestamp, stopped: bool, outdoor: Option<Celsius>) -> ZoneStatus {
+    fn step(
+        &mut self,
+        now: Timestamp,
+        stopped: bool,
+        outdoor: Option<Celsius>,
+        adjust: &PolicyAdjust,
+    ) -> ZoneStatus {
         let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
         self.last_tick = Some(now);
         let next_setpoint = self.follow_schedule(now);
@@ -308,8 +343,22 @@ impl ZoneRuntime {
         let mut demand = 0.0;
         let max_power = self.max_power();
 
+        // The policy's offset moves what the miner aims at, never the
+        // user's setpoint, and never outside the zone's setpoint range.
+        let limits = self.config.limits;
+        let shifted = |c: Celsius| {
+            Celsius(
+                (c.get() + adjust.offset_k)
+                    .clamp(limits.min_setpoint_c.get(), limits.max_setpoint_c.get()),
+            )
+        };
+        let aim = shifted(settings.setpoint_c);
+        let next_setpoint = next_setpoint.map(|(at, c)| (at, shifted(c)));
         if stopped {
             hold_reason = Some("shutting down".into());
+        } else if adjust.blocked && settings.mode != ZoneMode::Off {
+            self.controller.reset();
+            hold_reason = adjust.note.clone();
         } else if settings.mode == ZoneMode::Off {
             self.controller.reset();
         } else if let Some(t) = temperature {
@@ -322,7 +371,7 @@ impl ZoneRuntime {
             } else {
                 let inputs = ZoneInputs {
                     temperature: t,
-                    setpoint: settings.setpoint_c,
+                    setpoint: aim,
                     outdoor,
                     next_setpoint,
                     max_power,
@@ -335,7 +384,7 @@ impl ZoneRuntime {
             // learned the zone's losses and knows the outdoor temperature).
             demand = self
                 .controller
-                .fallback_demand(settings.setpoint_c, outdoor, max_power)
+                .fallback_demand(aim, outdoor, max_power)
                 .clamp(0.0, 1.0);
             if demand > 0.0 {
                 if let Some(why) = hold_reason.take() {
@@ -350,6 +399,7 @@ impl ZoneRuntime {
         // Heat stops at once (no minimum on time) when it must: shutdown,
         // mode off, the hard limit, a stale sensor without a safety demand.
         let must_stop = stopped
+            || adjust.blocked
             || settings.mode == ZoneMode::Off
             || temperature.is_some_and(|t| t >= self.config.limits.hard_max_c)
             || (temperature.is_none() && demand <= 0.0);
@@ -376,6 +426,7 @@ impl ZoneRuntime {
             power_target_w: commanded,
             action,
             hold_reason,
+            policy: adjust.note.clone(),
         }
     }
 
@@ -661,5 +712,55 @@ mod tests {
             .iter()
             .all(|b| b.telemetry.state == BoardState::Stopped));
         assert_eq!(rep.zones[0].hold_reason.as_deref(), Some("shutting down"));
+    }
+
+    fn decision(miner: MinerRole, offset_k: f64) -> Decision {
+        Decision {
+            miner,
+            setpoint_offset_k: offset_k,
+            sg_ready_out: None,
+            rule: crate::policy::Rule::UtilityBlock,
+            why: vec!["because".into()],
+            price_per_kwh: 0.3,
+            revenue_per_kwh: 0.1,
+            cop: None,
+        }
+    }
+
+    #[test]
+    fn a_policy_block_stops_heat_and_says_why_and_an_offset_moves_the_aim() {
+        let mut r = rig(ZoneKind::Room, 1);
+        r.app.apply_policy(&decision(MinerRole::Off, 0.0));
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0);
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("because"));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(21.0),
+            "user setpoint untouched"
+        );
+        // Backup stage 0.3 K below: at 20.8 °C (0.2 K under the setpoint) the
+        // miner does not heat; without the offset it would.
+        set_temp(&r, Some(20.8));
+        r.app.apply_policy(&decision(MinerRole::Backup, -0.3));
+        r.app.tick(Timestamp::from_secs(10));
+        assert_eq!(target(&r, 0), 0.0);
+        r.app.apply_policy(&decision(MinerRole::Primary, 0.0));
+        r.app.tick(Timestamp::from_secs(20));
+        assert!(target(&r, 0) > 0.0);
+    }
+
+    #[test]
+    fn shares_spread_over_boards_at_partial_load() {
+        let mut r = rig(ZoneKind::Room, 2);
+        // 1 K below: P-term 0.8 of 2000 W = 1600 W, over both boards.
+        set_temp(&r, Some(20.0));
+        r.app.tick(Timestamp::from_secs(0));
+        assert!((target(&r, 0) - 800.0).abs() < 1.0, "{}", target(&r, 0));
+        assert!((target(&r, 1) - 800.0).abs() < 1.0, "{}", target(&r, 1));
     }
 }

@@ -62,6 +62,18 @@ impl ControllerKind {
         }
     }
 
+    /// Minimum on/off times for whole-board switching. The baselines run as
+    /// their reference implementations define them: no minimum cycle.
+    pub fn dwell(self) -> crate::split::Dwell {
+        match self {
+            ControllerKind::Hearth(_) => crate::split::Dwell::default(),
+            ControllerKind::Hysteresis | ControllerKind::Tpi => crate::split::Dwell {
+                min_on: std::time::Duration::ZERO,
+                min_off: std::time::Duration::ZERO,
+            },
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ControllerKind::Hearth(_) => "hearth",

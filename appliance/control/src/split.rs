@@ -144,8 +144,10 @@ impl PowerSplitter {
         if cycling {
             let delivered = if self.gates[0].on { lowest } else { 0.0 };
             self.deficit_j += (target_w - delivered) * dt_s;
-            // Bounded: at most one minimum dwell's worth either way.
-            let bound = lowest * self.dwell.min_on.max(self.dwell.min_off).as_secs_f64();
+            // Bounded: one minimum dwell's worth either way (a minute's at
+            // least, so zero dwell times still average correctly).
+            let dwell_s = self.dwell.min_on.max(self.dwell.min_off).as_secs_f64();
+            let bound = lowest * dwell_s.max(60.0);
             self.deficit_j = self.deficit_j.clamp(-bound, bound);
             let g = self.gates[0];
             want = if g.on {

@@ -105,6 +105,17 @@ pub struct SimArgs {
     /// at this fraction of one board's maximum power (e.g. 0.4).
     #[arg(long, value_name = "FRACTION")]
     pub partial_load: Option<f64>,
+    /// Heat sources: the heat-source policy (heat pump and miner), the heat
+    /// pump with the boards as a plain backup element, or the miner alone.
+    #[arg(long, value_enum, default_value_t = SourcesArg::Policy)]
+    pub sources: SourcesArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourcesArg {
+    Policy,
+    HeatPumpOnly,
+    MinerOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

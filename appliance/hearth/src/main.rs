@@ -1,6 +1,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hearth::cli::{Cli, Command, ControllerArg, RunArgs, SimArgs};
+use hearth::cli::{Cli, Command, ControllerArg, RunArgs, SimArgs, SourcesArg};
 use hearth::config::{Config, DEFAULT_CONFIG_PATH};
 use hearth::daemon::{self, RunOptions};
 use hearth_control::{ControllerKind, PiGains};
@@ -110,6 +110,7 @@ fn sim(args: SimArgs) -> Result<()> {
             weather_series: None,
             prices: None,
             pv: None,
+            policy: None,
             zones: vec![ZoneSpec::default_room()],
         },
     };
@@ -125,7 +126,12 @@ fn sim(args: SimArgs) -> Result<()> {
         ControllerArg::Hysteresis => ControllerKind::Hysteresis,
         ControllerArg::Tpi => ControllerKind::Tpi,
     };
-    let summary = runner::run_with(&scenario, controller);
+    let sources = match args.sources {
+        SourcesArg::Policy => runner::HeatSources::Policy,
+        SourcesArg::HeatPumpOnly => runner::HeatSources::HeatPumpOnly,
+        SourcesArg::MinerOnly => runner::HeatSources::MinerOnly,
+    };
+    let summary = runner::run_sources(&scenario, controller, sources);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

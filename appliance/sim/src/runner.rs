@@ -8,7 +8,10 @@ use crate::board::SimBoardParams;
 use crate::scenario::{build_world, curve_at, daily_value, Scenario};
 use crate::weather::HourlySeries;
 use crate::world::{lock, World};
-use hearth_control::{Appliance, ControllerKind, PiGains, ZoneMode};
+use hearth_control::{
+    Appliance, ControllerKind, CopCurve, HeatPumpState, HouseNow, PiGains, Policy, SgReady, Tariff,
+    ZoneMode,
+};
 use hearth_core::{BoardEvent, Celsius, Timestamp, Watts};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -19,6 +22,31 @@ use std::time::Duration;
 pub const OVERSHOOT_WINDOW_S: f64 = 3.0 * 3600.0;
 /// Comfort band below the setpoint before discomfort counts.
 pub const DISCOMFORT_BAND_K: f64 = 0.5;
+
+/// Which heat sources a run may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeatSources {
+    /// Heat pump (if the scenario has one) and miner, under the heat-source
+    /// policy (`hearth_control::Policy`).
+    Policy,
+    /// The same house with the boards as a plain resistive backup element:
+    /// the same policy and controller, but no mining (no revenue, so the
+    /// economic switch never picks them).
+    HeatPumpOnly,
+    /// No heat pump: the miner alone.
+    MinerOnly,
+}
+
+impl HeatSources {
+    pub fn name(self) -> &'static str {
+        match self {
+            HeatSources::Policy => "policy",
+            HeatSources::HeatPumpOnly => "heat-pump-only",
+            HeatSources::MinerOnly => "miner-only",
+        }
+    }
+}
 
 /// Per-zone results of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,6 +70,7 @@ pub struct ZoneSummary {
 pub struct RunSummary {
     pub scenario: String,
     pub controller: String,
+    pub sources: String,
     pub seed: u64,
     pub simulated_hours: f64,
     pub ticks: u64,
@@ -56,6 +85,19 @@ pub struct RunSummary {
     pub heat_kwh: f64,
     /// Electricity drawn by heat pumps (their heat is not in `heat_kwh`).
     pub heat_pump_kwh: f64,
+    /// Heat the heat pumps delivered.
+    pub heat_pump_heat_kwh: f64,
+    /// Electricity cost (grid and forgone feed-in), before revenue.
+    pub electricity_cost: f64,
+    /// Net cost per kWh of all heat delivered (boards and heat pumps).
+    pub net_cost_per_heat_kwh: f64,
+    /// What the same heat would have cost from a resistive heater at the
+    /// grid price in force...
+    pub resistive_cost: f64,
+    /// ...and from the heat pump alone at its COP (scenarios with one).
+    pub heat_pump_equivalent_cost: f64,
+    /// Ticks per policy rule that set the miner's role (policy runs).
+    pub policy_rules: std::collections::BTreeMap<String, u64>,
     /// Electricity cost (grid at its price, PV surplus at the feed-in price
     /// it would have earned) minus mining revenue.
     pub net_cost: f64,
@@ -169,6 +211,15 @@ pub fn run(scenario: &Scenario) -> RunSummary {
 /// Runs `scenario` with `controller` on every zone. Deterministic: the same
 /// scenario (seed included) gives the same summary, bit for bit.
 pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
+    run_sources(scenario, controller, HeatSources::Policy)
+}
+
+/// Runs `scenario` with `controller` and the given heat sources.
+pub fn run_sources(
+    scenario: &Scenario,
+    controller: ControllerKind,
+    sources: HeatSources,
+) -> RunSummary {
     let start = Timestamp::from_secs(scenario.start_unix_s);
     let built = build_world(scenario.seed, start, scenario.weather, &scenario.zones);
     if let Some(ws) = &scenario.weather_series {
@@ -201,6 +252,38 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
     let (grid_price, feed_in, hashprice) = scenario.prices.as_ref().map_or((0.0, 0.0, 0.0), |p| {
         (p.grid_per_kwh, p.feed_in_per_kwh, p.hashprice_per_th_day)
     });
+    // Without mining the boards earn nothing, whatever the hashprice.
+    let hashprice = if sources == HeatSources::HeatPumpOnly {
+        0.0
+    } else {
+        hashprice
+    };
+    let site_cop = scenario
+        .zones
+        .iter()
+        .find_map(|z| z.heat_pump.as_ref())
+        .map(|hp| CopCurve(hp.cop.clone()));
+    let mut policy = (sources != HeatSources::MinerOnly).then(|| {
+        let mut settings = scenario.policy.clone().unwrap_or_default();
+        if scenario.policy.is_none() {
+            settings.feed_in_per_kwh = feed_in;
+        }
+        let tariff = if tou.is_empty() {
+            Tariff::Fixed {
+                per_kwh: grid_price,
+            }
+        } else {
+            Tariff::TimeOfUse {
+                entries: tou.clone(),
+            }
+        };
+        Policy::new(settings, tariff, site_cop.clone(), hashprice)
+    });
+    let mut policy_rules = std::collections::BTreeMap::new();
+    // Each heat pump's room thermostat: cut off above setpoint + cutoff.
+    let mut hp_cut_off = vec![false; scenario.zones.len()];
+    let mut miner_j_per_th: Option<f64> = None;
+    let (mut hp_heat_wh, mut resistive_cost, mut hp_equiv_cost) = (0.0, 0.0, 0.0);
 
     let tick = Duration::from_secs_f64(scenario.tick_s);
     let end = start.plus(Duration::from_secs_f64(scenario.duration_hours * 3600.0));
@@ -222,12 +305,31 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
     while now < end {
         let h = now.since(start).as_secs_f64() / 3600.0;
         // The world up to now under the old conditions, then today's.
-        let (outdoor, hp_electric_w) = {
+        let (outdoor, hp_electric_w, hp_heat_w) = {
             let mut w = lock(&built.world);
             w.advance_to(now);
             let outdoor = w.outdoor();
             let solar = w.solar_w_per_m2();
+            let pv_now = pv.as_ref().and_then(|s| s.at(now)).unwrap_or(0.0).max(0.0);
+            let decision = policy.as_mut().map(|p| {
+                let house = HouseNow {
+                    outdoor_c: Some(outdoor),
+                    pv_surplus_w: pv.is_some().then_some(Watts(pv_now)),
+                    heat_pump: site_cop.is_some().then_some(HeatPumpState::Running),
+                    ..HouseNow::default()
+                };
+                p.decide(&house, now, miner_j_per_th)
+            });
+            let hp_held_back = sources == HeatSources::MinerOnly
+                || decision
+                    .as_ref()
+                    .is_some_and(|d| d.sg_ready_out == Some(SgReady::Block));
+            if let Some(d) = &decision {
+                appliance.apply_policy(d);
+                *policy_rules.entry(format!("{:?}", d.rule)).or_insert(0u64) += 1;
+            }
             let mut hp_w = 0.0;
+            let mut hp_q = 0.0;
             for (i, z) in scenario.zones.iter().enumerate() {
                 let settings = appliance.settings(z.id.as_str());
                 let Some(room) = w.room_mut(i) else { continue };
@@ -246,7 +348,7 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
                 }
                 room.extra_heat_w = Watts::ZERO;
                 if let (Some(hp), Some(s)) = (&z.heat_pump, settings) {
-                    if s.mode == ZoneMode::Heat {
+                    if s.mode == ZoneMode::Heat && !hp_held_back {
                         // A weather-compensated base load with room influence:
                         // the heat pump covers the zone's steady loss at its
                         // setpoint less the free gains, corrected by how far
@@ -255,20 +357,27 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
                         // capacity; the boards make up the rest.
                         let p = room.params;
                         let room_error_k = s.setpoint_c.get() - room.state.interior_c.get();
+                        match hp.room_cutoff_k {
+                            Some(k) if room_error_k < -k => hp_cut_off[i] = true,
+                            _ if room_error_k >= 0.0 => hp_cut_off[i] = false,
+                            _ => {}
+                        }
                         let need = (s.setpoint_c.get() - outdoor.get())
                             / (p.rie_k_per_w + p.rea_k_per_w)
                             - room.internal_gain_w.get()
                             - p.aw_m2 * solar
                             + hp.room_influence_w_per_k * room_error_k;
+                        let need = if hp_cut_off[i] { 0.0 } else { need };
                         let q = need
                             .max(0.0)
                             .min(curve_at(&hp.capacity_w, outdoor.get()).max(0.0));
                         room.extra_heat_w = Watts(q);
                         hp_w += q / curve_at(&hp.cop, outdoor.get()).max(1.0);
+                        hp_q += q;
                     }
                 }
             }
-            (outdoor, hp_w)
+            (outdoor, hp_w, hp_q)
         };
         appliance.set_outdoor(Some(outdoor));
         let report = appliance.tick(now);
@@ -311,13 +420,33 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
             // hashprice is per TH/s per day.
             revenue += b.telemetry.hashrate_ghs.get() / 1000.0 * hashprice * dt_h / 24.0;
         }
+        let board_ghs: f64 = report
+            .boards
+            .iter()
+            .map(|b| b.telemetry.hashrate_ghs.get())
+            .sum();
+        // The boards' live efficiency, J/TH, for the economic switch.
+        if board_w > 0.0 && board_ghs > 0.0 {
+            miner_j_per_th = Some(board_w / (board_ghs / 1000.0));
+        }
         energy_wh += board_w * dt_h;
         hp_wh += hp_electric_w * dt_h;
+        hp_heat_wh += hp_heat_w * dt_h;
         let total_w = board_w + hp_electric_w;
         let pv_w = pv.as_ref().and_then(|s| s.at(now)).unwrap_or(0.0).max(0.0);
         let from_pv = total_w.min(pv_w);
         let price = daily_value(&tou, now.second_of_day()).unwrap_or(grid_price);
         cost += (from_pv * feed_in + (total_w - from_pv) * price) * dt_h / 1000.0;
+        // The same heat from a resistive heater, and from the heat pump alone.
+        let heat_w = board_w + hp_heat_w;
+        let heat_from_pv = heat_w.min(pv_w);
+        resistive_cost +=
+            (heat_from_pv * feed_in + (heat_w - heat_from_pv) * price) * dt_h / 1000.0;
+        if let Some(c) = &site_cop {
+            let hp_elec = heat_w / c.at(outdoor);
+            let e_from_pv = hp_elec.min(pv_w);
+            hp_equiv_cost += (e_from_pv * feed_in + (hp_elec - e_from_pv) * price) * dt_h / 1000.0;
+        }
         safety_events += report
             .events
             .iter()
@@ -354,6 +483,7 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
     RunSummary {
         scenario: scenario.name.clone(),
         controller: controller.name().to_string(),
+        sources: sources.name().to_string(),
         seed: scenario.seed,
         simulated_hours: hours,
         ticks,
@@ -363,6 +493,16 @@ pub fn run_with(scenario: &Scenario, controller: ControllerKind) -> RunSummary {
         energy_kwh: energy_wh / 1000.0,
         heat_kwh: heat_wh / 1000.0,
         heat_pump_kwh: hp_wh / 1000.0,
+        heat_pump_heat_kwh: hp_heat_wh / 1000.0,
+        electricity_cost: cost,
+        net_cost_per_heat_kwh: if heat_wh + hp_heat_wh > 0.0 {
+            (cost - revenue) / ((heat_wh + hp_heat_wh) / 1000.0)
+        } else {
+            0.0
+        },
+        resistive_cost,
+        heat_pump_equivalent_cost: hp_equiv_cost,
+        policy_rules,
         net_cost: cost - revenue,
         revenue,
         cycles_per_hour: if with_boards.is_empty() {
@@ -393,6 +533,37 @@ pub struct PartialLoad {
     pub duty_cycled_kwh: f64,
     /// modulated / duty-cycled.
     pub ratio: f64,
+    /// The board's most efficient operating point anywhere on its V/f
+    /// curve, and that over its full-power point: the most any split of
+    /// this board's power could gain over full-power duty cycling.
+    pub best_point_hashes_per_joule: f64,
+    pub best_point_freq_mhz: f64,
+    pub ceiling_ratio: f64,
+}
+
+/// Hashes per joule along a board's lowest-voltage V/f curve, 1 MHz steps:
+/// (best, its frequency, at full power).
+fn efficiency_ceiling(params: &SimBoardParams) -> (f64, f64, f64) {
+    let table = &params.vf_table;
+    let hpj = |f: f64| {
+        let op = table.point_at(hearth_core::FreqMhz(f));
+        let w = params.power.power(op).get();
+        if w > 0.0 {
+            params.power.hashrate(op.freq_mhz).get() * 1e9 / w
+        } else {
+            0.0
+        }
+    };
+    let (lo, hi) = (table.min_freq().get(), table.max_freq().get());
+    let mut best = (hpj(lo), lo);
+    let mut f = lo;
+    while f <= hi {
+        if hpj(f) > best.0 {
+            best = (hpj(f), f);
+        }
+        f += 1.0;
+    }
+    (best.0, best.1, hpj(hi))
 }
 
 /// Runs both ways for `hours` on a board in a large room held near 20 °C.
@@ -445,6 +616,7 @@ pub fn partial_load(demand: f64, hours: f64) -> PartialLoad {
     let (jd, hd) = run(false);
     let hpj = |h: f64, j: f64| if j > 0.0 { h / j } else { 0.0 };
     let (m, d) = (hpj(hm, jm), hpj(hd, jd));
+    let (best, best_f, full) = efficiency_ceiling(&SimBoardParams::bm1370_65());
     PartialLoad {
         demand,
         modulated_hashes_per_joule: m,
@@ -452,6 +624,9 @@ pub fn partial_load(demand: f64, hours: f64) -> PartialLoad {
         modulated_kwh: jm / 3.6e6,
         duty_cycled_kwh: jd / 3.6e6,
         ratio: if d > 0.0 { m / d } else { 0.0 },
+        best_point_hashes_per_joule: best,
+        best_point_freq_mhz: best_f,
+        ceiling_ratio: if full > 0.0 { best / full } else { 0.0 },
     }
 }
 
@@ -472,6 +647,7 @@ mod tests {
             weather_series: None,
             prices: None,
             pv: None,
+            policy: None,
             zones: vec![ZoneSpec::default_room()],
         }
     }
@@ -619,10 +795,83 @@ mod tests {
     fn modulating_beats_duty_cycling_at_partial_load() {
         let p = partial_load(0.4, 0.5);
         assert!(p.ratio > 1.0, "{p:?}");
+        assert!(
+            p.ratio <= p.ceiling_ratio + 1e-3,
+            "nothing beats the best point: {p:?}"
+        );
+        assert!(
+            p.best_point_freq_mhz > 200.0 && p.best_point_freq_mhz < 600.0,
+            "{p:?}"
+        );
         // Same energy within a few percent: a fair comparison.
         assert!(
             (p.modulated_kwh - p.duty_cycled_kwh).abs() / p.duty_cycled_kwh < 0.05,
             "{p:?}"
         );
+    }
+
+    fn heat_pump_day(hashprice: f64) -> Scenario {
+        let text = format!(
+            r#"
+name = "hp"
+seed = 3
+duration_hours = 24
+[weather]
+mean_c = -10
+[prices]
+grid_per_kwh = 0.30
+hashprice_per_th_day = {hashprice}
+[[zone]]
+id = "house"
+setpoint_c = 20
+initial_c = 20
+boards = 2
+[zone.heat_pump]
+cop = [[-20, 1.6], [-7, 2.5], [7, 4.5]]
+capacity_w = [[-20, 1000], [7, 2000]]
+"#
+        );
+        match Scenario::from_toml(&text) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn heat_sources_compare_and_the_policy_explains_itself() {
+        let sc = heat_pump_day(0.05);
+        let hearth = ControllerKind::Hearth(PiGains::default());
+        let policy = run_sources(&sc, hearth, HeatSources::Policy);
+        let hp_only = run_sources(&sc, hearth, HeatSources::HeatPumpOnly);
+        let miner_only = run_sources(&sc, hearth, HeatSources::MinerOnly);
+        // Below the balance point the miner tops up the heat pump: the same
+        // heat as the backup element, but it earns.
+        assert!(
+            policy.policy_rules.contains_key("BelowBalancePoint"),
+            "{policy:?}"
+        );
+        assert_eq!(hp_only.revenue, 0.0);
+        assert!(policy.revenue > 0.0);
+        assert!(
+            policy.net_cost < hp_only.net_cost,
+            "{} {}",
+            policy.net_cost,
+            hp_only.net_cost
+        );
+        assert!(policy.net_cost < miner_only.net_cost);
+        assert_eq!(miner_only.heat_pump_kwh, 0.0);
+        assert!(miner_only.policy_rules.is_empty());
+        assert!(policy.heat_pump_heat_kwh > 10.0);
+        // A resistive heater at the same price costs grid price x heat.
+        let heat = policy.heat_kwh + policy.heat_pump_heat_kwh;
+        assert!(
+            (policy.resistive_cost - 0.30 * heat).abs() < 0.02 * heat,
+            "{policy:?}"
+        );
+        // With a hashprice high enough, the economic switch holds the heat
+        // pump back and the miner carries the load.
+        let rich = run_sources(&heat_pump_day(0.5), hearth, HeatSources::Policy);
+        assert!(rich.policy_rules.contains_key("EconomicMiner"), "{rich:?}");
+        assert!(rich.heat_pump_kwh < 0.1 * policy.heat_pump_kwh, "{rich:?}");
     }
 }

@@ -9,7 +9,8 @@ use crate::room::RoomParams;
 use crate::weather::WeatherParams;
 use crate::world::{SharedWorld, World};
 use hearth_control::{
-    Schedule, ScheduleEntry, ZoneConfig, ZoneHardware, ZoneKind, ZoneMode, ZoneSettings, ALL_DAYS,
+    PolicySettings, Schedule, ScheduleEntry, ZoneConfig, ZoneHardware, ZoneKind, ZoneMode,
+    ZoneSettings, ALL_DAYS,
 };
 use hearth_core::{BoardId, Celsius, Hashboard, Timestamp, Watts, ZoneId};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,10 @@ pub struct Scenario {
     pub prices: Option<PricesSpec>,
     #[serde(default)]
     pub pv: Option<PvSpec>,
+    /// Heat-source policy settings (`hearth_control::PolicySettings`);
+    /// defaults when absent, `feed_in_per_kwh` taken from `[prices]`.
+    #[serde(default)]
+    pub policy: Option<PolicySettings>,
     #[serde(rename = "zone")]
     pub zones: Vec<ZoneSpec>,
 }
@@ -227,6 +232,10 @@ pub struct HeatPumpSpec {
     /// pure weather-compensated base load that ignores the room.
     #[serde(default = "default_room_influence")]
     pub room_influence_w_per_k: f64,
+    /// A room thermostat on it: off once the zone is this far above the
+    /// setpoint, on again at the setpoint. None (the default): no cut-off.
+    #[serde(default)]
+    pub room_cutoff_k: Option<f64>,
 }
 
 fn default_room_influence() -> f64 {
@@ -424,6 +433,9 @@ impl Scenario {
             return Err(invalid("tick_s", "must be between 1 and 600 seconds"));
         }
         self.weather.check().map_err(|r| invalid("weather", r))?;
+        if let Some(p) = &self.policy {
+            p.check().map_err(|r| invalid("policy", r))?;
+        }
         if self.zones.is_empty() {
             return Err(invalid("zone", "at least one zone is needed"));
         }
@@ -487,6 +499,15 @@ impl Scenario {
                     return Err(invalid(
                         key("heat_pump.room_influence_w_per_k"),
                         "must be between 0 and 100000",
+                    ));
+                }
+                if hp
+                    .room_cutoff_k
+                    .is_some_and(|k| !(k.is_finite() && (0.0..=5.0).contains(&k)))
+                {
+                    return Err(invalid(
+                        key("heat_pump.room_cutoff_k"),
+                        "must be between 0 and 5",
                     ));
                 }
             }
