@@ -5,8 +5,10 @@
 use crate::controller::{ControllerKind, ZoneController, ZoneInputs};
 use crate::pi::PiGains;
 use crate::policy::{Decision, MinerRole};
+use crate::preset::{Preset, PresetTable, BOOST_FOR};
 use crate::schedule::Schedule;
 use crate::split::{BoardRange, Dwell, PowerSplitter};
+use crate::window::{WindowDetector, WindowState};
 use crate::zone::{SettingError, ZoneConfig, ZoneKind, ZoneMode, ZoneSettings};
 use hearth_core::board::BoardPoll;
 use hearth_core::{
@@ -61,6 +63,8 @@ pub struct ZoneStatus {
     pub hold_reason: Option<String>,
     /// The heat-source policy's rule and reason in force, if a policy runs.
     pub policy: Option<String>,
+    /// The preset last picked, until the setpoint is changed by hand.
+    pub preset: Option<Preset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +98,15 @@ struct ZoneRuntime {
     last_good: Option<(Celsius, Timestamp)>,
     last_tick: Option<Timestamp>,
     splitter: PowerSplitter,
+    presets: PresetTable,
+    preset: Option<Preset>,
+    /// While boosting: until when, and the setpoint to return to.
+    boost: Option<(Timestamp, Celsius)>,
+    window: WindowDetector,
+    /// A fresh window-contact state, if the zone has a contact.
+    contact: Option<bool>,
+    /// Pool circulation pump running, as last reported (`None`: unknown).
+    circulation: Option<bool>,
 }
 
 /// What the heat-source policy asks of every zone's miner control.
@@ -102,6 +115,8 @@ struct PolicyAdjust {
     offset_k: f64,
     blocked: bool,
     note: Option<String>,
+    /// Someone at home (fresh), if a presence input exists.
+    presence: Option<bool>,
 }
 
 /// All zones with their devices, and the controller state.
@@ -127,7 +142,6 @@ impl Appliance {
         let zones = zones
             .into_iter()
             .map(|(config, hw)| ZoneRuntime {
-                config,
                 hw,
                 controller: kind.build(),
                 schedule: None,
@@ -135,6 +149,13 @@ impl Appliance {
                 last_good: None,
                 last_tick: None,
                 splitter: PowerSplitter::new(kind.dwell()),
+                presets: PresetTable::defaults(config.kind),
+                preset: None,
+                boost: None,
+                window: WindowDetector::default(),
+                contact: None,
+                circulation: None,
+                config,
             })
             .collect();
         Appliance {
@@ -178,7 +199,112 @@ impl Appliance {
             },
             blocked: decision.miner == MinerRole::Off,
             note: Some(format!("{:?}: {}", decision.rule, decision.reason())),
+            presence: self.adjust.presence,
         };
+    }
+
+    /// Presence (fresh), or `None` without a presence input: when nobody is
+    /// home, zones aim no higher than their away preset.
+    pub fn set_presence(&mut self, presence: Option<bool>) {
+        self.adjust.presence = presence;
+    }
+
+    /// A zone's window contact (fresh), or `None`: then the temperature
+    /// slope detects open windows.
+    pub fn set_window_contact(
+        &mut self,
+        zone: &str,
+        open: Option<bool>,
+    ) -> Result<(), SettingError> {
+        self.zone_mut(zone)?.contact = open;
+        Ok(())
+    }
+
+    /// The fast-drop window rule for `zone`: K/h, or `None` to switch it
+    /// off (the default; see [`crate::window`]).
+    pub fn set_window_drop_rule(
+        &mut self,
+        zone: &str,
+        drop_k_per_h: Option<f64>,
+    ) -> Result<(), SettingError> {
+        if drop_k_per_h.is_some_and(|k| !(k.is_finite() && (0.5..=50.0).contains(&k))) {
+            return Err(SettingError::Invalid(
+                "window drop rule must be between 0.5 and 50 K/h".into(),
+            ));
+        }
+        self.zone_mut(zone)?.window.drop_k_per_h = drop_k_per_h;
+        Ok(())
+    }
+
+    /// A pool's circulation pump state; a pool never heats unless it is
+    /// known to run.
+    pub fn set_circulation(
+        &mut self,
+        zone: &str,
+        running: Option<bool>,
+    ) -> Result<(), SettingError> {
+        self.zone_mut(zone)?.circulation = running;
+        Ok(())
+    }
+
+    /// Replaces a zone's preset table after checking it against the
+    /// zone's limits.
+    pub fn set_presets(&mut self, zone: &str, table: PresetTable) -> Result<(), SettingError> {
+        let z = self.zone_mut(zone)?;
+        table
+            .check(&z.config.limits)
+            .map_err(SettingError::Invalid)?;
+        z.presets = table;
+        Ok(())
+    }
+
+    pub fn presets(&self, zone: &str) -> Option<(PresetTable, Option<Preset>)> {
+        self.zones
+            .iter()
+            .find(|z| z.config.id.as_str() == zone)
+            .map(|z| (z.presets, z.preset))
+    }
+
+    /// The settings a preset would give `zone` (validated, not applied), so
+    /// the caller can persist them first.
+    pub fn preset_settings(
+        &self,
+        zone: &str,
+        preset: Preset,
+    ) -> Result<ZoneSettings, SettingError> {
+        let z = self
+            .zones
+            .iter()
+            .find(|z| z.config.id.as_str() == zone)
+            .ok_or_else(|| SettingError::UnknownZone(zone.to_string()))?;
+        let setpoint_c = z
+            .config
+            .limits
+            .validate_setpoint(z.presets.setpoint(preset).get())?;
+        Ok(ZoneSettings {
+            setpoint_c,
+            mode: ZoneMode::Heat,
+        })
+    }
+
+    /// Applies a preset: its setpoint in heat mode; a boost lasts
+    /// [`BOOST_FOR`] and then returns to the setpoint from before.
+    pub fn apply_preset(
+        &mut self,
+        zone: &str,
+        preset: Preset,
+        now: Timestamp,
+    ) -> Result<ZoneSettings, SettingError> {
+        let settings = self.preset_settings(zone, preset)?;
+        let z = self.zone_mut(zone)?;
+        let before = z.boost.map_or(z.config.settings.setpoint_c, |(_, b)| b);
+        if settings.mode != z.config.settings.mode {
+            z.controller.reset();
+        }
+        z.config.settings = settings;
+        z.preset = Some(preset);
+        z.boost = (preset == Preset::Boost).then(|| (now.plus(BOOST_FOR), before));
+        Ok(settings)
     }
 
     /// Minimum on and off times for boards that switch off entirely
@@ -231,6 +357,11 @@ impl Appliance {
             .validate_setpoint(settings.setpoint_c.get())?;
         if settings.mode != z.config.settings.mode {
             z.controller.reset();
+        }
+        if settings.setpoint_c != z.config.settings.setpoint_c {
+            // A number typed by hand is no preset any more.
+            z.preset = None;
+            z.boost = None;
         }
         z.config.settings = settings;
         Ok(())
@@ -321,6 +452,10 @@ impl ZoneRuntime {
                 self.schedule_applied = Some(at);
                 if let Ok(sp) = self.config.limits.validate_setpoint(sp.get()) {
                     self.config.settings.setpoint_c = sp;
+                    // A schedule entry ends a preset (and a boost) like a
+                    // manual change does.
+                    self.preset = None;
+                    self.boost = None;
                 }
             }
         }
@@ -336,6 +471,7 @@ impl ZoneRuntime {
     ) -> ZoneStatus {
         let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
         self.last_tick = Some(now);
+        self.end_boost(now);
         let next_setpoint = self.follow_schedule(now);
         let (temperature, sensor_problem) = self.read_temperature(now);
         let settings = self.config.settings;
@@ -352,33 +488,77 @@ impl ZoneRuntime {
                     .clamp(limits.min_setpoint_c.get(), limits.max_setpoint_c.get()),
             )
         };
-        let aim = shifted(settings.setpoint_c);
-        let next_setpoint = next_setpoint.map(|(at, c)| (at, shifted(c)));
+        let away_c = self.presets.away_c;
+        let frost_c = self.presets.frost_c;
+        // Nobody home: no more than the away preset.
+        let absent = |c: Celsius| {
+            if adjust.presence == Some(false) {
+                c.min(away_c)
+            } else {
+                c
+            }
+        };
+        let mut aim = absent(shifted(settings.setpoint_c));
+        let next_setpoint = next_setpoint.map(|(at, c)| (at, absent(shifted(c))));
+        let window = self.window.observe(temperature, self.contact, now);
+        // Reasons to hold heat that frost protection still overrides.
+        let soft_hold = if adjust.blocked {
+            adjust.note.clone()
+        } else {
+            match window {
+                WindowState::Closed => None,
+                WindowState::ContactOpen => Some("window open (contact)".to_string()),
+                WindowState::FastDrop(rate) => Some(format!(
+                    "window open (temperature falling {:.1} K/h)",
+                    rate.abs()
+                )),
+            }
+        };
+        // A pool heats only while its circulation pump runs: no flow, no heat.
+        let no_flow = self.config.kind == ZoneKind::Pool && self.circulation != Some(true);
+        let mut held = false;
         if stopped {
             hold_reason = Some("shutting down".into());
-        } else if adjust.blocked && settings.mode != ZoneMode::Off {
-            self.controller.reset();
-            hold_reason = adjust.note.clone();
+            held = true;
         } else if settings.mode == ZoneMode::Off {
             self.controller.reset();
+            held = true;
+        } else if temperature.is_some_and(|t| t >= self.config.limits.hard_max_c) {
+            self.controller.reset();
+            hold_reason = Some(format!(
+                "at or above the hard limit {}",
+                self.config.limits.hard_max_c
+            ));
+            held = true;
+        } else if no_flow {
+            self.controller.reset();
+            hold_reason = Some("the pool's circulation pump is not running".into());
+            held = true;
         } else if let Some(t) = temperature {
-            if t >= self.config.limits.hard_max_c {
-                self.controller.reset();
-                hold_reason = Some(format!(
-                    "at or above the hard limit {}",
-                    self.config.limits.hard_max_c
-                ));
-            } else {
+            if let Some(why) = &soft_hold {
+                if t < frost_c {
+                    aim = frost_c;
+                    hold_reason = Some(format!("{why}; frost protection at {frost_c}"));
+                } else {
+                    self.controller.reset();
+                    hold_reason = Some(why.clone());
+                    held = true;
+                }
+            }
+            if !held {
                 let inputs = ZoneInputs {
                     temperature: t,
                     setpoint: aim,
                     outdoor,
-                    next_setpoint,
+                    next_setpoint: next_setpoint.filter(|_| soft_hold.is_none()),
                     max_power,
                     dt_s,
                 };
                 demand = self.controller.step(&inputs, now);
             }
+        } else if soft_hold.is_some() {
+            hold_reason = soft_hold.clone();
+            held = true;
         } else {
             // Stale sensor: the controller's safety demand (none unless it has
             // learned the zone's losses and knows the outdoor temperature).
@@ -397,12 +577,9 @@ impl ZoneRuntime {
         }
 
         // Heat stops at once (no minimum on time) when it must: shutdown,
-        // mode off, the hard limit, a stale sensor without a safety demand.
-        let must_stop = stopped
-            || adjust.blocked
-            || settings.mode == ZoneMode::Off
-            || temperature.is_some_and(|t| t >= self.config.limits.hard_max_c)
-            || (temperature.is_none() && demand <= 0.0);
+        // mode off, no flow, the hard limit, a policy block or an open
+        // window, a stale sensor without a safety demand.
+        let must_stop = held || (temperature.is_none() && demand <= 0.0);
         let target = max_power * demand;
         let commanded = if must_stop {
             let zeros = self.splitter.force_off(self.hw.boards.len(), now);
@@ -427,6 +604,18 @@ impl ZoneRuntime {
             action,
             hold_reason,
             policy: adjust.note.clone(),
+            preset: self.preset,
+        }
+    }
+
+    /// A boost ends after [`BOOST_FOR`]: back to the setpoint from before.
+    fn end_boost(&mut self, now: Timestamp) {
+        if let Some((until, before)) = self.boost {
+            if now >= until {
+                self.config.settings.setpoint_c = before;
+                self.boost = None;
+                self.preset = None;
+            }
         }
     }
 
@@ -762,5 +951,128 @@ mod tests {
         r.app.tick(Timestamp::from_secs(0));
         assert!((target(&r, 0) - 800.0).abs() < 1.0, "{}", target(&r, 0));
         assert!((target(&r, 1) - 800.0).abs() < 1.0, "{}", target(&r, 1));
+    }
+
+    #[test]
+    fn a_pool_heats_only_while_its_circulation_pump_runs() {
+        let mut r = rig(ZoneKind::Pool, 1);
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0, "pump state unknown: no heat");
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("circulation"));
+        r.app.set_circulation("z", Some(true)).expect("zone");
+        r.app.tick(Timestamp::from_secs(10));
+        assert!(target(&r, 0) > 0.0);
+        r.app.set_circulation("z", Some(false)).expect("zone");
+        r.app.tick(Timestamp::from_secs(20));
+        assert_eq!(target(&r, 0), 0.0, "pump stopped: heat stops at once");
+    }
+
+    #[test]
+    fn an_open_window_holds_heat_except_for_frost_protection() {
+        let mut r = rig(ZoneKind::Room, 1);
+        r.app.set_window_contact("z", Some(true)).expect("zone");
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0);
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("window"));
+        // Below frost protection it heats anyway.
+        set_temp(&r, Some(5.0));
+        let rep = r.app.tick(Timestamp::from_secs(10));
+        assert!(target(&r, 0) > 0.0);
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("frost"));
+        // The same for a policy block.
+        r.app.set_window_contact("z", Some(false)).expect("zone");
+        r.app.apply_policy(&decision(MinerRole::Off, 0.0));
+        r.app.tick(Timestamp::from_secs(20));
+        assert!(target(&r, 0) > 0.0, "frost first");
+        set_temp(&r, Some(15.0));
+        r.app.tick(Timestamp::from_secs(30));
+        assert_eq!(target(&r, 0), 0.0);
+    }
+
+    #[test]
+    fn a_fast_temperature_drop_is_an_open_window() {
+        let mut r = rig(ZoneKind::Room, 1);
+        assert!(r.app.set_window_drop_rule("z", Some(f64::NAN)).is_err());
+        r.app.set_window_drop_rule("z", Some(3.0)).expect("valid");
+        // Just under setpoint, holding; then 6 K/h down.
+        let mut held = false;
+        for s in (0..1800).step_by(10) {
+            let t = if s < 600 {
+                20.9
+            } else {
+                20.9 - 6.0 * (s - 600) as f64 / 3600.0
+            };
+            set_temp(&r, Some(t));
+            let rep = r.app.tick(Timestamp::from_secs(s));
+            if rep.zones[0]
+                .hold_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("window open")
+            {
+                held = true;
+                assert_eq!(target(&r, 0), 0.0);
+            }
+        }
+        assert!(held, "never detected");
+    }
+
+    #[test]
+    fn presets_set_the_setpoint_and_boost_returns_after_an_hour() {
+        let mut r = rig(ZoneKind::Room, 1);
+        let s = r
+            .app
+            .apply_preset("z", Preset::Eco, Timestamp::from_secs(0))
+            .expect("ok");
+        assert_eq!(s.setpoint_c, Celsius(19.0));
+        r.app
+            .apply_preset("z", Preset::Boost, Timestamp::from_secs(0))
+            .expect("ok");
+        let rep = r.app.tick(Timestamp::from_secs(10));
+        assert_eq!(rep.zones[0].setpoint_c, Celsius(23.0));
+        assert_eq!(rep.zones[0].preset, Some(Preset::Boost));
+        let rep = r.app.tick(Timestamp::from_secs(3600));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(19.0),
+            "back to eco's setpoint"
+        );
+        assert_eq!(rep.zones[0].preset, None);
+        // A preset table the limits refuse changes nothing.
+        let mut t = PresetTable::defaults(ZoneKind::Room);
+        t.comfort_c = Celsius(29.5);
+        assert!(r.app.set_presets("z", t).is_err());
+        assert_eq!(
+            r.app.presets("z").map(|p| p.0.comfort_c),
+            Some(Celsius(21.0))
+        );
+        assert!(r
+            .app
+            .apply_preset("nope", Preset::Eco, Timestamp::from_secs(0))
+            .is_err());
+    }
+
+    #[test]
+    fn nobody_home_aims_no_higher_than_away() {
+        let mut r = rig(ZoneKind::Room, 1);
+        set_temp(&r, Some(17.0));
+        r.app.set_presence(Some(false));
+        r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(target(&r, 0), 0.0, "17 °C is above away (16 °C)");
+        r.app.set_presence(Some(true));
+        r.app.tick(Timestamp::from_secs(10));
+        assert!(target(&r, 0) > 0.0);
     }
 }

@@ -6,6 +6,9 @@
 //!   feed-forward + PI + pre-heat) and the baselines it is benchmarked
 //!   against ([`Hysteresis`], [`Tpi`]); [`pi`] is the PI they build on.
 //! * [`schedule`]: weekly setpoint schedules.
+//! * [`preset`]: comfort / eco / away / boost / frost setpoints; frost is the
+//!   floor every hold (policy block, open window) still protects.
+//! * [`window`]: open-window detection from a contact or a fast drop.
 //! * [`house`]: house inputs (outdoor, price, PV, heat pump, SG-Ready, window,
 //!   presence, hashprice), each with its time and a staleness limit.
 //! * [`policy`]: the heat-source policy: which source heats, the miner's role,
@@ -24,8 +27,10 @@ pub mod controller;
 pub mod house;
 pub mod pi;
 pub mod policy;
+pub mod preset;
 pub mod schedule;
 pub mod split;
+pub mod window;
 pub mod zone;
 
 pub use appliance::{Appliance, BoardStatus, TickReport, ZoneHardware, ZoneStatus};
@@ -33,6 +38,7 @@ pub use controller::{ControllerKind, Hearth, Hysteresis, Tpi, ZoneController, Zo
 pub use house::{HeatPumpState, HouseInputs, HouseNow, Reading, SgReady};
 pub use pi::{PiController, PiGains};
 pub use policy::{CopCurve, Decision, MinerRole, Policy, PolicySettings, Rule, Tariff};
+pub use preset::{Preset, PresetTable};
 pub use schedule::{Schedule, ScheduleEntry, ALL_DAYS};
 pub use split::{BoardRange, Dwell, PowerSplitter};
 pub use zone::{SettingError, ZoneConfig, ZoneKind, ZoneLimits, ZoneMode, ZoneSettings};

@@ -88,6 +88,8 @@ pub enum SettingError {
     OutOfRange { value: f64, min: f64, max: f64 },
     #[error("setpoint must be a multiple of 0.1 °C")]
     TooFine,
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ZoneLimits {

@@ -244,6 +244,11 @@ pub fn run_sources(
         .iter()
         .map(|z| z.gain_table().unwrap_or_default())
         .collect();
+    let circulation_tables: Vec<Vec<(u32, f64)>> = scenario
+        .zones
+        .iter()
+        .map(|z| z.circulation_table().unwrap_or_default())
+        .collect();
     let tou = scenario.tou_table().unwrap_or_default();
     let pv = scenario.pv.as_ref().map(|p| HourlySeries {
         start,
@@ -380,6 +385,12 @@ pub fn run_sources(
             (outdoor, hp_w, hp_q)
         };
         appliance.set_outdoor(Some(outdoor));
+        for (z, table) in scenario.zones.iter().zip(&circulation_tables) {
+            if z.kind == hearth_control::ZoneKind::Pool {
+                let on = daily_value(table, now.second_of_day()).is_none_or(|v| v > 0.5);
+                let _ = appliance.set_circulation(z.id.as_str(), Some(on));
+            }
+        }
         let report = appliance.tick(now);
         ticks += 1;
         let truth: Vec<Option<Celsius>> = {

@@ -144,6 +144,14 @@ pub struct GainSpec {
     pub w: f64,
 }
 
+/// A daily circulation-pump timer entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CirculationSpec {
+    pub at: String,
+    pub on: bool,
+}
+
 /// A period, in hours since the start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -366,6 +374,10 @@ pub struct ZoneSpec {
     pub pool: Option<PoolSpec>,
     #[serde(default)]
     pub heat_pump: Option<HeatPumpSpec>,
+    /// For a pool: the circulation pump's daily timer (from `at`, on or
+    /// off); running all day when empty. The pool heats only while it runs.
+    #[serde(default)]
+    pub circulation: Vec<CirculationSpec>,
     /// Ids for the boards, in order; missing ones are `<zone>-board-<n>`.
     #[serde(skip)]
     pub board_ids: Vec<BoardId>,
@@ -407,6 +419,7 @@ impl ZoneSpec {
             sensor_failures: Vec::new(),
             pool: None,
             heat_pump: None,
+            circulation: Vec::new(),
             board_ids: Vec::new(),
         }
     }
@@ -480,6 +493,11 @@ impl Scenario {
                 }
             }
             z.gain_table().map_err(|(k, r)| invalid(key(&k), r))?;
+            z.circulation_table()
+                .map_err(|(k, r)| invalid(key(&k), r))?;
+            if !z.circulation.is_empty() && z.kind != ZoneKind::Pool {
+                return Err(invalid(key("circulation"), "only for kind = \"pool\""));
+            }
             for (j, p) in z.sensor_failures.iter().enumerate() {
                 check_period(p.from_h, p.to_h)
                     .map_err(|r| invalid(key(&format!("sensor_failures[{j}]")), r))?;
@@ -627,6 +645,17 @@ impl ZoneSpec {
                 ));
             }
             out.push((at, g.w));
+        }
+        out.sort_by_key(|e| e.0);
+        Ok(out)
+    }
+
+    /// The circulation timer as (second of day, 1.0 on / 0.0 off).
+    pub fn circulation_table(&self) -> Result<Vec<(u32, f64)>, (String, String)> {
+        let mut out = Vec::new();
+        for (j, c) in self.circulation.iter().enumerate() {
+            let at = parse_hhmm(&c.at).map_err(|r| (format!("circulation[{j}].at"), r))?;
+            out.push((at, if c.on { 1.0 } else { 0.0 }));
         }
         out.sort_by_key(|e| e.0);
         Ok(out)
