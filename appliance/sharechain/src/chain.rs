@@ -111,10 +111,25 @@ impl ShareError {
     }
 }
 
+/// What the index keeps of a share: its header and committed info. The
+/// coinbase and branch are checked on arrival and then live only in the
+/// store; the payout outputs are kept until checked against the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareMeta {
+    /// The share id.
+    pub hash: ShareHash,
+    /// Its Bitcoin header.
+    pub header: bitcoin::block::Header,
+    /// Its committed data.
+    pub info: ShareInfo,
+}
+
 /// A share in the index.
 #[derive(Debug, Clone)]
 struct Entry {
-    share: Share,
+    meta: ShareMeta,
+    /// Payout outputs, until checked against the window.
+    outputs: Option<Vec<TxOut>>,
     weight: u128,
     /// Payouts checked against the window (done when it joins the best chain).
     payouts_checked: bool,
@@ -188,11 +203,11 @@ impl Chain {
     }
 
     /// The best tip.
-    pub fn tip(&self) -> Option<&Share> {
+    pub fn tip(&self) -> Option<&ShareMeta> {
         self.best
             .last()
             .and_then(|h| self.index.get(h))
-            .map(|e| &e.share)
+            .map(|e| &e.meta)
     }
 
     /// Height of the best tip.
@@ -223,8 +238,8 @@ impl Chain {
     }
 
     /// A known share.
-    pub fn get(&self, hash: &ShareHash) -> Option<&Share> {
-        self.index.get(hash).map(|e| &e.share)
+    pub fn get(&self, hash: &ShareHash) -> Option<&ShareMeta> {
+        self.index.get(hash).map(|e| &e.meta)
     }
 
     /// The best-chain share at `height`.
@@ -242,7 +257,7 @@ impl Chain {
     pub fn is_best(&self, hash: &ShareHash) -> bool {
         self.index
             .get(hash)
-            .and_then(|e| self.best_at(e.share.info.height))
+            .and_then(|e| self.best_at(e.meta.info.height))
             == Some(*hash)
     }
 
@@ -250,8 +265,8 @@ impl Chain {
     /// kept), at most `limit`: what headers-first sync sends.
     pub fn best_after(&self, from: Option<ShareHash>, limit: usize) -> Vec<ShareHash> {
         let start = match from.and_then(|h| self.index.get(&h)) {
-            Some(e) if self.is_best(&e.share.hash()) => {
-                (e.share.info.height + 1).saturating_sub(self.best_base) as usize
+            Some(e) if self.is_best(&e.meta.hash) => {
+                (e.meta.info.height + 1).saturating_sub(self.best_base) as usize
             }
             _ => 0,
         };
@@ -286,11 +301,11 @@ impl Chain {
         locator.iter().find(|h| self.is_best(h)).copied()
     }
 
-    fn work_cap(&self, share: &Share) -> Option<u128> {
+    fn work_cap(&self, header: &bitcoin::block::Header) -> Option<u128> {
         if self.params.window_block_multiple == 0 {
             return None;
         }
-        let block = target_work(Target::from_compact(share.header.bits));
+        let block = target_work(Target::from_compact(header.bits));
         Some(block.saturating_mul(u128::from(self.params.window_block_multiple)))
     }
 
@@ -302,8 +317,8 @@ impl Chain {
                 break;
             }
             let Some(e) = self.index.get(&h) else { break };
-            times.push(e.share.info.timestamp);
-            cur = (e.share.info.height > 0).then_some(e.share.info.prev_share);
+            times.push(e.meta.info.timestamp);
+            cur = (e.meta.info.height > 0).then_some(e.meta.info.prev_share);
         }
         if times.is_empty() {
             return None;
@@ -385,6 +400,70 @@ impl Chain {
         }
     }
 
+    /// Adds a share whose ancestors are pruned away, trusting its place in
+    /// the chain (height, target, cumulative work, payouts) but checking its
+    /// proof of work and commitment. Only for the first window of shares
+    /// reloaded from our own pruned store or from a pruned peer during a
+    /// first sync (docs/sharechain.md, "Pruned starts"); it must extend the
+    /// anchors already given, or start an empty chain.
+    pub fn accept_anchor(&mut self, share: Share) -> Result<Accepted, ShareError> {
+        let is_block = self
+            .check_pow(std::slice::from_ref(&share))
+            .pop()
+            .unwrap_or(Err(ShareError::ProofOfWork))?;
+        let hash = share.hash();
+        if self.index.contains_key(&hash) {
+            return Err(ShareError::Duplicate(hash.to_hex()));
+        }
+        self.check_context_free(&share)?;
+        let extends = match self.tip() {
+            None => true,
+            Some(t) => t.hash == share.info.prev_share && t.info.height + 1 == share.info.height,
+        };
+        if !extends {
+            return Err(ShareError::Orphan(share.info.prev_share.to_hex()));
+        }
+        let weight = target_work(Target::from_compact(share.info.share_bits));
+        let cap = self.work_cap(&share.header);
+        self.window.push(
+            WindowEntry {
+                hash,
+                script: share.info.payout_script.clone(),
+                weight,
+            },
+            cap,
+        );
+        if self.best.is_empty() {
+            self.best_base = share.info.height;
+        }
+        self.best.push(hash);
+        self.index.insert(
+            hash,
+            Entry {
+                meta: ShareMeta {
+                    hash,
+                    header: share.header,
+                    info: share.info,
+                },
+                outputs: None,
+                weight,
+                // Trusted: the window below an anchor is not known.
+                payouts_checked: true,
+            },
+        );
+        Ok(Accepted {
+            hash,
+            new_tip: true,
+            is_block,
+            reorged: 0,
+        })
+    }
+
+    /// The oldest best-chain height kept.
+    pub fn base_height(&self) -> u64 {
+        self.best_base
+    }
+
     /// Validates and adds one share.
     pub fn accept(&mut self, share: Share, now: u64) -> Result<Accepted, ShareError> {
         let pow = self
@@ -434,17 +513,17 @@ impl Chain {
                     .index
                     .get(&info.prev_share)
                     .ok_or_else(|| ShareError::Orphan(info.prev_share.to_hex()))?;
-                let grand_interval = if parent.share.info.height == 0 {
+                let grand_interval = if parent.meta.info.height == 0 {
                     None
                 } else {
-                    self.index.get(&parent.share.info.prev_share).map(|g| {
-                        i64::from(parent.share.info.timestamp) - i64::from(g.share.info.timestamp)
+                    self.index.get(&parent.meta.info.prev_share).map(|g| {
+                        i64::from(parent.meta.info.timestamp) - i64::from(g.meta.info.timestamp)
                     })
                 };
                 (
-                    parent.share.info.height + 1,
-                    next_share_bits(&self.params, parent.share.info.share_bits, grand_interval),
-                    parent.share.info.cumulative_work,
+                    parent.meta.info.height + 1,
+                    next_share_bits(&self.params, parent.meta.info.share_bits, grand_interval),
+                    parent.meta.info.cumulative_work,
                 )
             };
         if info.height != expected_height {
@@ -482,10 +561,16 @@ impl Chain {
         let better = info.cumulative_work > self.tip_work();
         let parent_is_tip = self.best.last() == Some(&info.prev_share)
             || (self.best.is_empty() && info.height == 0);
+        let outputs = payout_outputs(&share);
         self.index.insert(
             hash,
             Entry {
-                share,
+                meta: ShareMeta {
+                    hash,
+                    header: share.header,
+                    info: share.info,
+                },
+                outputs: Some(outputs),
                 weight,
                 payouts_checked: false,
             },
@@ -528,30 +613,37 @@ impl Chain {
         let Some(entry) = self.index.get(&hash) else {
             return Err(ShareError::Orphan(hash.to_hex()));
         };
-        let share = entry.share.clone();
+        let meta = entry.meta.clone();
         let weight = entry.weight;
-        let cap = self.work_cap(&share);
+        let checked = entry.payouts_checked;
+        let outputs = entry.outputs.clone();
+        let cap = self.work_cap(&meta.header);
         self.window.push(
             WindowEntry {
                 hash,
-                script: share.info.payout_script.clone(),
+                script: meta.info.payout_script.clone(),
                 weight,
             },
             cap,
         );
-        let outputs = payout_outputs(&share);
-        let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
-        let expected = self.window.payouts(value, &share.info.payout_script);
-        if outputs != expected {
-            self.pop_window();
-            return Err(ShareError::Payouts);
+        // A share checked once keeps its verdict: its window depends only
+        // on its ancestors.
+        if !checked {
+            let outputs = outputs.unwrap_or_default();
+            let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
+            let expected = self.window.payouts(value, &meta.info.payout_script);
+            if outputs != expected {
+                self.pop_window();
+                return Err(ShareError::Payouts);
+            }
         }
         if self.best.is_empty() {
-            self.best_base = share.info.height;
+            self.best_base = meta.info.height;
         }
         self.best.push(hash);
         if let Some(e) = self.index.get_mut(&hash) {
             e.payouts_checked = true;
+            e.outputs = None;
         }
         Ok(())
     }
@@ -559,7 +651,7 @@ impl Chain {
     fn window_entry(&self, hash: &ShareHash) -> Option<WindowEntry> {
         self.index.get(hash).map(|e| WindowEntry {
             hash: *hash,
-            script: e.share.info.payout_script.clone(),
+            script: e.meta.info.payout_script.clone(),
             weight: e.weight,
         })
     }
@@ -573,7 +665,7 @@ impl Chain {
             .checked_sub(n)
             .and_then(|h| self.best_at(h))
             .and_then(|h| self.window_entry(&h));
-        let cap = self.tip().cloned().and_then(|t| self.work_cap(&t));
+        let cap = self.tip().and_then(|t| self.work_cap(&t.header));
         self.window.pop(restore, cap);
     }
 
@@ -605,19 +697,19 @@ impl Chain {
                 return Err(ShareError::Orphan(cur.to_hex()));
             };
             branch.push(cur);
-            if e.share.info.height == 0 {
+            if e.meta.info.height == 0 {
                 break;
             }
-            cur = e.share.info.prev_share;
+            cur = e.meta.info.prev_share;
         }
         let fork_height = self
             .index
             .get(&cur)
             .filter(|_| self.is_best(&cur))
-            .map(|e| e.share.info.height);
+            .map(|e| e.meta.info.height);
         let mut old = Vec::new();
         while let Some(tip) = self.best.last().copied() {
-            let h = self.index.get(&tip).map(|e| e.share.info.height);
+            let h = self.index.get(&tip).map(|e| e.meta.info.height);
             if fork_height.is_some() && h <= fork_height {
                 break;
             }
@@ -653,7 +745,7 @@ impl Chain {
             return 0;
         };
         let before = self.index.len();
-        self.index.retain(|_, e| e.share.info.height >= floor);
+        self.index.retain(|_, e| e.meta.info.height >= floor);
         let drop = usize::try_from(floor.saturating_sub(self.best_base)).unwrap_or(0);
         let drop = drop.min(self.best.len());
         self.best.drain(..drop);
@@ -663,9 +755,10 @@ impl Chain {
 
     /// The job for our next share on the tip: committed info, payouts for a
     /// block worth `value_sat` at `block_bits`, the commitment output.
-    /// Clones the window (a few ms at 8640 shares; once per template).
+    /// Pushes the would-be share onto the window, reads the payouts and
+    /// pops it again: O(log payees), the chain is left as it was.
     pub fn job(
-        &self,
+        &mut self,
         payout_script: ScriptBuf,
         value_sat: u64,
         block_bits: bitcoin::CompactTarget,
@@ -685,10 +778,10 @@ impl Chain {
                 } else {
                     self.index
                         .get(&t.info.prev_share)
-                        .map(|g| i64::from(t.info.timestamp) - i64::from(g.share.info.timestamp))
+                        .map(|g| i64::from(t.info.timestamp) - i64::from(g.meta.info.timestamp))
                 };
                 (
-                    t.hash(),
+                    t.hash,
                     t.info.height + 1,
                     next_share_bits(&self.params, t.info.share_bits, interval),
                     t.info.cumulative_work,
@@ -696,18 +789,17 @@ impl Chain {
             }
         };
         let mtp = tip
-            .and_then(|t| self.median_time_past(&t.hash()))
+            .and_then(|t| self.median_time_past(&t.hash))
             .unwrap_or(0);
         let timestamp = u32::try_from(now)
             .unwrap_or(u32::MAX)
             .max(mtp.saturating_add(1));
         let share_target = Target::from_compact(share_bits);
-        let mut window = self.window.clone();
         let cap = (self.params.window_block_multiple > 0).then(|| {
             target_work(Target::from_compact(block_bits))
                 .saturating_mul(u128::from(self.params.window_block_multiple))
         });
-        window.push(
+        self.window.push(
             WindowEntry {
                 hash: ShareHash::GENESIS_PARENT,
                 script: payout_script.clone(),
@@ -715,7 +807,8 @@ impl Chain {
             },
             cap,
         );
-        let payout_outputs = window.payouts(value_sat, &payout_script);
+        let payout_outputs = self.window.payouts(value_sat, &payout_script);
+        self.pop_window();
         let info = ShareInfo {
             version: SHARE_VERSION,
             prev_share,

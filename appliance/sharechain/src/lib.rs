@@ -13,9 +13,12 @@ pub mod params;
 pub mod pplns;
 pub mod retarget;
 pub mod share;
+pub mod store;
 pub mod work;
 
-pub use chain::{payout_outputs, share_from_found, Accepted, Chain, ShareError, ShareJob};
+pub use chain::{
+    payout_outputs, share_from_found, Accepted, Chain, ShareError, ShareJob, ShareMeta,
+};
 pub use params::{ChainParams, ConsensusId, Network, ParamsError};
 pub use pplns::{Window, WindowEntry, DUST_SAT, MAX_PAYOUTS};
 pub use share::{Share, ShareHash, ShareInfo, SHARE_VERSION};

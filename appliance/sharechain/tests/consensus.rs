@@ -105,13 +105,13 @@ fn round_trip_encoding_and_a_format_vector() {
 }
 
 fn expect_err(chain: &mut Chain, s: Share, now: u64, want: fn(&ShareError) -> bool) {
-    let tip = chain.tip().map(Share::hash);
+    let tip = chain.tip().map(|m| m.hash);
     let payees = chain.window().payees();
     match chain.accept(s, now) {
         Err(e) => assert!(want(&e), "unexpected error {e:?}"),
         Ok(a) => panic!("accepted a bad share {a:?}"),
     }
-    assert_eq!(chain.tip().map(Share::hash), tip, "tip unchanged");
+    assert_eq!(chain.tip().map(|m| m.hash), tip, "tip unchanged");
     assert_eq!(chain.window().payees(), payees);
 }
 
@@ -249,7 +249,7 @@ fn best_chain_by_work_with_reorg_and_window_matching_a_fresh_node() {
         reorged += acc.reorged;
     }
     assert_eq!(reorged, 3);
-    assert_eq!(a.tip().map(Share::hash), b.tip().map(Share::hash));
+    assert_eq!(a.tip().map(|m| m.hash), b.tip().map(|m| m.hash));
     // Shorter branch offered to b: stored, no reorg.
     for s in &short {
         let acc = b.accept(s.clone(), T0 + 1000).expect("side share");
@@ -315,7 +315,7 @@ proptest! {
         if cut % 3 == 0 {
             bytes.truncate(cut % (bytes.len() + 1));
         }
-        let tip = chain.tip().map(Share::hash);
+        let tip = chain.tip().map(|m| m.hash);
         let window: Vec<_> = chain.window().iter().cloned().collect();
         prop_assert!(Share::from_bytes(&junk).is_err() || junk.len() > 150);
         match Share::from_bytes(&bytes) {
@@ -330,10 +330,32 @@ proptest! {
                     prop_assert!(a.hash != good.hash());
                 }
                 let w2: Vec<_> = chain.window().iter().cloned().collect();
-                if chain.tip().map(Share::hash) == tip {
+                if chain.tip().map(|m| m.hash) == tip {
                     prop_assert_eq!(w2, window);
                 }
             }
         }
     }
+}
+
+#[test]
+fn a_pruned_store_reloads_to_the_same_tip_and_window() {
+    use hearth_sharechain::store::{load_chain, MemStore, ShareStore};
+    let mut chain = new_chain(5);
+    let shares = extend(&mut chain, 30, 3, T0, 0);
+    let mut store = MemStore::default();
+    store.put_shares(&shares, None).expect("put");
+    chain.prune(0);
+    let floor = chain.base_height();
+    assert_eq!(store.prune_below(floor).expect("prune"), floor as usize);
+    let mut reloaded = new_chain(5);
+    let refused = load_chain(&mut reloaded, &mut store, T0 + 1000).expect("load");
+    assert_eq!(refused, 0);
+    assert_eq!(reloaded.tip().map(|m| m.hash), chain.tip().map(|m| m.hash));
+    let a: Vec<_> = reloaded.window().iter().cloned().collect();
+    let b: Vec<_> = chain.window().iter().cloned().collect();
+    assert_eq!(a, b);
+    // And it keeps validating new shares.
+    extend(&mut reloaded, 2, 3, T0 + 400, 0);
+    assert_eq!(reloaded.height(), Some(31));
 }
