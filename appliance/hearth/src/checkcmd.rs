@@ -78,6 +78,7 @@ pub fn check_headers(args: &CheckHeadersArgs) -> Result<ExitCode> {
 pub fn bench(what: &BenchCommand) -> Result<()> {
     match what {
         BenchCommand::Checker(args) => bench_checker(args),
+        BenchCommand::Sharechain(args) => bench_sharechain(args),
     }
 }
 
@@ -125,6 +126,26 @@ fn bench_checker(args: &BenchCheckerArgs) -> Result<()> {
         println!(
             "{}: {done} headers in {seconds:.3} s, {per_s:.0} headers/s ({passed} met difficulty 1)",
             checker.backend()
+        );
+    }
+    Ok(())
+}
+
+fn bench_sharechain(args: &hearth::cli::BenchSharechainArgs) -> Result<()> {
+    anyhow::ensure!(
+        (1..=1_000_000).contains(&args.shares),
+        "--shares must be 1..=1000000"
+    );
+    let db = args.db.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("hearth-bench-sharechain-{}.db", std::process::id()))
+    });
+    let r = hearth::sharechain::bench::run(args.shares, args.miners, &db)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} shares validated and stored in {:.3} s ({:.0} shares/s, SQLite {:.3} s), peak RSS {:.1} MB, backend {}, {} payees, window {}",
+            r.shares, r.validate_seconds, r.shares_per_s, r.store_seconds, r.peak_rss_mb, r.backend, r.miners, r.window_shares
         );
     }
     Ok(())

@@ -49,6 +49,24 @@ pub struct CheckHeadersArgs {
 pub enum BenchCommand {
     /// Share checker throughput: SHA-256d of N distinct headers.
     Checker(BenchCheckerArgs),
+    /// Sharechain sync: decode, validate and store N shares from a peer.
+    Sharechain(BenchSharechainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchSharechainArgs {
+    /// Shares to validate and store (8640 is a full window).
+    #[arg(long, default_value_t = 8640)]
+    pub shares: usize,
+    /// Distinct payout scripts among them.
+    #[arg(long, default_value_t = 100)]
+    pub miners: u32,
+    /// Benchmark database file [default: in the system temp dir].
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

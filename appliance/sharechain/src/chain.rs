@@ -1,0 +1,861 @@
+//! Consensus rules and the chain of shares: validation (context-free, then
+//! against the parent), best chain by cumulative work, reorgs, the tip's
+//! PPLNS window, pruning. Sans-IO: `now` is an argument.
+
+use crate::params::{ChainParams, ConsensusId};
+use crate::pplns::{Window, WindowEntry};
+use crate::retarget::next_share_bits;
+use crate::share::{
+    merkle_root_from_branch, parse_commitment, payout_digest, Share, ShareHash, ShareInfo,
+    MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
+};
+use crate::work::target_work;
+use bitcoin::hashes::Hash;
+use bitcoin::{ScriptBuf, Target, TxOut, Work};
+use hearth_shacheck::{Checker, Targets};
+use std::collections::HashMap;
+
+/// Timestamps of this many ancestors make the median-time-past.
+pub const MEDIAN_TIME_SPAN: usize = 11;
+
+/// Why a share is refused. Every variant names its reason;
+/// [`ShareError::misbehaviour`] says how much it counts against the peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShareError {
+    /// Already known.
+    #[error("duplicate share {0}")]
+    Duplicate(String),
+    /// Known to be invalid (or built on an invalid share).
+    #[error("share {0} is known invalid")]
+    KnownInvalid(String),
+    /// Parent unknown: ask the peer for it.
+    #[error("parent {0} unknown")]
+    Orphan(String),
+    /// Unknown format version.
+    #[error("share version {0} is not {SHARE_VERSION}")]
+    Version(u32),
+    /// Payout script empty or too long.
+    #[error("payout script of {0} bytes (1..={MAX_PAYOUT_SCRIPT_BYTES})")]
+    PayoutScript(usize),
+    /// Not a coinbase transaction.
+    #[error("coinbase transaction is not a coinbase")]
+    NotCoinbase,
+    /// The last coinbase output is not a commitment to the share info.
+    #[error("coinbase does not commit to the share info")]
+    Commitment,
+    /// The merkle branch does not lead to the header's merkle root.
+    #[error("merkle branch does not reach the header's merkle root")]
+    MerkleRoot,
+    /// The committed payout digest does not match the outputs.
+    #[error("payout digest does not match the coinbase outputs")]
+    PayoutDigest,
+    /// Header hash above the share target.
+    #[error("proof of work above the share target")]
+    ProofOfWork,
+    /// Share target easier than the block target.
+    #[error("share target easier than the header's block target")]
+    TargetVsBlock,
+    /// Height not parent + 1.
+    #[error("height {got}, expected {expected}")]
+    Height {
+        /// Claimed.
+        got: u64,
+        /// Parent + 1.
+        expected: u64,
+    },
+    /// Share target not the retarget rule's.
+    #[error("share bits {got:#010x}, expected {expected:#010x}")]
+    Bits {
+        /// Claimed.
+        got: u32,
+        /// Computed.
+        expected: u32,
+    },
+    /// Timestamp not after the median of the last 11 shares.
+    #[error("timestamp {got} not after median-time-past {mtp}")]
+    TimeTooOld {
+        /// Claimed.
+        got: u32,
+        /// Median-time-past.
+        mtp: u32,
+    },
+    /// Timestamp too far in the future.
+    #[error("timestamp {got} more than {max_future_s} s after now ({now})")]
+    TimeTooNew {
+        /// Claimed.
+        got: u32,
+        /// Our clock.
+        now: u64,
+        /// Allowed.
+        max_future_s: u32,
+    },
+    /// Cumulative work not parent's + this share's.
+    #[error("cumulative work does not add up")]
+    CumulativeWork,
+    /// Payout outputs not the ones the window requires.
+    #[error("coinbase payouts differ from the PPLNS window's")]
+    Payouts,
+}
+
+impl ShareError {
+    /// Misbehaviour points against the peer that sent it (100 = ban).
+    pub fn misbehaviour(&self) -> u32 {
+        match self {
+            ShareError::Duplicate(_) | ShareError::Orphan(_) => 0,
+            // Clock skew is possible; a little.
+            ShareError::TimeTooNew { .. } => 5,
+            ShareError::KnownInvalid(_) => 20,
+            // Work was spent on a share with wrong payouts: deliberate.
+            _ => 50,
+        }
+    }
+}
+
+/// What the index keeps of a share: its header and committed info. The
+/// coinbase and branch are checked on arrival and then live only in the
+/// store; the payout outputs are kept until checked against the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareMeta {
+    /// The share id.
+    pub hash: ShareHash,
+    /// Its Bitcoin header.
+    pub header: bitcoin::block::Header,
+    /// Its committed data.
+    pub info: ShareInfo,
+}
+
+/// A share in the index.
+#[derive(Debug, Clone)]
+struct Entry {
+    meta: ShareMeta,
+    /// Payout outputs, until checked against the window.
+    outputs: Option<Vec<TxOut>>,
+    weight: u128,
+    /// Payouts checked against the window (done when it joins the best chain).
+    payouts_checked: bool,
+}
+
+/// What accepting a share did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The share.
+    pub hash: ShareHash,
+    /// It is the new best tip.
+    pub new_tip: bool,
+    /// Its header also meets the Bitcoin block target: submit it as a block.
+    pub is_block: bool,
+    /// Shares that left the best chain in a reorg (0 when extending).
+    pub reorged: usize,
+}
+
+/// The chain state of one node.
+#[derive(Debug)]
+pub struct Chain {
+    params: ChainParams,
+    id: ConsensusId,
+    checker: Checker,
+    index: HashMap<ShareHash, Entry>,
+    invalid: HashMap<ShareHash, ()>,
+    /// Best chain by height: `best[h - best_base]`.
+    best: Vec<ShareHash>,
+    best_base: u64,
+    window: Window,
+}
+
+/// What the next share on the tip must carry; a job for the work pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareJob {
+    /// Committed data (put [`ShareJob::commitment_output`] last in the coinbase).
+    pub info: ShareInfo,
+    /// The payout outputs, in order, first in the coinbase.
+    pub payout_outputs: Vec<TxOut>,
+    /// `OP_RETURN "HRTH" <ref hash>`, the coinbase's last output.
+    pub commitment_output: TxOut,
+    /// The share target to hash against.
+    pub share_target: Target,
+}
+
+impl Chain {
+    /// An empty chain.
+    pub fn new(params: ChainParams, checker: Checker) -> Chain {
+        let id = params.consensus_id();
+        let window = Window::new(params.window_shares as usize);
+        Chain {
+            params,
+            id,
+            checker,
+            index: HashMap::new(),
+            invalid: HashMap::new(),
+            best: Vec::new(),
+            best_base: 0,
+            window,
+        }
+    }
+
+    /// Parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// Consensus id.
+    pub fn consensus_id(&self) -> ConsensusId {
+        self.id
+    }
+
+    /// The best tip.
+    pub fn tip(&self) -> Option<&ShareMeta> {
+        self.best
+            .last()
+            .and_then(|h| self.index.get(h))
+            .map(|e| &e.meta)
+    }
+
+    /// Height of the best tip.
+    pub fn height(&self) -> Option<u64> {
+        self.tip().map(|s| s.info.height)
+    }
+
+    /// Cumulative work of the best tip.
+    pub fn tip_work(&self) -> Work {
+        self.tip()
+            .map(|s| s.info.cumulative_work)
+            .unwrap_or(Work::from_le_bytes([0; 32]))
+    }
+
+    /// Shares in memory.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// No shares.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Known (valid, in memory)?
+    pub fn contains(&self, hash: &ShareHash) -> bool {
+        self.index.contains_key(hash)
+    }
+
+    /// A known share.
+    pub fn get(&self, hash: &ShareHash) -> Option<&ShareMeta> {
+        self.index.get(hash).map(|e| &e.meta)
+    }
+
+    /// The best-chain share at `height`.
+    pub fn best_at(&self, height: u64) -> Option<ShareHash> {
+        let i = usize::try_from(height.checked_sub(self.best_base)?).ok()?;
+        self.best.get(i).copied()
+    }
+
+    /// The tip's PPLNS window.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Whether `hash` is on the best chain.
+    pub fn is_best(&self, hash: &ShareHash) -> bool {
+        self.index
+            .get(hash)
+            .and_then(|e| self.best_at(e.meta.info.height))
+            == Some(*hash)
+    }
+
+    /// Best-chain hashes after `from` (exclusive; `None` = from the oldest
+    /// kept), at most `limit`: what headers-first sync sends.
+    pub fn best_after(&self, from: Option<ShareHash>, limit: usize) -> Vec<ShareHash> {
+        let start = match from.and_then(|h| self.index.get(&h)) {
+            Some(e) if self.is_best(&e.meta.hash) => {
+                (e.meta.info.height + 1).saturating_sub(self.best_base) as usize
+            }
+            _ => 0,
+        };
+        self.best.iter().skip(start).take(limit).copied().collect()
+    }
+
+    /// A block locator: best-chain hashes from the tip back, spaced
+    /// exponentially, for a peer to find the fork point.
+    pub fn locator(&self) -> Vec<ShareHash> {
+        let mut out = Vec::new();
+        let mut step = 1usize;
+        let mut i = self.best.len();
+        while i > 0 {
+            i -= 1;
+            out.push(self.best[i]);
+            if out.len() >= 10 {
+                step *= 2;
+            }
+            if i < step {
+                if i > 0 {
+                    out.push(self.best[0]);
+                }
+                break;
+            }
+            i = i + 1 - step;
+        }
+        out
+    }
+
+    /// The first locator hash we have on our best chain.
+    pub fn fork_point(&self, locator: &[ShareHash]) -> Option<ShareHash> {
+        locator.iter().find(|h| self.is_best(h)).copied()
+    }
+
+    fn work_cap(&self, header: &bitcoin::block::Header) -> Option<u128> {
+        if self.params.window_block_multiple == 0 {
+            return None;
+        }
+        let block = target_work(Target::from_compact(header.bits));
+        Some(block.saturating_mul(u128::from(self.params.window_block_multiple)))
+    }
+
+    fn median_time_past(&self, parent: &ShareHash) -> Option<u32> {
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut cur = Some(*parent);
+        while let Some(h) = cur {
+            if times.len() == MEDIAN_TIME_SPAN {
+                break;
+            }
+            let Some(e) = self.index.get(&h) else { break };
+            times.push(e.meta.info.timestamp);
+            cur = (e.meta.info.height > 0).then_some(e.meta.info.prev_share);
+        }
+        if times.is_empty() {
+            return None;
+        }
+        times.sort_unstable();
+        Some(times[times.len() / 2])
+    }
+
+    /// Rules that need no other share: format, commitment, merkle branch,
+    /// payout digest. (Proof of work is [`Chain::check_pow`], batched.)
+    pub fn check_context_free(&self, share: &Share) -> Result<(), ShareError> {
+        let info = &share.info;
+        if info.version != SHARE_VERSION {
+            return Err(ShareError::Version(info.version));
+        }
+        let len = info.payout_script.len();
+        if len == 0 || len > MAX_PAYOUT_SCRIPT_BYTES {
+            return Err(ShareError::PayoutScript(len));
+        }
+        if !share.coinbase.is_coinbase() {
+            return Err(ShareError::NotCoinbase);
+        }
+        let commit = share
+            .coinbase
+            .output
+            .last()
+            .and_then(|o| parse_commitment(&o.script_pubkey));
+        if commit != Some(info.ref_hash(&self.id)) {
+            return Err(ShareError::Commitment);
+        }
+        let txid = share.coinbase.compute_txid().to_byte_array();
+        if merkle_root_from_branch(txid, &share.merkle_branch) != share.header.merkle_root {
+            return Err(ShareError::MerkleRoot);
+        }
+        let payouts = payout_outputs(share);
+        if payout_digest(&payouts) != info.payout_digest {
+            return Err(ShareError::PayoutDigest);
+        }
+        let share_target = Target::from_compact(info.share_bits);
+        let block_target = Target::from_compact(share.header.bits);
+        if share_target < block_target {
+            return Err(ShareError::TargetVsBlock);
+        }
+        Ok(())
+    }
+
+    /// Proof of work of many shares at once through the share checker:
+    /// `Ok` per share, or why not. Also says which meet the block target.
+    pub fn check_pow(&self, shares: &[Share]) -> Vec<Result<bool, ShareError>> {
+        let headers: Vec<[u8; 80]> = shares.iter().map(Share::header_bytes).collect();
+        let targets: Vec<hearth_shacheck::Target> = shares
+            .iter()
+            .map(|s| {
+                hearth_shacheck::Target::from_le_bytes(
+                    Target::from_compact(s.info.share_bits).to_le_bytes(),
+                )
+            })
+            .collect();
+        match self
+            .checker
+            .check_headers(&headers, Targets::Each(&targets))
+        {
+            Ok(checked) => checked
+                .iter()
+                .zip(shares)
+                .map(|(c, s)| {
+                    if !c.ok {
+                        return Err(ShareError::ProofOfWork);
+                    }
+                    let block = Target::from_compact(s.header.bits);
+                    let hash = Target::from_le_bytes(c.hash.as_target().to_le_bytes());
+                    Ok(hash <= block)
+                })
+                .collect(),
+            Err(_) => shares
+                .iter()
+                .map(|_| Err(ShareError::ProofOfWork))
+                .collect(),
+        }
+    }
+
+    /// Adds a share whose ancestors are pruned away, trusting its place in
+    /// the chain (height, target, cumulative work, payouts) but checking its
+    /// proof of work and commitment. Only for the first window of shares
+    /// reloaded from our own pruned store or from a pruned peer during a
+    /// first sync (docs/sharechain.md, "Pruned starts"); it must extend the
+    /// anchors already given, or start an empty chain.
+    pub fn accept_anchor(&mut self, share: Share) -> Result<Accepted, ShareError> {
+        let is_block = self
+            .check_pow(std::slice::from_ref(&share))
+            .pop()
+            .unwrap_or(Err(ShareError::ProofOfWork))?;
+        let hash = share.hash();
+        if self.index.contains_key(&hash) {
+            return Err(ShareError::Duplicate(hash.to_hex()));
+        }
+        self.check_context_free(&share)?;
+        let extends = match self.tip() {
+            None => true,
+            Some(t) => t.hash == share.info.prev_share && t.info.height + 1 == share.info.height,
+        };
+        if !extends {
+            return Err(ShareError::Orphan(share.info.prev_share.to_hex()));
+        }
+        let weight = target_work(Target::from_compact(share.info.share_bits));
+        let cap = self.work_cap(&share.header);
+        self.window.push(
+            WindowEntry {
+                hash,
+                script: share.info.payout_script.clone(),
+                weight,
+            },
+            cap,
+        );
+        if self.best.is_empty() {
+            self.best_base = share.info.height;
+        }
+        self.best.push(hash);
+        self.index.insert(
+            hash,
+            Entry {
+                meta: ShareMeta {
+                    hash,
+                    header: share.header,
+                    info: share.info,
+                },
+                outputs: None,
+                weight,
+                // Trusted: the window below an anchor is not known.
+                payouts_checked: true,
+            },
+        );
+        Ok(Accepted {
+            hash,
+            new_tip: true,
+            is_block,
+            reorged: 0,
+        })
+    }
+
+    /// The oldest best-chain height kept.
+    pub fn base_height(&self) -> u64 {
+        self.best_base
+    }
+
+    /// Validates and adds one share.
+    pub fn accept(&mut self, share: Share, now: u64) -> Result<Accepted, ShareError> {
+        let pow = self
+            .check_pow(std::slice::from_ref(&share))
+            .pop()
+            .unwrap_or(Err(ShareError::ProofOfWork))?;
+        self.accept_checked_pow(share, pow, now)
+    }
+
+    /// Validates and adds shares in order (a batch from a peer), checking
+    /// their proof of work in one call to the share checker.
+    pub fn accept_batch(
+        &mut self,
+        shares: Vec<Share>,
+        now: u64,
+    ) -> Vec<Result<Accepted, ShareError>> {
+        let pow = self.check_pow(&shares);
+        shares
+            .into_iter()
+            .zip(pow)
+            .map(|(s, p)| p.and_then(|is_block| self.accept_checked_pow(s, is_block, now)))
+            .collect()
+    }
+
+    fn accept_checked_pow(
+        &mut self,
+        share: Share,
+        is_block: bool,
+        now: u64,
+    ) -> Result<Accepted, ShareError> {
+        let hash = share.hash();
+        if self.index.contains_key(&hash) {
+            return Err(ShareError::Duplicate(hash.to_hex()));
+        }
+        if self.invalid.contains_key(&hash) || self.invalid.contains_key(&share.info.prev_share) {
+            self.mark_invalid(hash);
+            return Err(ShareError::KnownInvalid(hash.to_hex()));
+        }
+        self.check_context_free(&share)?;
+        let info = &share.info;
+        let weight = target_work(Target::from_compact(info.share_bits));
+        let (expected_height, expected_bits, parent_work) =
+            if info.height == 0 && info.prev_share == ShareHash::GENESIS_PARENT {
+                (0, self.params.max_share_bits, Work::from_le_bytes([0; 32]))
+            } else {
+                let parent = self
+                    .index
+                    .get(&info.prev_share)
+                    .ok_or_else(|| ShareError::Orphan(info.prev_share.to_hex()))?;
+                let grand_interval = if parent.meta.info.height == 0 {
+                    None
+                } else {
+                    self.index.get(&parent.meta.info.prev_share).map(|g| {
+                        i64::from(parent.meta.info.timestamp) - i64::from(g.meta.info.timestamp)
+                    })
+                };
+                (
+                    parent.meta.info.height + 1,
+                    next_share_bits(&self.params, parent.meta.info.share_bits, grand_interval),
+                    parent.meta.info.cumulative_work,
+                )
+            };
+        if info.height != expected_height {
+            return Err(ShareError::Height {
+                got: info.height,
+                expected: expected_height,
+            });
+        }
+        if info.share_bits != expected_bits {
+            return Err(ShareError::Bits {
+                got: info.share_bits.to_consensus(),
+                expected: expected_bits.to_consensus(),
+            });
+        }
+        if info.height > 0 {
+            if let Some(mtp) = self.median_time_past(&info.prev_share) {
+                if info.timestamp <= mtp {
+                    return Err(ShareError::TimeTooOld {
+                        got: info.timestamp,
+                        mtp,
+                    });
+                }
+            }
+        }
+        if u64::from(info.timestamp) > now.saturating_add(u64::from(self.params.max_future_s)) {
+            return Err(ShareError::TimeTooNew {
+                got: info.timestamp,
+                now,
+                max_future_s: self.params.max_future_s,
+            });
+        }
+        if info.cumulative_work != parent_work + Target::from_compact(info.share_bits).to_work() {
+            return Err(ShareError::CumulativeWork);
+        }
+        let better = info.cumulative_work > self.tip_work();
+        let parent_is_tip = self.best.last() == Some(&info.prev_share)
+            || (self.best.is_empty() && info.height == 0);
+        let outputs = payout_outputs(&share);
+        self.index.insert(
+            hash,
+            Entry {
+                meta: ShareMeta {
+                    hash,
+                    header: share.header,
+                    info: share.info,
+                },
+                outputs: Some(outputs),
+                weight,
+                payouts_checked: false,
+            },
+        );
+        if !better {
+            return Ok(Accepted {
+                hash,
+                new_tip: false,
+                is_block,
+                reorged: 0,
+            });
+        }
+        if parent_is_tip {
+            if let Err(e) = self.connect(hash) {
+                self.index.remove(&hash);
+                self.invalid.insert(hash, ());
+                return Err(e);
+            }
+            return Ok(Accepted {
+                hash,
+                new_tip: true,
+                is_block,
+                reorged: 0,
+            });
+        }
+        match self.reorg_to(hash) {
+            Ok(reorged) => Ok(Accepted {
+                hash,
+                new_tip: true,
+                is_block,
+                reorged,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pushes `hash` (a child of the tip) onto the best chain and checks its
+    /// payouts against the window; undone on failure.
+    fn connect(&mut self, hash: ShareHash) -> Result<(), ShareError> {
+        let Some(entry) = self.index.get(&hash) else {
+            return Err(ShareError::Orphan(hash.to_hex()));
+        };
+        let meta = entry.meta.clone();
+        let weight = entry.weight;
+        let checked = entry.payouts_checked;
+        let outputs = entry.outputs.clone();
+        let cap = self.work_cap(&meta.header);
+        self.window.push(
+            WindowEntry {
+                hash,
+                script: meta.info.payout_script.clone(),
+                weight,
+            },
+            cap,
+        );
+        // A share checked once keeps its verdict: its window depends only
+        // on its ancestors.
+        if !checked {
+            let outputs = outputs.unwrap_or_default();
+            let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
+            let expected = self.window.payouts(value, &meta.info.payout_script);
+            if outputs != expected {
+                self.pop_window();
+                return Err(ShareError::Payouts);
+            }
+        }
+        if self.best.is_empty() {
+            self.best_base = meta.info.height;
+        }
+        self.best.push(hash);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.payouts_checked = true;
+            e.outputs = None;
+        }
+        Ok(())
+    }
+
+    fn window_entry(&self, hash: &ShareHash) -> Option<WindowEntry> {
+        self.index.get(hash).map(|e| WindowEntry {
+            hash: *hash,
+            script: e.meta.info.payout_script.clone(),
+            weight: e.weight,
+        })
+    }
+
+    /// Pops the window's newest share (which is not, or no longer, in `best`).
+    fn pop_window(&mut self) {
+        let n = self.params.window_shares as u64;
+        let len = self.best.len() as u64 + self.best_base;
+        // The window now ends at best's last; restore the share `n` below it.
+        let restore = len
+            .checked_sub(n)
+            .and_then(|h| self.best_at(h))
+            .and_then(|h| self.window_entry(&h));
+        let cap = self.tip().and_then(|t| self.work_cap(&t.header));
+        self.window.pop(restore, cap);
+    }
+
+    /// Removes the best tip (window included).
+    fn disconnect_tip(&mut self) -> Option<ShareHash> {
+        let h = self.best.pop()?;
+        self.pop_window();
+        Some(h)
+    }
+
+    fn mark_invalid(&mut self, hash: ShareHash) {
+        if self.invalid.len() > 100_000 {
+            self.invalid.clear();
+        }
+        self.invalid.insert(hash, ());
+    }
+
+    /// Switches the best chain to end at `new_tip`: disconnect to the fork
+    /// point, connect the new branch (checking payouts); on a bad share,
+    /// go back to the old chain.
+    fn reorg_to(&mut self, new_tip: ShareHash) -> Result<usize, ShareError> {
+        let mut branch = Vec::new();
+        let mut cur = new_tip;
+        loop {
+            if self.is_best(&cur) {
+                break;
+            }
+            let Some(e) = self.index.get(&cur) else {
+                return Err(ShareError::Orphan(cur.to_hex()));
+            };
+            branch.push(cur);
+            if e.meta.info.height == 0 {
+                break;
+            }
+            cur = e.meta.info.prev_share;
+        }
+        let fork_height = self
+            .index
+            .get(&cur)
+            .filter(|_| self.is_best(&cur))
+            .map(|e| e.meta.info.height);
+        let mut old = Vec::new();
+        while let Some(tip) = self.best.last().copied() {
+            let h = self.index.get(&tip).map(|e| e.meta.info.height);
+            if fork_height.is_some() && h <= fork_height {
+                break;
+            }
+            if let Some(t) = self.disconnect_tip() {
+                old.push(t);
+            }
+        }
+        branch.reverse();
+        for (i, h) in branch.iter().enumerate() {
+            if let Err(e) = self.connect(*h) {
+                for bad in &branch[i..] {
+                    self.index.remove(bad);
+                    self.mark_invalid(*bad);
+                }
+                for _ in 0..i {
+                    self.disconnect_tip();
+                }
+                for o in old.iter().rev() {
+                    let _ = self.connect(*o);
+                }
+                return Err(e);
+            }
+        }
+        Ok(old.len())
+    }
+
+    /// Forgets shares more than `keep` below the tip (never fewer than two
+    /// windows, so a reorg can restore the window). Returns how many.
+    pub fn prune(&mut self, keep: u64) -> usize {
+        let keep = keep.max(2 * u64::from(self.params.window_shares));
+        let Some(tip) = self.height() else { return 0 };
+        let Some(floor) = tip.checked_sub(keep) else {
+            return 0;
+        };
+        let before = self.index.len();
+        self.index.retain(|_, e| e.meta.info.height >= floor);
+        let drop = usize::try_from(floor.saturating_sub(self.best_base)).unwrap_or(0);
+        let drop = drop.min(self.best.len());
+        self.best.drain(..drop);
+        self.best_base += drop as u64;
+        before - self.index.len()
+    }
+
+    /// The job for our next share on the tip: committed info, payouts for a
+    /// block worth `value_sat` at `block_bits`, the commitment output.
+    /// Pushes the would-be share onto the window, reads the payouts and
+    /// pops it again: O(log payees), the chain is left as it was.
+    pub fn job(
+        &mut self,
+        payout_script: ScriptBuf,
+        value_sat: u64,
+        block_bits: bitcoin::CompactTarget,
+        now: u64,
+    ) -> ShareJob {
+        let tip = self.tip();
+        let (prev_share, height, share_bits, parent_work) = match tip {
+            None => (
+                ShareHash::GENESIS_PARENT,
+                0,
+                self.params.max_share_bits,
+                Work::from_le_bytes([0; 32]),
+            ),
+            Some(t) => {
+                let interval = if t.info.height == 0 {
+                    None
+                } else {
+                    self.index
+                        .get(&t.info.prev_share)
+                        .map(|g| i64::from(t.info.timestamp) - i64::from(g.meta.info.timestamp))
+                };
+                (
+                    t.hash,
+                    t.info.height + 1,
+                    next_share_bits(&self.params, t.info.share_bits, interval),
+                    t.info.cumulative_work,
+                )
+            }
+        };
+        let mtp = tip
+            .and_then(|t| self.median_time_past(&t.hash))
+            .unwrap_or(0);
+        let timestamp = u32::try_from(now)
+            .unwrap_or(u32::MAX)
+            .max(mtp.saturating_add(1));
+        let share_target = Target::from_compact(share_bits);
+        let cap = (self.params.window_block_multiple > 0).then(|| {
+            target_work(Target::from_compact(block_bits))
+                .saturating_mul(u128::from(self.params.window_block_multiple))
+        });
+        self.window.push(
+            WindowEntry {
+                hash: ShareHash::GENESIS_PARENT,
+                script: payout_script.clone(),
+                weight: target_work(share_target),
+            },
+            cap,
+        );
+        let payout_outputs = self.window.payouts(value_sat, &payout_script);
+        self.pop_window();
+        let info = ShareInfo {
+            version: SHARE_VERSION,
+            prev_share,
+            height,
+            share_bits,
+            timestamp,
+            cumulative_work: parent_work + share_target.to_work(),
+            payout_script,
+            payout_digest: payout_digest(&payout_outputs),
+        };
+        let commitment_output = TxOut {
+            value: bitcoin::Amount::ZERO,
+            script_pubkey: crate::share::commitment_script(&info.ref_hash(&self.id)),
+        };
+        ShareJob {
+            info,
+            payout_outputs,
+            commitment_output,
+            share_target,
+        }
+    }
+}
+
+/// The coinbase's payout outputs: every output that is not `OP_RETURN`
+/// (the commitment and the segwit witness commitment are `OP_RETURN`).
+pub fn payout_outputs(share: &Share) -> Vec<TxOut> {
+    share
+        .coinbase
+        .output
+        .iter()
+        .filter(|o| !o.script_pubkey.is_op_return())
+        .cloned()
+        .collect()
+}
+
+/// Turns a found header, its coinbase and merkle branch into a share, for
+/// the work pipeline: the coinbase must be the one built from `job`.
+pub fn share_from_found(
+    job: &ShareJob,
+    header: bitcoin::block::Header,
+    coinbase: bitcoin::Transaction,
+    merkle_branch: Vec<bitcoin::TxMerkleNode>,
+) -> Share {
+    Share {
+        header,
+        coinbase,
+        merkle_branch,
+        info: job.info.clone(),
+    }
+}
