@@ -136,24 +136,24 @@ as_root "$here/layer.sh" "$root"
 
 # ---------------------------------------------------------------- 5. boot
 step 5 "Boot partition: firmware, slots a/ and b/"
-boot="$work/boot"
-as_root "$here/boot-layout.sh" "$root" "$boot"
+disk_id=4ea27a00   # genimage.cfg's disk-signature
+as_root "$here/boot-layout.sh" "$root" "$disk_id"
 
 # ---------------------------------------------------------------- 6. image
 step 6 "Disk image (genimage)"
-data="$work/data"
-as_root mkdir -p "$data"
 if [ -n "${HEARTH_IMAGE_DATA_SEED:-}" ]; then
-  as_root cp -a "$HEARTH_IMAGE_DATA_SEED/." "$data/"
+  echo "    data partition seeded from $HEARTH_IMAGE_DATA_SEED"
+  as_root cp -a "$HEARTH_IMAGE_DATA_SEED/." "$root/data/"
 fi
 as_root rm -rf "$work/genimage-tmp"
+rm -f "$out"/hearth-rpi4.img "$out"/*.ext4 "$out"/*.vfat
 as_root genimage --config "$here/genimage.cfg" --rootpath "$root" --tmppath "$work/genimage-tmp" \
-  --inputpath "$work" --outputpath "$out" \
-  --includepath "$here" >"$work/genimage.log" 2>&1 || { cat "$work/genimage.log"; exit 1; }
-# Kernel and initramfs beside the image, for qemu -kernel/-initrd (the
-# smoke test reads the slot's own copies from the boot partition instead).
-as_root cp "$boot/a/vmlinuz" "$boot/a/initrd.img" "$out/"
-as_root chown "$(id -u):$(id -g)" "$out"/*.img "$out"/*.ext4 "$out"/*.vfat "$out/vmlinuz" 2>/dev/null || true
+  --inputpath "$out" --outputpath "$out" >"$work/genimage.log" 2>&1 || { cat "$work/genimage.log"; exit 1; }
+# The slot's kernel and boot files beside the image: qemu -kernel/-initrd,
+# and the --boot-dir of update bundles.
+rm -rf "$out/boot-a"
+as_root cp -r "$root/boot/firmware/a" "$out/boot-a"
+as_root chown -R "$(id -u):$(id -g)" "$out"
 echo "$version" > "$out/VERSION"
 sfdisk -d "$out/hearth-rpi4.img" | sed 's/^/    /'
 echo

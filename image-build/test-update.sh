@@ -17,11 +17,11 @@ fail() { echo "  FAIL $*"; fails=$((fails + 1)); }
 
 # A fake device: boot partition, two slot "devices", keys, health endpoint.
 mkdir -p "$t/boot/a" "$t/boot/b" "$t/dev" "$t/keys" "$t/state" "$t/payload"
-echo "console=ttyAMA0 root=LABEL=rootA rootfstype=ext4 ro rootwait hearth.slot=a" > "$t/boot/a/cmdline.txt"
+echo "console=ttyAMA0 root=PARTUUID=4ea27a00-02 rootfstype=ext4 ro rootwait hearth.slot=a" > "$t/boot/a/cmdline.txt"
 echo kernel-a > "$t/boot/a/vmlinuz"
 sed -e 's/@COMMITTED@/a/g' -e 's/@OTHER@/b/g' "$here/rootfs/usr/share/hearth/config.txt.in" > "$t/boot/config.txt"
-head -c 1048576 /dev/zero | tr '\0' 'A' > "$t/dev/rootA"
-head -c 1048576 /dev/zero > "$t/dev/rootB"
+head -c 1048576 /dev/zero | tr '\0' 'A' > "$t/dev/4ea27a00-02"
+head -c 1048576 /dev/zero > "$t/dev/4ea27a00-03"
 openssl genpkey -algorithm ed25519 -out "$t/release.pem" 2>/dev/null
 openssl pkey -in "$t/release.pem" -pubout -out "$t/keys/release.pem"
 openssl genpkey -algorithm ed25519 -out "$t/stranger.pem" 2>/dev/null
@@ -42,17 +42,17 @@ export HEARTH_UPDATE_BOOT="$t/boot" HEARTH_UPDATE_DEV_DIR="$t/dev" HEARTH_UPDATE
   HEARTH_UPDATE_NO_REMOUNT=1 HEARTH_UPDATE_NO_CONSOLE=1 HEARTH_UPDATE_PLATFORM=oneshot-file \
   HEARTH_UPDATE_REBOOT="touch $t/rebooted" HEARTH_UPDATE_HEALTH_TIMEOUT_S=4 \
   HEARTH_UPDATE_HEALTH_INTERVAL_S=0.2 HEARTH_UPDATE_HEALTH_PASSES=2
-cmdline() { echo "console=ttyAMA0 root=LABEL=root${1^^} ro hearth.slot=$1" > "$t/cmdline"; }
+cmdline() { echo "console=ttyAMA0 root=PARTUUID=4ea27a00-0$([ "$1" = a ] && echo 2 || echo 3) ro hearth.slot=$1" > "$t/cmdline"; }
 export HEARTH_UPDATE_CMDLINE="$t/cmdline"
 cmdline a
-snapshot() { sha256sum "$t/dev/rootA" "$t/dev/rootB" "$t/boot/config.txt" | cut -d' ' -f1 | tr '\n' ' '; }
+snapshot() { sha256sum "$t/dev/4ea27a00-02" "$t/dev/4ea27a00-03" "$t/boot/config.txt" | cut -d' ' -f1 | tr '\n' ' '; }
 
 echo "hearth-update (host test)"
 before=$(snapshot)
 for bad in stranger tampered big; do
   if out=$("$upd" install --no-reboot "$t/$bad.hup" 2>&1); then fail "$bad bundle was accepted"; else pass "$bad bundle refused: ${out##*hearth-update: }"; fi
   [ ! -e "$t/boot/tryboot.flag" ] || fail "$bad bundle armed a trial boot"
-  [ "$(sha256sum < "$t/dev/rootA" | cut -d' ' -f1)" = "$(echo "$before" | cut -d' ' -f1)" ] || fail "$bad bundle touched the active slot"
+  [ "$(sha256sum < "$t/dev/4ea27a00-02" | cut -d' ' -f1)" = "$(echo "$before" | cut -d' ' -f1)" ] || fail "$bad bundle touched the active slot"
   grep -q 'os_prefix=a/' <(sed -n '/^\[all\]/,/^\[/p' "$t/boot/config.txt") || fail "$bad bundle changed the committed slot"
 done
 printf 'garbage' > "$t/notatar.hup"
@@ -61,10 +61,10 @@ if "$upd" verify "$t/good.hup" >/dev/null; then pass "good bundle verifies"; els
 
 # Install: writes B only, arms the one-shot, leaves A committed.
 "$upd" install --no-reboot "$t/good.hup" >/dev/null
-[ "$(sha256sum < "$t/dev/rootA" | cut -d' ' -f1)" = "$(echo "$before" | cut -d' ' -f1)" ] && pass "active slot A untouched" || fail "active slot A changed"
-[ "$(head -c 700000 "$t/dev/rootB" | sha256sum)" = "$(sha256sum < "$t/rootfs.ext4")" ] && pass "slot B holds the new root" || fail "slot B does not hold the new root"
+[ "$(sha256sum < "$t/dev/4ea27a00-02" | cut -d' ' -f1)" = "$(echo "$before" | cut -d' ' -f1)" ] && pass "active slot A untouched" || fail "active slot A changed"
+[ "$(head -c 700000 "$t/dev/4ea27a00-03" | sha256sum)" = "$(sha256sum < "$t/rootfs.ext4")" ] && pass "slot B holds the new root" || fail "slot B does not hold the new root"
 [ -e "$t/boot/tryboot.flag" ] && pass "one-shot trial boot armed" || fail "no trial boot armed"
-grep -q 'root=LABEL=rootB' "$t/boot/b/cmdline.txt" && grep -q 'hearth.slot=b' "$t/boot/b/cmdline.txt" && pass "slot b cmdline names rootB" || fail "slot b cmdline wrong: $(cat "$t/boot/b/cmdline.txt")"
+grep -q 'root=PARTUUID=4ea27a00-03 ' "$t/boot/b/cmdline.txt" && grep -q 'hearth.slot=b' "$t/boot/b/cmdline.txt" && pass "slot b cmdline names partition 3" || fail "slot b cmdline wrong: $(cat "$t/boot/b/cmdline.txt")"
 [ "$(cat "$t/boot/b/vmlinuz")" = kernel-new ] && pass "slot b kernel written" || fail "slot b kernel missing"
 [ "$(awk '/^\[/{s=$0} s=="[all]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=a/" ] && pass "A still committed" || fail "committed slot changed before the trial"
 [ "$(awk '/^\[/{s=$0} s=="[tryboot]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=b/" ] && pass "[tryboot] names b" || fail "[tryboot] does not name b"
