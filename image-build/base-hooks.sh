@@ -30,10 +30,9 @@ reset_raspberrypi
 virtio_pci
 virtio_blk
 MODS
-  # Debian's raspi-firmware writes cmdline.txt from this; the boot layout
-  # step replaces it per slot anyway.
-  mkdir -p "$root/etc/default"
-  printf 'ROOTPART=LABEL=rootA\nCONSOLES="serial0,115200 tty1"\n' > "$root/etc/default/raspi-firmware"
+  # (Debian's raspi-firmware writes cmdline.txt from /etc/default; that
+  # file is a conffile, so it is not pre-seeded here: a conffile prompt
+  # would stop the install. boot-layout.sh writes each slot's cmdline.txt.)
   ;;
 customize)
   # The appliance never runs apt: drop the package lists and caches.

@@ -103,6 +103,7 @@ else
   echo "    mmdebstrap bookworm arm64 (about 3 minutes under emulation)"
   rm -f "$cache"/base-*.tar
   with_ticker "mmdebstrap" as_root mmdebstrap --quiet --variant=minbase --architectures=arm64 --format=tar \
+    --dpkgopt=force-confdef --dpkgopt=force-confold \
     --components=main,non-free-firmware \
     --include="$(IFS=,; echo "${packages[*]}")" \
     --essential-hook="$here/base-hooks.sh essential \"\$1\"" \
@@ -120,6 +121,7 @@ mkdir -p "$root"
 as_root tar -C "$root" -xf "$base"
 as_root cp -a "$here/rootfs/." "$root/"
 as_root install -D -m 0755 "$bin" "$root/usr/bin/hearth"
+as_root aarch64-linux-gnu-strip "$root/usr/bin/hearth"
 echo "$version" | as_root tee "$root/etc/hearth-version" >/dev/null
 # Update bundles are verified against this key (see image-build/bundle.sh).
 keydir="$cache/keys"
