@@ -341,12 +341,17 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });
     let server = tokio::spawn(async move { server.await });
+    // systemd Type=notify: READY=1 after the first tick, watchdog pings.
+    let notify = crate::sdnotify::spawn(shared.clone(), stop_tx.subscribe());
 
     let signal = wait_for_signal().await;
     tracing::info!(signal, "shutting down: bringing boards to a safe idle");
     let _ = stop_tx.send(true);
     if let Err(e) = control.await {
         tracing::error!(error = %e, "control loop ended abnormally");
+    }
+    if let Some(task) = notify {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}

@@ -11,5 +11,6 @@ pub mod config;
 pub mod daemon;
 pub mod logging;
 pub mod sharechain;
+pub mod sdnotify;
 pub mod state;
 pub mod store;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Turns the Debian base (build.sh step 3) into the Hearth appliance root, in
+# place. Runs on the build host (no emulation): systemd's --root tools.
+#   layer.sh ROOT
+set -euo pipefail
+root=$1
+[ -x "$root/usr/bin/hearth" ] || { echo "layer.sh: $root has no /usr/bin/hearth" >&2; exit 1; }
+
+# Users and groups from sysusers.d (hearth, gpio, i2c).
+systemd-sysusers --root="$root" >/dev/null
+grep -q '^hearth:' "$root/etc/passwd" || { echo "layer.sh: no hearth user" >&2; exit 1; }
+
+# Mutable files live on the data partition; the root stays read-only.
+install -d -m 0755 "$root/usr/share/hearth/factory" "$root/data" "$root/boot/firmware"
+if [ ! -L "$root/etc/shadow" ]; then
+  mv "$root/etc/shadow" "$root/usr/share/hearth/factory/shadow"
+  ln -s /data/etc/shadow "$root/etc/shadow"
+fi
+rm -rf "$root/etc/wpa_supplicant"
+ln -s /data/etc/wpa_supplicant "$root/etc/wpa_supplicant"
+# An empty machine-id on a read-only root: systemd uses a transient one.
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# The initramfs and kernel live in the boot partition's slot directories.
+ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
+
+enable=(hearth.service hearth-setup.service hearth-hotspot.service hearth-update-confirm.service
+  hearth-selftest.service systemd-networkd.service systemd-resolved.service
+  systemd-timesyncd.service avahi-daemon.service)
+systemctl --root="$root" enable "${enable[@]}" >/dev/null 2>&1
+# Nothing waits for the network (heat first); no package maintenance.
+mask=(systemd-networkd-wait-online.service e2scrub_reap.service e2scrub_all.timer
+  fstrim.timer apt-daily.timer apt-daily-upgrade.timer hostapd.service
+  wpa_supplicant.service systemd-rfkill.service systemd-rfkill.socket)
+systemctl --root="$root" mask "${mask[@]}" >/dev/null 2>&1
+for u in "${enable[@]}"; do
+  systemctl --root="$root" is-enabled "$u" >/dev/null || { echo "layer.sh: $u not enabled" >&2; exit 1; }
+done
+echo "    users: $(grep '^hearth:' "$root/etc/passwd" | cut -d: -f1,3,4), groups: $(grep -E '^(dialout|i2c|gpio):' "$root/etc/group" | cut -d: -f1,4 | tr '\n' ' ')"

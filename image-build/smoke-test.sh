@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Smoke test of the Raspberry Pi image, run by scripts/test.sh:
+#   1. builds the image (build.sh; cached base, so reruns are fast) with a
+#      test-only data partition: a --sim configuration, HTTP on port 80
+#   2. checks the partition layout and the boot partition's contents
+#   3. boots it under qemu-system-aarch64 -M virt (firmware-emu.sh plays the
+#      Pi firmware's slot choice) and checks, through a forwarded port, that
+#      Hearth answers /health and serves the simulated room; and, from the
+#      image's own self-test report on the serial console, that the root is
+#      read-only, the data partition is mounted, the journal is in RAM and
+#      hearth.service is Type=notify with a watchdog.
+# What it cannot check here: the Pi's firmware, GPU boot, device tree
+# overlays and buses (qemu -M virt is not a Pi); see docs/install.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out=${HEARTH_SMOKE_OUT:-$repo/target/image-test}
+port=${HEARTH_SMOKE_PORT:-18080}
+boot_timeout=${HEARTH_SMOKE_BOOT_TIMEOUT_S:-420}
+t0=$(date +%s)
+fails=0
+pass() { echo "  ok   $*"; }
+fail() { echo "  FAIL $*"; fails=$((fails + 1)); }
+elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
+
+seed=$(mktemp -d); qemu_pid=
+cleanup() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true; rm -rf "$seed"; }
+trap cleanup EXIT
+mkdir -p "$seed/etc/hearth"
+cat > "$seed/etc/hearth/hearth.toml" <<'TOML'
+# Test-only: the smoke test's simulated room, served on all interfaces.
+[daemon]
+http = "0.0.0.0:80"
+
+[[zone]]
+id = "living-room"
+name = "Living room"
+kind = "room"
+setpoint_c = 21.0
+
+[[hashboard]]
+id = "board-0"
+zone = "living-room"
+profile = "generic-bm1370-65"
+TOML
+echo 'HEARTH_ARGS=--sim' > "$seed/etc/hearth/hearth.env"
+# The self-test marker; the A/B phase attaches a bundle as /dev/vdb.
+echo 'install=/dev/vdb' > "$seed/etc/hearth/selftest"
+# A failed trial should roll back within a minute, not the default three.
+echo 'HEARTH_UPDATE_HEALTH_TIMEOUT_S=60' > "$seed/etc/hearth/update.env"
+
+echo "==> building the test image"
+HEARTH_IMAGE_OUT="$out" HEARTH_IMAGE_DATA_SEED="$seed" "$here/build.sh"
+img="$out/hearth-rpi4.img"
+echo "==> image built at $(elapsed)"
+
+echo "==> partition layout"
+layout=$(sfdisk -d "$img")
+echo "$layout" | sed 's/^/    /'
+parts=$(echo "$layout" | grep -c '^/' || true)
+[ "$parts" = 4 ] && pass "four partitions" || fail "$parts partitions, expected 4"
+echo "$layout" | grep -q '^label-id: 0x4ea27a00' && pass "disk id 4ea27a00 (root=PARTUUID)" || fail "unexpected disk id"
+echo "$layout" | grep -E '1 : .*type=c, bootable' >/dev/null && pass "p1 FAT32 LBA, bootable" || fail "p1 is not a bootable FAT partition"
+for n in 2 3 4; do echo "$layout" | grep -E "$n : .*type=83" >/dev/null && pass "p$n Linux" || fail "p$n is not type 83"; done
+for n in 1 2 3 4; do
+  s=$(echo "$layout" | awk -F'[=,]' "/^[^ ]*$n :/{gsub(/ /,\"\",\$2); print \$2}")
+  [ $(( s % 8192 )) = 0 ] && pass "p$n starts 4 MiB aligned" || fail "p$n starts at sector $s"
+done
+boot_start=$(echo "$layout" | awk -F'[=,]' '/^[^ ]*1 :/{gsub(/ /,"",$2); print $2}')
+fat="$img@@$((boot_start * 512))"
+for f in start4.elf fixup4.dat config.txt a/vmlinuz a/initrd.img a/cmdline.txt a/bcm2711-rpi-4-b.dtb b/vmlinuz b/cmdline.txt; do
+  mdir -i "$fat" "::$f" >/dev/null 2>&1 && pass "boot has $f" || fail "boot lacks $f"
+done
+cfg=$(mtype -i "$fat" ::config.txt)
+for want in 'arm_64bit=1' 'enable_uart=1' 'dtparam=i2c_arm=on' 'dtoverlay=w1-gpio' 'dtoverlay=pwm-2chan' 'os_prefix=a/' '\[tryboot\]'; do
+  grep -q "^$want" <<<"$cfg" && pass "config.txt: $want" || fail "config.txt lacks $want"
+done
+grep -q 'root=PARTUUID=4ea27a00-02 .* ro ' <(mtype -i "$fat" ::a/cmdline.txt) && pass "slot a: root=PARTUUID=...-02, ro" || fail "slot a cmdline: $(mtype -i "$fat" ::a/cmdline.txt)"
+grep -q 'root=PARTUUID=4ea27a00-03 ' <(mtype -i "$fat" ::b/cmdline.txt) && pass "slot b: root=PARTUUID=...-03" || fail "slot b cmdline"
+
+# Boots $run the way the Pi firmware would pick the slot; extra qemu
+# arguments (a second disk) may follow. Sets qemu_pid; serial output to $1.
+boot_vm() {
+  local log=$1; shift
+  rm -rf "$fw"
+  "$here/firmware-emu.sh" "$run" "$fw"
+  : > "$log"
+  qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
+    -kernel "$fw/vmlinuz" -initrd "$fw/initrd.img" \
+    -append "$(cat "$fw/cmdline.txt") console=ttyAMA0" \
+    -drive if=none,file="$run",format=raw,id=hd0 -device virtio-blk-pci,drive=hd0 \
+    -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:80 -device virtio-net-pci,netdev=n0 \
+    "$@" > "$log" 2>&1 < /dev/null &
+  qemu_pid=$!
+}
+stop_vm() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=; }
+wait_serial() { # pattern log timeout_s
+  local deadline=$(( $(date +%s) + $3 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    grep -aq "$1" "$2" && return 0
+    kill -0 "$qemu_pid" 2>/dev/null || { grep -aq "$1" "$2"; return; }
+    sleep 2
+  done
+  return 1
+}
+wait_exit() { # timeout_s: the VM rebooting ends qemu (-no-reboot)
+  local deadline=$(( $(date +%s) + $1 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do kill -0 "$qemu_pid" 2>/dev/null || { qemu_pid=; return 0; }; sleep 2; done
+  return 1
+}
+
+echo "==> booting under qemu-system-aarch64 -M virt"
+fw="$out/fw"
+run="$out/run.img"
+cp --sparse=always "$img" "$run"
+serial="$out/serial.log"
+boot_vm "$serial"
+health=
+deadline=$(( $(date +%s) + boot_timeout ))
+while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$qemu_pid" 2>/dev/null; do
+  if health=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/health" 2>/dev/null); then break; fi
+  health=; sleep 3
+done
+if [ -n "$health" ]; then pass "/health answers through the forwarded port at $(elapsed): $health"; else fail "/health did not answer within ${boot_timeout}s"; fi
+status=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/api/v1/status" 2>/dev/null || true)
+python3 - "$status" <<'PY' && pass "status: simulated living room with a temperature and board-0" || fail "status is not the simulated room: ${status:0:300}"
+import json, sys
+s = json.loads(sys.argv[1])
+z = {z["id"]: z for z in s["zones"]}
+assert s["simulated"] is True
+assert "living-room" in z and isinstance(z["living-room"]["temperature_c"], float)
+assert any(b["id"] == "board-0" for b in s["boards"])
+PY
+deadline=$(( $(date +%s) + 180 ))
+while [ "$(date +%s)" -lt "$deadline" ] && ! grep -q 'HEARTH-SELFTEST done' "$serial"; do sleep 2; done
+report=$(grep -a 'HEARTH-SELFTEST' "$serial" | tr -d '\r' || true)
+echo "$report" | sed 's/^/    /'
+fact() { echo "$report" | sed -n "s/^.*HEARTH-SELFTEST $1=//p" | head -n1; }
+[[ ",$(fact root_options)," == *,ro,* ]] && pass "root mounted read-only ($(fact root_options | cut -c1-40))" || fail "root options: $(fact root_options)"
+[ "$(fact root_write)" = denied ] && pass "writing to / is refused" || fail "root is writable"
+[[ "$(fact data)" == /dev/vda4,ext4,rw,noatime* ]] && pass "DATA (p4) on /data, rw, noatime" || fail "data: $(fact data)"
+[[ "$(fact boot)" == /dev/vda1,vfat,ro* ]] && pass "BOOT (p1) on /boot/firmware, read-only" || fail "boot: $(fact boot)"
+[[ "$(fact journal)" == /run/log/journal/* ]] && pass "journal in RAM" || fail "journal: $(fact journal)"
+[ "$(fact slot)" = a ] && pass "booted slot a" || fail "slot: $(fact slot)"
+[[ ",$(fact hearth_groups)," == *,dialout,*i2c*gpio* || ",$(fact hearth_groups)," == *dialout*gpio*i2c* ]] && pass "hearth user in dialout, i2c, gpio" || fail "hearth groups: $(fact hearth_groups)"
+[ "$(fact hearth_state)" = active ] && pass "hearth.service active" || fail "hearth.service: $(fact hearth_state)"
+[ "$(fact hearth_type)" = "notify,watchdog_usec=30s" ] && pass "Type=notify, WatchdogSec=30" || fail "unit: $(fact hearth_type)"
+[ "$(fact avahi)" = active ] && pass "avahi-daemon active" || fail "avahi: $(fact avahi)"
+
+# ---- A/B update under qemu: install from slot a, trial boot of b, commit;
+# then a bundle whose hearth cannot start: trial boot fails, rollback to b.
+if [ "${HEARTH_SMOKE_AB:-1}" = 1 ] && [ "$fails" = 0 ]; then
+  echo "==> A/B update under qemu (at $(elapsed))"
+  stop_vm
+  key="${HEARTH_IMAGE_CACHE:-$repo/target/image-cache}/keys/update-signing.pem"
+  "$here/bundle.sh" --key "$key" --rootfs "$out/rootA.ext4" --boot-dir "$out/boot-a" --version smoke-b --out "$out/smoke-b.hup"
+  fatdir() { mdir -i "$fat_run" "::$1" >/dev/null 2>&1; }
+  run_start=$(sfdisk -d "$run" | awk -F'[=,]' '/^[^ ]*1 :/{gsub(/ /,"",$2); print $2}')
+  fat_run="$run@@$((run_start * 512))"
+  committed() { mtype -i "$fat_run" ::config.txt | awk '/^\[/{s=$0} s=="[all]" && /^os_prefix=/{print; exit}'; }
+  bundle_disk() { echo -drive "if=none,file=$1,format=raw,id=hd1,readonly=on" -device virtio-blk-pci,drive=hd1; }
+
+  boot_vm "$out/serial-install.log" $(bundle_disk "$out/smoke-b.hup")
+  if wait_exit 900 && grep -aq 'rebooting into slot b for a trial boot' "$out/serial-install.log"; then
+    pass "slot a installed the signed bundle into slot b and rebooted ($(elapsed))"
+  else fail "install from slot a did not complete"; fi
+  fatdir tryboot.flag && pass "one-shot trial boot requested" || fail "no trial boot requested"
+  [ "$(committed)" = "os_prefix=a/" ] && pass "a still committed before the trial" || fail "committed before the trial: $(committed)"
+
+  boot_vm "$out/serial-trial.log"
+  if wait_serial 'hearth-update: slot b committed' "$out/serial-trial.log" 600; then
+    pass "trial boot of b: health check passed, b committed ($(elapsed))"
+  else fail "b was not committed"; fi
+  wait_serial 'HEARTH-SELFTEST done' "$out/serial-trial.log" 120 || true
+  grep -aq 'HEARTH-SELFTEST slot=b' "$out/serial-trial.log" && pass "running from slot b" || fail "not running from slot b"
+  curl -fsS --max-time 5 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && pass "/health on slot b" || fail "/health on slot b"
+  stop_vm
+  fatdir tryboot.flag && fail "trial flag left behind" || pass "trial flag consumed"
+  [ "$(committed)" = "os_prefix=b/" ] && pass "config.txt commits b" || fail "committed after the trial: $(committed)"
+
+  if [ "${HEARTH_SMOKE_ROLLBACK:-1}" = 1 ]; then
+    # A root whose hearth exits at once: Type=notify never gets READY.
+    cp --sparse=always "$out/rootA.ext4" "$out/broken.ext4"
+    printf '#!/bin/sh\necho "broken hearth for the rollback test" >&2\nexit 1\n' > "$out/broken-hearth"
+    debugfs -w -R "rm /usr/bin/hearth" "$out/broken.ext4" >/dev/null 2>&1
+    printf 'write %s /usr/bin/hearth\nsif /usr/bin/hearth mode 0100755\n' "$out/broken-hearth" > "$out/debugfs.cmds"
+    debugfs -w -f "$out/debugfs.cmds" "$out/broken.ext4" >/dev/null 2>&1
+    "$here/bundle.sh" --key "$key" --rootfs "$out/broken.ext4" --boot-dir "$out/boot-a" --version smoke-broken --out "$out/smoke-broken.hup"
+    boot_vm "$out/serial-install2.log" $(bundle_disk "$out/smoke-broken.hup")
+    if wait_exit 900 && grep -aq 'rebooting into slot a for a trial boot' "$out/serial-install2.log"; then
+      pass "slot b installed a bundle into slot a and rebooted"
+    else fail "install from slot b did not complete"; fi
+    boot_vm "$out/serial-trial2.log"
+    if wait_exit 600 && grep -aq 'health check failed; rolling back to slot b' "$out/serial-trial2.log"; then
+      pass "trial boot of a: health check failed, rebooted ($(elapsed))"
+    else fail "failed trial did not roll back"; fi
+    [ "$(committed)" = "os_prefix=b/" ] && pass "b still committed" || fail "committed: $(committed)"
+    boot_vm "$out/serial-after.log"
+    wait_serial 'HEARTH-SELFTEST done' "$out/serial-after.log" 600 || true
+    grep -aq 'HEARTH-SELFTEST slot=b' "$out/serial-after.log" && pass "rollback: running from slot b again" || fail "not back on slot b"
+    grep -aq 'HEARTH-SELFTEST update=.*rolled back from slot a' "$out/serial-after.log" && pass "rollback recorded on the device" || fail "rollback not recorded"
+    curl -fsS --max-time 5 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && pass "/health after the rollback" || fail "/health after the rollback"
+    stop_vm
+  fi
+fi
+
+echo "==> smoke test finished in $(elapsed) (serial log: $serial)"
+if [ "$fails" -gt 0 ]; then
+  echo "---- last 60 lines of the serial console"; tail -n 60 "$serial"
+  echo "image smoke test: $fails check(s) failed"; exit 1
+fi
+echo "image smoke test: all checks passed"

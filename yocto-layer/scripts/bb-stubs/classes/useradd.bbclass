@@ -1,0 +1,2 @@
+# Stub of oe-core's useradd class, for parsing only.
+USERADD_PACKAGES ??= ""
