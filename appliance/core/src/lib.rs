@@ -6,6 +6,7 @@
 
 pub mod board;
 pub mod ids;
+pub mod lease;
 pub mod opoint;
 pub mod peripherals;
 pub mod time;
@@ -14,6 +15,7 @@ pub mod work;
 
 pub use board::{BoardEvent, BoardInfo, BoardState, BoardTelemetry, Hashboard, HashboardError};
 pub use ids::{BoardId, IdError, ZoneId};
+pub use lease::CommandLease;
 pub use opoint::{OperatingPoint, PowerModel, VfPoint, VfTable, VfTableError};
 pub use peripherals::{DeviceError, Fan, Regulator, RegulatorReading, Thermometer};
 pub use time::{Clock, Timestamp};

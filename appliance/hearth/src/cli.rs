@@ -105,6 +105,10 @@ pub struct SimArgs {
     /// at this fraction of one board's maximum power (e.g. 0.4).
     #[arg(long, value_name = "FRACTION")]
     pub partial_load: Option<f64>,
+    /// Instead of a scenario: run a fault-injection campaign (see
+    /// docs/reliability.md). With --seed, replay that one run in detail.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "partial_load"])]
+    pub faults: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
