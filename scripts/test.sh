@@ -48,6 +48,9 @@ cargo test --workspace
 step "Release build (x86-64)"
 cargo build --release -p hearth --quiet
 
+step "Fault campaign: 1,000 seeded runs on the simulated world (about 10 s)"
+target/release/hearth sim --faults appliance/sim/campaigns/ci.toml
+
 if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   step "Release build (aarch64, the Raspberry Pi)"
   cargo build --release --target aarch64-unknown-linux-gnu -p hearth --quiet

@@ -1,7 +1,7 @@
 //! The one place where real or simulated hardware is chosen. Everything after
 //! this sees only the seam traits.
 
-use crate::boards::{run_sim_chain, spawn_board, SimChainFaults};
+use crate::boards::{command_lease, run_sim_chain, spawn_board_with_lease, SimChainFaults};
 use crate::config::{SimBoards, Validated, ValidatedZone, ZoneSensor};
 use anyhow::{bail, Context, Result};
 use hearth_board::config::ConfiguredBoard;
@@ -90,7 +90,7 @@ fn real(config: &Validated) -> Result<Hardware> {
         };
         let mut boards: Vec<Box<dyn Hashboard>> = Vec::new();
         for board in &zone.boards {
-            boards.push(Box::new(real_board(board, &clock)?));
+            boards.push(Box::new(real_board(board, &clock, lease_of(config))?));
         }
         zones.push((
             zone_config(zone),
@@ -140,9 +140,15 @@ impl hearth_core::Regulator for GatedRegulator {
     }
 }
 
+/// The board tasks' command lease (stale-heartbeat guard) for this config.
+fn lease_of(config: &Validated) -> std::time::Duration {
+    command_lease(std::time::Duration::from_millis(config.raw.daemon.tick_ms))
+}
+
 fn real_board(
     board: &ConfiguredBoard,
     clock: &Arc<dyn Clock>,
+    lease: std::time::Duration,
 ) -> Result<crate::boards::BoardHandle> {
     let profile = &board.profile;
     let opened = hearth_linux::open_board_devices(
@@ -202,7 +208,7 @@ fn real_board(
         .with_context(|| {
             format!("board {}: opening serial device {serial} (is enable_uart=1 set and the user in group dialout?)", board.id)
         })?;
-    Ok(spawn_board(runtime, port, clock.clone()))
+    Ok(spawn_board_with_lease(runtime, port, clock.clone(), lease))
 }
 
 /// The simulator's physics for a profile: the same power model and V/f
@@ -286,6 +292,7 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
                         config.raw.sim.seed,
                         &chip_clock,
                         faults,
+                        lease_of(config),
                     )?)
                 }
             };
@@ -361,6 +368,7 @@ fn simulated_chain_board(
     seed: u64,
     clock: &Arc<dyn Clock>,
     faults: Arc<Mutex<SimChainFaults>>,
+    lease: std::time::Duration,
 ) -> Result<crate::boards::BoardHandle> {
     let periph = SimBoardPeripherals::attach(world.clone(), idx)
         .context("attaching simulated peripherals")?;
@@ -382,5 +390,5 @@ fn simulated_chain_board(
         clock.clone(),
         faults,
     ));
-    Ok(spawn_board(runtime, host, clock.clone()))
+    Ok(spawn_board_with_lease(runtime, host, clock.clone(), lease))
 }

@@ -127,6 +127,10 @@ pub struct SimArgs {
     /// pump with the boards as a plain backup element, or the miner alone.
     #[arg(long, value_enum, default_value_t = SourcesArg::Policy)]
     pub sources: SourcesArg,
+    /// Instead of a scenario: run a fault-injection campaign (see
+    /// docs/reliability.md). With --seed, replay that one run in detail.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "partial_load"])]
+    pub faults: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod checkcmd;
+mod faultcmd;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,6 +77,9 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 fn sim(args: SimArgs) -> Result<()> {
+    if let Some(path) = &args.faults {
+        return faultcmd::run(path, args.seed, args.json);
+    }
     if let Some(demand) = args.partial_load {
         if !(demand.is_finite() && demand > 0.0 && demand <= 1.0) {
             bail!("--partial-load must be above 0 and at most 1");

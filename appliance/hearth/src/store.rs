@@ -108,6 +108,19 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Owner-only (0600) database file; SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions. Best effort: a failure leaves the
+/// file as the umask made it, inside the 0700 data directory.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "could not restrict database permissions");
+        }
+    }
+}
+
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -120,12 +133,15 @@ impl Store {
 
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        restrict_permissions(path);
         // WAL: readers never block the control loop's writes, and a crash
-        // mid-write leaves the last committed state. NORMAL sync is durable
-        // across application crashes; a power cut may lose the last
-        // transaction but never corrupts the file.
+        // mid-write leaves the last committed state. FULL sync fsyncs the WAL
+        // at every commit, so an acknowledged setting survives a power cut,
+        // not only a crash (NORMAL would lose the last commits on power
+        // loss). Telemetry commits are batched, so the cost is a few fsyncs
+        // a minute, all on the storage thread (see docs/reliability.md).
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Store { conn };

@@ -14,6 +14,7 @@
 pub mod board;
 pub mod clock;
 pub mod devices;
+pub mod faults;
 pub mod rng;
 pub mod room;
 pub mod runner;

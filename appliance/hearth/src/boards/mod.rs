@@ -12,4 +12,4 @@ mod task;
 pub use handle::{BoardHandle, Mailbox};
 pub use port::{ChainPort, MemoryPort};
 pub use simchips::{run_sim_chain, SimChainFaults};
-pub use task::spawn_board;
+pub use task::{command_lease, spawn_board, spawn_board_with_lease};

@@ -5,7 +5,7 @@ use super::handle::{lock, BoardCommand, BoardHandle, Mailbox};
 use super::port::ChainPort;
 use hearth_board::runtime::{BoardRuntime, TICK};
 use hearth_core::board::MAX_POLL_ITEMS;
-use hearth_core::Clock;
+use hearth_core::{Clock, CommandLease, Timestamp, Watts};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,17 +17,42 @@ const COMMAND_QUEUE: usize = 16;
 /// A write to the UART that takes longer than this is a dead line.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Spawns the board task on the current tokio runtime and returns its handle.
+/// The stale-heartbeat guard's lease for a control loop ticking every
+/// `tick`: three missed ticks, never less than the default 30 s.
+pub fn command_lease(tick: Duration) -> Duration {
+    (tick * 3).max(hearth_core::lease::DEFAULT_LEASE)
+}
+
+/// Spawns the board task on the current tokio runtime and returns its handle,
+/// with the default command lease (see [`spawn_board_with_lease`]).
 pub fn spawn_board<P: ChainPort>(
     runtime: BoardRuntime,
     port: P,
     clock: Arc<dyn Clock>,
 ) -> BoardHandle {
+    spawn_board_with_lease(runtime, port, clock, hearth_core::lease::DEFAULT_LEASE)
+}
+
+/// Spawns the board task. The task is the board's stale-heartbeat guard: a
+/// power target not renewed within `lease` (real time; the control loop
+/// renews every board on every tick) is withdrawn and the board idles, so a
+/// hung control loop cannot leave boards heating unwatched.
+pub fn spawn_board_with_lease<P: ChainPort>(
+    runtime: BoardRuntime,
+    port: P,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+) -> BoardHandle {
     let info = runtime.info().clone();
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let mailbox = Arc::new(Mutex::new(Mailbox::new()));
-    tokio::spawn(run_board(runtime, port, clock, rx, mailbox.clone()));
+    tokio::spawn(run_board(runtime, port, clock, rx, mailbox.clone(), lease));
     BoardHandle::new(info, tx, mailbox)
+}
+
+/// Real (monotonic, tokio-paused-aware) milliseconds since `origin`, for the lease.
+fn lease_now(origin: tokio::time::Instant) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs until the handle is dropped; then brings the board to a safe stop.
@@ -37,8 +62,11 @@ pub(crate) async fn run_board<P: ChainPort>(
     clock: Arc<dyn Clock>,
     mut commands: mpsc::Receiver<BoardCommand>,
     mailbox: Arc<Mutex<Mailbox>>,
+    lease: Duration,
 ) {
     let id = rt.info().id.to_string();
+    let origin = tokio::time::Instant::now();
+    let mut lease = CommandLease::new(lease);
     let mut buf = [0u8; 1024];
     let mut last_tick = clock.now();
     rt.tick(last_tick);
@@ -59,6 +87,7 @@ pub(crate) async fn run_board<P: ChainPort>(
             },
             cmd = commands.recv() => match cmd {
                 Some(BoardCommand::Power(w)) => {
+                    lease.renew(lease_now(origin));
                     if let Err(e) = rt.set_power_target(w, clock.now()) {
                         tracing::debug!(board = %id, error = %e, "power target refused");
                     }
@@ -83,6 +112,15 @@ pub(crate) async fn run_board<P: ChainPort>(
                 }
             },
             _ = tokio::time::sleep(wait) => {}
+        }
+        if lease.expired(lease_now(origin)) {
+            lease.clear();
+            tracing::error!(
+                board = %id,
+                lease_s = lease.lease().as_secs(),
+                "no power target from the control loop within the lease: idling the board"
+            );
+            let _ = rt.set_power_target(Watts::ZERO, clock.now());
         }
         let now = clock.now();
         if now.since(last_tick) >= TICK || rt.next_deadline().is_some_and(|d| d <= now) {
