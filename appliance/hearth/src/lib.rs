@@ -12,3 +12,4 @@ pub mod daemon;
 pub mod logging;
 pub mod state;
 pub mod store;
+pub mod work;

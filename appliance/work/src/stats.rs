@@ -111,7 +111,7 @@ impl SourceStats {
         if span <= 0.0 {
             return 0.0;
         }
-        let d: f64 = self.window.iter().map(|(_, d)| d).sum();
+        let d = self.window.iter().fold(0.0, |acc, (_, d)| acc + d);
         d * TWO_POW_32 / span
     }
 

@@ -1,6 +1,6 @@
 //! The Stratum V1 client and LAN-server state machines, driven line by
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 //! line as a pool (or a miner) would, and fuzzed with arbitrary lines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 
 use hearth_core::{BoardId, NonceFound, Timestamp};
 use hearth_shacheck::Checker;

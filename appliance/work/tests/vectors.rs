@@ -1,6 +1,6 @@
 //! Test vectors: the mainnet genesis block through the job path, and
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 //! regtest blocks built by the pipeline and checked with rust-bitcoin.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 
 use bitcoin::blockdata::constants::genesis_block;
 use bitcoin::blockdata::script::{Builder, PushBytesBuf, ScriptBuf};

@@ -81,6 +81,37 @@ impl ServerSession {
         }
     }
 
+    /// A new difficulty for the miner (applies to its next submits, as
+    /// real pools do, even mid-job).
+    pub fn set_difficulty(&mut self, difficulty: f64) -> Option<String> {
+        if !difficulty.is_finite() || difficulty <= 0.0 {
+            return None;
+        }
+        self.cfg.difficulty = difficulty;
+        Some(codec::notification(
+            "mining.set_difficulty",
+            json!([difficulty]),
+        ))
+    }
+
+    /// A new extranonce1 for the session (`mining.set_extranonce`); jobs
+    /// sent before it are forgotten, so the caller sends fresh work.
+    pub fn set_extranonce(&mut self, extranonce1: Vec<u8>) -> String {
+        self.extranonce1 = extranonce1;
+        self.jobs.clear();
+        codec::notification(
+            "mining.set_extranonce",
+            json!([
+                codec::hex_encode(&self.extranonce1),
+                self.cfg.extranonce2_len
+            ]),
+        )
+    }
+
+    pub fn difficulty(&self) -> f64 {
+        self.cfg.difficulty
+    }
+
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
     }
