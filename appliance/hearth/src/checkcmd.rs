@@ -78,6 +78,7 @@ pub fn check_headers(args: &CheckHeadersArgs) -> Result<ExitCode> {
 pub fn bench(what: &BenchCommand) -> Result<()> {
     match what {
         BenchCommand::Checker(args) => bench_checker(args),
+        BenchCommand::Work(args) => hearth::work::bench::main(args),
     }
 }
 

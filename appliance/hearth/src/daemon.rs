@@ -115,7 +115,7 @@ impl Daemon {
             settings_gate: tokio::sync::Mutex::new(()),
             clock,
             simulated: world.is_some(),
-            work: RwLock::new(None),
+            work: Arc::new(RwLock::new(None)),
         });
         Ok(Daemon {
             shared,

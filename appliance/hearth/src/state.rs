@@ -162,7 +162,7 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub simulated: bool,
     /// The work service's latest status.
-    pub work: RwLock<Option<crate::work::WorkStatus>>,
+    pub work: Arc<RwLock<Option<crate::work::WorkStatus>>>,
 }
 
 impl std::fmt::Debug for Shared {

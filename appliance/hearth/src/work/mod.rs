@@ -16,6 +16,7 @@
 //! chain, without a stop. The mode is in `GET /api/v1/status` under `work`
 //! and in the log.
 
+pub mod bench;
 pub mod client;
 pub mod config;
 mod lines;
@@ -154,7 +155,7 @@ struct Service {
     submits: Vec<mpsc::Sender<Share>>,
     last_mode: Option<WorkMode>,
     heat_seq: u64,
-    shared: Arc<crate::state::Shared>,
+    sink: WorkSink,
     status: WorkStatus,
 }
 
@@ -320,7 +321,9 @@ impl Service {
                     if let Some(s) = self.stats.get_mut(i) {
                         s.block();
                     }
-                    tracing::info!(source = self.failover.name(i).unwrap_or("?"), hash = %share.hash, "a share meets the block target");
+                    // A pool submits the block itself; our own template source
+                    // (the sharechain, later) will submit it to the node.
+                    tracing::debug!(source = self.failover.name(i).unwrap_or("?"), hash = %share.hash, "a share meets the block target");
                 }
                 let queued = self
                     .submits
@@ -343,13 +346,7 @@ impl Service {
     fn publish(&mut self) {
         let now = self.clock.now();
         self.failover.decide(now);
-        let hashrate: f64 = self
-            .shared
-            .status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map_or(0.0, |s| s.boards.iter().map(|b| b.hashrate_ghs).sum());
+        let hashrate = (self.sink.hashrate_ghs)();
         let active = self.failover.active();
         let sources = (0..self.failover.len())
             .map(|i| {
@@ -376,7 +373,7 @@ impl Service {
             ),
         };
         self.status.sources = sources;
-        *self.shared.work.write().unwrap_or_else(|p| p.into_inner()) = Some(self.status.clone());
+        *self.sink.status.write().unwrap_or_else(|p| p.into_inner()) = Some(self.status.clone());
     }
 
     fn counters(&self) -> Vec<(String, hearth_work::stats::Counters)> {
@@ -421,8 +418,34 @@ pub async fn start(
         Some(run.data_dir.clone()),
         pool.as_ref().map(|p| p.address.to_string()),
     );
-    spawn(opts, feeds, shared, shutdown);
+    let hashrate_from = shared.clone();
+    let sink = WorkSink {
+        status: shared.work.clone(),
+        hashrate_ghs: Arc::new(move || {
+            hashrate_from
+                .status
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(0.0, |s| s.boards.iter().map(|b| b.hashrate_ghs).sum())
+        }),
+    };
+    spawn(opts, feeds, shared.clock.clone(), sink, shutdown);
     Ok(pool)
+}
+
+/// Where the service's status goes, and where it reads the boards' total
+/// hashrate (for the expectations in the status).
+#[derive(Clone)]
+pub struct WorkSink {
+    pub status: Arc<std::sync::RwLock<Option<WorkStatus>>>,
+    pub hashrate_ghs: Arc<dyn Fn() -> f64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for WorkSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkSink").finish_non_exhaustive()
+    }
 }
 
 /// Share difficulty of the simulation's pool: 2^-19, so about half of the
@@ -430,16 +453,14 @@ pub async fn start(
 /// shares and half are below target, both paths exercised.
 pub const SIM_POOL_DIFFICULTY: f64 = 1.0 / 524_288.0;
 
-/// Starts the pool tasks and the service; runs until `shutdown`. Writes
-/// its status to `shared.work` and reads the boards' hashrate from
-/// `shared.status`.
+/// Starts the pool tasks and the service; runs until `shutdown`.
 pub fn spawn(
     opts: WorkOptions,
     feeds: Vec<JobFeed>,
-    shared: Arc<crate::state::Shared>,
+    clock: Arc<dyn Clock>,
+    sink: WorkSink,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let clock = shared.clock.clone();
     let (ev_tx, mut ev_rx) = mpsc::channel(EVENT_QUEUE);
     let (nonce_tx, mut nonce_rx) = mpsc::channel::<NonceFound>(NONCE_QUEUE);
     for f in &feeds {
@@ -482,7 +503,7 @@ pub fn spawn(
         submits,
         last_mode: None,
         heat_seq: 1 << 20,
-        shared: shared.clone(),
+        sink,
         status: WorkStatus {
             mode: WorkMode::HeatOnly {
                 reason: "starting".into(),

@@ -47,6 +47,18 @@ pub struct PoolLog {
     pub accepted: Vec<(String, Share)>,
     pub stale_rejected: u64,
     pub refused: Vec<String>,
+    /// When each submit line arrived, with its nonce (the newest
+    /// [`MAX_SUBMIT_TIMES`]), for latency measurements.
+    pub submit_times: Vec<(std::time::Instant, u32)>,
+}
+
+/// Submit arrival times kept in [`PoolLog::submit_times`].
+pub const MAX_SUBMIT_TIMES: usize = 100_000;
+
+/// The nonce of a `mining.submit` line.
+fn submit_nonce(line: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    hearth_work::stratum::codec::hex_u32(v.get("params")?.get(4)?.as_str()?)
 }
 
 #[derive(Debug)]
@@ -229,9 +241,15 @@ async fn connection(
                 for line in lines {
                     let is_submit = line.contains("mining.submit");
                     if is_submit {
+                        let at = std::time::Instant::now();
                         let n = {
                             let mut log = lock(&shared.log);
                             log.submits += 1;
+                            if let Some(nonce) = submit_nonce(&line) {
+                                if log.submit_times.len() < MAX_SUBMIT_TIMES {
+                                    log.submit_times.push((at, nonce));
+                                }
+                            }
                             log.submits
                         };
                         if shared.quirks.disconnect_on_submit == Some(n) {
