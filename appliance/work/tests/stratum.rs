@@ -384,7 +384,7 @@ fn a_lan_miner_subscribes_authorizes_and_its_shares_are_checked() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_lines_never_panic_the_client(line in ".{0,400}") {
