@@ -351,3 +351,73 @@ async fn heat_only_while_no_pool_answers_then_mining_without_a_gap_in_heat() {
     let saved = StatsStore::open_in(dir.path()).unwrap().load().unwrap();
     assert!(saved["home-pool"].accepted >= 2, "{saved:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_goes_down_the_list_and_back_once_the_preferred_pool_has_settled() {
+    use hearth::work::{spawn, WorkOptions, WorkSink};
+    use hearth_work::WorkMode;
+    let preferred = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let fallback = TestPool::start(SIM_POOL_DIFFICULTY, Quirks::default())
+        .await
+        .unwrap();
+    let mut a = client_cfg(preferred.to_string());
+    a.name = "sharechain-stand-in".into();
+    let mut b = client_cfg(fallback.address.to_string());
+    b.name = "pool".into();
+    let sink = WorkSink {
+        status: Arc::new(std::sync::RwLock::new(None)),
+        hashrate_ghs: Arc::new(|| 1.0),
+    };
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkOptions {
+        pools: vec![a, b],
+        switch_back_after: Duration::from_secs(2),
+        data_dir: None,
+    };
+    spawn(
+        opts,
+        Vec::new(),
+        Arc::new(SystemClock),
+        sink.clone(),
+        stop_rx,
+    );
+    let mode = || sink.status.read().unwrap().as_ref().map(|s| s.mode.clone());
+    let wait_for = |want: &'static str| async move {
+        for _ in 0..100 {
+            if let Some(WorkMode::Source { name, .. }) = mode() {
+                if name == want {
+                    return tokio::time::Instant::now();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never mined on {want}: {:?}", mode());
+    };
+    wait_for("pool").await;
+    let up = tokio::time::Instant::now();
+    let _preferred_pool = TestPool::start_on(
+        &preferred.to_string(),
+        SIM_POOL_DIFFICULTY,
+        Quirks::default(),
+    )
+    .await
+    .unwrap();
+    let back = wait_for("sharechain-stand-in").await;
+    // Not before it had been up for switch_back_after.
+    assert!(
+        back.duration_since(up) >= Duration::from_secs(2),
+        "{:?}",
+        back.duration_since(up)
+    );
+    let status = sink.status.read().unwrap().clone().unwrap();
+    assert_eq!(status.sources[0].health, SourceHealth::Up);
+    assert!(status.sources[0].active && !status.sources[1].active);
+    assert!(
+        status.summary.contains("sharechain-stand-in"),
+        "{}",
+        status.summary
+    );
+}
