@@ -31,6 +31,9 @@ pub struct Hardware {
     pub sim_faults: BTreeMap<BoardId, Arc<Mutex<SimChainFaults>>>,
     /// Simulated board index in the world, by board id.
     pub sim_boards: BTreeMap<BoardId, usize>,
+    /// Job feeds of the boards driven through their chain (for the work
+    /// service); modelled boards have none.
+    pub job_feeds: Vec<crate::boards::JobFeed>,
 }
 
 impl std::fmt::Debug for Hardware {
@@ -71,6 +74,7 @@ fn real(config: &Validated) -> Result<Hardware> {
     // (NTP) must not look like a stalled chain or a frozen fan.
     let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(SystemClock.now(), 1.0));
     let mut zones = Vec::new();
+    let mut job_feeds = Vec::new();
     for (i, zone) in config.zones.iter().enumerate() {
         let thermometer: Box<dyn Thermometer> = match &zone.sensor {
             Some(ZoneSensor::Ds18b20(which)) => Box::new(
@@ -90,7 +94,9 @@ fn real(config: &Validated) -> Result<Hardware> {
         };
         let mut boards: Vec<Box<dyn Hashboard>> = Vec::new();
         for board in &zone.boards {
-            boards.push(Box::new(real_board(board, &clock, lease_of(config))?));
+            let handle = real_board(board, &clock, lease_of(config))?;
+            job_feeds.push(handle.job_feed());
+            boards.push(Box::new(handle));
         }
         zones.push((
             zone_config(zone),
@@ -106,6 +112,7 @@ fn real(config: &Validated) -> Result<Hardware> {
         world: None,
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),
+        job_feeds,
     })
 }
 
@@ -267,6 +274,7 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
         world: Some(world.clone()),
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),
+        job_feeds: Vec::new(),
     };
     for (zone, room, boards) in layout {
         let thermometer: Box<dyn Thermometer> = Box::new(SimThermometer::new(
@@ -285,7 +293,7 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
                 SimBoards::Chips => {
                     let faults = Arc::new(Mutex::new(SimChainFaults::default()));
                     hw.sim_faults.insert(board.id.clone(), faults.clone());
-                    Box::new(simulated_chain_board(
+                    let handle = simulated_chain_board(
                         &world,
                         idx,
                         &board,
@@ -293,7 +301,9 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
                         &chip_clock,
                         faults,
                         lease_of(config),
-                    )?)
+                    )?;
+                    hw.job_feeds.push(handle.job_feed());
+                    Box::new(handle)
                 }
             };
             handles.push(handle);

@@ -79,6 +79,7 @@ pub fn bench(what: &BenchCommand) -> Result<()> {
     match what {
         BenchCommand::Checker(args) => bench_checker(args),
         BenchCommand::Sharechain(args) => bench_sharechain(args),
+        BenchCommand::Work(args) => hearth::work::bench::main(args),
     }
 }
 

@@ -51,6 +51,9 @@ pub enum BenchCommand {
     Checker(BenchCheckerArgs),
     /// Sharechain sync: decode, validate and store N shares from a peer.
     Sharechain(BenchSharechainArgs),
+    /// Work pipeline latency on simulated chains: new template to a job on
+    /// every chain, and a chip's nonce to the pool's submit (p50/p99).
+    Work(BenchWorkArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,25 @@ pub struct BenchSharechainArgs {
     /// Benchmark database file [default: in the system temp dir].
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchWorkArgs {
+    /// Simulated chains (65-chip BM1370 boards).
+    #[arg(long, default_value_t = 3)]
+    pub chains: usize,
+    /// New-block rounds.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+    /// Seconds of mining for the share-relay figures.
+    #[arg(long, default_value_t = 20)]
+    pub mine_s: u64,
+    /// Transactions in the template for the template-to-jobs figure.
+    #[arg(long, default_value_t = 3000)]
+    pub template_txs: usize,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

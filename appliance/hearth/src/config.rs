@@ -46,6 +46,9 @@ pub struct Config {
     pub zones: Vec<ZoneConfigFile>,
     #[serde(default, rename = "hashboard")]
     pub hashboards: Vec<HashboardConfig>,
+    /// Work sources (Stratum pools) and heat-only work; see `crate::work`.
+    #[serde(default)]
+    pub work: crate::work::WorkConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -260,6 +263,7 @@ impl Config {
                 profile: "generic-bm1370-65".into(),
                 ..HashboardConfig::default()
             }],
+            work: crate::work::WorkConfig::default(),
         }
     }
 
@@ -280,6 +284,7 @@ impl Config {
     }
 
     pub fn validate(self) -> Result<Validated, ConfigError> {
+        self.work.validate()?;
         let d = &self.daemon;
         if !(100..=60_000).contains(&d.tick_ms) {
             return Err(invalid(

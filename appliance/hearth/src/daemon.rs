@@ -50,6 +50,8 @@ pub struct Daemon {
         std::collections::BTreeMap<hearth_core::BoardId, Arc<Mutex<crate::boards::SimChainFaults>>>,
     /// Simulated board index in the world, by board id.
     pub sim_boards: std::collections::BTreeMap<hearth_core::BoardId, usize>,
+    /// The chain-driven boards' job feeds, for the work service.
+    pub job_feeds: Vec<crate::boards::JobFeed>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -82,6 +84,7 @@ impl Daemon {
             world,
             sim_faults,
             sim_boards,
+            job_feeds,
         } = backends::build(&opts.config, opts.simulate, opts.speed)?;
         for (zone, _) in &mut zones {
             match store.load_zone_settings(zone.id.as_str()) {
@@ -112,6 +115,7 @@ impl Daemon {
             settings_gate: tokio::sync::Mutex::new(()),
             clock,
             simulated: world.is_some(),
+            work: Arc::new(RwLock::new(None)),
         });
         Ok(Daemon {
             shared,
@@ -121,6 +125,7 @@ impl Daemon {
             world,
             sim_faults,
             sim_boards,
+            job_feeds,
         })
     }
 
@@ -215,7 +220,13 @@ impl Daemon {
             .world
             .as_ref()
             .map(|w| hearth_sim::world::lock(w).outdoor().get());
-        let status = Status::from_report(report, self.shared.simulated, outdoor);
+        let mut status = Status::from_report(report, self.shared.simulated, outdoor);
+        status.work = self
+            .shared
+            .work
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         *self
             .shared
             .status
@@ -320,7 +331,7 @@ fn create_data_dir(dir: &std::path::Path) -> Result<()> {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<()> {
-    let daemon = Daemon::build(&opts)?;
+    let mut daemon = Daemon::build(&opts)?;
     let shared = daemon.shared.clone();
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
@@ -334,6 +345,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         "hearth is running"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let feeds = std::mem::take(&mut daemon.job_feeds);
+    let _sim_pool = crate::work::start(&opts, shared.clone(), feeds, stop_rx.clone()).await?;
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server =

@@ -14,3 +14,4 @@ pub mod sharechain;
 pub mod sdnotify;
 pub mod state;
 pub mod store;
+pub mod work;

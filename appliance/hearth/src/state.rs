@@ -54,6 +54,10 @@ pub struct Status {
     pub outdoor_temp_c: Option<f64>,
     pub zones: Vec<ZoneView>,
     pub boards: Vec<BoardView>,
+    /// Where the boards' work comes from (see `crate::work`); absent until
+    /// the work service has started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::work::WorkStatus>,
 }
 
 impl Status {
@@ -100,6 +104,7 @@ impl Status {
                     }
                 })
                 .collect(),
+            work: None,
         }
     }
 }
@@ -156,6 +161,8 @@ pub struct Shared {
     pub settings_gate: tokio::sync::Mutex<()>,
     pub clock: Arc<dyn Clock>,
     pub simulated: bool,
+    /// The work service's latest status.
+    pub work: Arc<RwLock<Option<crate::work::WorkStatus>>>,
 }
 
 impl std::fmt::Debug for Shared {

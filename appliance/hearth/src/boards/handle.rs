@@ -28,6 +28,9 @@ pub struct Mailbox {
     pub nonces: VecDeque<NonceFound>,
     /// Items dropped because the control loop did not poll in time.
     pub dropped: u64,
+    /// When the work service listens, nonces go straight to it (not via
+    /// the control loop's once-a-tick poll); a full queue drops and counts.
+    pub nonce_tap: Option<mpsc::Sender<NonceFound>>,
 }
 
 impl Mailbox {
@@ -47,6 +50,7 @@ impl Mailbox {
             events: VecDeque::new(),
             nonces: VecDeque::new(),
             dropped: 0,
+            nonce_tap: None,
         }
     }
 
@@ -59,6 +63,12 @@ impl Mailbox {
     }
 
     pub fn push_nonce(&mut self, n: NonceFound) {
+        if let Some(tap) = &self.nonce_tap {
+            if tap.try_send(n).is_err() {
+                self.dropped += 1;
+            }
+            return;
+        }
         if self.nonces.len() >= MAX_POLL_ITEMS {
             self.nonces.pop_front();
             self.dropped += 1;
@@ -115,6 +125,44 @@ impl BoardHandle {
                 HashboardError::Disconnected("board task ended".into())
             }
         })
+    }
+}
+
+/// The work service's line to one board: jobs in, nonces out (see
+/// [`Mailbox::nonce_tap`]), beside the control loop's handle.
+#[derive(Debug, Clone)]
+pub struct JobFeed {
+    pub board: hearth_core::BoardId,
+    commands: mpsc::Sender<BoardCommand>,
+    mailbox: Arc<Mutex<Mailbox>>,
+}
+
+impl JobFeed {
+    /// New work for the board (never blocks; `Busy` when its queue is full).
+    pub fn send(&self, job: Job) -> Result<(), HashboardError> {
+        self.commands
+            .try_send(BoardCommand::Job(job))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => HashboardError::Busy,
+                mpsc::error::TrySendError::Closed(_) => {
+                    HashboardError::Disconnected("board task ended".into())
+                }
+            })
+    }
+
+    /// From now on, this board's nonces go to `tap`.
+    pub fn tap_nonces(&self, tap: mpsc::Sender<NonceFound>) {
+        lock(&self.mailbox).nonce_tap = Some(tap);
+    }
+}
+
+impl BoardHandle {
+    pub fn job_feed(&self) -> JobFeed {
+        JobFeed {
+            board: self.info.id.clone(),
+            commands: self.commands.clone(),
+            mailbox: self.mailbox.clone(),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ mod port;
 mod simchips;
 mod task;
 
-pub use handle::{BoardHandle, Mailbox};
+pub use handle::{BoardHandle, JobFeed, Mailbox};
 pub use port::{ChainPort, MemoryPort};
 pub use simchips::{run_sim_chain, SimChainFaults};
 pub use task::{command_lease, spawn_board, spawn_board_with_lease};
