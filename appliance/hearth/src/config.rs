@@ -46,6 +46,9 @@ pub struct Config {
     pub zones: Vec<ZoneConfigFile>,
     #[serde(default, rename = "hashboard")]
     pub hashboards: Vec<HashboardConfig>,
+    /// Home Assistant over MQTT (`[mqtt]`, off unless `enabled = true`).
+    #[serde(default)]
+    pub mqtt: crate::mqtt::config::MqttConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -260,6 +263,7 @@ impl Config {
                 profile: "generic-bm1370-65".into(),
                 ..HashboardConfig::default()
             }],
+            mqtt: Default::default(),
         }
     }
 
@@ -339,6 +343,10 @@ impl Config {
             };
             zone.boards.push(board);
         }
+        let zone_ids: Vec<&str> = zones.iter().map(|z| z.id.as_str()).collect();
+        self.mqtt
+            .validate(&zone_ids)
+            .map_err(|e| invalid(e.key, e.reason))?;
         Ok(Validated { raw: self, zones })
     }
 }

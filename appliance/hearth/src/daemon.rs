@@ -334,6 +334,18 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         "hearth is running"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mqtt = if opts.config.raw.mqtt.enabled {
+        let catalog = crate::mqtt::entities::Catalog::from_config(&opts.config);
+        Some(crate::mqtt::spawn(
+            shared.clone(),
+            catalog,
+            &opts.config.raw.mqtt,
+            &opts.data_dir,
+            stop_tx.subscribe(),
+        )?)
+    } else {
+        None
+    };
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server =
@@ -347,6 +359,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let _ = stop_tx.send(true);
     if let Err(e) = control.await {
         tracing::error!(error = %e, "control loop ended abnormally");
+    }
+    if let Some(mqtt) = mqtt {
+        mqtt.join().await;
     }
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logging;
+pub mod mqtt;
 pub mod state;
 pub mod store;
