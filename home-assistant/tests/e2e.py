@@ -122,8 +122,64 @@ def request(method, url, body=None, token=None, form=False):
         return e.code, e.read().decode()
 
 
+# The house as the blueprints see it (stand-ins for a price feed, a grid
+# meter and a person), and one automation per blueprint.
+AUTOMATIONS = f"""
+input_boolean:
+  hearth_test_home:
+    initial: true
+input_number:
+  hearth_test_price:
+    {{min: -1, max: 2, step: 0.01, initial: 0.30}}
+  hearth_test_pv:
+    {{min: 0, max: 10000, step: 1, initial: 0}}
+template:
+  - sensor:
+      - name: hearth test price
+        unique_id: hearth_test_price
+        state: "{{{{ states('input_number.hearth_test_price') }}}}"
+      - name: hearth test pv surplus
+        unique_id: hearth_test_pv
+        unit_of_measurement: W
+        device_class: power
+        state: "{{{{ states('input_number.hearth_test_pv') }}}}"
+automation:
+  - alias: hearth away
+    use_blueprint:
+      path: hearth/away_on_presence.yaml
+      input:
+        zone: {CLIMATE}
+        presence: input_boolean.hearth_test_home
+        away_temperature: 16
+        comfort_temperature: 21
+        away_after: {{seconds: 0}}
+  - alias: hearth cheap hours
+    use_blueprint:
+      path: hearth/preheat_cheap_hours.yaml
+      input:
+        zone: {CLIMATE}
+        price: sensor.hearth_test_price
+        cheap_below: 0.15
+        preheat_temperature: 22.5
+        normal_temperature: 21
+  - alias: hearth pv surplus
+    use_blueprint:
+      path: hearth/run_on_pv_surplus.yaml
+      input:
+        zone: {CLIMATE}
+        surplus: sensor.hearth_test_pv_surplus
+        start_above_w: 800
+        stop_below_w: 200
+        boost_temperature: 23
+        normal_temperature: 21
+        delay: {{seconds: 0}}
+"""
+BLUEPRINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blueprints")
+
+
 def write_ha_config(config_dir, ha_port, mqtt_port):
     os.makedirs(os.path.join(config_dir, ".storage"))
+    shutil.copytree(BLUEPRINTS, os.path.join(config_dir, "blueprints"))
     with open(os.path.join(config_dir, "configuration.yaml"), "w") as f:
         f.write(
             "homeassistant:\n  name: Hearth test\n  latitude: 52.0\n  longitude: 5.0\n"
@@ -131,6 +187,7 @@ def write_ha_config(config_dir, ha_port, mqtt_port):
             f"http:\n  server_host: 127.0.0.1\n  server_port: {ha_port}\n"
             "api:\nonboarding:\nconfig:\nmqtt:\n"
             "logger:\n  default: warning\n  logs:\n    homeassistant.components.mqtt: info\n"
+            + AUTOMATIONS
         )
     entry = {
         "entry_id": "hearthtestmqtt",
@@ -179,7 +236,9 @@ async def registry(base, token):
             await ws.receive_json(timeout=10)
             await ws.send_json({"id": 1, "type": "config/entity_registry/list"})
             msg = await ws.receive_json(timeout=10)
-            return {e["entity_id"]: e for e in msg["result"]}
+            await ws.send_json({"id": 2, "type": "blueprint/list", "domain": "automation"})
+            blueprints = await ws.receive_json(timeout=10)
+            return {e["entity_id"]: e for e in msg["result"]}, blueprints["result"]
 
 
 def main():
@@ -250,7 +309,7 @@ def main():
             s if isinstance((s := states())[CLIMATE]["attributes"].get("current_temperature"), (int, float))
             and s["sensor.hearth_board_0_power"]["state"] not in ("unknown", "unavailable") else None), 60)
         print(f"Hearth's entities appeared {time.monotonic() - t0:.1f} s after the start", flush=True)
-        ours = sorted(e for e in st if "hearth" in e)
+        ours = sorted(e for e in st if "hearth" in e and "hearth_test" not in e and not e.startswith("automation."))
         check("exactly the expected entities", ours == sorted(EXPECTED),
               f"extra {sorted(set(ours) - set(EXPECTED))}, missing {sorted(set(EXPECTED) - set(ours))}")
         for entity, attrs in EXPECTED.items():
@@ -266,7 +325,13 @@ def main():
               climate["attributes"])
         power = float(st["sensor.hearth_board_0_power"]["state"])
         check("board power is a number of watts", power >= 0.0, power)
-        reg = asyncio.run(registry(base, token))
+        reg, blueprints = asyncio.run(registry(base, token))
+        for name in ("away_on_presence", "preheat_cheap_hours", "run_on_pv_surplus"):
+            bp = blueprints.get(f"hearth/{name}.yaml", {})
+            check(f"blueprint {name} loads", "metadata" in bp and "error" not in bp, bp)
+        for auto in ("automation.hearth_away", "automation.hearth_cheap_hours", "automation.hearth_pv_surplus"):
+            check(f"{auto} set up from its blueprint", states().get(auto, {}).get("state") == "on",
+                  states().get(auto))
         for entity in EXPECTED:
             want = "diagnostic" if entity in DIAGNOSTIC else None
             got = reg.get(entity, {}).get("entity_category")
@@ -303,7 +368,28 @@ def main():
         check("Home Assistant still shows the true setpoint",
               states()[CLIMATE]["attributes"].get("temperature") == 23.5, states()[CLIMATE]["attributes"])
 
-        # 4. Stopping Hearth makes every entity unavailable.
+        # 4. The blueprints drive Hearth: cheap hours, PV surplus, away.
+        def service(domain, name, data):
+            status, body = request("POST", f"{base}/api/services/{domain}/{name}", data, token=token)
+            if status != 200:
+                raise RuntimeError(f"{domain}.{name}: {status} {body}")
+
+        for what, call, want in [
+            ("cheap price pre-heats", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_price", "value": 0.05}), 22.5),
+            ("dear price ends pre-heat", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_price", "value": 0.40}), 21.0),
+            ("PV surplus boosts", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_pv", "value": 1500}), 23.0),
+            ("no surplus, back to normal", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_pv", "value": 0}), 21.0),
+            ("nobody home: away", ("input_boolean", "turn_off", {"entity_id": "input_boolean.hearth_test_home"}), 16.0),
+            ("home again: comfort", ("input_boolean", "turn_on", {"entity_id": "input_boolean.hearth_test_home"}), 21.0),
+        ]:
+            service(*call)
+            try:
+                wait_until(what, lambda: hearth_zone()["setpoint_c"] == want, 20)
+                check(f"blueprint: {what} (Hearth setpoint {want})", True)
+            except TimeoutError as e:
+                check(f"blueprint: {what} (Hearth setpoint {want})", False, str(e))
+
+        # 5. Stopping Hearth makes every entity unavailable.
         hearth.send_signal(signal.SIGTERM)
         hearth.wait(timeout=20)
         check("Hearth stopped cleanly", hearth.returncode == 0, hearth.returncode)
