@@ -35,12 +35,16 @@ impl Drop for Killed {
 
 fn mosquitto(dir: &Path) -> (Killed, u16) {
     let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    mosquitto_with(
+        dir,
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
-    .expect("write conf");
+}
+
+fn mosquitto_with(dir: &Path, port: u16, conf_text: &str) -> (Killed, u16) {
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(&conf, conf_text).expect("write conf");
     let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -181,6 +185,15 @@ fn json(p: &[u8]) -> Value {
 }
 
 fn start_hearth(dir: &Path, port: u16, discovery: &str, board: &str) -> (Killed, SocketAddr) {
+    start_hearth_with(
+        dir,
+        &format!("port = {port}\ndiscovery = \"{discovery}\"\n"),
+        board,
+    )
+}
+
+/// `mqtt` is the rest of the `[mqtt]` section.
+fn start_hearth_with(dir: &Path, mqtt: &str, board: &str) -> (Killed, SocketAddr) {
     let http_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut config = String::from("[[zone]]\nid = \"living-room\"\nname = \"Living room\"\n");
     // One board: two would need their own serial ports, PWM channels, ...
@@ -188,7 +201,7 @@ fn start_hearth(dir: &Path, port: u16, discovery: &str, board: &str) -> (Killed,
         "[[hashboard]]\nid = \"{board}\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n"
     );
     config += &format!(
-        "[sim]\nboards = \"model\"\nspeed = 2\n[mqtt]\nenabled = true\nport = {port}\nkeep_alive_s = 5\nstate_interval_s = 3\ndiscovery = \"{discovery}\"\n"
+        "[sim]\nboards = \"model\"\nspeed = 2\n[mqtt]\nenabled = true\nkeep_alive_s = 5\nstate_interval_s = 3\n{mqtt}"
     );
     let path = dir.join("hearth.toml");
     std::fs::write(&path, config).expect("write config");
@@ -395,4 +408,123 @@ fn per_entity_discovery_on_a_real_broker() {
         .keys()
         .any(|t| t.starts_with("homeassistant/binary_sensor/hearth/")));
     terminate(hearth);
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throw-away CA and a server certificate for 127.0.0.1.
+fn certificates(dir: &Path) {
+    let d = |f: &str| dir.join(f);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hearth-test-ca",
+            "-keyout",
+        ])
+        .arg(d("ca.key"))
+        .arg("-out")
+        .arg(d("ca.pem")));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(d("server.key"))
+        .arg("-out")
+        .arg(d("server.csr")));
+    std::fs::write(d("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "1", "-CAcreateserial", "-in"])
+        .arg(d("server.csr"))
+        .arg("-CA")
+        .arg(d("ca.pem"))
+        .arg("-CAkey")
+        .arg(d("ca.key"))
+        .arg("-extfile")
+        .arg(d("ext.cnf"))
+        .arg("-out")
+        .arg(d("server.pem")));
+}
+
+#[test]
+fn tls_with_a_ca_file_and_a_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    certificates(dir.path());
+    run(Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(dir.path().join("passwd"))
+        .args(["hearth", "s3cret"]));
+    let (plain, tls) = (free_port(), free_port());
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let conf = format!(
+        "per_listener_settings true\nuser root\npersistence false\n\
+         listener {plain} 127.0.0.1\nallow_anonymous true\n\
+         listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nallow_anonymous false\npassword_file {}\n",
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key"),
+        p("passwd")
+    );
+    let (_broker, _) = mosquitto_with(dir.path(), plain, &conf);
+    while TcpStream::connect(("127.0.0.1", tls)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let w = Watcher::new(plain, "test-watcher", &["hearth/status"]);
+
+    // A wrong password is refused by the broker: Hearth keeps heating and retrying.
+    let wrong = tempfile::tempdir().expect("tempdir");
+    let (hearth, api) = start_hearth_with(
+        wrong.path(),
+        &format!(
+            "port = {tls}\nusername = \"hearth\"\npassword = \"wrong\"\ntls_ca_file = \"{}\"\n",
+            p("ca.pem")
+        ),
+        "board-0",
+    );
+    let start = Instant::now();
+    while http(api, "/health").map(|h| h["status"].clone()) != Some(serde_json::json!("ok")) {
+        assert!(start.elapsed() < Duration::from_secs(30), "no health");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        w.rx.try_iter().all(|(_, p, _)| p != b"online"),
+        "a wrong password must not connect"
+    );
+    drop(hearth);
+    let log = std::fs::read_to_string(wrong.path().join("hearth.log")).expect("log");
+    assert!(log.contains("MQTT connection failed"), "{log}");
+
+    // The right one, over TLS verified against the CA file.
+    w.mark();
+    let (hearth, _) = start_hearth_with(
+        dir.path(),
+        &format!(
+            "port = {tls}\nusername = \"hearth\"\npassword = \"s3cret\"\ntls_ca_file = \"{}\"\n",
+            p("ca.pem")
+        ),
+        "board-0",
+    );
+    w.wait_for("hearth/status", "online over TLS", |p| p == b"online");
+    terminate(hearth);
+    w.wait_for("hearth/status", "offline", |p| p == b"offline");
 }
