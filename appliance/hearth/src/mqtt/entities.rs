@@ -559,11 +559,8 @@ pub fn states(
         let mut doc = Map::new();
         doc.insert("mode".into(), z.mode.as_str().into());
         doc.insert("setpoint_c".into(), round(z.setpoint_c, 2));
-        // Home Assistant's climate takes "None" as "no reading".
-        doc.insert(
-            "temperature_c".into(),
-            z.temperature_c.map_or(Value::from("None"), |t| round(t, 2)),
-        );
+        // null renders as "None" in Home Assistant's templates: no reading.
+        doc.insert("temperature_c".into(), opt(z.temperature_c, 2));
         doc.insert("action".into(), z.action.into());
         for row in ZONE_ROWS {
             doc.insert(row.key.into(), (row.value)(z));

@@ -78,21 +78,16 @@ struct Route {
     max_age_ms: u64,
 }
 
-/// The latest readings, keyed by what they mean.
+/// The latest readings, keyed by what they mean (see `key`).
 #[derive(Debug, Clone)]
 pub struct HouseInputs {
     routes: BTreeMap<String, Vec<Route>>,
-    readings: BTreeMap<SlotKey, Reading<ValueBox>>,
+    readings: BTreeMap<String, Reading<Value>>,
 }
 
-// `Slot` and `Value` are private; wrap them for the map key and value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SlotKey(String);
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ValueBox(Value);
-
-fn key(slot: &Slot) -> SlotKey {
-    SlotKey(match slot {
+/// A reading's name, as `last_seen` and `HouseSnapshot::stale` show it.
+fn key(slot: &Slot) -> String {
+    match slot {
         Slot::Outdoor => "outdoor".into(),
         Slot::Price => "price".into(),
         Slot::PvSurplus => "pv".into(),
@@ -101,7 +96,7 @@ fn key(slot: &Slot) -> SlotKey {
         Slot::Presence => "presence".into(),
         Slot::ZoneTemp(z) => format!("zone/{z}/temperature"),
         Slot::Window(z, i) => format!("zone/{z}/window/{i}"),
-    })
+    }
 }
 
 /// Plain values for control, stale ones replaced by their safe fallback.
@@ -261,13 +256,7 @@ impl HouseInputs {
         for (k, v) in parsed {
             match v {
                 Some(v) => {
-                    self.readings.insert(
-                        k,
-                        Reading {
-                            value: ValueBox(v),
-                            at: now,
-                        },
-                    );
+                    self.readings.insert(k, Reading { value: v, at: now });
                 }
                 None => {
                     self.readings.remove(&k);
@@ -286,14 +275,14 @@ impl HouseInputs {
             .find(|r| key(&r.slot) == k)?
             .max_age_ms;
         let r = self.readings.get(&k)?;
-        (now.as_millis().saturating_sub(r.at.as_millis()) <= max_age_ms).then_some(r.value.0)
+        (now.as_millis().saturating_sub(r.at.as_millis()) <= max_age_ms).then_some(r.value)
     }
 
     /// When a configured input was last read, by name (for diagnostics).
     pub fn last_seen(&self) -> BTreeMap<String, Timestamp> {
         self.readings
             .iter()
-            .map(|(k, r)| (k.0.clone(), r.at))
+            .map(|(k, r)| (k.clone(), r.at))
             .collect()
     }
 
@@ -303,7 +292,7 @@ impl HouseInputs {
         let mut get = |slot: &Slot| {
             let v = self.fresh(slot, now);
             if v.is_none() && configured.contains(&slot) {
-                stale.push(key(slot).0);
+                stale.push(key(slot));
             }
             v
         };
