@@ -407,6 +407,31 @@ fn per_entity_discovery_on_a_real_broker() {
     assert!(retained
         .keys()
         .any(|t| t.starts_with("homeassistant/binary_sensor/hearth/")));
+
+    // The broker restarts with nothing retained: Hearth reconnects (with
+    // backoff) and announces itself again.
+    drop(w);
+    drop(_broker);
+    let broker_dir = tempfile::tempdir().expect("tempdir");
+    std::thread::sleep(Duration::from_secs(2));
+    let (_broker, _) = mosquitto_with(
+        broker_dir.path(),
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    );
+    let w = Watcher::new(
+        port,
+        "test-watcher-2",
+        &["homeassistant/#", "hearth/status"],
+    );
+    w.wait_for("hearth/status", "online after the broker restart", |p| {
+        p == b"online"
+    });
+    w.wait_for(
+        "homeassistant/climate/hearth/hearth_living_room_climate/config",
+        "discovery after the broker restart",
+        |p| !p.is_empty(),
+    );
     terminate(hearth);
 }
 
