@@ -344,4 +344,36 @@ mod tests {
             toml::from_str::<MqttConfig>("[inputs]\noutdoor = { topic = \"x\" }").unwrap_err();
         assert!(err.to_string().contains("outdoor"), "{err}");
     }
+
+    #[test]
+    fn the_daemon_config_file_checks_the_section() {
+        use crate::config::Config;
+        let path = std::path::Path::new("test.toml");
+        let base = "[[zone]]\nid = \"office\"\n";
+        let ok = Config::from_toml(
+            &format!("{base}[mqtt]\nenabled = true\nhost = \"ha.lan\"\n"),
+            path,
+        )
+        .expect("valid");
+        assert!(ok.raw.mqtt.enabled);
+        assert_eq!(ok.raw.mqtt.host, "ha.lan");
+        assert!(
+            !Config::from_toml(base, path)
+                .expect("valid")
+                .raw
+                .mqtt
+                .enabled
+        );
+        let err = Config::from_toml(&format!("{base}[mqtt]\nclient_id = \"a b\"\n"), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt.client_id"), "{err}");
+        let err = Config::from_toml(
+            &format!("{base}[mqtt.inputs.zone.attic]\nwindows = []\n"),
+            path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mqtt.inputs.zone.attic"), "{err}");
+    }
 }
