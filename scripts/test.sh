@@ -4,6 +4,7 @@
 #
 #   scripts/test.sh            everything
 #   HEARTH_SKIP_AARCH64=1 ...  skip the aarch64 cross build and qemu tests
+#   HEARTH_SKIP_HA=1 ...       skip the Home Assistant end-to-end test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ need=()
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+# A real MQTT broker for the Home Assistant tests.
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 if [ "${#need[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
@@ -44,6 +47,13 @@ scripts/check-architecture.sh "${PURE_CRATES[@]}"
 
 step "Tests (x86-64)"
 cargo test --workspace
+
+if [ "${HEARTH_SKIP_HA:-0}" != 1 ]; then
+  # A real Home Assistant (2024.3.3, pinned, in a venv cached under
+  # ~/.cache/hearth: ~8 min to install the first time, then ~15 s a run).
+  step "Home Assistant end to end (mosquitto + Home Assistant + hearth run --sim)"
+  home-assistant/tests/run.sh
+fi
 
 step "Release build (x86-64)"
 cargo build --release -p hearth --quiet

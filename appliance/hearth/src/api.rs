@@ -50,6 +50,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The reason, as the client sees it (MQTT logs it).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
@@ -126,7 +133,7 @@ struct ModeBody {
 }
 
 #[derive(Debug, Serialize)]
-struct ZoneSettingsView {
+pub(crate) struct ZoneSettingsView {
     id: String,
     setpoint_c: f64,
     mode: ZoneMode,
@@ -165,7 +172,7 @@ async fn put_mode(
 
 /// Validate, persist, then apply: a change the client saw acknowledged is on
 /// disk, and a change that could not be stored never takes effect.
-async fn change_settings(
+pub(crate) async fn change_settings(
     shared: &Arc<Shared>,
     id: &str,
     change: impl FnOnce(&hearth_control::Appliance, ZoneSettings) -> Result<ZoneSettings, SettingError>,

@@ -49,6 +49,9 @@ pub struct Config {
     /// Work sources (Stratum pools) and heat-only work; see `crate::work`.
     #[serde(default)]
     pub work: crate::work::WorkConfig,
+    /// Home Assistant over MQTT (`[mqtt]`, off unless `enabled = true`).
+    #[serde(default)]
+    pub mqtt: crate::mqtt::config::MqttConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -264,6 +267,7 @@ impl Config {
                 ..HashboardConfig::default()
             }],
             work: crate::work::WorkConfig::default(),
+            mqtt: Default::default(),
         }
     }
 
@@ -344,6 +348,10 @@ impl Config {
             };
             zone.boards.push(board);
         }
+        let zone_ids: Vec<&str> = zones.iter().map(|z| z.id.as_str()).collect();
+        self.mqtt
+            .validate(&zone_ids)
+            .map_err(|e| invalid(e.key, e.reason))?;
         Ok(Validated { raw: self, zones })
     }
 }

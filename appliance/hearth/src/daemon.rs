@@ -347,6 +347,18 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let feeds = std::mem::take(&mut daemon.job_feeds);
     let _sim_pool = crate::work::start(&opts, shared.clone(), feeds, stop_rx.clone()).await?;
+    let mqtt = if opts.config.raw.mqtt.enabled {
+        let catalog = crate::mqtt::entities::Catalog::from_config(&opts.config);
+        Some(crate::mqtt::spawn(
+            shared.clone(),
+            catalog,
+            &opts.config.raw.mqtt,
+            &opts.data_dir,
+            stop_tx.subscribe(),
+        )?)
+    } else {
+        None
+    };
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server =
@@ -365,6 +377,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     if let Some(task) = notify {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+    if let Some(mqtt) = mqtt {
+        mqtt.join().await;
     }
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}

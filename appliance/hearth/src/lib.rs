@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod logging;
 pub mod sharechain;
 pub mod sdnotify;
+pub mod mqtt;
 pub mod state;
 pub mod store;
 pub mod work;

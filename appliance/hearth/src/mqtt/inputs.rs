@@ -1,0 +1,472 @@
+//! Inputs from the house, read from configured MQTT state topics (plain
+//! values as Home Assistant's MQTT statestream publishes them, or a key of a
+//! JSON payload): outdoor temperature, another sensor's zone temperature,
+//! electricity price, PV surplus, heat-pump state, SG Ready, window contacts
+//! and presence. Each reading keeps its arrival time; [`HouseInputs::snapshot`]
+//! gives plain values where stale or missing ones are replaced by the safe
+//! fallback. Pure: `now` is an argument.
+
+use super::config::{InputTopic, InputsConfig};
+use hearth_core::{Celsius, Timestamp, Watts};
+use std::collections::BTreeMap;
+
+/// Payloads longer than this are refused unread.
+pub const MAX_INPUT_BYTES: usize = 4096;
+
+/// SG Ready, written relay 1 then relay 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SgReady {
+    /// `10`, state 1: utility lock.
+    Blocked,
+    /// `00`, state 2.
+    Normal,
+    /// `01`, state 3: switching on recommended (surplus).
+    Recommended,
+    /// `11`, state 4: forced on.
+    Forced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("payload longer than {MAX_INPUT_BYTES} bytes")]
+    TooLong,
+    #[error("payload is not UTF-8")]
+    NotText,
+    #[error("payload is not JSON with key {0:?}")]
+    MissingKey(String),
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+    #[error("{0:?} is not on/off")]
+    NotOnOff(String),
+    #[error("{0:?} is not an SG Ready state (10, 00, 01, 11 or 1..4)")]
+    NotSgReady(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Outdoor,
+    Price,
+    PvSurplus,
+    HeatPump,
+    SgReady,
+    Presence,
+    ZoneTemp(String),
+    Window(String, usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Value {
+    Number(f64),
+    Flag(bool),
+    Sg(SgReady),
+}
+
+/// One value and when it arrived.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading<T> {
+    pub value: T,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    slot: Slot,
+    json_key: Option<String>,
+    max_age_ms: u64,
+}
+
+/// The latest readings, keyed by what they mean (see `key`).
+#[derive(Debug, Clone)]
+pub struct HouseInputs {
+    routes: BTreeMap<String, Vec<Route>>,
+    readings: BTreeMap<String, Reading<Value>>,
+}
+
+/// A reading's name, as `last_seen` and `HouseSnapshot::stale` show it.
+fn key(slot: &Slot) -> String {
+    match slot {
+        Slot::Outdoor => "outdoor".into(),
+        Slot::Price => "price".into(),
+        Slot::PvSurplus => "pv".into(),
+        Slot::HeatPump => "heat_pump".into(),
+        Slot::SgReady => "sg_ready".into(),
+        Slot::Presence => "presence".into(),
+        Slot::ZoneTemp(z) => format!("zone/{z}/temperature"),
+        Slot::Window(z, i) => format!("zone/{z}/window/{i}"),
+    }
+}
+
+/// Plain values for control, stale ones replaced by their safe fallback.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HouseSnapshot {
+    /// `None` when missing or stale: control uses its own outdoor estimate.
+    pub outdoor_temp_c: Option<Celsius>,
+    /// `None` when missing or stale: no price-driven decisions.
+    pub electricity_price_per_kwh: Option<f64>,
+    /// 0 when missing or stale: no surplus is assumed.
+    pub pv_surplus_w: Watts,
+    /// `None` when missing or stale.
+    pub heat_pump_running: Option<bool>,
+    /// `Normal` when missing or stale.
+    pub sg_ready: SgReady,
+    /// `true` (someone home, keep comfort) when missing or stale.
+    pub presence: bool,
+    pub zones: BTreeMap<String, ZoneSnapshot>,
+    /// Configured inputs that are missing or stale right now.
+    pub stale: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ZoneSnapshot {
+    /// `None` when missing or stale: the zone's own thermometer rules.
+    pub temperature_c: Option<Celsius>,
+    /// `false` when a contact is missing or stale: heat comes first, and a
+    /// dead contact sensor must not switch the heating off for good.
+    pub window_open: bool,
+}
+
+fn parse_number(text: &str) -> Result<f64, InputError> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| InputError::NotANumber(text.to_string()))
+}
+
+fn parse_flag(text: &str) -> Result<bool, InputError> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "open" | "home" | "detected" | "yes" => Ok(true),
+        "off" | "false" | "0" | "closed" | "not_home" | "away" | "clear" | "no" => Ok(false),
+        _ => Err(InputError::NotOnOff(text.to_string())),
+    }
+}
+
+fn parse_sg(text: &str) -> Result<SgReady, InputError> {
+    match text {
+        "10" | "1" => Ok(SgReady::Blocked),
+        "00" | "2" => Ok(SgReady::Normal),
+        "01" | "3" => Ok(SgReady::Recommended),
+        "11" | "4" => Ok(SgReady::Forced),
+        _ => Err(InputError::NotSgReady(text.to_string())),
+    }
+}
+
+fn in_range(v: f64, lo: f64, hi: f64) -> Result<f64, InputError> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(InputError::OutOfRange(v.to_string()))
+    }
+}
+
+impl HouseInputs {
+    pub fn new(config: &InputsConfig) -> HouseInputs {
+        let mut routes: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        let default_ms = config.max_age_s * 1000;
+        let mut add = |input: &InputTopic, slot: Slot| {
+            routes.entry(input.topic.clone()).or_default().push(Route {
+                slot,
+                json_key: input.json_key.clone(),
+                max_age_ms: input.max_age_s.map_or(default_ms, |s| s * 1000),
+            });
+        };
+        for (input, slot) in [
+            (&config.outdoor_temp_c, Slot::Outdoor),
+            (&config.electricity_price_per_kwh, Slot::Price),
+            (&config.pv_surplus_w, Slot::PvSurplus),
+            (&config.heat_pump_running, Slot::HeatPump),
+            (&config.sg_ready, Slot::SgReady),
+            (&config.presence, Slot::Presence),
+        ] {
+            if let Some(input) = input {
+                add(input, slot);
+            }
+        }
+        for (zone, z) in &config.zone {
+            if let Some(t) = &z.temperature_c {
+                add(t, Slot::ZoneTemp(zone.clone()));
+            }
+            for (i, w) in z.windows.iter().enumerate() {
+                add(w, Slot::Window(zone.clone(), i));
+            }
+        }
+        HouseInputs {
+            routes,
+            readings: BTreeMap::new(),
+        }
+    }
+
+    /// Topics to subscribe to.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.routes.keys().map(String::as_str)
+    }
+
+    /// Takes one message. `Ok(false)`: not an input topic. Home Assistant's
+    /// `unavailable`/`unknown` clear the reading (it goes stale at once). A
+    /// bad payload changes nothing and says why.
+    pub fn handle(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, InputError> {
+        let Some(routes) = self.routes.get(topic) else {
+            return Ok(false);
+        };
+        if payload.len() > MAX_INPUT_BYTES {
+            return Err(InputError::TooLong);
+        }
+        let text = std::str::from_utf8(payload).map_err(|_| InputError::NotText)?;
+        // Parse everything first, then store: one bad route changes nothing.
+        let mut parsed = Vec::new();
+        for route in routes {
+            let raw = match &route.json_key {
+                None => text.trim().to_string(),
+                Some(k) => {
+                    let doc: serde_json::Value = serde_json::from_str(text)
+                        .map_err(|_| InputError::MissingKey(k.clone()))?;
+                    match doc.get(k) {
+                        Some(serde_json::Value::String(s)) => s.trim().to_string(),
+                        Some(serde_json::Value::Bool(b)) => b.to_string(),
+                        Some(serde_json::Value::Number(n)) => n.to_string(),
+                        Some(serde_json::Value::Null) => "unknown".into(),
+                        _ => return Err(InputError::MissingKey(k.clone())),
+                    }
+                }
+            };
+            if raw == "unavailable" || raw == "unknown" || raw.is_empty() {
+                parsed.push((key(&route.slot), None));
+                continue;
+            }
+            let value = match &route.slot {
+                Slot::Outdoor | Slot::ZoneTemp(_) => {
+                    Value::Number(in_range(parse_number(&raw)?, -60.0, 100.0)?)
+                }
+                Slot::Price => Value::Number(in_range(parse_number(&raw)?, -100.0, 100.0)?),
+                Slot::PvSurplus => Value::Number(in_range(parse_number(&raw)?, -1e6, 1e6)?),
+                Slot::HeatPump | Slot::Presence | Slot::Window(..) => {
+                    Value::Flag(parse_flag(&raw)?)
+                }
+                Slot::SgReady => Value::Sg(parse_sg(&raw)?),
+            };
+            parsed.push((key(&route.slot), Some(value)));
+        }
+        for (k, v) in parsed {
+            match v {
+                Some(v) => {
+                    self.readings.insert(k, Reading { value: v, at: now });
+                }
+                None => {
+                    self.readings.remove(&k);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn fresh(&self, slot: &Slot, now: Timestamp) -> Option<Value> {
+        let k = key(slot);
+        let max_age_ms = self
+            .routes
+            .values()
+            .flatten()
+            .find(|r| key(&r.slot) == k)?
+            .max_age_ms;
+        let r = self.readings.get(&k)?;
+        (now.as_millis().saturating_sub(r.at.as_millis()) <= max_age_ms).then_some(r.value)
+    }
+
+    /// When a configured input was last read, by name (for diagnostics).
+    pub fn last_seen(&self) -> BTreeMap<String, Timestamp> {
+        self.readings
+            .iter()
+            .map(|(k, r)| (k.clone(), r.at))
+            .collect()
+    }
+
+    pub fn snapshot(&self, now: Timestamp) -> HouseSnapshot {
+        let mut stale = Vec::new();
+        let configured: Vec<&Slot> = self.routes.values().flatten().map(|r| &r.slot).collect();
+        let mut get = |slot: &Slot| {
+            let v = self.fresh(slot, now);
+            if v.is_none() && configured.contains(&slot) {
+                stale.push(key(slot));
+            }
+            v
+        };
+        let number = |v: Option<Value>| match v {
+            Some(Value::Number(n)) => Some(n),
+            _ => None,
+        };
+        let flag = |v: Option<Value>| match v {
+            Some(Value::Flag(b)) => Some(b),
+            _ => None,
+        };
+        let outdoor_temp_c = number(get(&Slot::Outdoor)).map(Celsius);
+        let electricity_price_per_kwh = number(get(&Slot::Price));
+        let pv_surplus_w = Watts(number(get(&Slot::PvSurplus)).unwrap_or(0.0).max(0.0));
+        let heat_pump_running = flag(get(&Slot::HeatPump));
+        let sg_ready = match get(&Slot::SgReady) {
+            Some(Value::Sg(s)) => s,
+            _ => SgReady::Normal,
+        };
+        let presence = flag(get(&Slot::Presence)).unwrap_or(true);
+        let mut zones: BTreeMap<String, ZoneSnapshot> = BTreeMap::new();
+        for slot in &configured {
+            match slot {
+                Slot::ZoneTemp(z) => {
+                    let t = number(get(slot)).map(Celsius);
+                    zones
+                        .entry(z.clone())
+                        .or_insert(ZoneSnapshot {
+                            temperature_c: None,
+                            window_open: false,
+                        })
+                        .temperature_c = t;
+                }
+                Slot::Window(z, _) => {
+                    let open = flag(get(slot)).unwrap_or(false);
+                    let e = zones.entry(z.clone()).or_insert(ZoneSnapshot {
+                        temperature_c: None,
+                        window_open: false,
+                    });
+                    e.window_open |= open;
+                }
+                _ => {}
+            }
+        }
+        stale.sort();
+        stale.dedup();
+        HouseSnapshot {
+            outdoor_temp_c,
+            electricity_price_per_kwh,
+            pv_surplus_w,
+            heat_pump_running,
+            sg_ready,
+            presence,
+            zones,
+            stale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> InputsConfig {
+        toml::from_str(
+            r#"
+            max_age_s = 600
+            outdoor_temp_c = { topic = "homeassistant/sensor/outdoor_temperature/state" }
+            electricity_price_per_kwh = { topic = "tibber/price", json_key = "total" }
+            pv_surplus_w = { topic = "pv/surplus", max_age_s = 60 }
+            heat_pump_running = { topic = "hp/running" }
+            sg_ready = { topic = "hp/sg" }
+            presence = { topic = "homeassistant/person/anna/state" }
+            [zone.office]
+            temperature_c = { topic = "zigbee/office", json_key = "temperature" }
+            windows = [{ topic = "w/1" }, { topic = "w/2" }]
+            "#,
+        )
+        .expect("parses")
+    }
+
+    fn at(s: u64) -> Timestamp {
+        Timestamp(s * 1000)
+    }
+
+    #[test]
+    fn nothing_read_yet_means_safe_fallbacks_and_everything_stale() {
+        let h = HouseInputs::new(&config());
+        let s = h.snapshot(at(0));
+        assert_eq!(s.outdoor_temp_c, None);
+        assert_eq!(s.pv_surplus_w, Watts(0.0));
+        assert_eq!(s.sg_ready, SgReady::Normal);
+        assert!(s.presence);
+        assert_eq!(
+            s.zones["office"],
+            ZoneSnapshot {
+                temperature_c: None,
+                window_open: false
+            }
+        );
+        assert_eq!(s.stale.len(), 9, "{:?}", s.stale);
+        assert_eq!(h.topics().count(), 9);
+    }
+
+    #[test]
+    fn values_are_parsed_and_go_stale_on_their_own_limit() {
+        let mut h = HouseInputs::new(&config());
+        let msgs: [(&str, &[u8]); 9] = [
+            ("homeassistant/sensor/outdoor_temperature/state", b"-3.5"),
+            ("tibber/price", br#"{"total": 0.31, "level": "cheap"}"#),
+            ("pv/surplus", b"1200"),
+            ("hp/running", b"on"),
+            ("hp/sg", b"01"),
+            ("homeassistant/person/anna/state", b"not_home"),
+            ("zigbee/office", br#"{"temperature": 19.2, "battery": 80}"#),
+            ("w/1", b"off"),
+            ("w/2", b"on"),
+        ];
+        for (topic, payload) in msgs {
+            assert_eq!(h.handle(topic, payload, at(100)), Ok(true), "{topic}");
+        }
+        let s = h.snapshot(at(130));
+        assert_eq!(s.outdoor_temp_c, Some(Celsius(-3.5)));
+        assert_eq!(s.electricity_price_per_kwh, Some(0.31));
+        assert_eq!(s.pv_surplus_w, Watts(1200.0));
+        assert_eq!(s.heat_pump_running, Some(true));
+        assert_eq!(s.sg_ready, SgReady::Recommended);
+        assert!(!s.presence);
+        assert_eq!(
+            s.zones["office"],
+            ZoneSnapshot {
+                temperature_c: Some(Celsius(19.2)),
+                window_open: true
+            }
+        );
+        assert!(s.stale.is_empty(), "{:?}", s.stale);
+        // PV has a 60 s limit, the rest 600 s.
+        let s = h.snapshot(at(200));
+        assert_eq!(s.pv_surplus_w, Watts(0.0));
+        assert_eq!(s.stale, vec!["pv".to_string()]);
+        assert_eq!(s.outdoor_temp_c, Some(Celsius(-3.5)));
+        let s = h.snapshot(at(701));
+        assert_eq!(s.outdoor_temp_c, None);
+        assert!(s.presence, "stale presence falls back to home");
+        assert!(
+            !s.zones["office"].window_open,
+            "stale contacts fall back to closed"
+        );
+        assert_eq!(s.sg_ready, SgReady::Normal);
+    }
+
+    #[test]
+    fn bad_payloads_change_nothing() {
+        let mut h = HouseInputs::new(&config());
+        let outdoor = "homeassistant/sensor/outdoor_temperature/state";
+        assert_eq!(h.handle(outdoor, b"4", at(0)), Ok(true));
+        for bad in [&b"warm"[..], b"NaN", b"400", &[0xff, 0x00]] {
+            assert!(h.handle(outdoor, bad, at(1)).is_err());
+        }
+        assert!(h.handle("hp/sg", b"7", at(1)).is_err());
+        assert!(h.handle("w/1", b"ajar", at(1)).is_err());
+        assert!(
+            h.handle("tibber/price", b"0.3", at(1)).is_err(),
+            "needs JSON with the key"
+        );
+        assert!(h
+            .handle(outdoor, &[b'1'; MAX_INPUT_BYTES + 1], at(1))
+            .is_err());
+        let s = h.snapshot(at(2));
+        assert_eq!(s.outdoor_temp_c, Some(Celsius(4.0)));
+        assert_eq!(h.last_seen()["outdoor"], at(0));
+        assert_eq!(h.handle("not/configured", b"1", at(1)), Ok(false));
+        // Home Assistant's own "unavailable" clears the reading.
+        assert_eq!(h.handle(outdoor, b"unavailable", at(3)), Ok(true));
+        assert_eq!(h.snapshot(at(3)).outdoor_temp_c, None);
+    }
+}

@@ -1,0 +1,555 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
+//! `hearth run --sim` against a real mosquitto broker: the retained
+//! messages a subscriber sees (device-based discovery, availability, states),
+//! removal of entities that are no longer configured, commands good and bad,
+//! Home Assistant's `online` announcement, a clean stop and the last will.
+//! Needs Debian's `mosquitto` (scripts/test.sh installs it).
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hearth");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn mosquitto(dir: &Path) -> (Killed, u16) {
+    let port = free_port();
+    mosquitto_with(
+        dir,
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+}
+
+fn mosquitto_with(dir: &Path, port: u16, conf_text: &str) -> (Killed, u16) {
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(&conf, conf_text).expect("write conf");
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("mosquitto is not installed: apt-get install mosquitto (scripts/test.sh does)");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "mosquitto did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Killed(child), port)
+}
+
+/// A subscriber on the real broker; messages arrive on a channel.
+struct Watcher {
+    client: Client,
+    rx: Receiver<(String, Vec<u8>, bool)>,
+    /// Every message seen, and where `wait_for` starts looking.
+    seen: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
+    from: std::cell::Cell<usize>,
+}
+
+impl Watcher {
+    fn new(port: u16, id: &str, filters: &[&str]) -> Watcher {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut conn) = Client::new(o, 64);
+        for f in filters {
+            client.subscribe(*f, QoS::AtLeastOnce).expect("subscribe");
+        }
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx
+                            .send((p.topic.clone(), p.payload.to_vec(), p.retain))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Watcher {
+            client,
+            rx,
+            seen: Default::default(),
+            from: Default::default(),
+        }
+    }
+
+    /// Later `wait_for`s only look at messages that arrive after this.
+    fn mark(&self) {
+        while let Ok((t, p, _)) = self.rx.try_recv() {
+            self.seen.borrow_mut().push((t, p));
+        }
+        self.from.set(self.seen.borrow().len());
+    }
+
+    /// Waits for a message on `topic` matching `pred`, since the last mark.
+    fn wait_for(&self, topic: &str, what: &str, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut checked = self.from.get();
+        loop {
+            {
+                let seen = self.seen.borrow();
+                for (t, p) in &seen[checked..] {
+                    if t == topic && pred(p) {
+                        return p.clone();
+                    }
+                }
+                checked = seen.len();
+            }
+            if Instant::now() > deadline {
+                let last = self
+                    .seen
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| t == topic)
+                    .map(|(_, p)| String::from_utf8_lossy(p).into_owned());
+                panic!("no {what} on {topic} within 30 s; last seen: {last:?}");
+            }
+            if let Ok((t, p, _)) = self.rx.recv_timeout(Duration::from_millis(200)) {
+                self.seen.borrow_mut().push((t, p));
+            }
+        }
+    }
+
+    /// Everything retained right now under `filters`, read by a fresh client.
+    fn retained(port: u16, filters: &[&str]) -> BTreeMap<String, Vec<u8>> {
+        let w = Watcher::new(port, &format!("snap-{}", free_port()), filters);
+        let mut out = BTreeMap::new();
+        while let Ok((t, p, retain)) = w.rx.recv_timeout(Duration::from_millis(1500)) {
+            if retain {
+                out.insert(t, p);
+            }
+        }
+        let _ = w.client.disconnect();
+        out
+    }
+
+    fn publish(&self, topic: &str, payload: &str, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
+            .expect("publish");
+    }
+}
+
+fn http(addr: SocketAddr, path: &str) -> Option<Value> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    serde_json::from_str(resp.split("\r\n\r\n").nth(1)?).ok()
+}
+
+fn json(p: &[u8]) -> Value {
+    serde_json::from_slice(p).unwrap_or(Value::Null)
+}
+
+fn start_hearth(dir: &Path, port: u16, discovery: &str, board: &str) -> (Killed, SocketAddr) {
+    start_hearth_with(
+        dir,
+        &format!("port = {port}\ndiscovery = \"{discovery}\"\n"),
+        board,
+    )
+}
+
+/// `mqtt` is the rest of the `[mqtt]` section.
+fn start_hearth_with(dir: &Path, mqtt: &str, board: &str) -> (Killed, SocketAddr) {
+    let http_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut config = String::from("[[zone]]\nid = \"living-room\"\nname = \"Living room\"\n");
+    // One board: two would need their own serial ports, PWM channels, ...
+    config += &format!(
+        "[[hashboard]]\nid = \"{board}\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n"
+    );
+    config += &format!(
+        "[sim]\nboards = \"model\"\nspeed = 2\n[mqtt]\nenabled = true\nkeep_alive_s = 5\nstate_interval_s = 3\n{mqtt}"
+    );
+    let path = dir.join("hearth.toml");
+    std::fs::write(&path, config).expect("write config");
+    let child = Command::new(BIN)
+        .args(["run", "--sim", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--http", &http_addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("hearth.log")).expect("log file"))
+        .spawn()
+        .expect("spawn hearth");
+    (Killed(child), http_addr)
+}
+
+fn terminate(mut child: Killed) {
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let start = Instant::now();
+    while child.0.try_wait().expect("wait").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn device_discovery_states_commands_and_availability_on_a_real_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "test-watcher", &["hearth/#", "homeassistant/#"]);
+    // Left over from an earlier run: a board that is gone (device-based)
+    // and a per-entity config from before a switch to device discovery.
+    w.publish(
+        "homeassistant/device/hearth/config",
+        r#"{"components":{"hearth_old_power":{"platform":"sensor","unique_id":"hearth_old_power","state_topic":"x"}}}"#,
+        true,
+    );
+    w.publish(
+        "homeassistant/sensor/hearth/hearth_gone/config",
+        r#"{"name":"gone","state_topic":"x"}"#,
+        true,
+    );
+    let (hearth, api) = start_hearth(dir.path(), port, "device", "board-0");
+
+    w.wait_for("hearth/status", "online", |p| p == b"online");
+    let discovery = w.wait_for("homeassistant/device/hearth/config", "our discovery", |p| {
+        json(p)["origin"]["name"] == "hearth"
+    });
+    let doc = json(&discovery);
+    let cmps = doc["components"].as_object().expect("components");
+    for id in [
+        "hearth_living_room_climate",
+        "hearth_energy",
+        "hearth_power",
+        "hearth_board_0_power",
+        "hearth_board_0_chip_temp",
+        "hearth_living_room_safety_mode",
+    ] {
+        assert!(cmps.contains_key(id), "missing {id} in {doc}");
+    }
+    assert_eq!(doc["availability_topic"], "hearth/status");
+
+    // The stale ones are removed: the old board with its platform only, the
+    // per-entity config cleared (an empty retained message).
+    let removal = w.wait_for("homeassistant/device/hearth/config", "a removal", |p| {
+        json(p)["components"]["hearth_old_power"] == serde_json::json!({"platform": "sensor"})
+    });
+    assert!(json(&removal)["components"]["hearth_living_room_climate"].is_object());
+    w.wait_for(
+        "homeassistant/sensor/hearth/hearth_gone/config",
+        "the clearing",
+        |p| p.is_empty(),
+    );
+
+    let zone = json(
+        &w.wait_for("hearth/zone/living-room/state", "zone state", |p| {
+            json(p)["temperature_c"].is_number()
+        }),
+    );
+    assert_eq!(zone["mode"], "heat");
+    assert_eq!(zone["setpoint_c"], 21.0);
+    let board = json(
+        &w.wait_for("hearth/board/board-0/state", "board power", |p| {
+            json(p)["power"].as_f64().unwrap_or(0.0) > 100.0
+        }),
+    );
+    assert!(board["hashrate"].as_f64().unwrap_or(0.0) > 0.0, "{board}");
+    w.wait_for("hearth/state", "energy counting", |p| {
+        json(p)["energy"].as_f64().unwrap_or(0.0) > 0.0
+    });
+
+    // A good command changes the setpoint (seen by the HTTP API too).
+    w.publish("hearth/zone/living-room/setpoint/set", "23.5", false);
+    w.wait_for("hearth/zone/living-room/state", "the new setpoint", |p| {
+        json(p)["setpoint_c"] == 23.5
+    });
+    let start = Instant::now();
+    while http(api, "/api/v1/status").map(|s| s["zones"][0]["setpoint_c"].clone())
+        != Some(serde_json::json!(23.5))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "API never showed 23.5"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Bad ones are refused: the state is republished with the true value at
+    // once, and nothing changed.
+    for (topic, payload) in [
+        ("hearth/zone/living-room/setpoint/set", "99"),
+        ("hearth/zone/living-room/setpoint/set", "warm"),
+        ("hearth/zone/living-room/mode/set", "cool"),
+        ("hearth/zone/nowhere/mode/set", "off"),
+    ] {
+        w.mark();
+        let before = Instant::now();
+        w.publish(topic, payload, false);
+        let p = w.wait_for(
+            "hearth/zone/living-room/state",
+            "a republished state",
+            |_| true,
+        );
+        assert!(
+            before.elapsed() < Duration::from_millis(900),
+            "republished at once, not at the 3 s tick"
+        );
+        assert_eq!(json(&p)["setpoint_c"], 23.5, "{topic} {payload}");
+        assert_eq!(json(&p)["mode"], "heat", "{topic} {payload}");
+    }
+    let s = http(api, "/api/v1/status").expect("status");
+    assert_eq!(s["zones"][0]["setpoint_c"], 23.5);
+    assert_eq!(s["zones"][0]["mode"], "heat");
+
+    // Home Assistant restarting: discovery is sent again.
+    w.mark();
+    w.publish("homeassistant/status", "online", false);
+    w.wait_for(
+        "homeassistant/device/hearth/config",
+        "discovery again",
+        |p| json(p)["components"]["hearth_living_room_climate"].is_object(),
+    );
+
+    // A clean stop says offline, retained.
+    terminate(hearth);
+    let retained = Watcher::retained(port, &["hearth/status"]);
+    assert_eq!(
+        retained.get("hearth/status").map(Vec::as_slice),
+        Some(&b"offline"[..])
+    );
+
+    // Restarted with board-0 replaced by board-9: board-0's components are removed.
+    w.mark();
+    let (hearth, _) = start_hearth(dir.path(), port, "device", "board-9");
+    let p = w.wait_for(
+        "homeassistant/device/hearth/config",
+        "board-0 removed",
+        |p| {
+            json(p)["components"]["hearth_board_0_power"]
+                == serde_json::json!({"platform": "sensor"})
+        },
+    );
+    assert!(json(&p)["components"]["hearth_board_9_power"]["state_topic"].is_string());
+    w.wait_for("hearth/status", "online again", |p| p == b"online");
+    // Killed without a goodbye: the broker's last will says offline.
+    w.mark();
+    drop(hearth);
+    w.wait_for("hearth/status", "the last will", |p| p == b"offline");
+}
+
+#[test]
+fn per_entity_discovery_on_a_real_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "test-watcher", &["homeassistant/#", "hearth/status"]);
+    // A device config from a run with device discovery is cleared.
+    w.publish(
+        "homeassistant/device/hearth/config",
+        r#"{"components":{}}"#,
+        true,
+    );
+    let (hearth, _) = start_hearth(dir.path(), port, "per_entity", "board-0");
+    w.wait_for("homeassistant/device/hearth/config", "the clearing", |p| {
+        p.is_empty()
+    });
+    w.wait_for("hearth/status", "online", |p| p == b"online");
+    std::thread::sleep(Duration::from_secs(1));
+    let retained = Watcher::retained(port, &["homeassistant/+/hearth/+/config"]);
+    let climate = json(&retained["homeassistant/climate/hearth/hearth_living_room_climate/config"]);
+    assert_eq!(climate["unique_id"], "hearth_living_room_climate");
+    assert_eq!(climate["device"]["identifiers"][0], "hearth");
+    let energy = json(&retained["homeassistant/sensor/hearth/hearth_energy/config"]);
+    assert_eq!(energy["state_class"], "total_increasing");
+    let chip = json(&retained["homeassistant/sensor/hearth/hearth_board_0_chip_temp/config"]);
+    assert_eq!(chip["entity_category"], "diagnostic");
+    assert!(retained
+        .keys()
+        .any(|t| t.starts_with("homeassistant/binary_sensor/hearth/")));
+
+    // The broker restarts with nothing retained: Hearth reconnects (with
+    // backoff) and announces itself again.
+    drop(w);
+    drop(_broker);
+    let broker_dir = tempfile::tempdir().expect("tempdir");
+    std::thread::sleep(Duration::from_secs(2));
+    let (_broker, _) = mosquitto_with(
+        broker_dir.path(),
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    );
+    let w = Watcher::new(
+        port,
+        "test-watcher-2",
+        &["homeassistant/#", "hearth/status"],
+    );
+    w.wait_for("hearth/status", "online after the broker restart", |p| {
+        p == b"online"
+    });
+    w.wait_for(
+        "homeassistant/climate/hearth/hearth_living_room_climate/config",
+        "discovery after the broker restart",
+        |p| !p.is_empty(),
+    );
+    terminate(hearth);
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throw-away CA and a server certificate for 127.0.0.1.
+fn certificates(dir: &Path) {
+    let d = |f: &str| dir.join(f);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hearth-test-ca",
+            "-keyout",
+        ])
+        .arg(d("ca.key"))
+        .arg("-out")
+        .arg(d("ca.pem")));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(d("server.key"))
+        .arg("-out")
+        .arg(d("server.csr")));
+    std::fs::write(d("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "1", "-CAcreateserial", "-in"])
+        .arg(d("server.csr"))
+        .arg("-CA")
+        .arg(d("ca.pem"))
+        .arg("-CAkey")
+        .arg(d("ca.key"))
+        .arg("-extfile")
+        .arg(d("ext.cnf"))
+        .arg("-out")
+        .arg(d("server.pem")));
+}
+
+#[test]
+fn tls_with_a_ca_file_and_a_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    certificates(dir.path());
+    run(Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(dir.path().join("passwd"))
+        .args(["hearth", "s3cret"]));
+    let (plain, tls) = (free_port(), free_port());
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let conf = format!(
+        "per_listener_settings true\nuser root\npersistence false\n\
+         listener {plain} 127.0.0.1\nallow_anonymous true\n\
+         listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nallow_anonymous false\npassword_file {}\n",
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key"),
+        p("passwd")
+    );
+    let (_broker, _) = mosquitto_with(dir.path(), plain, &conf);
+    while TcpStream::connect(("127.0.0.1", tls)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let w = Watcher::new(plain, "test-watcher", &["hearth/status"]);
+
+    // A wrong password is refused by the broker: Hearth keeps heating and retrying.
+    let wrong = tempfile::tempdir().expect("tempdir");
+    let (hearth, api) = start_hearth_with(
+        wrong.path(),
+        &format!(
+            "port = {tls}\nusername = \"hearth\"\npassword = \"wrong\"\ntls_ca_file = \"{}\"\n",
+            p("ca.pem")
+        ),
+        "board-0",
+    );
+    let start = Instant::now();
+    while http(api, "/health").map(|h| h["status"].clone()) != Some(serde_json::json!("ok")) {
+        assert!(start.elapsed() < Duration::from_secs(30), "no health");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        w.rx.try_iter().all(|(_, p, _)| p != b"online"),
+        "a wrong password must not connect"
+    );
+    drop(hearth);
+    let log = std::fs::read_to_string(wrong.path().join("hearth.log")).expect("log");
+    assert!(log.contains("MQTT connection failed"), "{log}");
+
+    // The right one, over TLS verified against the CA file.
+    w.mark();
+    let (hearth, _) = start_hearth_with(
+        dir.path(),
+        &format!(
+            "port = {tls}\nusername = \"hearth\"\npassword = \"s3cret\"\ntls_ca_file = \"{}\"\n",
+            p("ca.pem")
+        ),
+        "board-0",
+    );
+    w.wait_for("hearth/status", "online over TLS", |p| p == b"online");
+    terminate(hearth);
+    w.wait_for("hearth/status", "offline", |p| p == b"offline");
+}
