@@ -46,6 +46,9 @@ pub struct Config {
     pub zones: Vec<ZoneConfigFile>,
     #[serde(default, rename = "hashboard")]
     pub hashboards: Vec<HashboardConfig>,
+    /// The web app, its authentication and what is public (issue 9).
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -260,6 +263,7 @@ impl Config {
                 profile: "generic-bm1370-65".into(),
                 ..HashboardConfig::default()
             }],
+            web: crate::web::WebConfig::default(),
         }
     }
 
@@ -292,6 +296,9 @@ impl Config {
                 "daemon.record_interval_s",
                 "must be between 1 and 3600 s",
             ));
+        }
+        if let Err((key, reason)) = self.web.validate() {
+            return Err(invalid(key, reason));
         }
         let s = &self.storage;
         if !(1..=24 * 30).contains(&s.raw_retention_hours) {

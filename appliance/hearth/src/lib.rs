@@ -10,5 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logging;
+pub mod remote;
 pub mod state;
 pub mod store;
+pub mod web;
