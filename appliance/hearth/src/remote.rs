@@ -423,7 +423,12 @@ pub fn token(cmd: &TokenCommand) -> Result<String> {
             value["error"].as_str().unwrap_or("?")
         );
     }
-    let _ = client.request("POST", "/api/v1/auth/logout", None, &[("Cookie", &cookie)]);
+    let _ = client.request(
+        "POST",
+        "/api/v1/auth/logout",
+        None,
+        &[("Cookie", &cookie), ("X-Requested-With", "hearth")],
+    );
     Ok(s(&value["token"]).to_string())
 }
 
