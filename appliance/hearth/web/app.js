@@ -295,7 +295,11 @@ function kvTree(v) {
 function chart(zoneId) {
   const W = 640, H = 240, L = 40, R = 8, T = 10, B = 22;
   const pts = app.series[zoneId] || [];
-  const end = app.status.time_ms, start = end - app.hours * 3600e3;
+  // The range buttons bound the window; a young history is shown across the
+  // whole width (at least ten minutes) instead of squeezed at the right edge.
+  const end = app.status.time_ms;
+  const first = pts.length ? pts[0].ts_ms : end;
+  const start = Math.max(end - app.hours * 3600e3, Math.min(first, end - 600e3));
   const vals = [];
   for (const p of pts) { if (p.temp_c != null) vals.push(p.temp_c); vals.push(p.setpoint_c); }
   let lo = Math.min(...vals), hi = Math.max(...vals);
@@ -330,7 +334,7 @@ function chart(zoneId) {
     <path class="power" d="${area}"/>
     ${temp.map((s) => `<polyline class="temp" points="${s.join(" ")}"/>`).join("")}
     <polyline class="setpoint" points="${setp.join(" ")}"/>
-    <text x="${L}" y="${H - 6}">${fmtT(start)}</text><text x="${W - R - 34}" y="${H - 6}">${fmtT(end)}</text>
+    <text x="${L}" y="${H - 6}">${fmtT(start)}</text><text x="${W - R}" y="${H - 6}" text-anchor="end">${fmtT(end)}</text>
   </svg>`;
 }
 
