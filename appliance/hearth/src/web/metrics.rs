@@ -1,8 +1,12 @@
 //! `/metrics` in the Prometheus text exposition format (0.0.4), rendered
 //! from the latest status snapshot and the counters the [`Tracker`] keeps.
 //! Rendering is a pure function; the handler only gathers its inputs.
+//!
+//! Both read the snapshot as JSON (the same document `/api/v1/status`
+//! serves), not the Rust struct: other modules add fields to the status as
+//! they grow, and a new series is one more line here, not a new coupling.
 
-use crate::state::Status;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -10,6 +14,7 @@ use std::fmt::Write as _;
 pub const BOARD_STATES: &[&str] = &["idle", "ramping", "running", "tripped", "stopped", "fault"];
 /// Zone actions (Home Assistant's climate vocabulary).
 pub const ZONE_ACTIONS: &[&str] = &["heating", "idle", "off"];
+pub const ZONE_MODES: &[&str] = &["heat", "off"];
 /// Boards the tracker keeps counters for; configs have a handful.
 const MAX_TRACKED_BOARDS: usize = 64;
 /// A gap between snapshots longer than this is not integrated (the loop
@@ -33,42 +38,45 @@ pub struct Tracker {
     last_time_ms: Option<u64>,
 }
 
-fn state_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "unknown".into(),
-    }
+fn list(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
 impl Tracker {
-    pub fn observe(&mut self, status: &Status) {
+    /// `status` is the `/api/v1/status` JSON.
+    pub fn observe(&mut self, status: &Value) {
+        let Some(now_ms) = status["time_ms"].as_u64() else {
+            return;
+        };
         let dt_ms = match self.last_time_ms {
-            Some(t) if status.time_ms <= t => return,
-            Some(t) => status.time_ms - t,
+            Some(t) if now_ms <= t => return,
+            Some(t) => now_ms - t,
             None => 0,
         };
-        self.last_time_ms = Some(status.time_ms);
-        for b in &status.boards {
-            if !self.boards.contains_key(&b.id) && self.boards.len() >= MAX_TRACKED_BOARDS {
+        self.last_time_ms = Some(now_ms);
+        for b in list(&status["boards"]) {
+            let id = text(&b["id"]);
+            if !self.boards.contains_key(id) && self.boards.len() >= MAX_TRACKED_BOARDS {
                 continue;
             }
-            let c = self.boards.entry(b.id.clone()).or_default();
+            let c = self.boards.entry(id.to_string()).or_default();
             if dt_ms <= MAX_INTEGRATION_GAP_MS {
                 // Left rectangle: the power seen last held until now.
                 c.energy_j += c.last_power_w * dt_ms as f64 / 1000.0;
             }
-            c.last_power_w = b.power_w;
-            let state = state_name(&b.state);
+            c.last_power_w = b["power_w"].as_f64().unwrap_or(0.0);
+            let state = text(&b["state"]);
             if state == "tripped" && c.last_state != "tripped" {
                 c.trips += 1;
             }
-            c.last_state = state;
+            c.last_state = state.to_string();
         }
     }
 }
-
-/// Reads one gauge of a board; `None` when the board does not know it.
-type BoardGauge = fn(&crate::state::BoardView) -> Option<f64>;
 
 /// Label values escaped as the format requires.
 fn esc(v: &str) -> String {
@@ -98,6 +106,20 @@ impl Out {
         }
         let _ = writeln!(self.0, " {}", fmt_value(value));
     }
+    fn one_of(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        key: &str,
+        choices: &[&str],
+        actual: &str,
+    ) {
+        for c in choices {
+            let mut l = labels.to_vec();
+            l.push((key, c));
+            self.sample(name, &l, if *c == actual { 1.0 } else { 0.0 });
+        }
+    }
 }
 
 fn fmt_value(v: f64) -> String {
@@ -110,9 +132,91 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
-/// The whole exposition. Series whose value is unknown (no sensor reading,
-/// no snapshot yet) are left out rather than reported as zero.
-pub fn render(status: Option<&Status>, tracker: &Tracker, loop_alive: bool) -> String {
+/// (name, help, JSON key, scale) of a per-zone gauge.
+const ZONE_GAUGES: &[(&str, &str, &str, f64)] = &[
+    (
+        "hearth_zone_temperature_celsius",
+        "Zone temperature.",
+        "temperature_c",
+        1.0,
+    ),
+    (
+        "hearth_zone_setpoint_celsius",
+        "Zone setpoint.",
+        "setpoint_c",
+        1.0,
+    ),
+    (
+        "hearth_zone_power_target_watts",
+        "Power the controller asks of the zone's boards.",
+        "power_w",
+        1.0,
+    ),
+    (
+        "hearth_zone_demand_ratio",
+        "Controller demand, 0 to 1.",
+        "demand",
+        1.0,
+    ),
+];
+
+/// (name, help, JSON key, scale) of a per-board gauge.
+const BOARD_GAUGES: &[(&str, &str, &str, f64)] = &[
+    (
+        "hearth_board_power_watts",
+        "Board power drawn.",
+        "power_w",
+        1.0,
+    ),
+    (
+        "hearth_board_power_target_watts",
+        "Board power target.",
+        "power_target_w",
+        1.0,
+    ),
+    (
+        "hearth_board_hashrate_gigahashes_per_second",
+        "Board hashrate.",
+        "hashrate_ghs",
+        1.0,
+    ),
+    (
+        "hearth_board_chip_temperature_celsius",
+        "Hottest chip temperature.",
+        "chip_temp_c",
+        1.0,
+    ),
+    (
+        "hearth_board_regulator_temperature_celsius",
+        "Voltage regulator temperature.",
+        "regulator_temp_c",
+        1.0,
+    ),
+    (
+        "hearth_board_fan_duty_ratio",
+        "Fan duty, 0 to 1.",
+        "fan_duty_percent",
+        0.01,
+    ),
+    ("hearth_board_fan_rpm", "Fan speed.", "fan_rpm", 1.0),
+    (
+        "hearth_board_frequency_megahertz",
+        "Chip clock.",
+        "freq_mhz",
+        1.0,
+    ),
+    (
+        "hearth_board_voltage_volts",
+        "Core voltage.",
+        "voltage_mv",
+        0.001,
+    ),
+];
+
+/// The whole exposition from the `/api/v1/status` JSON. Series whose value
+/// is unknown (no sensor reading, no snapshot yet) are left out rather than
+/// reported as zero.
+pub fn render(status: Option<&Value>, tracker: &Tracker, loop_alive: bool) -> String {
     let mut o = Out(String::new());
     o.family("hearth_up", "gauge", "1 while the control loop ticks.");
     o.sample("hearth_up", &[], if loop_alive { 1.0 } else { 0.0 });
@@ -124,8 +228,12 @@ pub fn render(status: Option<&Status>, tracker: &Tracker, loop_alive: bool) -> S
         "gauge",
         "1 when running against the simulator.",
     );
-    o.sample("hearth_simulated", &[], if s.simulated { 1.0 } else { 0.0 });
-    if let Some(t) = s.outdoor_temp_c {
+    o.sample(
+        "hearth_simulated",
+        &[],
+        if s["simulated"] == true { 1.0 } else { 0.0 },
+    );
+    if let Some(t) = s["outdoor_temp_c"].as_f64() {
         o.family(
             "hearth_outdoor_temperature_celsius",
             "gauge",
@@ -133,133 +241,77 @@ pub fn render(status: Option<&Status>, tracker: &Tracker, loop_alive: bool) -> S
         );
         o.sample("hearth_outdoor_temperature_celsius", &[], t);
     }
-
-    o.family(
-        "hearth_zone_temperature_celsius",
-        "gauge",
-        "Zone temperature.",
-    );
-    for z in &s.zones {
-        if let Some(t) = z.temperature_c {
-            o.sample("hearth_zone_temperature_celsius", &[("zone", &z.id)], t);
+    let zones = list(&s["zones"]);
+    for (name, help, key, scale) in ZONE_GAUGES {
+        o.family(name, "gauge", help);
+        for z in zones {
+            if let Some(v) = z[*key].as_f64() {
+                o.sample(name, &[("zone", text(&z["id"]))], v * scale);
+            }
         }
-    }
-    o.family("hearth_zone_setpoint_celsius", "gauge", "Zone setpoint.");
-    for z in &s.zones {
-        o.sample(
-            "hearth_zone_setpoint_celsius",
-            &[("zone", &z.id)],
-            z.setpoint_c,
-        );
-    }
-    o.family(
-        "hearth_zone_power_target_watts",
-        "gauge",
-        "Power the controller asks of the zone's boards.",
-    );
-    for z in &s.zones {
-        o.sample(
-            "hearth_zone_power_target_watts",
-            &[("zone", &z.id)],
-            z.power_w,
-        );
-    }
-    o.family(
-        "hearth_zone_demand_ratio",
-        "gauge",
-        "Controller demand, 0 to 1.",
-    );
-    for z in &s.zones {
-        o.sample("hearth_zone_demand_ratio", &[("zone", &z.id)], z.demand);
     }
     o.family(
         "hearth_zone_action",
         "gauge",
         "1 for the zone's current action.",
     );
-    for z in &s.zones {
-        for a in ZONE_ACTIONS {
-            let v = if z.action == *a { 1.0 } else { 0.0 };
-            o.sample("hearth_zone_action", &[("zone", &z.id), ("action", a)], v);
-        }
+    for z in zones {
+        let l = [("zone", text(&z["id"]))];
+        o.one_of(
+            "hearth_zone_action",
+            &l,
+            "action",
+            ZONE_ACTIONS,
+            text(&z["action"]),
+        );
     }
     o.family("hearth_zone_mode", "gauge", "1 for the zone's mode.");
-    for z in &s.zones {
-        let mode = state_name(&z.mode);
-        for m in ["heat", "off"] {
-            let v = if mode == m { 1.0 } else { 0.0 };
-            o.sample("hearth_zone_mode", &[("zone", &z.id), ("mode", m)], v);
-        }
+    for z in zones {
+        let l = [("zone", text(&z["id"]))];
+        o.one_of("hearth_zone_mode", &l, "mode", ZONE_MODES, text(&z["mode"]));
     }
     o.family(
         "hearth_zone_rule_info",
         "gauge",
         "The rule in charge of the zone and why (reason empty when the controller runs freely).",
     );
-    for z in &s.zones {
-        let rule = if z.hold_reason.is_some() {
+    for z in zones {
+        let reason = z["hold_reason"].as_str();
+        let rule = if reason.is_some() {
             "hold"
         } else {
             "controller"
         };
-        let reason = z.hold_reason.as_deref().unwrap_or("");
         o.sample(
             "hearth_zone_rule_info",
-            &[("zone", &z.id), ("rule", rule), ("reason", reason)],
+            &[
+                ("zone", text(&z["id"])),
+                ("rule", rule),
+                ("reason", reason.unwrap_or("")),
+            ],
             1.0,
         );
     }
-
-    let board_gauges: [(&str, &str, BoardGauge); 9] = [
-        ("hearth_board_power_watts", "Board power drawn.", |b| {
-            Some(b.power_w)
-        }),
-        (
-            "hearth_board_power_target_watts",
-            "Board power target.",
-            |b| Some(b.power_target_w),
-        ),
-        (
-            "hearth_board_hashrate_gigahashes_per_second",
-            "Board hashrate.",
-            |b| Some(b.hashrate_ghs),
-        ),
-        (
-            "hearth_board_chip_temperature_celsius",
-            "Hottest chip temperature.",
-            |b| b.chip_temp_c,
-        ),
-        (
-            "hearth_board_regulator_temperature_celsius",
-            "Voltage regulator temperature.",
-            |b| b.regulator_temp_c,
-        ),
-        ("hearth_board_fan_duty_ratio", "Fan duty, 0 to 1.", |b| {
-            Some(b.fan_duty_percent / 100.0)
-        }),
-        ("hearth_board_fan_rpm", "Fan speed.", |b| b.fan_rpm),
-        ("hearth_board_frequency_megahertz", "Chip clock.", |b| {
-            b.freq_mhz
-        }),
-        ("hearth_board_voltage_volts", "Core voltage.", |b| {
-            b.voltage_mv.map(|mv| mv / 1000.0)
-        }),
-    ];
-    for (name, help, get) in board_gauges {
+    let boards = list(&s["boards"]);
+    for (name, help, key, scale) in BOARD_GAUGES {
         o.family(name, "gauge", help);
-        for b in &s.boards {
-            if let Some(v) = get(b) {
-                o.sample(name, &[("board", &b.id), ("zone", &b.zone)], v);
+        for b in boards {
+            if let Some(v) = b[*key].as_f64() {
+                let l = [("board", text(&b["id"])), ("zone", text(&b["zone"]))];
+                o.sample(name, &l, v * scale);
             }
         }
     }
     o.family("hearth_board_state", "gauge", "1 for the board's state.");
-    for b in &s.boards {
-        let state = state_name(&b.state);
-        for st in BOARD_STATES {
-            let v = if state == *st { 1.0 } else { 0.0 };
-            o.sample("hearth_board_state", &[("board", &b.id), ("state", st)], v);
-        }
+    for b in boards {
+        let l = [("board", text(&b["id"]))];
+        o.one_of(
+            "hearth_board_state",
+            &l,
+            "state",
+            BOARD_STATES,
+            text(&b["state"]),
+        );
     }
     o.family(
         "hearth_board_energy_joules_total",
@@ -288,54 +340,37 @@ pub fn render(status: Option<&Status>, tracker: &Tracker, loop_alive: bool) -> S
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::state::{BoardView, ZoneView};
 
-    fn status(time_ms: u64, power_w: f64, state: hearth_core::BoardState) -> Status {
-        Status {
-            time_ms,
-            simulated: true,
-            outdoor_temp_c: Some(-2.5),
-            zones: vec![ZoneView {
-                id: "living-room".into(),
-                name: "Living \"room\"".into(),
-                kind: hearth_control::ZoneKind::Room,
-                temperature_c: Some(19.25),
-                setpoint_c: 21.0,
-                mode: hearth_control::ZoneMode::Heat,
-                action: "heating",
-                power_w,
-                demand: 0.5,
-                hold_reason: Some("sensor \"stale\"\nfor 30 s".into()),
+    fn status(time_ms: u64, power_w: f64, state: &str) -> Value {
+        serde_json::json!({
+            "time_ms": time_ms,
+            "simulated": true,
+            "outdoor_temp_c": -2.5,
+            "zones": [{
+                "id": "living-room", "name": "Living \"room\"", "kind": "room",
+                "temperature_c": 19.25, "setpoint_c": 21.0, "mode": "heat", "action": "heating",
+                "power_w": power_w, "demand": 0.5, "hold_reason": "sensor \"stale\"\nfor 30 s",
             }],
-            boards: vec![BoardView {
-                id: "board-0".into(),
-                zone: "living-room".into(),
-                model: "m".into(),
-                state,
-                power_w,
-                power_target_w: power_w,
-                hashrate_ghs: 1000.0,
-                chip_temp_c: Some(60.0),
-                regulator_temp_c: None,
-                fan_duty_percent: 40.0,
-                fan_rpm: None,
-                freq_mhz: Some(500.0),
-                voltage_mv: Some(1250.0),
+            "boards": [{
+                "id": "board-0", "zone": "living-room", "model": "m", "state": state,
+                "power_w": power_w, "power_target_w": power_w, "hashrate_ghs": 1000.0,
+                "chip_temp_c": 60.0, "regulator_temp_c": null, "fan_duty_percent": 40.0,
+                "fan_rpm": null, "freq_mhz": 500.0, "voltage_mv": 1250.0,
             }],
-        }
+        })
     }
 
     #[test]
     fn energy_and_trips_are_counted() {
-        use hearth_core::BoardState::{Running, Tripped};
+        let (running, tripped) = ("running", "tripped");
         let mut t = Tracker::default();
-        t.observe(&status(0, 1000.0, Running));
-        t.observe(&status(10_000, 500.0, Running)); // 1000 W for 10 s
-        t.observe(&status(10_000, 9999.0, Tripped)); // same instant: ignored
-        t.observe(&status(12_000, 0.0, Tripped)); // 500 W for 2 s
-        t.observe(&status(13_000, 0.0, Tripped));
-        t.observe(&status(14_000, 0.0, Running));
-        t.observe(&status(15_000, 0.0, Tripped));
+        t.observe(&status(0, 1000.0, running));
+        t.observe(&status(10_000, 500.0, running)); // 1000 W for 10 s
+        t.observe(&status(10_000, 9999.0, tripped)); // same instant: ignored
+        t.observe(&status(12_000, 0.0, tripped)); // 500 W for 2 s
+        t.observe(&status(13_000, 0.0, tripped));
+        t.observe(&status(14_000, 0.0, running));
+        t.observe(&status(15_000, 0.0, tripped));
         let c = &t.boards["board-0"];
         assert_eq!(c.energy_j, 11_000.0);
         assert_eq!(c.trips, 2);
@@ -344,7 +379,7 @@ mod tests {
     #[test]
     fn exposition_has_units_labels_and_escapes() {
         let mut t = Tracker::default();
-        let s = status(0, 800.0, hearth_core::BoardState::Running);
+        let s = status(0, 800.0, "running");
         t.observe(&s);
         let text = render(Some(&s), &t, true);
         assert!(text.contains("hearth_up 1\n"));

@@ -88,7 +88,7 @@ fn spawn_tracker(shared: Weak<Shared>, tracker: Arc<Mutex<metrics::Tracker>>) {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            if let Some(s) = snapshot {
+            if let Some(Ok(s)) = snapshot.map(|s| serde_json::to_value(&s)) {
                 tracker
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -107,7 +107,8 @@ pub async fn metrics_handler(State(web): State<WebState>) -> impl IntoResponse {
         .status
         .read()
         .unwrap_or_else(|p| p.into_inner())
-        .clone();
+        .clone()
+        .and_then(|s| serde_json::to_value(&s).ok());
     let body = {
         let tracker = web.tracker.lock().unwrap_or_else(|p| p.into_inner());
         metrics::render(snapshot.as_ref(), &tracker, web.shared.heartbeat.alive())
