@@ -417,6 +417,14 @@ async fn every_endpoint_answers_and_refuses_bad_input() {
         ("GET", "/api/v1/openapi.json", None, 200, "openapi"),
         ("GET", "/assets/nope.js", None, 404, "nope"),
     ];
+    let huge = format!(r#"{{"password": "{}"}}"#, "x".repeat(20 * 1024));
+    let (code, _, v) = r.call("POST", "/api/v1/auth/login", &[], Some(&huge)).await;
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "bodies are bounded on auth routes too"
+    );
+    assert!(v["error"].as_str().unwrap().contains("length limit"), "{v}");
     for (method, uri, body, want, needle) in cases {
         let (code, _, bytes) = r.raw(method, uri, &auth, *body).await;
         let text = String::from_utf8_lossy(&bytes);

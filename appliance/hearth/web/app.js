@@ -134,6 +134,11 @@ function connect() {
       while (pts.length && (pts[0].ts_ms < from || pts.length > MAX_LIVE_POINTS)) pts.shift();
     }
     if (!app.editing) render();
+    // The event log follows along while it is open (at most every 5 s).
+    if (currentPage() === "events" && Date.now() - (app.eventsAt || 0) > 5000) {
+      app.eventsAt = Date.now();
+      api("GET", "/api/v1/events?limit=200").then((ev) => { app.events = ev; if (!app.editing) render(); }).catch(() => {});
+    }
   });
 }
 
@@ -206,6 +211,7 @@ const PAGES = {
     return `<h1>Mining</h1>
       <div class="card"><h2>Hashrate</h2><p class="big">${num(total / 1000, 2, " TH/s")}</p>
         <p class="muted">Heat comes first: hashrate follows the heat each zone needs.</p></div>
+      ${app.status.work ? `<div class="card"><h2>Work</h2>${kvTree(app.status.work)}</div>` : ""}
       ${section("Work source", "/api/v1/work-sources")}
       ${section("Sharechain", "/api/v1/sharechain")}`;
   },

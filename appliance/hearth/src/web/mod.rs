@@ -24,6 +24,8 @@ use axum::Router;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+/// Request bodies larger than this are refused, on every route.
+const MAX_BODY_BYTES: usize = 16 * 1024;
 /// How often the metrics tracker looks at the status snapshot.
 const TRACK_EVERY: Duration = Duration::from_secs(1);
 
@@ -67,6 +69,7 @@ pub fn app(shared: Arc<Shared>, auth: Arc<Auth>) -> Router {
     crate::api::router(shared)
         .merge(auth_routes)
         .merge(web_routes)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(auth, auth::guard))
 }
 
