@@ -54,6 +54,21 @@ if [ "${HEARTH_SKIP_HA:-0}" != 1 ]; then
   step "Home Assistant end to end (mosquitto + Home Assistant + hearth run --sim)"
   home-assistant/tests/run.sh
 fi
+step "Web app in headless Chromium (Debian's chromium, playwright-core from npm)"
+# Costs: chromium from Debian (~100 MB, 1-2 min on a clean machine, once),
+# npm ci of one package (~2 s), the test itself ~20 s. Needs Node.js >= 20.
+web_need=()
+command -v chromium >/dev/null || web_need+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null || web_need+=(nodejs npm)
+if [ "${#web_need[@]}" -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${web_need[@]}"
+fi
+(cd appliance/hearth/tests/browser && npm ci --no-audit --no-fund --silent)
+cargo build -p hearth --quiet
+HEARTH_BIN="${CARGO_TARGET_DIR:-target}/debug/hearth" \
+  node appliance/hearth/tests/browser/dashboard.mjs "${CARGO_TARGET_DIR:-target}/browser"
+echo "dashboard screenshots in ${CARGO_TARGET_DIR:-target}/browser/"
 
 step "Release build (x86-64)"
 cargo build --release -p hearth --quiet

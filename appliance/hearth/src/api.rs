@@ -92,6 +92,9 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/health", tag = "status",
+    responses((status = 200, description = "the control loop ticks"),
+        (status = 503, description = "not ticking: starting up, stalled or shutting down")))]
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     if shared.heartbeat.alive() {
         (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response()
@@ -104,6 +107,8 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/status", tag = "status",
+    responses((status = 200, body = crate::state::Status), (status = 503, description = "starting up")))]
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let snapshot = shared
         .status
@@ -120,25 +125,32 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetpointBody {
     setpoint_c: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ModeBody {
+    #[schema(value_type = String, example = "heat")]
     mode: ZoneMode,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ZoneSettingsView {
     id: String,
     setpoint_c: f64,
+    #[schema(value_type = String)]
     mode: ZoneMode,
 }
 
+#[utoipa::path(put, path = "/api/v1/zones/{id}/setpoint", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = SetpointBody,
+    responses((status = 200, body = ZoneSettingsView), (status = 400, description = "invalid setpoint or body"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_setpoint(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -155,6 +167,11 @@ async fn put_setpoint(
     .await
 }
 
+#[utoipa::path(put, path = "/api/v1/zones/{id}/mode", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = ModeBody,
+    responses((status = 200, body = ZoneSettingsView), (status = 400, description = "invalid mode or body"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_mode(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -206,14 +223,15 @@ pub(crate) async fn change_settings(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     /// How far back, in hours (default 24, at most 2 years).
     hours: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct HistoryPoint {
     ts_ms: u64,
     tier: i64,
@@ -223,6 +241,10 @@ struct HistoryPoint {
     hashrate_ghs: f64,
 }
 
+#[utoipa::path(get, path = "/api/v1/zones/{id}/history", tag = "zones",
+    params(("id" = String, Path, description = "zone id"), HistoryQuery),
+    responses((status = 200, body = Vec<HistoryPoint>), (status = 400, description = "invalid hours"),
+        (status = 404, description = "unknown zone")))]
 async fn history(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -261,12 +283,15 @@ async fn history(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "status", params(EventsQuery),
+    responses((status = 200, body = Vec<StoredEvent>), (status = 400, description = "invalid limit")))]
 async fn events(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<EventsQuery>, QueryRejection>,

@@ -32,6 +32,16 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Show the running daemon's zones and boards.
+    Status(crate::remote::StatusArgs),
+    /// Change a zone on the running daemon.
+    #[command(subcommand)]
+    Zone(crate::remote::ZoneCommand),
+    /// Show the running daemon's event log.
+    Events(crate::remote::EventsArgs),
+    /// Bearer tokens for scripts talking to the running daemon.
+    #[command(subcommand)]
+    Token(crate::remote::TokenCommand),
 }
 
 #[derive(Debug, clap::Args)]

@@ -52,6 +52,9 @@ pub struct Config {
     /// Home Assistant over MQTT (`[mqtt]`, off unless `enabled = true`).
     #[serde(default)]
     pub mqtt: crate::mqtt::config::MqttConfig,
+    /// The web app, its authentication and what is public (issue 9).
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -268,6 +271,7 @@ impl Config {
             }],
             work: crate::work::WorkConfig::default(),
             mqtt: Default::default(),
+            web: crate::web::WebConfig::default(),
         }
     }
 
@@ -301,6 +305,9 @@ impl Config {
                 "daemon.record_interval_s",
                 "must be between 1 and 3600 s",
             ));
+        }
+        if let Err((key, reason)) = self.web.validate() {
+            return Err(invalid(key, reason));
         }
         let s = &self.storage;
         if !(1..=24 * 30).contains(&s.raw_retention_hours) {

@@ -1,7 +1,6 @@
 //! `hearth run`: start-up wiring, the control loop on a timer, the telemetry
 //! writer, and an orderly shutdown that leaves every board safely idle.
 
-use crate::api;
 use crate::backends::{self, Hardware};
 use crate::config::Validated;
 use crate::state::{lock, Heartbeat, Shared, Status};
@@ -333,6 +332,8 @@ fn create_data_dir(dir: &std::path::Path) -> Result<()> {
 pub async fn run(opts: RunOptions) -> Result<()> {
     let mut daemon = Daemon::build(&opts)?;
     let shared = daemon.shared.clone();
+    let auth = crate::web::Auth::open(&opts.data_dir, &opts.config.raw.web)
+        .context("opening the authentication store")?;
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
         .with_context(|| format!("listening for HTTP on {}", opts.http))?;
@@ -361,10 +362,16 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     };
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
-    let server =
-        axum::serve(listener, api::router(shared.clone())).with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        });
+    // The served app is the API plus the web app behind the auth layer;
+    // connect info gives the login rate limit each client's address.
+    let app = crate::web::app(shared.clone(), Arc::new(auth));
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
     let server = tokio::spawn(async move { server.await });
     // systemd Type=notify: READY=1 after the first tick, watchdog pings.
     let notify = crate::sdnotify::spawn(shared.clone(), stop_tx.subscribe());

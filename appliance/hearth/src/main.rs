@@ -21,6 +21,10 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim(args).map(|()| ExitCode::SUCCESS),
         Command::CheckHeaders(args) => checkcmd::check_headers(&args),
         Command::Bench(what) => checkcmd::bench(&what).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => print(hearth::remote::status(&args)),
+        Command::Zone(cmd) => print(hearth::remote::zone(&cmd)),
+        Command::Events(args) => print(hearth::remote::events(&args)),
+        Command::Token(cmd) => print(hearth::remote::token(&cmd)),
     };
     match result {
         Ok(code) => code,
@@ -29,6 +33,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Commands that talk to the running daemon print what it answered.
+fn print(out: Result<String>) -> Result<ExitCode> {
+    let out = out?;
+    println!("{}", out.trim_end());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<()> {

@@ -15,25 +15,29 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ZoneView {
     pub id: String,
     pub name: String,
+    #[schema(value_type = String)]
     pub kind: hearth_control::ZoneKind,
     pub temperature_c: Option<f64>,
     pub setpoint_c: f64,
+    #[schema(value_type = String)]
     pub mode: hearth_control::ZoneMode,
+    #[schema(value_type = String)]
     pub action: &'static str,
     pub power_w: f64,
     pub demand: f64,
     pub hold_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BoardView {
     pub id: String,
     pub zone: String,
     pub model: String,
+    #[schema(value_type = String)]
     pub state: hearth_core::BoardState,
     pub power_w: f64,
     pub power_target_w: f64,
@@ -47,7 +51,7 @@ pub struct BoardView {
 }
 
 /// `GET /api/v1/status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub time_ms: u64,
     pub simulated: bool,

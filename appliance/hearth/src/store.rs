@@ -91,7 +91,7 @@ pub struct StoredSample {
     pub n: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub ts_ms: u64,
     pub source: String,

@@ -19,28 +19,72 @@ fn free_port() -> SocketAddr {
 
 /// A tiny HTTP/1.1 client: enough for JSON requests to localhost.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
+    http_with(addr, "", method, path, body).map(|(code, _, json)| (code, json))
+}
+
+/// Same, with extra header lines (each ending in CRLF); also returns the
+/// response's header block.
+fn http_with(
+    addr: SocketAddr,
+    headers: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, String, Value)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let body = body.unwrap_or("");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let json = resp
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    Some((code, json))
+    let (head, rest) = resp.split_once("\r\n\r\n")?;
+    let json = serde_json::from_str(rest).unwrap_or(Value::Null);
+    Some((code, head.to_string(), json))
+}
+
+/// Reads and writes need the owner: set the password on first start (or log
+/// in after a restart) and make a bearer token.
+fn owner_token(addr: SocketAddr) -> String {
+    let pw = r#"{"password": "e2e owner password"}"#;
+    let (code, mut head, _) =
+        http_with(addr, "", "POST", "/api/v1/auth/setup", Some(pw)).expect("setup");
+    if code == 409 {
+        let (code, h, body) =
+            http_with(addr, "", "POST", "/api/v1/auth/login", Some(pw)).expect("login");
+        assert_eq!(code, 200, "{body}");
+        head = h;
+    } else {
+        assert_eq!(code, 200, "setup");
+    }
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let headers = format!("Cookie: {cookie}\r\nX-Requested-With: hearth\r\n");
+    let (code, _, body) = http_with(
+        addr,
+        &headers,
+        "POST",
+        "/api/v1/auth/tokens",
+        Some(r#"{"name": "e2e"}"#),
+    )
+    .expect("token");
+    assert_eq!(code, 201, "{body}");
+    body["token"].as_str().expect("token").to_string()
 }
 
 struct Daemon {
     child: Child,
     addr: SocketAddr,
+    /// `Authorization` header line for the owner's bearer token.
+    auth: String,
 }
 
 impl Daemon {
@@ -61,10 +105,15 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn hearth");
-        let d = Daemon { child, addr };
+        let mut d = Daemon {
+            child,
+            addr,
+            auth: String::new(),
+        };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
             if let Some((200, _)) = http(d.addr, "GET", "/health", None) {
+                d.auth = format!("Authorization: Bearer {}\r\n", owner_token(d.addr));
                 return d;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -73,9 +122,15 @@ impl Daemon {
     }
 
     fn status(&self) -> Value {
-        http(self.addr, "GET", "/api/v1/status", None)
+        http_with(self.addr, &self.auth, "GET", "/api/v1/status", None)
             .expect("status")
-            .1
+            .2
+    }
+
+    fn put(&self, path: &str, body: &str) -> (u16, Value) {
+        let (code, _, json) =
+            http_with(self.addr, &self.auth, "PUT", path, Some(body)).expect("put");
+        (code, json)
     }
 
     /// SIGTERM, and the exit status once it has stopped.
@@ -136,21 +191,23 @@ fn runs_warms_the_room_and_keeps_a_setpoint_across_restarts() {
     assert_eq!(s["zones"][0]["action"], "heating");
     assert!(s["boards"][0]["power_w"].as_f64().unwrap_or(0.0) > 400.0);
 
-    let (code, body) = http(
+    let (code, _) = http(
         daemon.addr,
         "PUT",
         "/api/v1/zones/living-room/setpoint",
         Some(r#"{"setpoint_c": 22.5}"#),
     )
     .expect("put");
-    assert_eq!(code, 200, "{body}");
-    let (code, _) = http(
-        daemon.addr,
-        "PUT",
+    assert_eq!(code, 401, "a write without the owner is refused");
+    let (code, body) = daemon.put(
         "/api/v1/zones/living-room/setpoint",
-        Some(r#"{"setpoint_c": 45}"#),
-    )
-    .expect("put");
+        r#"{"setpoint_c": 22.5}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = daemon.put(
+        "/api/v1/zones/living-room/setpoint",
+        r#"{"setpoint_c": 45}"#,
+    );
     assert_eq!(code, 400);
     let status = daemon.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
