@@ -61,6 +61,7 @@ pub struct Status {
     /// Where the boards' work comes from (see `crate::work`); absent until
     /// the work service has started.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub work: Option<crate::work::WorkStatus>,
 }
 

@@ -102,6 +102,7 @@ mod tests {
             time_ms,
             simulated: true,
             outdoor_temp_c: None,
+            work: None,
             zones: vec![],
             boards: vec![BoardView {
                 id: "b0".into(),
