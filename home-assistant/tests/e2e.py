@@ -286,6 +286,9 @@ def main():
                 f'[mqtt]\nenabled = true\nport = {mqtt_port}\nkeep_alive_s = 10\nstate_interval_s = 2\n'
                 # Home Assistant 2024.3 has no device-based discovery.
                 'discovery = "per_entity"\n'
+                # The test reads Hearth's status over HTTP to check what Home
+                # Assistant changed; reads are public, writes still need the owner.
+                '[web]\npublic_read = true\n'
             )
         hearth_log = os.path.join(work, "hearth.log")
         hearth = subprocess.Popen(

@@ -5,7 +5,14 @@
 //! errors on the line, a stalled fan and an overheat tripping protection and
 //! recovering.
 
-use hearth::boards::{run_sim_chain, spawn_board, BoardHandle, MemoryPort, SimChainFaults};
+use hearth::boards::{
+    run_sim_chain, spawn_board_with_lease, BoardHandle, MemoryPort, SimChainFaults,
+};
+
+/// These tests set a power target once and stand in for a control loop that
+/// keeps it; the stale-heartbeat lease (which withdraws a target nobody
+/// renews) is tested on its own in tests/heartbeat_guard.rs.
+const HELD_TARGET_LEASE: Duration = Duration::from_secs(3600);
 use hearth_board::config::{validate_hashboard, HashboardConfig};
 use hearth_chain::verify::header_zero_bits;
 use hearth_core::{
@@ -85,7 +92,7 @@ async fn rig_over(board_toml: &str, transport: Transport) -> Rig {
                 clock.clone(),
                 faults.clone(),
             ));
-            spawn_board(runtime, host, clock.clone())
+            spawn_board_with_lease(runtime, host, clock.clone(), HELD_TARGET_LEASE)
         }
         Transport::Memory => {
             let (host, chips) = tokio::io::duplex(4096);
@@ -96,13 +103,14 @@ async fn rig_over(board_toml: &str, transport: Transport) -> Rig {
                 clock.clone(),
                 faults.clone(),
             ));
-            spawn_board(
+            spawn_board_with_lease(
                 runtime,
                 MemoryPort {
                     stream: host,
                     baud: 115_200,
                 },
                 clock.clone(),
+                HELD_TARGET_LEASE,
             )
         }
     };

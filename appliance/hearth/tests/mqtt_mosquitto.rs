@@ -200,6 +200,9 @@ fn start_hearth_with(dir: &Path, mqtt: &str, board: &str) -> (Killed, SocketAddr
     config += &format!(
         "[[hashboard]]\nid = \"{board}\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n"
     );
+    // The test observes Hearth through its status API; reads are public,
+    // writes still need the owner (MQTT commands are what this test sends).
+    config += "[web]\npublic_read = true\n";
     config += &format!(
         "[sim]\nboards = \"model\"\nspeed = 2\n[mqtt]\nenabled = true\nkeep_alive_s = 5\nstate_interval_s = 3\n{mqtt}"
     );
