@@ -156,6 +156,9 @@ pub struct Shared {
     pub settings_gate: tokio::sync::Mutex<()>,
     pub clock: Arc<dyn Clock>,
     pub simulated: bool,
+    /// Heat-source policy, house inputs and control settings (lock before
+    /// `appliance` when both are needed).
+    pub control: Mutex<crate::house_control::ControlState>,
 }
 
 impl std::fmt::Debug for Shared {
