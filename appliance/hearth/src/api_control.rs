@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/control/policy", put(put_policy))
         .route("/api/v1/control/economics", put(put_economics))
         .route("/api/v1/control/house", put(put_house))
+        .route("/api/v1/control/site", put(put_site))
         .route(
             "/api/v1/zones/{id}/schedule",
             get(get_schedule).put(put_schedule),
@@ -129,6 +130,30 @@ async fn put_economics(
     next.check().map_err(bad)?;
     commit(&shared, next.clone()).await?;
     Ok(Json(next))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteBody {
+    /// `null` removes the limit.
+    power_limit_w: Option<f64>,
+}
+
+async fn put_site(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<SiteBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    in_range("power_limit_w", b.power_limit_w, 0.0, 1e6)?;
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    next.site_limit_w = b.power_limit_w;
+    commit(&shared, next).await?;
+    lock(&shared.appliance).set_site_limit(b.power_limit_w.map(Watts))?;
+    tracing::info!(limit_w = ?b.power_limit_w, "site power limit changed");
+    Ok(Json(
+        serde_json::json!({ "power_limit_w": b.power_limit_w }),
+    ))
 }
 
 /// Live house inputs; each given value is stamped with the time it arrived.

@@ -47,6 +47,8 @@ pub struct ControlSettings {
     pub hashprice_per_th_day: f64,
     pub schedules: BTreeMap<String, Vec<ScheduleEntry>>,
     pub presets: BTreeMap<String, PresetTable>,
+    /// Most power all boards together may draw, W; none: no limit.
+    pub site_limit_w: Option<f64>,
 }
 
 impl Default for ControlSettings {
@@ -58,6 +60,7 @@ impl Default for ControlSettings {
             hashprice_per_th_day: 0.05,
             schedules: BTreeMap::new(),
             presets: BTreeMap::new(),
+            site_limit_w: None,
         }
     }
 }
@@ -119,6 +122,12 @@ impl ControlSettings {
         {
             return Err("hashprice_per_th_day must be between 0 and 100".into());
         }
+        if self
+            .site_limit_w
+            .is_some_and(|w| !(w.is_finite() && (0.0..=1e6).contains(&w)))
+        {
+            return Err("site_limit_w must be between 0 and 1000000".into());
+        }
         Ok(())
     }
 }
@@ -178,6 +187,9 @@ impl ControlState {
             if let Err(e) = result {
                 warnings.push(format!("schedule of {zone}: {e}"));
             }
+        }
+        if let Err(e) = app.set_site_limit(self.settings.site_limit_w.map(hearth_core::Watts)) {
+            warnings.push(format!("site limit: {e}"));
         }
         for (zone, table) in &self.settings.presets {
             if let Err(e) = app.set_presets(zone, *table) {

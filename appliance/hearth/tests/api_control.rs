@@ -151,6 +151,11 @@ async fn bad_control_bodies_are_refused_and_change_nothing() {
             r#"{"open": "yes"}"#,
             "invalid type",
         ),
+        (
+            "/api/v1/control/site",
+            r#"{"power_limit_w": -5}"#,
+            "power_limit_w",
+        ),
     ];
     for (uri, body, reason) in refused {
         let (code, json) = call(&app, "PUT", uri, Some(body)).await;
@@ -214,6 +219,14 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
     .await;
     assert_eq!(code, StatusCode::OK, "{json}");
     assert_eq!(json["setpoint_c"], 19.0);
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/control/site",
+        Some(r#"{"power_limit_w": 3000}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
 
     // A utility block on the SG-Ready input: the miner stops and says why.
     let (code, _) = call(
@@ -272,6 +285,7 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
     let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
     assert_eq!(c["settings"]["policy"]["balance_point_c"], -8.0);
     assert_eq!(c["settings"]["hashprice_per_th_day"], 0.04);
+    assert_eq!(c["settings"]["site_limit_w"], 3000.0);
     assert!(c["settings"]["heat_pump_cop"].is_array());
     assert_eq!(
         c["house"]["sg_ready"],
