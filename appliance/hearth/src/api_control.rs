@@ -58,14 +58,30 @@ async fn commit(shared: &Arc<Shared>, next: ControlSettings) -> Result<(), ApiEr
 #[derive(Debug, Serialize)]
 struct ControlView {
     settings: ControlSettings,
+    economics: EconomicsView,
     decision: Option<hearth_control::Decision>,
     house: hearth_control::HouseNow,
+}
+
+/// Since the daemon started.
+#[derive(Debug, Serialize)]
+struct EconomicsView {
+    #[serde(flatten)]
+    totals: hearth_control::Economics,
+    net_cost: f64,
+    net_cost_per_heat_kwh: Option<f64>,
 }
 
 async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
     let now = shared.clock.now();
     let c = lock(&shared.control);
+    let e = c.economics;
     Json(ControlView {
+        economics: EconomicsView {
+            net_cost: e.net_cost(),
+            net_cost_per_heat_kwh: e.net_cost_per_heat_kwh(),
+            totals: e,
+        },
         settings: c.settings.clone(),
         decision: c.last_decision.clone(),
         house: c.house.at(now),

@@ -14,8 +14,8 @@
 use crate::state::{lock, Shared};
 use anyhow::{Context, Result};
 use hearth_control::{
-    Appliance, CopCurve, Decision, HouseInputs, Policy, PolicySettings, PresetTable, Schedule,
-    ScheduleEntry, Tariff, TickReport,
+    Appliance, CopCurve, Decision, Economics, HouseInputs, Interval, Policy, PolicySettings,
+    PresetTable, Schedule, ScheduleEntry, Tariff, TickReport,
 };
 use hearth_core::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -142,6 +142,9 @@ pub struct ControlState {
     pub last_decision: Option<Decision>,
     /// The boards' measured efficiency, J/TH, from the last tick that hashed.
     pub miner_j_per_th: Option<f64>,
+    /// Since the daemon started (not persisted).
+    pub economics: Economics,
+    last_tick: Option<Timestamp>,
 }
 
 impl ControlState {
@@ -173,6 +176,8 @@ impl ControlState {
             house: HouseInputs::default(),
             last_decision: None,
             miner_j_per_th: None,
+            economics: Economics::default(),
+            last_tick: None,
         })
     }
 
@@ -232,6 +237,26 @@ impl ControlState {
         if w > 0.0 && ghs > 0.0 {
             self.miner_j_per_th = Some(w / (ghs / 1000.0));
         }
+        let now = report.now;
+        let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
+        self.last_tick = Some(now);
+        let house = self.house.at(now);
+        let (price, cop) = self
+            .last_decision
+            .as_ref()
+            .map_or((self.settings.tariff.at(now), None), |d| {
+                (d.price_per_kwh, d.cop)
+            });
+        self.economics.add(Interval {
+            dt_s,
+            board_w: w,
+            hashrate_ths: ghs / 1000.0,
+            price_per_kwh: price,
+            hashprice_per_th_day: house
+                .hashprice_per_th_day
+                .unwrap_or(self.settings.hashprice_per_th_day),
+            cop,
+        });
     }
 }
 

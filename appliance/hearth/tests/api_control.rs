@@ -254,6 +254,16 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
     let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
     assert_eq!(c["decision"]["rule"], "utility_block", "{c}");
     assert_eq!(c["decision"]["miner"], "off");
+    // The boards heated before the block: the economics counted it.
+    assert!(
+        c["economics"]["heat_kwh"].as_f64().unwrap_or(0.0) > 0.0,
+        "{c}"
+    );
+    assert!(
+        c["economics"]["revenue"].as_f64().unwrap_or(0.0) > 0.0,
+        "{c}"
+    );
+    assert!(c["economics"]["net_cost_per_heat_kwh"].is_number(), "{c}");
     // At 2 °C with a heat pump and a hashprice this low, the heat pump is
     // cheaper: once the block lifts the miner is the backup stage.
     call(
