@@ -298,10 +298,13 @@ impl Appliance {
             .config
             .limits
             .validate_setpoint(z.presets.setpoint(preset).get())?;
-        Ok(ZoneSettings {
-            setpoint_c,
-            mode: ZoneMode::Heat,
-        })
+        // A preset turns an off zone on; in auto it holds until the next
+        // schedule entry, like a setpoint typed by hand.
+        let mode = match z.config.settings.mode {
+            ZoneMode::Off => ZoneMode::Heat,
+            m => m,
+        };
+        Ok(ZoneSettings { setpoint_c, mode })
     }
 
     /// Applies a preset: its setpoint in heat mode; a boost lasts
@@ -464,6 +467,11 @@ impl ZoneRuntime {
     /// Takes the setpoint of a schedule entry that started since the last one
     /// applied.
     fn follow_schedule(&mut self, now: Timestamp) -> Option<(Timestamp, Celsius)> {
+        if self.config.settings.mode != ZoneMode::Auto {
+            // Paused: when auto resumes, the entry in force is taken again.
+            self.schedule_applied = None;
+            return None;
+        }
         let schedule = self.schedule.as_ref()?;
         if let Some((at, sp)) = schedule.active_at(now) {
             if self.schedule_applied != Some(at) {
@@ -626,8 +634,8 @@ impl ZoneRuntime {
         }
         let action = match settings.mode {
             ZoneMode::Off => "off",
-            ZoneMode::Heat if commanded.get() > 0.0 => "heating",
-            ZoneMode::Heat => "idle",
+            ZoneMode::Heat | ZoneMode::Auto if commanded.get() > 0.0 => "heating",
+            ZoneMode::Heat | ZoneMode::Auto => "idle",
         };
         ZoneStatus {
             id: self.config.id.clone(),
@@ -1131,5 +1139,36 @@ mod tests {
         r.app.set_site_limit(None).expect("valid");
         r.app.tick(Timestamp::from_secs(20));
         assert_eq!(target(&r, 0) + target(&r, 1), 2000.0);
+    }
+
+    #[test]
+    fn only_auto_follows_the_schedule() {
+        use crate::schedule::{ScheduleEntry, ALL_DAYS};
+        let mut r = rig(ZoneKind::Room, 1);
+        let entry = ScheduleEntry {
+            days: ALL_DAYS,
+            at_s: 0,
+            setpoint_c: Celsius(18.0),
+        };
+        let schedule = Schedule::new(vec![entry]).expect("valid");
+        r.app.set_schedule("z", Some(schedule)).expect("zone");
+        let rep = r.app.tick(Timestamp::from_secs(3600));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(21.0),
+            "heat: schedule paused"
+        );
+        let auto = ZoneSettings {
+            setpoint_c: Celsius(21.0),
+            mode: ZoneMode::Auto,
+        };
+        r.app.apply_settings("z", auto).expect("valid");
+        let rep = r.app.tick(Timestamp::from_secs(3610));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(18.0),
+            "auto: the entry in force"
+        );
+        assert_ne!(rep.zones[0].action, "off");
     }
 }
