@@ -126,6 +126,8 @@ pub struct Appliance {
     stopped: bool,
     outdoor: Option<Celsius>,
     adjust: PolicyAdjust,
+    /// Most power all zones together may draw (a fuse, a contract).
+    site_limit: Option<Watts>,
 }
 
 impl Appliance {
@@ -163,6 +165,7 @@ impl Appliance {
             stopped: false,
             outdoor: None,
             adjust: PolicyAdjust::default(),
+            site_limit: None,
         }
     }
 
@@ -201,6 +204,20 @@ impl Appliance {
             note: Some(format!("{:?}: {}", decision.rule, decision.reason())),
             presence: self.adjust.presence,
         };
+    }
+
+    /// The most power all boards together may draw, or `None`. Zones are
+    /// served in configuration order; the limit is hard: a zone whose boards
+    /// cannot fit in what is left (their lowest point or a minimum on time
+    /// above it) gets nothing that tick.
+    pub fn set_site_limit(&mut self, limit: Option<Watts>) -> Result<(), SettingError> {
+        if limit.is_some_and(|w| !(w.is_finite() && w.get() >= 0.0)) {
+            return Err(SettingError::Invalid(
+                "site power limit must be a finite number of watts, at least 0".into(),
+            ));
+        }
+        self.site_limit = limit;
+        Ok(())
     }
 
     /// Presence (fresh), or `None` without a presence input: when nobody is
@@ -281,10 +298,13 @@ impl Appliance {
             .config
             .limits
             .validate_setpoint(z.presets.setpoint(preset).get())?;
-        Ok(ZoneSettings {
-            setpoint_c,
-            mode: ZoneMode::Heat,
-        })
+        // A preset turns an off zone on; in auto it holds until the next
+        // schedule entry, like a setpoint typed by hand.
+        let mode = match z.config.settings.mode {
+            ZoneMode::Off => ZoneMode::Heat,
+            m => m,
+        };
+        Ok(ZoneSettings { setpoint_c, mode })
     }
 
     /// Applies a preset: its setpoint in heat mode; a boost lasts
@@ -378,8 +398,9 @@ impl Appliance {
             nonces: Vec::new(),
         };
         let (stopped, outdoor) = (self.stopped, self.outdoor);
+        let mut budget = self.site_limit;
         for zone in &mut self.zones {
-            let status = zone.step(now, stopped, outdoor, &self.adjust);
+            let status = zone.step(now, stopped, outdoor, &self.adjust, &mut budget);
             for board in &mut zone.hw.boards {
                 let BoardPoll {
                     telemetry,
@@ -446,6 +467,11 @@ impl ZoneRuntime {
     /// Takes the setpoint of a schedule entry that started since the last one
     /// applied.
     fn follow_schedule(&mut self, now: Timestamp) -> Option<(Timestamp, Celsius)> {
+        if self.config.settings.mode != ZoneMode::Auto {
+            // Paused: when auto resumes, the entry in force is taken again.
+            self.schedule_applied = None;
+            return None;
+        }
         let schedule = self.schedule.as_ref()?;
         if let Some((at, sp)) = schedule.active_at(now) {
             if self.schedule_applied != Some(at) {
@@ -468,6 +494,7 @@ impl ZoneRuntime {
         stopped: bool,
         outdoor: Option<Celsius>,
         adjust: &PolicyAdjust,
+        budget: &mut Option<Watts>,
     ) -> ZoneStatus {
         let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
         self.last_tick = Some(now);
@@ -580,17 +607,35 @@ impl ZoneRuntime {
         // mode off, no flow, the hard limit, a policy block or an open
         // window, a stale sensor without a safety demand.
         let must_stop = held || (temperature.is_none() && demand <= 0.0);
-        let target = max_power * demand;
+        let mut target = max_power * demand;
+        if let Some(left) = *budget {
+            if target > left {
+                target = left;
+                hold_reason.get_or_insert_with(|| format!("site power limit ({left} left)"));
+            }
+        }
         let commanded = if must_stop {
             let zeros = self.splitter.force_off(self.hw.boards.len(), now);
             self.command(&zeros, now)
         } else {
-            self.distribute(target, now)
+            match self.plan(target, now) {
+                shares
+                    if budget.is_some_and(|left| shares.iter().copied().sum::<Watts>() > left) =>
+                {
+                    hold_reason = Some("site power limit: no room for this zone's boards".into());
+                    let zeros = self.splitter.force_off(self.hw.boards.len(), now);
+                    self.command(&zeros, now)
+                }
+                shares => self.command(&shares, now),
+            }
         };
+        if let Some(left) = budget.as_mut() {
+            *left = (*left - commanded).max(Watts::ZERO);
+        }
         let action = match settings.mode {
             ZoneMode::Off => "off",
-            ZoneMode::Heat if commanded.get() > 0.0 => "heating",
-            ZoneMode::Heat => "idle",
+            ZoneMode::Heat | ZoneMode::Auto if commanded.get() > 0.0 => "heating",
+            ZoneMode::Heat | ZoneMode::Auto => "idle",
         };
         ZoneStatus {
             id: self.config.id.clone(),
@@ -619,9 +664,8 @@ impl ZoneRuntime {
         }
     }
 
-    /// Splits `target` over the boards (see [`crate::split`]) and commands
-    /// them. Returns the total commanded.
-    fn distribute(&mut self, target: Watts, now: Timestamp) -> Watts {
+    /// Splits `target` over the boards (see [`crate::split`]).
+    fn plan(&mut self, target: Watts, now: Timestamp) -> Vec<Watts> {
         let ranges: Vec<BoardRange> = self
             .hw
             .boards
@@ -631,8 +675,7 @@ impl ZoneRuntime {
                 max_w: b.info().max_power_w,
             })
             .collect();
-        let shares = self.splitter.split(target, &ranges, now);
-        self.command(&shares, now)
+        self.splitter.split(target, &ranges, now)
     }
 
     fn command(&mut self, shares: &[Watts], now: Timestamp) -> Watts {
@@ -1074,5 +1117,58 @@ mod tests {
         r.app.set_presence(Some(true));
         r.app.tick(Timestamp::from_secs(10));
         assert!(target(&r, 0) > 0.0);
+    }
+
+    #[test]
+    fn the_site_power_limit_is_never_exceeded() {
+        let mut r = rig(ZoneKind::Room, 2);
+        assert!(r.app.set_site_limit(Some(Watts(f64::NAN))).is_err());
+        r.app.set_site_limit(Some(Watts(1500.0))).expect("valid");
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        let total = target(&r, 0) + target(&r, 1);
+        assert!(total <= 1500.0 + 1e-9 && total > 1000.0, "{total}");
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("site power limit"));
+        // Below one board's lowest point nothing fits: no heat at all.
+        r.app.set_site_limit(Some(Watts(300.0))).expect("valid");
+        r.app.tick(Timestamp::from_secs(10));
+        assert_eq!(target(&r, 0) + target(&r, 1), 0.0);
+        r.app.set_site_limit(None).expect("valid");
+        r.app.tick(Timestamp::from_secs(20));
+        assert_eq!(target(&r, 0) + target(&r, 1), 2000.0);
+    }
+
+    #[test]
+    fn only_auto_follows_the_schedule() {
+        use crate::schedule::{ScheduleEntry, ALL_DAYS};
+        let mut r = rig(ZoneKind::Room, 1);
+        let entry = ScheduleEntry {
+            days: ALL_DAYS,
+            at_s: 0,
+            setpoint_c: Celsius(18.0),
+        };
+        let schedule = Schedule::new(vec![entry]).expect("valid");
+        r.app.set_schedule("z", Some(schedule)).expect("zone");
+        let rep = r.app.tick(Timestamp::from_secs(3600));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(21.0),
+            "heat: schedule paused"
+        );
+        let auto = ZoneSettings {
+            setpoint_c: Celsius(21.0),
+            mode: ZoneMode::Auto,
+        };
+        r.app.apply_settings("z", auto).expect("valid");
+        let rep = r.app.tick(Timestamp::from_secs(3610));
+        assert_eq!(
+            rep.zones[0].setpoint_c,
+            Celsius(18.0),
+            "auto: the entry in force"
+        );
+        assert_ne!(rep.zones[0].action, "off");
     }
 }

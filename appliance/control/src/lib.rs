@@ -6,6 +6,8 @@
 //!   feed-forward + PI + pre-heat) and the baselines it is benchmarked
 //!   against ([`Hysteresis`], [`Tpi`]); [`pi`] is the PI they build on.
 //! * [`schedule`]: weekly setpoint schedules.
+//! * [`economics`]: heat, cost, revenue, net cost per kWh of heat beside a
+//!   resistive heater and the heat pump.
 //! * [`preset`]: comfort / eco / away / boost / frost setpoints; frost is the
 //!   floor every hold (policy block, open window) still protects.
 //! * [`window`]: open-window detection from a contact or a fast drop.
@@ -24,6 +26,7 @@
 
 pub mod appliance;
 pub mod controller;
+pub mod economics;
 pub mod house;
 pub mod pi;
 pub mod policy;
@@ -35,6 +38,7 @@ pub mod zone;
 
 pub use appliance::{Appliance, BoardStatus, TickReport, ZoneHardware, ZoneStatus};
 pub use controller::{ControllerKind, Hearth, Hysteresis, Tpi, ZoneController, ZoneInputs};
+pub use economics::{Economics, Interval};
 pub use house::{HeatPumpState, HouseInputs, HouseNow, Reading, SgReady};
 pub use pi::{PiController, PiGains};
 pub use policy::{CopCurve, Decision, MinerRole, Policy, PolicySettings, Rule, Tariff};

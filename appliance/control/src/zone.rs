@@ -40,7 +40,11 @@ impl ZoneKind {
 #[serde(rename_all = "snake_case")]
 pub enum ZoneMode {
     Off,
+    /// Heat to the setpoint; the schedule is paused.
     Heat,
+    /// Heat, following the zone's schedule (a manual setpoint holds until
+    /// the next entry).
+    Auto,
 }
 
 impl ZoneMode {
@@ -48,7 +52,13 @@ impl ZoneMode {
         match self {
             ZoneMode::Off => "off",
             ZoneMode::Heat => "heat",
+            ZoneMode::Auto => "auto",
         }
+    }
+
+    /// Heat or auto: the zone may heat.
+    pub fn heats(self) -> bool {
+        self != ZoneMode::Off
     }
 }
 

@@ -106,8 +106,14 @@ impl Daemon {
             }
         }
         let tick = Duration::from_millis(opts.config.raw.daemon.tick_ms);
+        let control = crate::house_control::ControlState::load(&opts.data_dir)?;
+        let mut appliance = Appliance::new(zones, PiGains::default());
+        for w in control.restore(&mut appliance) {
+            tracing::warn!("{w}; skipped");
+        }
         let shared = Arc::new(Shared {
-            appliance: Mutex::new(Appliance::new(zones, PiGains::default())),
+            appliance: Mutex::new(appliance),
+            control: Mutex::new(control),
             store: Arc::new(Mutex::new(store)),
             status: RwLock::new(None),
             heartbeat: Heartbeat::new(tick),
@@ -153,7 +159,9 @@ impl Daemon {
                 break;
             }
             let now = shared.clock.now();
+            crate::house_control::before_tick(&shared, now);
             let report = lock(&shared.appliance).tick(now);
+            crate::house_control::after_tick(&shared, &report);
             shared.heartbeat.beat();
             self.publish(&report);
             for (board, event) in &report.events {

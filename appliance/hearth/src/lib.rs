@@ -4,11 +4,13 @@
 //! on a timer, stores settings and telemetry, and serves the API.
 
 pub mod api;
+pub mod api_control;
 pub mod backends;
 pub mod boards;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod house_control;
 pub mod logging;
 pub mod mqtt;
 pub mod remote;

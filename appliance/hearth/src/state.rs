@@ -168,6 +168,9 @@ pub struct Shared {
     pub simulated: bool,
     /// The work service's latest status.
     pub work: Arc<RwLock<Option<crate::work::WorkStatus>>>,
+    /// Heat-source policy, house inputs and control settings (lock before
+    /// `appliance` when both are needed).
+    pub control: Mutex<crate::house_control::ControlState>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -219,6 +219,7 @@ impl Store {
         let mode = match mode.as_str() {
             "off" => ZoneMode::Off,
             "heat" => ZoneMode::Heat,
+            "auto" => ZoneMode::Auto,
             other => {
                 return Err(StoreError::Corrupt(format!(
                     "zone {zone_id}: unknown mode {other:?}"

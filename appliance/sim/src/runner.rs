@@ -10,7 +10,6 @@ use crate::weather::HourlySeries;
 use crate::world::{lock, World};
 use hearth_control::{
     Appliance, ControllerKind, CopCurve, HeatPumpState, HouseNow, PiGains, Policy, SgReady, Tariff,
-    ZoneMode,
 };
 use hearth_core::{BoardEvent, Celsius, Timestamp, Watts};
 use serde::Serialize;
@@ -353,7 +352,7 @@ pub fn run_sources(
                 }
                 room.extra_heat_w = Watts::ZERO;
                 if let (Some(hp), Some(s)) = (&z.heat_pump, settings) {
-                    if s.mode == ZoneMode::Heat && !hp_held_back {
+                    if s.mode.heats() && !hp_held_back {
                         // A weather-compensated base load with room influence:
                         // the heat pump covers the zone's steady loss at its
                         // setpoint less the free gains, corrected by how far
@@ -405,7 +404,7 @@ pub fn run_sources(
                 acc.starts += 1;
             }
             acc.was_on = on;
-            let stale = zone.temperature_c.is_none() && zone.mode == ZoneMode::Heat;
+            let stale = zone.temperature_c.is_none() && zone.mode.heats();
             if stale && !acc.stale {
                 safety_events += 1;
             }
@@ -420,7 +419,7 @@ pub fn run_sources(
                 t_s: now.since(start).as_secs_f64(),
                 temp_c: t,
                 setpoint_c: zone.setpoint_c.get(),
-                heat_mode: zone.mode == ZoneMode::Heat,
+                heat_mode: zone.mode.heats(),
             });
         }
         let mut board_w = 0.0;
@@ -646,6 +645,7 @@ mod tests {
     use super::*;
     use crate::scenario::ZoneSpec;
     use crate::weather::WeatherParams;
+    use hearth_control::ZoneMode;
 
     fn day(seed: u64) -> Scenario {
         Scenario {

@@ -1,0 +1,477 @@
+//! HTTP endpoints for control settings beyond setpoint and mode: the
+//! heat-source policy, house inputs, schedules, presets, window contacts
+//! and pool circulation. Same rules as the rest of the API: every body is
+//! validated first (400 with the reason, nothing changed); settings are
+//! persisted before they are applied; live inputs are only held in memory.
+
+use crate::api::ApiError;
+use crate::house_control::{
+    check_cop, check_tariff, validate_schedule, ControlSettings, MAX_SCHEDULE_ENTRIES,
+};
+use crate::state::{lock, Shared};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use hearth_control::{
+    CopCurve, HeatPumpState, Preset, PresetTable, Reading, ScheduleEntry, SgReady, Tariff,
+    ZoneSettings, ALL_DAYS,
+};
+use hearth_core::{Celsius, Watts};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Mounted by `api::router`.
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v1/control", get(get_control))
+        .route("/api/v1/control/policy", put(put_policy))
+        .route("/api/v1/control/economics", put(put_economics))
+        .route("/api/v1/control/house", put(put_house))
+        .route("/api/v1/control/site", put(put_site))
+        .route(
+            "/api/v1/zones/{id}/schedule",
+            get(get_schedule).put(put_schedule),
+        )
+        .route("/api/v1/zones/{id}/preset", put(put_preset))
+        .route(
+            "/api/v1/zones/{id}/presets",
+            get(get_presets).put(put_presets),
+        )
+        .route("/api/v1/zones/{id}/window", put(put_window))
+        .route("/api/v1/zones/{id}/circulation", put(put_circulation))
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+/// Persists `next` off the async runtime, then it is in force.
+async fn commit(shared: &Arc<Shared>, next: ControlSettings) -> Result<(), ApiError> {
+    let shared2 = shared.clone();
+    tokio::task::spawn_blocking(move || lock(&shared2.control).commit(next))
+        .await
+        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("could not store the setting: {e:#}")))
+}
+
+#[derive(Debug, Serialize)]
+struct ControlView {
+    settings: ControlSettings,
+    economics: EconomicsView,
+    decision: Option<hearth_control::Decision>,
+    house: hearth_control::HouseNow,
+}
+
+/// Since the daemon started.
+#[derive(Debug, Serialize)]
+struct EconomicsView {
+    #[serde(flatten)]
+    totals: hearth_control::Economics,
+    net_cost: f64,
+    net_cost_per_heat_kwh: Option<f64>,
+}
+
+async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
+    let now = shared.clock.now();
+    let c = lock(&shared.control);
+    let e = c.economics;
+    Json(ControlView {
+        economics: EconomicsView {
+            net_cost: e.net_cost(),
+            net_cost_per_heat_kwh: e.net_cost_per_heat_kwh(),
+            totals: e,
+        },
+        settings: c.settings.clone(),
+        decision: c.last_decision.clone(),
+        house: c.house.at(now),
+    })
+}
+
+async fn put_policy(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<hearth_control::PolicySettings>, JsonRejection>,
+) -> Result<Json<hearth_control::PolicySettings>, ApiError> {
+    let Json(policy) = body?;
+    policy.check().map_err(bad)?;
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    next.policy = policy.clone();
+    commit(&shared, next).await?;
+    tracing::info!("heat-source policy settings changed");
+    Ok(Json(policy))
+}
+
+/// Tariff, heat-pump COP curve and default hashprice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EconomicsBody {
+    tariff: Option<Tariff>,
+    /// `null` removes the heat pump.
+    #[serde(default, with = "double_option")]
+    heat_pump_cop: Option<Option<CopCurve>>,
+    hashprice_per_th_day: Option<f64>,
+}
+
+/// Tells "absent" from "null" for one optional field.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+async fn put_economics(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<EconomicsBody>, JsonRejection>,
+) -> Result<Json<ControlSettings>, ApiError> {
+    let Json(b) = body?;
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    if let Some(t) = b.tariff {
+        check_tariff(&t).map_err(bad)?;
+        next.tariff = t;
+    }
+    if let Some(cop) = b.heat_pump_cop {
+        if let Some(c) = &cop {
+            check_cop(c).map_err(bad)?;
+        }
+        next.heat_pump_cop = cop;
+    }
+    if let Some(h) = b.hashprice_per_th_day {
+        next.hashprice_per_th_day = h;
+    }
+    next.check().map_err(bad)?;
+    commit(&shared, next.clone()).await?;
+    Ok(Json(next))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteBody {
+    /// `null` removes the limit.
+    power_limit_w: Option<f64>,
+}
+
+async fn put_site(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<SiteBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    in_range("power_limit_w", b.power_limit_w, 0.0, 1e6)?;
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    next.site_limit_w = b.power_limit_w;
+    commit(&shared, next).await?;
+    lock(&shared.appliance).set_site_limit(b.power_limit_w.map(Watts))?;
+    tracing::info!(limit_w = ?b.power_limit_w, "site power limit changed");
+    Ok(Json(
+        serde_json::json!({ "power_limit_w": b.power_limit_w }),
+    ))
+}
+
+/// Live house inputs; each given value is stamped with the time it arrived.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HouseBody {
+    outdoor_c: Option<f64>,
+    price_per_kwh: Option<f64>,
+    pv_surplus_w: Option<f64>,
+    heat_pump: Option<HeatPumpState>,
+    sg_ready: Option<SgReady>,
+    presence: Option<bool>,
+    hashprice_per_th_day: Option<f64>,
+}
+
+fn in_range(name: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ApiError> {
+    match v {
+        Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => {
+            Err(bad(format!("{name} must be between {lo} and {hi}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn put_house(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<HouseBody>, JsonRejection>,
+) -> Result<Json<hearth_control::HouseNow>, ApiError> {
+    let Json(b) = body?;
+    in_range("outdoor_c", b.outdoor_c, -60.0, 60.0)?;
+    in_range("price_per_kwh", b.price_per_kwh, -10.0, 100.0)?;
+    in_range("pv_surplus_w", b.pv_surplus_w, 0.0, 1e6)?;
+    in_range("hashprice_per_th_day", b.hashprice_per_th_day, 0.0, 100.0)?;
+    let now = shared.clock.now();
+    let mut c = lock(&shared.control);
+    let h = &mut c.house;
+    let at = |v| Some(Reading::new(v, now));
+    if let Some(v) = b.outdoor_c {
+        h.outdoor_c = at(Celsius(v));
+    }
+    if let Some(v) = b.price_per_kwh {
+        h.price_per_kwh = Some(Reading::new(v, now));
+    }
+    if let Some(v) = b.pv_surplus_w {
+        h.pv_surplus_w = Some(Reading::new(Watts(v), now));
+    }
+    if let Some(v) = b.heat_pump {
+        h.heat_pump = Some(Reading::new(v, now));
+    }
+    if let Some(v) = b.sg_ready {
+        h.sg_ready = Some(Reading::new(v, now));
+    }
+    if let Some(v) = b.presence {
+        h.presence = Some(Reading::new(v, now));
+    }
+    if let Some(v) = b.hashprice_per_th_day {
+        h.hashprice_per_th_day = Some(Reading::new(v, now));
+    }
+    Ok(Json(h.at(now)))
+}
+
+/// One schedule entry as the API spells it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryBody {
+    /// "HH:MM", UTC.
+    at: String,
+    setpoint_c: f64,
+    /// "mon".."sun"; every day when absent.
+    #[serde(default)]
+    days: Option<Vec<String>>,
+}
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_entry(i: usize, e: &EntryBody) -> Result<ScheduleEntry, String> {
+    let bad_time = || format!("entry {i}: {:?} is not a time of day HH:MM", e.at);
+    let (h, m) = e.at.split_once(':').ok_or_else(bad_time)?;
+    let (h, m): (u32, u32) = (
+        h.parse().map_err(|_| bad_time())?,
+        m.parse().map_err(|_| bad_time())?,
+    );
+    if h > 23 || m > 59 || e.at.len() != 5 {
+        return Err(bad_time());
+    }
+    let days = match &e.days {
+        None => ALL_DAYS,
+        Some(list) => {
+            let mut mask = 0u8;
+            for d in list {
+                let k = DAY_NAMES
+                    .iter()
+                    .position(|n| n == d)
+                    .ok_or_else(|| format!("entry {i}: {d:?} is not one of {DAY_NAMES:?}"))?;
+                mask |= 1 << k;
+            }
+            mask
+        }
+    };
+    Ok(ScheduleEntry {
+        days,
+        at_s: h * 3600 + m * 60,
+        setpoint_c: Celsius(e.setpoint_c),
+    })
+}
+
+fn entry_view(e: &ScheduleEntry) -> EntryBody {
+    EntryBody {
+        at: format!("{:02}:{:02}", e.at_s / 3600, (e.at_s % 3600) / 60),
+        setpoint_c: e.setpoint_c.get(),
+        days: (e.days != ALL_DAYS).then(|| {
+            DAY_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| e.days & (1 << k) != 0)
+                .map(|(_, n)| n.to_string())
+                .collect()
+        }),
+    }
+}
+
+fn known_zone(shared: &Shared, id: &str) -> Result<(), ApiError> {
+    match lock(&shared.appliance).settings(id) {
+        Some(_) => Ok(()),
+        None => Err(hearth_control::SettingError::UnknownZone(id.to_string()).into()),
+    }
+}
+
+async fn get_schedule(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EntryBody>>, ApiError> {
+    known_zone(&shared, &id)?;
+    let c = lock(&shared.control);
+    Ok(Json(
+        c.settings
+            .schedules
+            .get(&id)
+            .map(|v| v.iter().map(entry_view).collect())
+            .unwrap_or_default(),
+    ))
+}
+
+/// An empty list removes the schedule.
+async fn put_schedule(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<Vec<EntryBody>>, JsonRejection>,
+) -> Result<Json<Vec<EntryBody>>, ApiError> {
+    let Json(entries) = body?;
+    known_zone(&shared, &id)?;
+    if entries.len() > MAX_SCHEDULE_ENTRIES {
+        return Err(bad(format!(
+            "at most {MAX_SCHEDULE_ENTRIES} schedule entries"
+        )));
+    }
+    let parsed = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| parse_entry(i, e))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    let schedule = if parsed.is_empty() {
+        None
+    } else {
+        Some(validate_schedule(&lock(&shared.appliance), &id, parsed.clone()).map_err(bad)?)
+    };
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    match &schedule {
+        Some(s) => {
+            next.schedules.insert(id.clone(), s.entries().to_vec());
+        }
+        None => {
+            next.schedules.remove(&id);
+        }
+    }
+    commit(&shared, next).await?;
+    lock(&shared.appliance).set_schedule(&id, schedule.clone())?;
+    tracing::info!(zone = %id, entries = parsed.len(), "schedule changed");
+    Ok(Json(
+        schedule
+            .map(|s| s.entries().iter().map(entry_view).collect())
+            .unwrap_or_default(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetBody {
+    preset: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PresetView {
+    id: String,
+    preset: Preset,
+    setpoint_c: f64,
+    mode: hearth_control::ZoneMode,
+}
+
+/// Picks a preset: its setpoint in heat mode, persisted like a setpoint
+/// change before it is applied.
+async fn put_preset(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<PresetBody>, JsonRejection>,
+) -> Result<Json<PresetView>, ApiError> {
+    let Json(b) = body?;
+    let preset = Preset::parse(&b.preset).ok_or_else(|| {
+        bad(format!(
+            "preset must be one of comfort, eco, away, boost, frost; got {:?}",
+            b.preset
+        ))
+    })?;
+    let _gate = shared.settings_gate.lock().await;
+    let settings: ZoneSettings = lock(&shared.appliance).preset_settings(&id, preset)?;
+    let now = shared.clock.now();
+    let store = shared.store.clone();
+    let zone = id.clone();
+    tokio::task::spawn_blocking(move || lock(&store).save_zone_settings(&zone, settings, now))
+        .await
+        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("could not store the setting: {e}")))?;
+    let applied = lock(&shared.appliance).apply_preset(&id, preset, now)?;
+    tracing::info!(zone = %id, preset = preset.as_str(), "preset picked");
+    Ok(Json(PresetView {
+        id,
+        preset,
+        setpoint_c: applied.setpoint_c.get(),
+        mode: applied.mode,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct PresetsView {
+    table: PresetTable,
+    active: Option<Preset>,
+}
+
+async fn get_presets(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<PresetsView>, ApiError> {
+    let (table, active) = lock(&shared.appliance)
+        .presets(&id)
+        .ok_or_else(|| hearth_control::SettingError::UnknownZone(id.clone()))?;
+    Ok(Json(PresetsView { table, active }))
+}
+
+async fn put_presets(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<PresetTable>, JsonRejection>,
+) -> Result<Json<PresetTable>, ApiError> {
+    let Json(table) = body?;
+    let _gate = shared.settings_gate.lock().await;
+    // Validate against the zone's limits before anything is stored.
+    let limits = lock(&shared.appliance)
+        .zone_configs()
+        .find(|z| z.id.as_str() == id)
+        .map(|z| z.limits)
+        .ok_or_else(|| hearth_control::SettingError::UnknownZone(id.clone()))?;
+    table.check(&limits).map_err(bad)?;
+    let mut next = lock(&shared.control).settings.clone();
+    next.presets.insert(id.clone(), table);
+    commit(&shared, next).await?;
+    lock(&shared.appliance).set_presets(&id, table)?;
+    tracing::info!(zone = %id, "preset table changed");
+    Ok(Json(table))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowBody {
+    /// `null`: the zone has no contact (or it went silent).
+    open: Option<bool>,
+}
+
+async fn put_window(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<WindowBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    lock(&shared.appliance).set_window_contact(&id, b.open)?;
+    Ok(Json(serde_json::json!({ "id": id, "open": b.open })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CirculationBody {
+    /// `null`: unknown, which a pool treats as not running.
+    running: Option<bool>,
+}
+
+async fn put_circulation(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<CirculationBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    lock(&shared.appliance).set_circulation(&id, b.running)?;
+    Ok(Json(serde_json::json!({ "id": id, "running": b.running })))
+}

@@ -1,0 +1,361 @@
+//! The heat-source policy and the control settings the API changes, wired
+//! into `hearth run`: before every control tick the policy decides from the
+//! house inputs (fed by the API now, by MQTT later) and the appliance applies
+//! the decision; after it the boards' measured efficiency is kept for the
+//! economic switch.
+//!
+//! Settings (policy, tariff, heat-pump COP curve, hashprice, schedules,
+//! preset tables) live in `control.json` in the data directory, written
+//! atomically (temporary file, fsync, rename) *before* a change is applied,
+//! so an acknowledged change survives a crash and a failed write changes
+//! nothing. Live house inputs are not persisted: after a restart they are
+//! absent until fed again, which the policy reads as "unknown".
+
+use crate::state::{lock, Shared};
+use anyhow::{Context, Result};
+use hearth_control::{
+    Appliance, CopCurve, Decision, Economics, HouseInputs, Interval, Policy, PolicySettings,
+    PresetTable, Schedule, ScheduleEntry, Tariff, TickReport,
+};
+use hearth_core::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const CONTROL_FILE: &str = "control.json";
+/// Largest settings file accepted (a bound on what a restart reads).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Schedule entries per zone.
+pub const MAX_SCHEDULE_ENTRIES: usize = 64;
+
+fn default_tariff() -> Tariff {
+    Tariff::Fixed { per_kwh: 0.30 }
+}
+
+/// Everything persisted about control besides each zone's setpoint and mode
+/// (those stay in the SQLite store, as before).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSettings {
+    pub policy: PolicySettings,
+    /// The tariff used while no live price is fresh.
+    pub tariff: Tariff,
+    /// The heat pump's COP against outdoor temperature; none: no heat pump.
+    pub heat_pump_cop: Option<CopCurve>,
+    /// Hashprice used while no live value is fresh, per TH/s per day.
+    pub hashprice_per_th_day: f64,
+    pub schedules: BTreeMap<String, Vec<ScheduleEntry>>,
+    pub presets: BTreeMap<String, PresetTable>,
+    /// Most power all boards together may draw, W; none: no limit.
+    pub site_limit_w: Option<f64>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> ControlSettings {
+        ControlSettings {
+            policy: PolicySettings::default(),
+            tariff: default_tariff(),
+            heat_pump_cop: None,
+            hashprice_per_th_day: 0.05,
+            schedules: BTreeMap::new(),
+            presets: BTreeMap::new(),
+            site_limit_w: None,
+        }
+    }
+}
+
+/// Checks a tariff: finite prices, a time-of-use table with 1..=48 entries
+/// inside the day.
+pub fn check_tariff(t: &Tariff) -> Result<(), String> {
+    let price_ok = |p: f64| p.is_finite() && (-10.0..=100.0).contains(&p);
+    match t {
+        Tariff::Fixed { per_kwh } if price_ok(*per_kwh) => Ok(()),
+        Tariff::Fixed { .. } => Err("tariff.per_kwh must be between -10 and 100".into()),
+        Tariff::TimeOfUse { entries } => {
+            if entries.is_empty() || entries.len() > 48 {
+                return Err("tariff.entries needs 1 to 48 entries".into());
+            }
+            for (i, (at, p)) in entries.iter().enumerate() {
+                if *at >= 86_400 || !price_ok(*p) {
+                    return Err(format!(
+                        "tariff.entries[{i}]: time must be within the day, price between -10 and 100"
+                    ));
+                }
+                if i > 0 && *at <= entries[i - 1].0 {
+                    return Err(format!("tariff.entries[{i}]: times must increase"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a COP curve: 1..=32 points, increasing temperatures, COP 1..=10.
+pub fn check_cop(c: &CopCurve) -> Result<(), String> {
+    if c.0.is_empty() || c.0.len() > 32 {
+        return Err("heat_pump_cop needs 1 to 32 [outdoor_c, cop] points".into());
+    }
+    for (i, [t, cop]) in c.0.iter().enumerate() {
+        if !(t.is_finite() && cop.is_finite() && (1.0..=10.0).contains(cop)) {
+            return Err(format!("heat_pump_cop[{i}]: COP must be between 1 and 10"));
+        }
+        if i > 0 && *t <= c.0[i - 1][0] {
+            return Err(format!(
+                "heat_pump_cop[{i}]: outdoor temperatures must increase"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl ControlSettings {
+    /// Everything that does not need the zones.
+    pub fn check(&self) -> Result<(), String> {
+        self.policy.check().map_err(|e| format!("policy: {e}"))?;
+        check_tariff(&self.tariff)?;
+        if let Some(c) = &self.heat_pump_cop {
+            check_cop(c)?;
+        }
+        if !(self.hashprice_per_th_day.is_finite()
+            && (0.0..=100.0).contains(&self.hashprice_per_th_day))
+        {
+            return Err("hashprice_per_th_day must be between 0 and 100".into());
+        }
+        if self
+            .site_limit_w
+            .is_some_and(|w| !(w.is_finite() && (0.0..=1e6).contains(&w)))
+        {
+            return Err("site_limit_w must be between 0 and 1000000".into());
+        }
+        Ok(())
+    }
+}
+
+/// The policy's state and what it last decided.
+#[derive(Debug)]
+pub struct ControlState {
+    path: PathBuf,
+    pub settings: ControlSettings,
+    pub policy: Policy,
+    pub house: HouseInputs,
+    pub last_decision: Option<Decision>,
+    /// The boards' measured efficiency, J/TH, from the last tick that hashed.
+    pub miner_j_per_th: Option<f64>,
+    /// Since the daemon started (not persisted).
+    pub economics: Economics,
+    last_tick: Option<Timestamp>,
+}
+
+impl ControlState {
+    /// Reads `control.json` from `data_dir` (defaults when there is none).
+    /// A file that does not parse or validate is an error: better to refuse
+    /// to start than to heat on settings nobody chose.
+    pub fn load(data_dir: &Path) -> Result<ControlState> {
+        let path = data_dir.join(CONTROL_FILE);
+        let settings = match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                anyhow::bail!("{} is larger than {MAX_FILE_BYTES} bytes", path.display())
+            }
+            Ok(_) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let s: ControlSettings = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+                s.check()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                s
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ControlSettings::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(ControlState {
+            policy: policy_from(&settings),
+            path,
+            settings,
+            house: HouseInputs::default(),
+            last_decision: None,
+            miner_j_per_th: None,
+            economics: Economics::default(),
+            last_tick: None,
+        })
+    }
+
+    /// Applies the saved schedules and preset tables to the appliance;
+    /// returns one warning per entry it had to skip (an unknown zone, a
+    /// setpoint the zone's limits now refuse).
+    pub fn restore(&self, app: &mut Appliance) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (zone, entries) in &self.settings.schedules {
+            let result = validate_schedule(app, zone, entries.clone())
+                .and_then(|s| app.set_schedule(zone, Some(s)).map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                warnings.push(format!("schedule of {zone}: {e}"));
+            }
+        }
+        if let Err(e) = app.set_site_limit(self.settings.site_limit_w.map(hearth_core::Watts)) {
+            warnings.push(format!("site limit: {e}"));
+        }
+        for (zone, table) in &self.settings.presets {
+            if let Err(e) = app.set_presets(zone, *table) {
+                warnings.push(format!("presets of {zone}: {e}"));
+            }
+        }
+        warnings
+    }
+
+    /// Persists `next` (atomically), then makes it the settings in force.
+    pub fn commit(&mut self, next: ControlSettings) -> Result<()> {
+        write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
+        // A new policy starts its PV-soak timers afresh.
+        self.policy = policy_from(&next);
+        self.settings = next;
+        Ok(())
+    }
+
+    /// Before a tick: decide, and hand the decision to the appliance.
+    pub fn before_tick(&mut self, app: &mut Appliance, now: Timestamp) {
+        let house = self.house.at(now);
+        app.set_outdoor(house.outdoor_c);
+        app.set_presence(house.presence);
+        let decision = self.policy.decide(&house, now, self.miner_j_per_th);
+        if self.last_decision.as_ref().map(|d| d.rule) != Some(decision.rule) {
+            tracing::info!(rule = ?decision.rule, why = decision.reason(), "heat-source policy");
+        }
+        app.apply_policy(&decision);
+        self.last_decision = Some(decision);
+    }
+
+    /// After a tick: the boards' efficiency, for the economic switch.
+    pub fn after_tick(&mut self, report: &TickReport) {
+        let (w, ghs) = report.boards.iter().fold((0.0, 0.0), |(w, g), b| {
+            (
+                w + b.telemetry.power_w.get(),
+                g + b.telemetry.hashrate_ghs.get(),
+            )
+        });
+        if w > 0.0 && ghs > 0.0 {
+            self.miner_j_per_th = Some(w / (ghs / 1000.0));
+        }
+        let now = report.now;
+        let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
+        self.last_tick = Some(now);
+        let house = self.house.at(now);
+        let (price, cop) = self
+            .last_decision
+            .as_ref()
+            .map_or((self.settings.tariff.at(now), None), |d| {
+                (d.price_per_kwh, d.cop)
+            });
+        self.economics.add(Interval {
+            dt_s,
+            board_w: w,
+            hashrate_ths: ghs / 1000.0,
+            price_per_kwh: price,
+            hashprice_per_th_day: house
+                .hashprice_per_th_day
+                .unwrap_or(self.settings.hashprice_per_th_day),
+            cop,
+        });
+    }
+}
+
+fn policy_from(s: &ControlSettings) -> Policy {
+    Policy::new(
+        s.policy.clone(),
+        s.tariff.clone(),
+        s.heat_pump_cop.clone(),
+        s.hashprice_per_th_day,
+    )
+}
+
+/// A schedule for `zone`: entries valid on their own ([`Schedule::new`]), at
+/// most [`MAX_SCHEDULE_ENTRIES`], every setpoint within the zone's limits.
+pub fn validate_schedule(
+    app: &Appliance,
+    zone: &str,
+    entries: Vec<ScheduleEntry>,
+) -> Result<Schedule, String> {
+    if entries.len() > MAX_SCHEDULE_ENTRIES {
+        return Err(format!("at most {MAX_SCHEDULE_ENTRIES} schedule entries"));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        app.validate_setpoint(zone, e.setpoint_c.get())
+            .map_err(|err| format!("entry {i}: {err}"))?;
+    }
+    Schedule::new(entries)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself must reach the disk too.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// The control loop's hook before each tick (locks control, then the
+/// appliance: the same order as every API handler).
+pub fn before_tick(shared: &Shared, now: Timestamp) {
+    let mut control = lock(&shared.control);
+    let mut app = lock(&shared.appliance);
+    control.before_tick(&mut app, now);
+}
+
+/// The control loop's hook after each tick.
+pub fn after_tick(shared: &Shared, report: &TickReport) {
+    lock(&shared.control).after_tick(report);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_through_the_file_and_bad_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = ControlState::load(dir.path()).expect("defaults without a file");
+        assert_eq!(c.settings, ControlSettings::default());
+        let mut next = c.settings.clone();
+        next.policy.balance_point_c = -8.0;
+        next.heat_pump_cop = Some(CopCurve(vec![[-7.0, 2.5], [7.0, 4.5]]));
+        c.commit(next.clone()).expect("commit");
+        let again = ControlState::load(dir.path()).expect("reload");
+        assert_eq!(again.settings, next);
+        std::fs::write(
+            dir.path().join(CONTROL_FILE),
+            "{\"policy\": {\"balance_point_c\": 99}}",
+        )
+        .expect("write");
+        let err = ControlState::load(dir.path()).expect_err("refused");
+        assert!(format!("{err:#}").contains("balance_point_c"), "{err:#}");
+    }
+
+    #[test]
+    fn tariffs_and_cop_curves_are_checked() {
+        assert!(check_tariff(&Tariff::Fixed { per_kwh: f64::NAN }).is_err());
+        assert!(check_tariff(&Tariff::TimeOfUse { entries: vec![] }).is_err());
+        assert!(check_tariff(&Tariff::TimeOfUse {
+            entries: vec![(3600, 0.1), (0, 0.3)]
+        })
+        .is_err());
+        assert!(check_tariff(&Tariff::TimeOfUse {
+            entries: vec![(0, 0.1), (25_200, 0.3)]
+        })
+        .is_ok());
+        assert!(check_cop(&CopCurve(vec![[7.0, 4.5], [-7.0, 2.5]])).is_err());
+        assert!(check_cop(&CopCurve(vec![[7.0, 0.5]])).is_err());
+    }
+}
