@@ -52,9 +52,6 @@ pub enum ShareError {
     /// Header hash above the share target.
     #[error("proof of work above the share target")]
     ProofOfWork,
-    /// Share target easier than the block target.
-    #[error("share target easier than the header's block target")]
-    TargetVsBlock,
     /// Height not parent + 1.
     #[error("height {got}, expected {expected}")]
     Height {
@@ -356,11 +353,6 @@ impl Chain {
         let payouts = payout_outputs(share);
         if payout_digest(&payouts) != info.payout_digest {
             return Err(ShareError::PayoutDigest);
-        }
-        let share_target = Target::from_compact(info.share_bits);
-        let block_target = Target::from_compact(share.header.bits);
-        if share_target < block_target {
-            return Err(ShareError::TargetVsBlock);
         }
         Ok(())
     }

@@ -2,4 +2,5 @@
 //! status view and the benchmark. Consensus lives in `hearth-sharechain`.
 
 pub mod bench;
+pub mod p2p;
 pub mod store;
