@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logging;
+pub mod node;
 pub mod sharechain;
 pub mod state;
 pub mod store;
