@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/zones/{id}/mode", put(put_mode))
         .route("/api/v1/zones/{id}/history", get(history))
         .route("/api/v1/events", get(events))
+        .merge(crate::sharechain::api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

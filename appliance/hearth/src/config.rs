@@ -46,6 +46,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfigFile>,
     #[serde(default, rename = "hashboard")]
     pub hashboards: Vec<HashboardConfig>,
+    #[serde(default)]
+    pub sharechain: crate::sharechain::config::SharechainSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -242,6 +244,7 @@ impl Config {
             daemon: DaemonConfig::default(),
             storage: StorageConfig::default(),
             sim: SimConfig::default(),
+            sharechain: Default::default(),
             zones: vec![ZoneConfigFile {
                 id: "living-room".into(),
                 name: Some("Living room".into()),
@@ -280,6 +283,9 @@ impl Config {
     }
 
     pub fn validate(self) -> Result<Validated, ConfigError> {
+        if let Err(e) = self.sharechain.settings() {
+            return Err(invalid(format!("sharechain.{}", e.key), e.reason));
+        }
         let d = &self.daemon;
         if !(100..=60_000).contains(&d.tick_ms) {
             return Err(invalid(

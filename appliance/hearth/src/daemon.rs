@@ -333,6 +333,12 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         zones = opts.config.zones.len(),
         "hearth is running"
     );
+    // In the background: heat never waits for the sharechain.
+    tokio::spawn(crate::sharechain::service::start_if_enabled(
+        opts.config.raw.sharechain.clone(),
+        opts.data_dir.clone(),
+        opts.simulate,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim(args).map(|()| ExitCode::SUCCESS),
         Command::CheckHeaders(args) => checkcmd::check_headers(&args),
         Command::Bench(what) => checkcmd::bench(&what).map(|()| ExitCode::SUCCESS),
+        Command::Sharechain(cmd) => hearth::sharechain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
