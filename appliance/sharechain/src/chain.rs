@@ -89,6 +89,15 @@ pub enum ShareError {
     /// Cumulative work not parent's + this share's.
     #[error("cumulative work does not add up")]
     CumulativeWork,
+    /// On a fork deeper than a window below our tip: cheap to make at
+    /// minimum difficulty, never able to win, so not kept.
+    #[error("share at height {height} forks more than a window below our tip {tip}")]
+    TooDeep {
+        /// Its height.
+        height: u64,
+        /// Our tip's.
+        tip: u64,
+    },
     /// Payout outputs not the ones the window requires.
     #[error("coinbase payouts differ from the PPLNS window's")]
     Payouts,
@@ -101,6 +110,7 @@ impl ShareError {
             ShareError::Duplicate(_) | ShareError::Orphan(_) => 0,
             // Clock skew is possible; a little.
             ShareError::TimeTooNew { .. } => 5,
+            ShareError::TooDeep { .. } => 10,
             ShareError::KnownInvalid(_) => 20,
             // Work was spent on a share with wrong payouts: deliberate.
             _ => 50,
@@ -496,6 +506,18 @@ impl Chain {
         }
         self.check_context_free(&share)?;
         let info = &share.info;
+        if let Some(tip) = self.height() {
+            if info
+                .height
+                .saturating_add(u64::from(self.params.window_shares))
+                < tip
+            {
+                return Err(ShareError::TooDeep {
+                    height: info.height,
+                    tip,
+                });
+            }
+        }
         let weight = target_work(Target::from_compact(info.share_bits));
         let (expected_height, expected_bits, parent_work) =
             if info.height == 0 && info.prev_share == ShareHash::GENESIS_PARENT {

@@ -359,3 +359,16 @@ fn a_pruned_store_reloads_to_the_same_tip_and_window() {
     extend(&mut reloaded, 2, 3, T0 + 400, 0);
     assert_eq!(reloaded.height(), Some(31));
 }
+
+#[test]
+fn a_fork_deeper_than_a_window_is_refused() {
+    let mut chain = new_chain(5);
+    extend(&mut chain, 12, 2, T0, 0);
+    // A fresh first share (height 0) built by someone else.
+    let mut other = new_chain(5);
+    let job = other.job(test_payout_script(7), VALUE, base(T0).bits, T0);
+    let s = mined(&job, T0, 99);
+    expect_err(&mut chain, s, T0 + 500, |e| {
+        matches!(e, ShareError::TooDeep { .. })
+    });
+}
