@@ -362,6 +362,7 @@ impl NodeTask {
     async fn run(mut self, mut ev_rx: mpsc::Receiver<Event>, mut cmd_rx: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut redial = tokio::time::interval(Duration::from_secs(10));
+        let mut prune = tokio::time::interval(Duration::from_secs(60));
         self.publish();
         loop {
             tokio::select! {
@@ -376,6 +377,15 @@ impl NodeTask {
                 _ = tick.tick() => {
                     let acts = self.node.tick(now_s());
                     self.apply(acts);
+                }
+                _ = prune.tick() => {
+                    // Two windows stay, in memory and on disk.
+                    if self.node.chain_mut().prune(0) > 0 {
+                        let floor = self.node.chain().base_height();
+                        if let Err(e) = self.db.prune_below(floor) {
+                            tracing::warn!("pruning sharechain.db: {e}");
+                        }
+                    }
                 }
                 _ = redial.tick() => {
                     let connected: HashSet<SocketAddr> = self.addrs.values().copied().collect();
