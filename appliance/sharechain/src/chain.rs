@@ -40,8 +40,8 @@ pub enum ShareError {
     /// Not a coinbase transaction.
     #[error("coinbase transaction is not a coinbase")]
     NotCoinbase,
-    /// The last coinbase output is not a commitment to the share info.
-    #[error("coinbase does not commit to the share info")]
+    /// The coinbase lacks exactly one commitment to the share info.
+    #[error("coinbase does not commit to the share info (exactly one HRTH output)")]
     Commitment,
     /// The merkle branch does not lead to the header's merkle root.
     #[error("merkle branch does not reach the header's merkle root")]
@@ -172,11 +172,12 @@ pub struct Chain {
 /// What the next share on the tip must carry; a job for the work pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareJob {
-    /// Committed data (put [`ShareJob::commitment_output`] last in the coinbase).
+    /// Committed data.
     pub info: ShareInfo,
     /// The payout outputs, in order, first in the coinbase.
     pub payout_outputs: Vec<TxOut>,
-    /// `OP_RETURN "HRTH" <ref hash>`, the coinbase's last output.
+    /// `OP_RETURN "HRTH" <ref hash>`: exactly one such output, after the
+    /// payouts (before or after the segwit witness commitment).
     pub commitment_output: TxOut,
     /// The share target to hash against.
     pub share_target: Target,
@@ -348,12 +349,15 @@ impl Chain {
         if !share.coinbase.is_coinbase() {
             return Err(ShareError::NotCoinbase);
         }
-        let commit = share
+        // Exactly one commitment output, anywhere (the segwit witness
+        // commitment may come after it).
+        let mut commits = share
             .coinbase
             .output
-            .last()
-            .and_then(|o| parse_commitment(&o.script_pubkey));
-        if commit != Some(info.ref_hash(&self.id)) {
+            .iter()
+            .filter_map(|o| parse_commitment(&o.script_pubkey));
+        let commit = commits.next();
+        if commit != Some(info.ref_hash(&self.id)) || commits.next().is_some() {
             return Err(ShareError::Commitment);
         }
         let txid = share.coinbase.compute_txid().to_byte_array();
