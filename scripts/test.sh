@@ -14,7 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Pure crates (no async runtime, no IO), plus hearth-linux (blocking IO, no
 # runtime), which I1 covers too. They also run on aarch64 under qemu.
 PURE_CRATES=(hearth-core hearth-control hearth-sim hearth-bm13xx hearth-periph hearth-shacheck)
-for extra in hearth-chain hearth-simchip hearth-board hearth-linux hearth-work; do
+for extra in hearth-chain hearth-simchip hearth-board hearth-linux hearth-work hearth-sharechain; do
   if cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q "\"name\":\"$extra\""; then
     PURE_CRATES+=("$extra")
   fi

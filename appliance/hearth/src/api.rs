@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/zones/{id}/history", get(history))
         .route("/api/v1/events", get(events))
         .merge(crate::api_control::routes())
+        .merge(crate::sharechain::api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

@@ -42,6 +42,32 @@ pub enum Command {
     /// Bearer tokens for scripts talking to the running daemon.
     #[command(subcommand)]
     Token(crate::remote::TokenCommand),
+    /// The P2P sharechain node.
+    #[command(subcommand)]
+    Sharechain(SharechainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SharechainCommand {
+    /// Tip, height, peers, window, our shares and expected payout (from the
+    /// running daemon, else from the database).
+    Status(SharechainStatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SharechainStatusArgs {
+    /// Configuration file ([sharechain] section) [default: /etc/hearth/hearth.toml if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The daemon's HTTP address [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Data directory, read when the daemon does not answer [default: /var/lib/hearth].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -55,6 +55,8 @@ pub struct Config {
     /// The web app, its authentication and what is public (issue 9).
     #[serde(default)]
     pub web: crate::web::WebConfig,
+    #[serde(default)]
+    pub sharechain: crate::sharechain::config::SharechainSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -251,6 +253,7 @@ impl Config {
             daemon: DaemonConfig::default(),
             storage: StorageConfig::default(),
             sim: SimConfig::default(),
+            sharechain: Default::default(),
             zones: vec![ZoneConfigFile {
                 id: "living-room".into(),
                 name: Some("Living room".into()),
@@ -293,6 +296,9 @@ impl Config {
 
     pub fn validate(self) -> Result<Validated, ConfigError> {
         self.work.validate()?;
+        if let Err(e) = self.sharechain.settings() {
+            return Err(invalid(format!("sharechain.{}", e.key), e.reason));
+        }
         let d = &self.daemon;
         if !(100..=60_000).contains(&d.tick_ms) {
             return Err(invalid(

@@ -353,6 +353,12 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         zones = opts.config.zones.len(),
         "hearth is running"
     );
+    // In the background: heat never waits for the sharechain.
+    tokio::spawn(crate::sharechain::service::start_if_enabled(
+        opts.config.raw.sharechain.clone(),
+        opts.data_dir.clone(),
+        opts.simulate,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let feeds = std::mem::take(&mut daemon.job_feeds);
     let _sim_pool = crate::work::start(&opts, shared.clone(), feeds, stop_rx.clone()).await?;

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod house_control;
 pub mod logging;
 pub mod mqtt;
+pub mod node;
 pub mod remote;
 pub mod sdnotify;
 pub mod sharechain;

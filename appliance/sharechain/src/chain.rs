@@ -40,8 +40,8 @@ pub enum ShareError {
     /// Not a coinbase transaction.
     #[error("coinbase transaction is not a coinbase")]
     NotCoinbase,
-    /// The last coinbase output is not a commitment to the share info.
-    #[error("coinbase does not commit to the share info")]
+    /// The coinbase lacks exactly one commitment to the share info.
+    #[error("coinbase does not commit to the share info (exactly one HRTH output)")]
     Commitment,
     /// The merkle branch does not lead to the header's merkle root.
     #[error("merkle branch does not reach the header's merkle root")]
@@ -52,9 +52,6 @@ pub enum ShareError {
     /// Header hash above the share target.
     #[error("proof of work above the share target")]
     ProofOfWork,
-    /// Share target easier than the block target.
-    #[error("share target easier than the header's block target")]
-    TargetVsBlock,
     /// Height not parent + 1.
     #[error("height {got}, expected {expected}")]
     Height {
@@ -92,6 +89,15 @@ pub enum ShareError {
     /// Cumulative work not parent's + this share's.
     #[error("cumulative work does not add up")]
     CumulativeWork,
+    /// On a fork deeper than a window below our tip: cheap to make at
+    /// minimum difficulty, never able to win, so not kept.
+    #[error("share at height {height} forks more than a window below our tip {tip}")]
+    TooDeep {
+        /// Its height.
+        height: u64,
+        /// Our tip's.
+        tip: u64,
+    },
     /// Payout outputs not the ones the window requires.
     #[error("coinbase payouts differ from the PPLNS window's")]
     Payouts,
@@ -104,6 +110,7 @@ impl ShareError {
             ShareError::Duplicate(_) | ShareError::Orphan(_) => 0,
             // Clock skew is possible; a little.
             ShareError::TimeTooNew { .. } => 5,
+            ShareError::TooDeep { .. } => 10,
             ShareError::KnownInvalid(_) => 20,
             // Work was spent on a share with wrong payouts: deliberate.
             _ => 50,
@@ -165,11 +172,12 @@ pub struct Chain {
 /// What the next share on the tip must carry; a job for the work pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareJob {
-    /// Committed data (put [`ShareJob::commitment_output`] last in the coinbase).
+    /// Committed data.
     pub info: ShareInfo,
     /// The payout outputs, in order, first in the coinbase.
     pub payout_outputs: Vec<TxOut>,
-    /// `OP_RETURN "HRTH" <ref hash>`, the coinbase's last output.
+    /// `OP_RETURN "HRTH" <ref hash>`: exactly one such output, after the
+    /// payouts (before or after the segwit witness commitment).
     pub commitment_output: TxOut,
     /// The share target to hash against.
     pub share_target: Target,
@@ -341,12 +349,15 @@ impl Chain {
         if !share.coinbase.is_coinbase() {
             return Err(ShareError::NotCoinbase);
         }
-        let commit = share
+        // Exactly one commitment output, anywhere (the segwit witness
+        // commitment may come after it).
+        let mut commits = share
             .coinbase
             .output
-            .last()
-            .and_then(|o| parse_commitment(&o.script_pubkey));
-        if commit != Some(info.ref_hash(&self.id)) {
+            .iter()
+            .filter_map(|o| parse_commitment(&o.script_pubkey));
+        let commit = commits.next();
+        if commit != Some(info.ref_hash(&self.id)) || commits.next().is_some() {
             return Err(ShareError::Commitment);
         }
         let txid = share.coinbase.compute_txid().to_byte_array();
@@ -356,11 +367,6 @@ impl Chain {
         let payouts = payout_outputs(share);
         if payout_digest(&payouts) != info.payout_digest {
             return Err(ShareError::PayoutDigest);
-        }
-        let share_target = Target::from_compact(info.share_bits);
-        let block_target = Target::from_compact(share.header.bits);
-        if share_target < block_target {
-            return Err(ShareError::TargetVsBlock);
         }
         Ok(())
     }
@@ -504,6 +510,18 @@ impl Chain {
         }
         self.check_context_free(&share)?;
         let info = &share.info;
+        if let Some(tip) = self.height() {
+            if info
+                .height
+                .saturating_add(u64::from(self.params.window_shares))
+                < tip
+            {
+                return Err(ShareError::TooDeep {
+                    height: info.height,
+                    tip,
+                });
+            }
+        }
         let weight = target_work(Target::from_compact(info.share_bits));
         let (expected_height, expected_bits, parent_work) =
             if info.height == 0 && info.prev_share == ShareHash::GENESIS_PARENT {

@@ -9,6 +9,8 @@
 
 pub mod chain;
 pub mod miner;
+pub mod node;
+pub mod p2p;
 pub mod params;
 pub mod pplns;
 pub mod retarget;

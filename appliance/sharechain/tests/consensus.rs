@@ -359,3 +359,55 @@ fn a_pruned_store_reloads_to_the_same_tip_and_window() {
     extend(&mut reloaded, 2, 3, T0 + 400, 0);
     assert_eq!(reloaded.height(), Some(31));
 }
+
+#[test]
+fn a_fork_deeper_than_a_window_is_refused() {
+    let mut chain = new_chain(5);
+    extend(&mut chain, 12, 2, T0, 0);
+    // A fresh first share (height 0) built by someone else.
+    let mut other = new_chain(5);
+    let job = other.job(test_payout_script(7), VALUE, base(T0).bits, T0);
+    let s = mined(&job, T0, 99);
+    expect_err(&mut chain, s, T0 + 500, |e| {
+        matches!(e, ShareError::TooDeep { .. })
+    });
+}
+
+#[test]
+fn the_commitment_may_precede_a_witness_commitment_but_not_repeat() {
+    let mut chain = new_chain(20);
+    extend(&mut chain, 3, 2, T0, 0);
+    let t = T0 + 100;
+    let job = chain.job(test_payout_script(1), VALUE, base(t).bits, t);
+    // A segwit witness commitment after ours: still valid.
+    let mut s = mined(&job, t, 1);
+    let mut wc = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+    wc.extend_from_slice(&[5; 32]);
+    s.coinbase.output.push(bitcoin::TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::from_bytes(wc),
+    });
+    let s = remine(s);
+    chain.accept(s, t).expect("witness commitment after ours");
+    // Two Hearth commitments: refused.
+    let job = chain.job(test_payout_script(1), VALUE, base(t + 10).bits, t + 10);
+    let mut s = mined(&job, t + 10, 2);
+    let extra = s.coinbase.output.last().cloned().unwrap();
+    s.coinbase.output.push(extra);
+    expect_err(&mut chain, remine(s), t + 10, |e| {
+        *e == ShareError::Commitment
+    });
+}
+
+/// Recomputes the merkle root for a changed coinbase and grinds the nonce.
+fn remine(mut s: Share) -> Share {
+    use hearth_sharechain::share::{coinbase_merkle_branch, merkle_root_from_branch};
+    let txid = s.coinbase.compute_txid().to_byte_array();
+    s.merkle_branch = coinbase_merkle_branch(&[txid]);
+    s.header.merkle_root = merkle_root_from_branch(txid, &s.merkle_branch);
+    let target = bitcoin::Target::from_compact(s.info.share_bits);
+    while !target.is_met_by(s.header.block_hash()) {
+        s.header.nonce += 1;
+    }
+    s
+}
