@@ -245,6 +245,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hearth", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--discovery", choices=["per_entity", "device"], default="per_entity",
+                    help="device needs Home Assistant 2024.11 or later")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="hearth-ha-e2e-")
@@ -284,8 +286,7 @@ def main():
                 '[[zone]]\nid = "living-room"\nname = "Living room"\n'
                 '[[hashboard]]\nid = "board-0"\nzone = "living-room"\nprofile = "generic-bm1370-65"\n'
                 f'[mqtt]\nenabled = true\nport = {mqtt_port}\nkeep_alive_s = 10\nstate_interval_s = 2\n'
-                # Home Assistant 2024.3 has no device-based discovery.
-                'discovery = "per_entity"\n'
+                f'discovery = "{args.discovery}"\n'
                 # The test reads Hearth's status over HTTP to check what Home
                 # Assistant changed; reads are public, writes still need the owner.
                 '[web]\npublic_read = true\n'

@@ -187,7 +187,10 @@ fn json(p: &[u8]) -> Value {
 fn start_hearth(dir: &Path, port: u16, discovery: &str, board: &str) -> (Killed, SocketAddr) {
     start_hearth_with(
         dir,
-        &format!("port = {port}\ndiscovery = \"{discovery}\"\n"),
+        &format!(
+            "port = {port}\ndiscovery = \"{discovery}\"\n[mqtt.inputs]\n\
+             outdoor_temp_c = {{ topic = \"house/outdoor\" }}\npresence = {{ topic = \"house/presence\" }}\n"
+        ),
         board,
     )
 }
@@ -345,6 +348,28 @@ fn device_discovery_states_commands_and_availability_on_a_real_broker() {
     let s = http(api, "/api/v1/status").expect("status");
     assert_eq!(s["zones"][0]["setpoint_c"], 23.5);
     assert_eq!(s["zones"][0]["mode"], "heat");
+
+    // House inputs: parsed, refused when bad, and shown on hearth/inputs.
+    w.publish("house/outdoor", "-4.5", true);
+    let inputs = json(&w.wait_for("hearth/inputs", "the outdoor input", |p| {
+        json(p)["outdoor_temp_c"] == -4.5
+    }));
+    assert_eq!(
+        inputs["presence"], true,
+        "unset presence falls back to home"
+    );
+    assert_eq!(inputs["stale"], serde_json::json!(["presence"]));
+    w.mark();
+    w.publish("house/outdoor", "freezing", true);
+    w.publish("house/presence", "not_home", true);
+    let inputs = json(&w.wait_for("hearth/inputs", "presence", |p| {
+        json(p)["presence"] == false
+    }));
+    assert_eq!(
+        inputs["outdoor_temp_c"], -4.5,
+        "a bad payload keeps the value"
+    );
+    assert_eq!(inputs["stale"], serde_json::json!([]));
 
     // Home Assistant restarting: discovery is sent again.
     w.mark();

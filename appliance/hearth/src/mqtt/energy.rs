@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A gap longer than this between snapshots is not integrated: the daemon
-/// was not watching, so it does not invent energy for that time.
-const MAX_GAP_MS: u64 = 60_000;
+/// was not watching, so it does not invent energy for that time. Long, as
+/// `--sim --speed 3600` snapshots are a simulated hour apart each second.
+const MAX_GAP_MS: u64 = 3_600_000;
 /// Counters kept for at most this many boards (a limit on everything).
 const MAX_BOARDS: usize = 256;
 
@@ -131,10 +132,10 @@ mod tests {
         }
         // 1 kW for an hour.
         assert!((m.board("b0").electricity_kwh - 1.0).abs() < 1e-9);
-        // A two-minute gap adds nothing, then integration resumes.
-        m.observe(&status(3_600_000 + 120_000, 2000.0));
+        // A two-hour gap adds nothing, then integration resumes.
+        m.observe(&status(3_600_000 + 7_200_000, 2000.0));
         assert!((m.total().electricity_kwh - 1.0).abs() < 1e-9);
-        m.observe(&status(3_600_000 + 120_000 + 60_000, 2000.0));
+        m.observe(&status(3_600_000 + 7_200_000 + 60_000, 2000.0));
         assert!((m.total().electricity_kwh - (1.0 + 2.0 / 60.0)).abs() < 1e-9);
     }
 

@@ -351,6 +351,11 @@ impl Worker {
             energy.total(),
             &|id| energy.board(id),
         );
+        let mut docs = docs;
+        let inputs = lock(&self.house).snapshot(self.shared.clock.now());
+        if let Ok(json) = serde_json::to_string(&inputs) {
+            docs.push((self.topics.inputs(), json));
+        }
         for (topic, payload) in docs {
             if all || self.published.get(&topic) != Some(&payload) {
                 self.published.insert(topic.clone(), payload.clone());
@@ -411,8 +416,10 @@ impl Worker {
             return;
         }
         let now = self.shared.clock.now();
-        match lock(&self.house).handle(topic, payload, now) {
-            Ok(_) => {}
+        let handled = lock(&self.house).handle(topic, payload, now);
+        match handled {
+            Ok(true) => self.publish_states(false),
+            Ok(false) => {}
             Err(e) => {
                 tracing::warn!(topic, error = %e, "house input refused; keeping the previous value")
             }

@@ -38,6 +38,11 @@ impl Topics {
         format!("{}/state", self.base)
     }
 
+    /// What Hearth makes of the house inputs (`HouseSnapshot` as JSON).
+    pub fn inputs(&self) -> String {
+        format!("{}/inputs", self.base)
+    }
+
     pub fn zone_state(&self, zone: &str) -> String {
         format!("{}/zone/{zone}/state", self.base)
     }
