@@ -26,7 +26,7 @@ if [ -d "$dtbdir" ]; then cp "$dtbdir"/bcm2711-*.dtb "$dtbdir"/bcm2712-*.dtb "$f
 cp "$fw"/bcm27*.dtb "$fw/a/" 2>/dev/null || true
 ls "$fw/a/"bcm2711-rpi-4-b.dtb >/dev/null
 [ -d "$fw/overlays" ] && cp -r "$fw/overlays" "$fw/a/overlays"
-echo "console=serial0,115200 console=tty1 root=PARTUUID=$disk-02 rootfstype=ext4 ro rootwait fsck.repair=yes panic=10 hearth.slot=a" > "$fw/a/cmdline.txt"
+echo "console=serial0,115200 console=tty1 root=PARTUUID=$disk-02 rootfstype=ext4 rootflags=noatime ro rootwait fsck.repair=yes panic=10 hearth.slot=a" > "$fw/a/cmdline.txt"
 # Slot b starts as a copy (its root is empty until the first update: a
 # trial boot of it panics and the firmware falls back to a).
 cp -a "$fw/a" "$fw/b"

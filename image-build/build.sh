@@ -52,7 +52,7 @@ with_ticker() {
 step 1 "Host tools"
 need=()
 for pair in mmdebstrap:mmdebstrap genimage:genimage qemu-aarch64-static:qemu-user-static \
-            update-binfmts:binfmt-support mcopy:mtools arch-test:arch-test mkfs.vfat:dosfstools sfdisk:fdisk \
+            update-binfmts:binfmt-support mcopy:mtools arch-test:arch-test depmod:kmod file:file curl:curl mkfs.vfat:dosfstools sfdisk:fdisk \
             mke2fs:e2fsprogs aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu openssl:openssl \
             qemu-system-aarch64:qemu-system-arm; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")

@@ -26,6 +26,13 @@ done
 [ -e "$bootdir/vmlinuz" ] || { echo "bundle.sh: $bootdir has no vmlinuz" >&2; exit 1; }
 case "$version" in *[!A-Za-z0-9._+-]*) echo "bundle.sh: version may hold only A-Z a-z 0-9 . _ + -" >&2; exit 2 ;; esac
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# Shrink a copy of the file system to its contents: less to download,
+# decompress, write and hash on the Pi; the slot's partition keeps its size.
+cp --sparse=always "$rootfs" "$work/rootfs.ext4"
+rootfs="$work/rootfs.ext4"
+if e2fsck -fy "$rootfs" >/dev/null 2>&1 && resize2fs -M "$rootfs" >/dev/null 2>&1; then :; else
+  echo "bundle.sh: $rootfs is not an ext4 image it can shrink; bundling it as is" >&2
+fi
 echo "bundle: compressing $(du -h --apparent-size "$rootfs" | cut -f1) root image"
 gzip -1 -c "$rootfs" > "$work/rootfs.ext4.gz"
 tar -C "$bootdir" --exclude=cmdline.txt --owner=0 --group=0 -cf "$work/boot.tar" .

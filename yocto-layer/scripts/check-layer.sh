@@ -11,7 +11,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 venv=${HEARTH_YOCTO_VENV:-$repo/target/yocto-venv}
 if [ ! -x "$venv/bin/oelint-adv" ] || ! "$venv/bin/python" -c 'import bb' 2>/dev/null; then
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian's own python3 keeps venv in a separate package.
+    sudo_=(); [ "$(id -u)" -eq 0 ] || sudo_=(sudo)
+    "${sudo_[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends python3-venv
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'oelint-adv>=9,<10' 'bitbake-setup>=2.19,<3'
 fi
 echo "--> crates include vs Cargo.lock"
