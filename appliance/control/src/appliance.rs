@@ -89,6 +89,9 @@ struct ZoneRuntime {
     schedule_applied: Option<Timestamp>,
     last_good: Option<(Celsius, Timestamp)>,
     last_tick: Option<Timestamp>,
+    /// Stuck-reading detection and the demand it is judged against.
+    stuck: crate::stuck::StuckWatch,
+    last_demand: f64,
 }
 
 /// All zones with their devices, and the controller state.
@@ -120,6 +123,8 @@ impl Appliance {
                 schedule_applied: None,
                 last_good: None,
                 last_tick: None,
+                stuck: crate::stuck::StuckWatch::default(),
+                last_demand: 0.0,
             })
             .collect();
         Appliance {
@@ -255,6 +260,14 @@ impl ZoneRuntime {
 
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
         match self.hw.thermometer.read_temp(now) {
+            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, now) => (
+                None,
+                Some(format!(
+                    "temperature sensor stuck ({}: {t} unchanged for {} min at full demand)",
+                    self.hw.thermometer.name(),
+                    crate::stuck::STUCK_AFTER.as_secs() / 60
+                )),
+            ),
             Ok(t) if t.is_finite() => {
                 self.last_good = Some((t, now));
                 (Some(t), None)
@@ -336,6 +349,7 @@ impl ZoneRuntime {
             }
         }
 
+        self.last_demand = demand;
         let target = max_power * demand;
         let commanded = self.distribute(target, now);
         let action = match settings.mode {

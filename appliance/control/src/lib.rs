@@ -17,6 +17,7 @@ pub mod appliance;
 pub mod controller;
 pub mod pi;
 pub mod schedule;
+pub mod stuck;
 pub mod zone;
 
 pub use appliance::{Appliance, BoardStatus, TickReport, ZoneHardware, ZoneStatus};
