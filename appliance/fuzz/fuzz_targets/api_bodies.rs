@@ -70,9 +70,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let r = rig();
     let router = hearth::api::router(r.shared.clone());
-    let status = r.rt.block_on(async move {
-        router.oneshot(req).await.map(|resp| resp.status())
-    });
+    let status =
+        r.rt.block_on(async move { router.oneshot(req).await.map(|resp| resp.status()) });
     let Ok(status) = status;
     // /health answers 503 while no control loop ticks: that one is expected.
     assert!(

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         let window_s = c.recovery_window_min * 60.0;
         for f in &p.faults {
             assert!(f.start_s >= 0.0 && f.duration_s > 0.0, "{f:?}");
-            assert!(f.start_s + f.duration_s <= c.hours * 3600.0 - window_s + 1e-6, "{f:?}");
+            assert!(
+                f.start_s + f.duration_s <= c.hours * 3600.0 - window_s + 1e-6,
+                "{f:?}"
+            );
         }
     }
 });
