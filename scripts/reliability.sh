@@ -8,12 +8,15 @@
 #   HEARTH_FUZZ_SECONDS=600 scripts/reliability.sh
 #       runs every fuzz target that long first
 #   HEARTH_CRASH_CYCLES=500 HEARTH_POWERCUT_TRIALS=500 (the defaults here)
+#   HEARTH_TABLES_ONLY=1 scripts/reliability.sh
+#       only rewrites the tables from the outputs of the last run
 #
 # Needs python3 for the tables. Takes a few minutes without fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/reliability
 mkdir -p "$out"
+if [ "${HEARTH_TABLES_ONLY:-0}" != 1 ]; then
 cargo build --release -p hearth --quiet
 for c in ci harsh; do
   start=$(date +%s.%N)
@@ -25,6 +28,7 @@ HEARTH_CRASH_CYCLES=${HEARTH_CRASH_CYCLES:-500} HEARTH_POWERCUT_TRIALS=${HEARTH_
   cargo test -q -p hearth --test crash -- --nocapture --test-threads 1 2>"$out/crash.log" >/dev/null
 if [ -n "${HEARTH_FUZZ_SECONDS:-}" ]; then
   scripts/fuzz.sh "$HEARTH_FUZZ_SECONDS"
+fi
 fi
 python3 - "$out" docs/reliability.md <<'PY'
 import glob, json, os, re, subprocess, sys
