@@ -259,13 +259,13 @@ impl ZoneRuntime {
     }
 
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
+        let max_power = self.max_power();
         match self.hw.thermometer.read_temp(now) {
-            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, now) => (
+            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => (
                 None,
                 Some(format!(
-                    "temperature sensor stuck ({}: {t} unchanged for {} min at full demand)",
+                    "temperature sensor stuck ({}: {t} unchanged under full demand)",
                     self.hw.thermometer.name(),
-                    crate::stuck::STUCK_AFTER.as_secs() / 60
                 )),
             ),
             Ok(t) if t.is_finite() => {
