@@ -6,6 +6,7 @@
 #   HEARTH_SKIP_AARCH64=1 ...  skip the aarch64 cross build and qemu tests
 #   HEARTH_SKIP_HA=1 ...       skip the Home Assistant end-to-end test
 #   HEARTH_SKIP_IMAGE=1 ...    skip the Raspberry Pi image build and boot test
+#   HEARTH_SKIP_FUZZ=1 ...     skip the short cargo-fuzz runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,15 @@ cargo build --release -p hearth --quiet
 
 step "Fault campaign: 1,000 seeded runs on the simulated world (about 10 s)"
 target/release/hearth sim --faults appliance/sim/campaigns/ci.toml
+
+if [ "${HEARTH_SKIP_FUZZ:-0}" != 1 ]; then
+  # cargo-fuzz from crates.io (cached in ~/.cargo/bin; about 2 min the first
+  # time); the fuzz build of the decoders is the cost (several minutes on two
+  # cores, cached in target/fuzz after that), then 15 s per target.
+  step "Fuzzing every decoder briefly (cargo fuzz, ${HEARTH_FUZZ_SECONDS:-15} s per target)"
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+  scripts/fuzz.sh "${HEARTH_FUZZ_SECONDS:-15}"
+fi
 
 if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   step "Release build (aarch64, the Raspberry Pi)"

@@ -107,6 +107,9 @@ struct ZoneRuntime {
     contact: Option<bool>,
     /// Pool circulation pump running, as last reported (`None`: unknown).
     circulation: Option<bool>,
+    /// Stuck-reading detection and the demand it is judged against.
+    stuck: crate::stuck::StuckWatch,
+    last_demand: f64,
 }
 
 /// What the heat-source policy asks of every zone's miner control.
@@ -157,6 +160,8 @@ impl Appliance {
                 window: WindowDetector::default(),
                 contact: None,
                 circulation: None,
+                stuck: crate::stuck::StuckWatch::default(),
+                last_demand: 0.0,
                 config,
             })
             .collect();
@@ -446,7 +451,15 @@ impl ZoneRuntime {
     }
 
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
+        let max_power = self.max_power();
         match self.hw.thermometer.read_temp(now) {
+            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => (
+                None,
+                Some(format!(
+                    "temperature sensor stuck ({}: {t} unchanged under full demand)",
+                    self.hw.thermometer.name(),
+                )),
+            ),
             Ok(t) if t.is_finite() => {
                 self.last_good = Some((t, now));
                 (Some(t), None)
@@ -603,6 +616,7 @@ impl ZoneRuntime {
             }
         }
 
+        self.last_demand = demand;
         // Heat stops at once (no minimum on time) when it must: shutdown,
         // mode off, no flow, the hard limit, a policy block or an open
         // window, a stale sensor without a safety demand.

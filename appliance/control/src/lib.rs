@@ -33,6 +33,7 @@ pub mod policy;
 pub mod preset;
 pub mod schedule;
 pub mod split;
+pub mod stuck;
 pub mod window;
 pub mod zone;
 

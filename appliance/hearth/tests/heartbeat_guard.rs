@@ -1,5 +1,5 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
-//! The stale-heartbeat guard in the board task: a board heats only while the
+//! Safe states. The stale-heartbeat guard in the board task: a board heats only while the
 //! control loop keeps renewing its power target. Real board runtime and
 //! chain driver over an in-memory line to simulated chips (the path
 //! `hearth run --sim` takes), real time.
@@ -167,4 +167,35 @@ fn the_lease_covers_three_ticks_and_at_least_thirty_seconds() {
         hearth::boards::command_lease(Duration::from_secs(20)),
         Duration::from_secs(60)
     );
+}
+
+/// A daemon killed mid-run leaves the regulator on and the chips out of
+/// reset; the next daemon's board runtime switches both off the moment it
+/// is built, before any tick.
+#[test]
+fn a_new_runtime_switches_off_what_a_killed_daemon_left_on() {
+    let cfg: HashboardConfig =
+        toml::from_str("id = \"gamma\"\nzone = \"z\"\nprofile = \"bitaxe-gamma\"\n").unwrap();
+    let board = validate_hashboard(0, &cfg).unwrap();
+    let mut world = World::new(Timestamp::from_secs(0), 7, WeatherParams::default());
+    let room = world.add_room("room", RoomParams::default(), Celsius(18.0), Watts::ZERO);
+    let idx = world.add_board(room, hearth::backends::sim_params_for(&board));
+    let world = world.into_shared();
+    let periph = SimBoardPeripherals::attach(world.clone(), idx).unwrap();
+    {
+        let mut w = hearth_sim::world::lock(&world);
+        let d = w.board_mut(idx).unwrap().external_mut().unwrap();
+        d.regulator_enabled = true;
+        d.reset_held = false;
+        d.voltage_mv = 1150.0;
+        d.freq_mhz = 525.0;
+    }
+    assert!(periph.chips_alive(), "precondition: left running");
+    let _runtime =
+        hearth::backends::simulated_runtime(&periph, &board, Timestamp::from_secs(1)).unwrap();
+    let w = hearth_sim::world::lock(&world);
+    let d = *w.board(idx).unwrap().external().unwrap();
+    assert!(!d.regulator_enabled, "regulator left on: {d:?}");
+    assert!(d.reset_held, "chips left out of reset: {d:?}");
+    assert_eq!(d.fan_duty.get(), 100.0, "fan not at full: {d:?}");
 }

@@ -1,0 +1,137 @@
+//! A thermometer stuck at one value while its zone heats hard.
+//!
+//! A sensor that stops updating but keeps answering (a frozen 1-wire
+//! driver, an I2C sensor returning its last conversion, a probe reporting a
+//! cached value) looks healthy to every other check, and a reading stuck
+//! below the setpoint makes the controller heat at full power forever. The
+//! fault campaign found exactly that: a room driven past its hard limit by
+//! boards behind a stuck sensor (docs/reliability.md).
+//!
+//! A zone given a lot of heat does not stay inside one quantisation step
+//! (1/16 K for TMP75 and DS18B20). So a reading that stays bit-identical
+//! while demand is at or above [`HARD_DEMAND`] and the boards were asked
+//! for [`STUCK_ENERGY_J`] in all (1.5 kW for ten minutes; two and a half
+//! minutes for 6 kW) is declared stuck, and stays so until the reading
+//! changes. Counting energy rather than time keeps the overshoot a stuck
+//! sensor allows about the same however many boards heat the zone. The
+//! price of a false alarm (a zone at full power that really is not warming,
+//! in a cold snap beyond the boards' capacity) is a pause of the heat until
+//! the reading moves: safe, and counted.
+
+use hearth_core::{Celsius, Timestamp, Watts};
+
+pub const STUCK_ENERGY_J: f64 = 1500.0 * 600.0;
+pub const HARD_DEMAND: f64 = 0.9;
+/// Gaps between readings longer than this count as this (a hung loop must
+/// not make one reading look like an hour of heat).
+const MAX_STEP_S: f64 = 60.0;
+
+#[derive(Debug, Clone, Default)]
+pub struct StuckWatch {
+    last_bits: Option<u64>,
+    last_at: Option<Timestamp>,
+    /// Energy asked for at hard demand since the reading last changed, J.
+    energy_j: f64,
+    latched: bool,
+}
+
+impl StuckWatch {
+    /// Observes a reading taken at `now`; `demand` is the zone's demand and
+    /// `max_power` its boards' total since the previous reading. Returns true
+    /// while the sensor counts as stuck.
+    pub fn observe(
+        &mut self,
+        reading: Celsius,
+        demand: f64,
+        max_power: Watts,
+        now: Timestamp,
+    ) -> bool {
+        let dt_s = self
+            .last_at
+            .map_or(0.0, |t| now.since(t).as_secs_f64().min(MAX_STEP_S));
+        self.last_at = Some(now);
+        let bits = reading.get().to_bits();
+        if self.last_bits != Some(bits) {
+            self.last_bits = Some(bits);
+            self.energy_j = 0.0;
+            self.latched = false;
+            return false;
+        }
+        if self.latched {
+            return true;
+        }
+        if demand.is_nan() || demand < HARD_DEMAND {
+            self.energy_j = 0.0;
+            return false;
+        }
+        let power_w = max_power.get();
+        if power_w.is_finite() && power_w > 0.0 {
+            self.energy_j += demand.min(1.0) * power_w * dt_s;
+        }
+        if self.energy_j >= STUCK_ENERGY_J {
+            self.latched = true;
+        }
+        self.latched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    #[test]
+    fn a_frozen_reading_under_full_demand_is_stuck_until_it_moves() {
+        let mut w = StuckWatch::default();
+        let c = Celsius(18.0625);
+        let p = Watts(1500.0);
+        assert!(!w.observe(c, 1.0, p, at(0)));
+        for s in (10..600).step_by(10) {
+            assert!(!w.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(w.observe(c, 1.0, p, at(600)));
+        // Latched: the heat stopping (demand falls) does not clear it.
+        assert!(w.observe(c, 0.0, p, at(620)));
+        assert!(w.observe(c, 0.0, p, at(5000)));
+        // A changed reading does.
+        assert!(!w.observe(Celsius(18.125), 0.0, p, at(5010)));
+    }
+
+    #[test]
+    fn more_power_means_a_shorter_wait() {
+        let mut w = StuckWatch::default();
+        let c = Celsius(20.0);
+        let p = Watts(6000.0);
+        assert!(!w.observe(c, 1.0, p, at(0)));
+        for s in (10..150).step_by(10) {
+            assert!(!w.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(w.observe(c, 1.0, p, at(150)));
+    }
+
+    #[test]
+    fn a_steady_room_at_partial_demand_is_not_stuck() {
+        let mut w = StuckWatch::default();
+        let c = Celsius(21.0);
+        let p = Watts(1500.0);
+        for s in 0..10_000 {
+            assert!(!w.observe(c, 0.6, p, at(s * 10)));
+        }
+        // Hard demand interrupted restarts the count.
+        assert!(!w.observe(c, 1.0, p, at(200_000)));
+        assert!(!w.observe(c, 1.0, p, at(200_300)));
+        assert!(!w.observe(c, 0.5, p, at(200_310)));
+        assert!(!w.observe(c, 1.0, p, at(200_320)));
+        // A gap (a hung loop) counts for at most a minute, not its length.
+        assert!(!w.observe(c, 1.0, p, at(300_000)));
+        assert!(!w.observe(c, 1.0, p, at(400_000)));
+        // 195 kJ so far (10 s + two capped minutes): 705 kJ more, 470 s.
+        for s in (400_010..400_470).step_by(10) {
+            assert!(!w.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(w.observe(c, 1.0, p, at(400_470)));
+    }
+}
