@@ -62,7 +62,7 @@ fn sim_daemon_serves_sharechain_status_and_it_survives_a_restart() {
     std::fs::write(
         &cfg,
         format!(
-            "[[zone]]\nid = \"living-room\"\n\n[[hashboard]]\nid = \"board-0\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n\n[sharechain]\nenabled = true\nnetwork = \"regtest\"\nlisten = \"{p2p}\"\npayout_address = \"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"\n"
+            "[[zone]]\nid = \"living-room\"\n\n[[hashboard]]\nid = \"board-0\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n\n[sharechain]\nenabled = true\nnetwork = \"regtest\"\nlisten = \"{p2p}\"\npayout_address = \"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"\n\n# Status reads are public here; writes still need the owner.\n[web]\npublic_read = true\n"
         ),
     )
     .unwrap();

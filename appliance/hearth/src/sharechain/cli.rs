@@ -17,13 +17,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A block's value the offline expectation uses (3.125 BTC subsidy).
 pub const BLOCK_VALUE_SAT: u64 = 312_500_000;
 
-/// GET `/api/v1/sharechain` from a daemon at `http` (2 s timeout, 1 MB cap).
+/// GET `/api/v1/sharechain` from a daemon at `http` (2 s timeout, 1 MB cap),
+/// with the bearer token in `$HEARTH_TOKEN` when reads are not public.
 pub async fn fetch(http: SocketAddr) -> Result<SharechainStatus> {
+    let auth = std::env::var("HEARTH_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let work = async {
         let mut s = tokio::net::TcpStream::connect(http).await?;
         s.write_all(
-            format!("GET /api/v1/sharechain HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "GET /api/v1/sharechain HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n{auth}\r\n"
+            )
+            .as_bytes(),
         )
         .await?;
         let mut buf = Vec::new();
