@@ -57,7 +57,7 @@ else
   rm -rf "$root/etc/mosquitto"
 fi
 
-enable=(hearth.service hearth-setup.service hearth-hotspot.service hearth-update-confirm.service
+enable=(hearth.service hearth-setup.service hearth-hotspot.service hearth-update-confirm.service hearth-trial-guard.service
   hearth-selftest.service systemd-networkd.service systemd-resolved.service
   systemd-timesyncd.service avahi-daemon.service)
 systemctl --root="$root" enable "${enable[@]}" >/dev/null 2>&1

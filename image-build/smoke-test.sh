@@ -9,6 +9,10 @@
 #      image's own self-test report on the serial console, that the root is
 #      read-only, the data partition is mounted, the journal is in RAM and
 #      hearth.service is Type=notify with a watchdog.
+#   4. with HEARTH_SMOKE_AB=1 (the default when run by hand; scripts/test.sh
+#      sets 0): the A/B update inside the VM, over four more boots: install
+#      a signed bundle into slot b, trial boot, commit after /health; then a
+#      bundle whose hearth cannot start, trial boot of a, rollback to b.
 # What it cannot check here: the Pi's firmware, GPU boot, device tree
 # overlays and buses (qemu -M virt is not a Pi); see docs/install.md.
 set -euo pipefail

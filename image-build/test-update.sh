@@ -71,6 +71,7 @@ if "$upd" verify "$t/good.hup" >/dev/null; then pass "good bundle verifies"; els
 [ -e "$t/boot/tryboot.flag" ] && pass "one-shot trial boot armed" || fail "no trial boot armed"
 grep -q 'root=PARTUUID=4ea27a00-03 ' "$t/boot/b/cmdline.txt" && grep -q 'hearth.slot=b' "$t/boot/b/cmdline.txt" && pass "slot b cmdline names partition 3" || fail "slot b cmdline wrong: $(cat "$t/boot/b/cmdline.txt")"
 [ "$(cat "$t/boot/b/vmlinuz")" = kernel-new ] && pass "slot b kernel written" || fail "slot b kernel missing"
+grep -q ' hearth.trial=1$' "$t/boot/b/cmdline.txt" && pass "slot b boots as a trial (hearth.trial=1 arms the guard)" || fail "no hearth.trial=1 on slot b"
 [ "$(awk '/^\[/{s=$0} s=="[all]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=a/" ] && pass "A still committed" || fail "committed slot changed before the trial"
 [ "$(awk '/^\[/{s=$0} s=="[tryboot]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=b/" ] && pass "[tryboot] names b" || fail "[tryboot] does not name b"
 
@@ -99,6 +100,7 @@ rm -f "$t/rebooted"
 "$upd" confirm >/dev/null
 [ ! -e "$t/rebooted" ] && pass "passing health check does not reboot" || fail "rebooted despite a healthy Hearth"
 [ "$(awk '/^\[/{s=$0} s=="[all]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=b/" ] && pass "B committed" || fail "B not committed"
+grep -q 'hearth.trial' "$t/boot/b/cmdline.txt" && fail "hearth.trial=1 left on committed b" || pass "committed b boots without hearth.trial"
 [ "$(awk '/^\[/{s=$0} s=="[tryboot]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=a/" ] && pass "[tryboot] now names a" || fail "[tryboot] does not name a"
 "$upd" status > "$t/status"
 grep -q '^state: *normal' "$t/status" && grep -q '^booted: *b' "$t/status" && pass "status: normal on B" || fail "status wrong: $(cat "$t/status")"
