@@ -109,6 +109,7 @@ struct ZoneRuntime {
     circulation: Option<bool>,
     /// Stuck-reading detection and the demand it is judged against.
     stuck: crate::stuck::StuckWatch,
+    sensor_stuck: bool,
     last_demand: f64,
 }
 
@@ -161,6 +162,7 @@ impl Appliance {
                 contact: None,
                 circulation: None,
                 stuck: crate::stuck::StuckWatch::default(),
+                sensor_stuck: false,
                 last_demand: 0.0,
                 config,
             })
@@ -452,14 +454,18 @@ impl ZoneRuntime {
 
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
         let max_power = self.max_power();
+        self.sensor_stuck = false;
         match self.hw.thermometer.read_temp(now) {
-            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => (
-                None,
-                Some(format!(
-                    "temperature sensor stuck ({}: {t} unchanged under full demand)",
-                    self.hw.thermometer.name(),
-                )),
-            ),
+            Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => {
+                self.sensor_stuck = true;
+                (
+                    None,
+                    Some(format!(
+                        "temperature sensor stuck ({}: {t} unchanged under full demand)",
+                        self.hw.thermometer.name(),
+                    )),
+                )
+            }
             Ok(t) if t.is_finite() => {
                 self.last_good = Some((t, now));
                 (Some(t), None)
@@ -606,6 +612,11 @@ impl ZoneRuntime {
                 .controller
                 .fallback_demand(aim, outdoor, max_power)
                 .clamp(0.0, 1.0);
+            // A stuck reading fooled the loss learning too (full heat that
+            // seemed to warm nothing): no learned safety heat then.
+            if self.sensor_stuck {
+                demand = 0.0;
+            }
             if demand > 0.0 {
                 if let Some(why) = hold_reason.take() {
                     hold_reason = Some(format!(

@@ -72,5 +72,9 @@ mod tests {
         assert!(!l.expired(Timestamp::from_secs(5)));
         l.clear();
         assert!(!l.expired(Timestamp::from_secs(10_000)));
+        // An unbounded lease (tools and tests) never runs out.
+        let mut forever = CommandLease::new(Duration::MAX);
+        forever.renew(Timestamp(0));
+        assert!(!forever.expired(Timestamp(u64::MAX)));
     }
 }

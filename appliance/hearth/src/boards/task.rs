@@ -24,13 +24,15 @@ pub fn command_lease(tick: Duration) -> Duration {
 }
 
 /// Spawns the board task on the current tokio runtime and returns its handle,
-/// with the default command lease (see [`spawn_board_with_lease`]).
+/// **without** a command lease: a power target holds until replaced (for
+/// tests and tools that set one and watch). The daemon uses
+/// [`spawn_board_with_lease`].
 pub fn spawn_board<P: ChainPort>(
     runtime: BoardRuntime,
     port: P,
     clock: Arc<dyn Clock>,
 ) -> BoardHandle {
-    spawn_board_with_lease(runtime, port, clock, hearth_core::lease::DEFAULT_LEASE)
+    spawn_board_with_lease(runtime, port, clock, Duration::MAX)
 }
 
 /// Spawns the board task. The task is the board's stale-heartbeat guard: a
