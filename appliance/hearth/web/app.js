@@ -183,7 +183,7 @@ async function loadForPage() {
   if (page === "settings" && app.auth.authenticated) {
     try { app.extra.tokens = await api("GET", "/api/v1/auth/tokens"); } catch (_) { app.extra.tokens = null; }
   }
-  render();
+  if (!app.editing) render();
 }
 
 // ---- pages ----------------------------------------------------------------
@@ -497,7 +497,9 @@ function chart(zoneId) {
 function bind(page) {
   const main = $("#main");
   main.onfocusin = (e) => { if (e.target.matches("input, select")) app.editing = true; };
-  main.onfocusout = () => { app.editing = false; };
+  // Moving from a field to its form's button is still editing: a re-render
+  // in between would drop what was typed.
+  main.onfocusout = (e) => { if (!(e.relatedTarget && e.relatedTarget.closest && e.relatedTarget.closest("form"))) app.editing = false; };
   for (const b of main.querySelectorAll("[data-hours]")) {
     b.onclick = async () => { app.hours = Number(b.dataset.hours); await loadHistory(); render(); };
   }
@@ -533,6 +535,7 @@ function bind(page) {
   const nt = $("#new-token");
   if (nt) nt.onsubmit = async (e) => {
     e.preventDefault();
+    app.editing = false;
     try {
       const t = await api("POST", "/api/v1/auth/tokens", { name: nt.elements.name.value });
       app.extra.tokens = await api("GET", "/api/v1/auth/tokens");
@@ -551,6 +554,7 @@ function bind(page) {
   const pw = $("#password");
   if (pw) pw.onsubmit = async (e) => {
     e.preventDefault();
+    app.editing = false;
     try {
       await api("PUT", "/api/v1/auth/password", { current_password: pw.elements.current.value, new_password: pw.elements.new.value });
       toast("Password changed");
