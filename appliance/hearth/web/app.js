@@ -138,13 +138,13 @@ function connect() {
     // Control (decision, economics) moves with the ticks: refresh it at most every 5 s.
     if (["dashboard", "settings", "mining"].includes(currentPage()) && Date.now() - (app.controlAt || 0) > 5000) {
       app.controlAt = Date.now();
-      loadControl().then(() => { if (!app.editing) render(); });
+      loadControl().then(() => { if (!isEditing()) render(); });
     }
-    if (!app.editing) render();
+    if (!isEditing()) render();
     // The event log follows along while it is open (at most every 5 s).
     if (currentPage() === "events" && Date.now() - (app.eventsAt || 0) > 5000) {
       app.eventsAt = Date.now();
-      api("GET", "/api/v1/events?limit=200").then((ev) => { app.events = ev; if (!app.editing) render(); }).catch(() => {});
+      api("GET", "/api/v1/events?limit=200").then((ev) => { app.events = ev; if (!isEditing()) render(); }).catch(() => {});
     }
   });
 }
@@ -183,7 +183,21 @@ async function loadForPage() {
   if (page === "settings" && app.auth.authenticated) {
     try { app.extra.tokens = await api("GET", "/api/v1/auth/tokens"); } catch (_) { app.extra.tokens = null; }
   }
-  if (!app.editing) render();
+  if (!isEditing()) render();
+}
+
+// The user is typing in (or about to submit) a form: live re-renders wait,
+// or they would drop what was typed. Focus events alone miss a field that
+// got focus while the window had none, so the focused element is asked too.
+function isEditing() {
+  const a = document.activeElement;
+  return app.editing || Boolean(a && a !== document.body && a.closest && a.closest("#main form"));
+}
+
+function doneEditing() {
+  app.editing = false;
+  const a = document.activeElement;
+  if (a && a.blur && a.closest && a.closest("#main form")) a.blur();
 }
 
 // ---- pages ----------------------------------------------------------------
@@ -510,14 +524,14 @@ function bind(page) {
     }
     f.onsubmit = async (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       await setSetpoint(f.dataset.zone, Number(input.value));
     };
   }
   for (const f of main.querySelectorAll("form.zone-settings")) {
     f.onsubmit = async (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       const zone = f.dataset.zone, out = f.querySelector(".error");
       try {
         await api("PUT", `/api/v1/zones/${encodeURIComponent(zone)}/setpoint`, { setpoint_c: Number(f.elements.setpoint.value) });
@@ -535,7 +549,7 @@ function bind(page) {
   const nt = $("#new-token");
   if (nt) nt.onsubmit = async (e) => {
     e.preventDefault();
-    app.editing = false;
+    doneEditing();
     try {
       const t = await api("POST", "/api/v1/auth/tokens", { name: nt.elements.name.value });
       app.extra.tokens = await api("GET", "/api/v1/auth/tokens");
@@ -554,7 +568,7 @@ function bind(page) {
   const pw = $("#password");
   if (pw) pw.onsubmit = async (e) => {
     e.preventDefault();
-    app.editing = false;
+    doneEditing();
     try {
       await api("PUT", "/api/v1/auth/password", { current_password: pw.elements.current.value, new_password: pw.elements.new.value });
       toast("Password changed");
@@ -586,7 +600,7 @@ function bindControl(main) {
   for (const f of main.querySelectorAll("form.presets-table")) {
     f.onsubmit = (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       const body = {};
       for (const k of PRESETS) body[k + "_c"] = Number(f.elements[k + "_c"].value);
       submitTo(f, "PUT", `/api/v1/zones/${encodeURIComponent(f.dataset.zone)}/presets`, body, loadZoneExtra);
@@ -616,14 +630,14 @@ function bindControl(main) {
     }
     f.onsubmit = (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       submitTo(f, "PUT", `/api/v1/zones/${encodeURIComponent(zone)}/schedule`, read(), both);
     };
   }
   const pol = $("#policy");
   if (pol) pol.onsubmit = (e) => {
     e.preventDefault();
-    app.editing = false;
+    doneEditing();
     const body = { ...app.control.settings.policy, balance_point_c: Number(pol.elements.balance_point_c.value) };
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
@@ -631,7 +645,7 @@ function bindControl(main) {
   const site = $("#site");
   if (site) site.onsubmit = (e) => {
     e.preventDefault();
-    app.editing = false;
+    doneEditing();
     const v = site.elements.limit.value.trim();
     submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
   };
