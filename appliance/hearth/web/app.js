@@ -361,6 +361,9 @@ function workCards(w) {
   return `<div class="card" data-testid="work"><h2>Work</h2><p>${esc(w.summary)}</p><p class="muted">Mode: <span data-testid="work-mode">${mode}</span></p></div>
     <div class="grid">${(w.sources || []).map((src) => {
       const st = src.stats || {};
+      // Expectations only mean something against a real target: with no share
+      // (or network) difficulty from the source yet they are left out.
+      const shareOk = st.share_difficulty > 0, netOk = st.network_difficulty > 0;
       return `<div class="card" data-source="${esc(src.name)}">
         <h2>${esc(src.name)} <span class="badge ${esc(src.health)}">${esc(src.health)}</span>${src.active ? ` <span class="badge on">in use</span>` : ""}</h2>
         <dl class="kv">
@@ -368,9 +371,9 @@ function workCards(w) {
           <dt>Blocks</dt><dd>${st.blocks ?? 0}</dd>
           <dt>Effective hashrate</dt><dd>${num((st.effective_hashrate_ghs ?? null) === null ? null : st.effective_hashrate_ghs / 1000, 3, " TH/s")}</dd>
           <dt>Share difficulty</dt><dd>${num(st.share_difficulty, 0)}</dd>
-          <dt>Expected time to a share</dt><dd>${duration(src.expected_time_to_share_s ?? st.expected_time_to_share_s)}</dd>
-          <dt>Expected time to a block</dt><dd>${duration(src.expected_time_to_block_s ?? st.expected_time_to_block_s)}</dd>
-          <dt>Expected earnings</dt><dd>${num(src.expected_sat_per_day ?? st.expected_sat_per_day, 1, " sat/day")}</dd>
+          <dt>Expected time to a share</dt><dd>${shareOk ? duration(st.expected_time_to_share_s) : "— (no share difficulty from the source yet)"}</dd>
+          <dt>Expected time to a block</dt><dd>${netOk ? duration(st.expected_time_to_block_s) : "— (no network difficulty yet)"}</dd>
+          <dt>Expected earnings</dt><dd>${netOk ? num(st.expected_sat_per_day, 1, " sat/day") : "—"}</dd>
         </dl></div>`;
     }).join("")}</div>
     <div class="card"><h2>Counters</h2><dl class="kv">${["boards", "jobs_sent", "job_send_failures", "nonces_checked", "nonces_below_target", "nonces_stale", "nonces_unknown_job", "shares_found", "shares_not_queued", "blocks_found"]
