@@ -55,23 +55,34 @@ async fn commit(shared: &Arc<Shared>, next: ControlSettings) -> Result<(), ApiEr
         .map_err(|e| ApiError::internal(format!("could not store the setting: {e:#}")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ControlView {
+    /// Policy, tariff, heat-pump COP, hashprice, schedules, presets, site limit.
+    #[schema(value_type = Object)]
     settings: ControlSettings,
     economics: EconomicsView,
+    /// The heat-source policy's last decision: `miner`, `rule`, `why`, ...
+    #[schema(value_type = Option<Object>)]
     decision: Option<hearth_control::Decision>,
+    /// The fresh house inputs (stale ones left out).
+    #[schema(value_type = Object)]
     house: hearth_control::HouseNow,
 }
 
 /// Since the daemon started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EconomicsView {
+    /// `heat_kwh`, `electricity_cost`, `revenue`, `resistive_cost`,
+    /// `heat_pump_cost`, `heat_w`, `net_cost_per_hour` (flattened here).
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     totals: hearth_control::Economics,
     net_cost: f64,
     net_cost_per_heat_kwh: Option<f64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/control", tag = "control",
+    responses((status = 200, body = ControlView)))]
 async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
     let now = shared.clock.now();
     let c = lock(&shared.control);
@@ -88,6 +99,11 @@ async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
     })
 }
 
+#[utoipa::path(put, path = "/api/v1/control/policy", tag = "control",
+    request_body(content = Object, description = "policy settings: any subset of the keys in docs/configuration.md, the rest default"),
+    responses((status = 200, description = "the policy settings now in force", body = Object),
+        (status = 400, description = "invalid value or unknown key; nothing changed")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_policy(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<hearth_control::PolicySettings>, JsonRejection>,
@@ -103,12 +119,15 @@ async fn put_policy(
 }
 
 /// Tariff, heat-pump COP curve and default hashprice.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EconomicsBody {
+    /// `{"kind": "fixed", "per_kwh": 0.3}` or `{"kind": "time_of_use", "entries": [[0, 0.12], ...]}`.
+    #[schema(value_type = Option<Object>)]
     tariff: Option<Tariff>,
     /// `null` removes the heat pump.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
     heat_pump_cop: Option<Option<CopCurve>>,
     hashprice_per_th_day: Option<f64>,
 }
@@ -123,6 +142,11 @@ mod double_option {
     }
 }
 
+#[utoipa::path(put, path = "/api/v1/control/economics", tag = "control",
+    request_body = EconomicsBody,
+    responses((status = 200, description = "the control settings now in force", body = Object),
+        (status = 400, description = "invalid tariff, COP curve or body; nothing changed")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_economics(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<EconomicsBody>, JsonRejection>,
@@ -148,13 +172,18 @@ async fn put_economics(
     Ok(Json(next))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SiteBody {
     /// `null` removes the limit.
     power_limit_w: Option<f64>,
 }
 
+#[utoipa::path(put, path = "/api/v1/control/site", tag = "control",
+    request_body = SiteBody,
+    responses((status = 200, body = SiteBody),
+        (status = 400, description = "power_limit_w outside 0..=1000000 or bad body; nothing changed")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_site(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<SiteBody>, JsonRejection>,
@@ -173,13 +202,17 @@ async fn put_site(
 }
 
 /// Live house inputs; each given value is stamped with the time it arrived.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HouseBody {
     outdoor_c: Option<f64>,
     price_per_kwh: Option<f64>,
     pv_surplus_w: Option<f64>,
+    /// `running`, `idle` or `lockout`.
+    #[schema(value_type = Option<String>)]
     heat_pump: Option<HeatPumpState>,
+    /// `block`, `normal`, `recommend` or `force`.
+    #[schema(value_type = Option<String>)]
     sg_ready: Option<SgReady>,
     presence: Option<bool>,
     hashprice_per_th_day: Option<f64>,
@@ -194,6 +227,11 @@ fn in_range(name: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ApiError
     }
 }
 
+#[utoipa::path(put, path = "/api/v1/control/house", tag = "control",
+    request_body = HouseBody,
+    responses((status = 200, description = "the fresh house inputs", body = Object),
+        (status = 400, description = "value out of range or bad body; nothing changed")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_house(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<HouseBody>, JsonRejection>,
@@ -232,7 +270,7 @@ async fn put_house(
 }
 
 /// One schedule entry as the API spells it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EntryBody {
     /// "HH:MM", UTC.
@@ -298,6 +336,9 @@ fn known_zone(shared: &Shared, id: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/zones/{id}/schedule", tag = "zones",
+    params(("id" = String, Path, description = "zone id")),
+    responses((status = 200, body = Vec<EntryBody>), (status = 404, description = "unknown zone")))]
 async fn get_schedule(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -314,6 +355,12 @@ async fn get_schedule(
 }
 
 /// An empty list removes the schedule.
+#[utoipa::path(put, path = "/api/v1/zones/{id}/schedule", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = Vec<EntryBody>,
+    responses((status = 200, body = Vec<EntryBody>),
+        (status = 400, description = "bad time, day, setpoint outside the zone's limits or too many entries; nothing changed"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_schedule(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -357,22 +404,31 @@ async fn put_schedule(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PresetBody {
+    /// `comfort`, `eco`, `away`, `boost` or `frost`.
     preset: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PresetView {
     id: String,
+    #[schema(value_type = String)]
     preset: Preset,
     setpoint_c: f64,
+    #[schema(value_type = String)]
     mode: hearth_control::ZoneMode,
 }
 
 /// Picks a preset: its setpoint in heat mode, persisted like a setpoint
 /// change before it is applied.
+#[utoipa::path(put, path = "/api/v1/zones/{id}/preset", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = PresetBody,
+    responses((status = 200, body = PresetView),
+        (status = 400, description = "unknown preset or bad body; nothing changed"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_preset(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -404,12 +460,30 @@ async fn put_preset(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PresetsView {
+    #[schema(value_type = PresetTableDoc)]
     table: PresetTable,
+    /// The preset whose setpoint the zone holds now, if any.
+    #[schema(value_type = Option<String>)]
     active: Option<Preset>,
 }
 
+/// The preset table as the API spells it (`hearth_control::PresetTable`
+/// serialises to exactly these keys); only for the document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PresetTableDoc {
+    comfort_c: f64,
+    eco_c: f64,
+    away_c: f64,
+    boost_c: f64,
+    frost_c: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/zones/{id}/presets", tag = "zones",
+    params(("id" = String, Path, description = "zone id")),
+    responses((status = 200, body = PresetsView), (status = 404, description = "unknown zone")))]
 async fn get_presets(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -420,6 +494,12 @@ async fn get_presets(
     Ok(Json(PresetsView { table, active }))
 }
 
+#[utoipa::path(put, path = "/api/v1/zones/{id}/presets", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = PresetTableDoc,
+    responses((status = 200, body = PresetTableDoc),
+        (status = 400, description = "a value outside the zone's limits or below frost_c, or bad body; nothing changed"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_presets(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -442,13 +522,18 @@ async fn put_presets(
     Ok(Json(table))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WindowBody {
     /// `null`: the zone has no contact (or it went silent).
     open: Option<bool>,
 }
 
+#[utoipa::path(put, path = "/api/v1/zones/{id}/window", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = WindowBody,
+    responses((status = 200, description = "`{id, open}`", body = Object),
+        (status = 400, description = "bad body; nothing changed"), (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_window(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -459,13 +544,18 @@ async fn put_window(
     Ok(Json(serde_json::json!({ "id": id, "open": b.open })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CirculationBody {
     /// `null`: unknown, which a pool treats as not running.
     running: Option<bool>,
 }
 
+#[utoipa::path(put, path = "/api/v1/zones/{id}/circulation", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = CirculationBody,
+    responses((status = 200, description = "`{id, running}`", body = Object),
+        (status = 400, description = "bad body; nothing changed"), (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
 async fn put_circulation(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,

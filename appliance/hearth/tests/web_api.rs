@@ -742,6 +742,8 @@ async fn metrics_are_prometheus_text_and_count_energy() {
         "hearth_board_trips_total{board=\"board-0\"} 0\n",
         "hearth_zone_rule_info{zone=\"living-room\",rule=\"controller\",reason=\"\"} 1\n",
         "# TYPE hearth_board_energy_joules_total counter\n",
+        "hearth_zone_mode{zone=\"living-room\",mode=\"auto\"} 0\n",
+        "hearth_policy_rule_info{rule=\"no_heat_pump\",miner=\"primary\",reason=\"",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");
     }

@@ -14,6 +14,8 @@ const app = {
   series: {},        // zone id -> [{ts_ms, temp_c, setpoint_c, power_w}]
   events: [],
   extra: {},         // optional endpoints (mining), by path: JSON or null
+  control: null,     // /api/v1/control: settings, the policy's decision, house inputs, economics
+  zoneExtra: {},     // zone id -> {schedule, presets} (settings page)
   source: null,      // EventSource
   editing: false,    // true while a form field has focus: don't re-render under the user
 };
@@ -133,29 +135,69 @@ function connect() {
       const from = s.time_ms - app.hours * 3600e3;
       while (pts.length && (pts[0].ts_ms < from || pts.length > MAX_LIVE_POINTS)) pts.shift();
     }
-    if (!app.editing) render();
+    // Control (decision, economics) moves with the ticks: refresh it at most every 5 s.
+    if (["dashboard", "settings", "mining"].includes(currentPage()) && Date.now() - (app.controlAt || 0) > 5000) {
+      app.controlAt = Date.now();
+      loadControl().then(() => { if (!isEditing()) render(); });
+    }
+    if (!isEditing()) render();
     // The event log follows along while it is open (at most every 5 s).
     if (currentPage() === "events" && Date.now() - (app.eventsAt || 0) > 5000) {
       app.eventsAt = Date.now();
-      api("GET", "/api/v1/events?limit=200").then((ev) => { app.events = ev; if (!app.editing) render(); }).catch(() => {});
+      api("GET", "/api/v1/events?limit=200").then((ev) => { app.events = ev; if (!isEditing()) render(); }).catch(() => {});
     }
   });
 }
 
+async function loadControl() {
+  try { app.control = await api("GET", "/api/v1/control"); } catch (_) { app.control = null; }
+}
+
+async function loadZoneExtra() {
+  if (!app.status) return;
+  await Promise.all(app.status.zones.map(async (z) => {
+    const id = encodeURIComponent(z.id);
+    const [schedule, presets] = await Promise.all([
+      api("GET", `/api/v1/zones/${id}/schedule`).catch(() => null),
+      api("GET", `/api/v1/zones/${id}/presets`).catch(() => null),
+    ]);
+    app.zoneExtra[z.id] = { schedule, presets };
+  }));
+}
+
 async function loadForPage() {
   const page = currentPage();
+  if (page === "dashboard" || page === "settings" || page === "mining") {
+    app.controlAt = Date.now();
+    await loadControl();
+  }
+  if (page === "settings") await loadZoneExtra();
   if (page === "events" || page === "boards") {
     try { app.events = await api("GET", "/api/v1/events?limit=200"); } catch (_) { app.events = []; }
   }
   if (page === "mining") {
-    for (const path of ["/api/v1/sharechain", "/api/v1/work-sources"]) {
+    for (const path of ["/api/v1/sharechain"]) {
       try { app.extra[path] = await api("GET", path); } catch (_) { app.extra[path] = null; }
     }
   }
   if (page === "settings" && app.auth.authenticated) {
     try { app.extra.tokens = await api("GET", "/api/v1/auth/tokens"); } catch (_) { app.extra.tokens = null; }
   }
-  render();
+  if (!isEditing()) render();
+}
+
+// The user is typing in (or about to submit) a form: live re-renders wait,
+// or they would drop what was typed. Focus events alone miss a field that
+// got focus while the window had none, so the focused element is asked too.
+function isEditing() {
+  const a = document.activeElement;
+  return app.editing || Boolean(a && a !== document.body && a.closest && a.closest("#main form"));
+}
+
+function doneEditing() {
+  app.editing = false;
+  const a = document.activeElement;
+  if (a && a.blur && a.closest && a.closest("#main form")) a.blur();
 }
 
 // ---- pages ----------------------------------------------------------------
@@ -178,6 +220,7 @@ const PAGES = {
     const outdoor = s.outdoor_temp_c === null || s.outdoor_temp_c === undefined ? "" : ` · outdoor ${num(s.outdoor_temp_c)} °C`;
     return `<h1>Dashboard <span class="muted small">${esc(when(s.time_ms))}${outdoor}${s.simulated ? " · simulated" : ""}</span></h1>
       <div class="ranges row">${RANGES.map(([h, l]) => `<button class="secondary ${h === app.hours ? "on" : ""}" data-hours="${h}">${l}</button>`).join("")}</div>
+      ${economicsCard()}
       ${s.zones.map(zoneCard).join("")}`;
   },
 
@@ -211,8 +254,7 @@ const PAGES = {
     return `<h1>Mining</h1>
       <div class="card"><h2>Hashrate</h2><p class="big">${num(total / 1000, 2, " TH/s")}</p>
         <p class="muted">Heat comes first: hashrate follows the heat each zone needs.</p></div>
-      ${app.status.work ? `<div class="card"><h2>Work</h2>${kvTree(app.status.work)}</div>` : ""}
-      ${section("Work source", "/api/v1/work-sources")}
+      ${workCards(app.status.work)}
       ${section("Sharechain", "/api/v1/sharechain")}`;
   },
 
@@ -227,22 +269,26 @@ const PAGES = {
           <h2>${esc(z.name)}</h2>
           <label>Setpoint (°C) <input name="setpoint" type="number" step="0.1" value="${z.setpoint_c}" ${canWrite ? "" : "disabled"}></label>
           <label>Mode <select name="mode" ${canWrite ? "" : "disabled"}>
-            ${["heat", "off"].map((m) => `<option value="${m}" ${m === z.mode ? "selected" : ""}>${m}</option>`).join("")}
+            ${["heat", "auto", "off"].map((m) => `<option value="${m}" ${m === z.mode ? "selected" : ""}>${m}</option>`).join("")}
           </select></label>
           <button type="submit" ${canWrite ? "" : "disabled"}>Save</button>
           <p class="error"></p>
         </form>`).join("")}</div>
-      <div class="card"><h2>Presets, schedules, policy, MQTT, work sources</h2>
-        <p class="muted">Not served by this daemon yet; they appear here when the API provides them.</p></div>
+      ${s.zones.map((z) => zoneExtraCard(z, canWrite)).join("")}
+      ${policyCard(canWrite)}
+      ${siteCard(canWrite)}
+      ${houseCard()}
+      <div class="card"><h2>MQTT and work sources</h2>
+        <p class="muted">Set in the configuration file (<code>[mqtt]</code>, <code>[[work.source]]</code>); the Mining page shows the work sources' state.</p></div>
       ${canWrite ? `
       <div class="card"><h2>Access tokens for scripts</h2>
         <p class="muted">Send as <code>Authorization: Bearer &lt;token&gt;</code>; the CLI reads <code>HEARTH_TOKEN</code>.</p>
-        <div class="table-wrap"><table><tr><th>id</th><th>name</th><th>created</th><th></th></tr>
+        <div class="table-wrap"><table id="tokens"><tr><th>id</th><th>name</th><th>created</th><th></th></tr>
           ${(tokens || []).map((t) => `<tr><td>${t.id}</td><td>${esc(t.name)}</td><td>${esc(when(t.created_ms))}</td>
             <td><button class="secondary revoke" data-id="${t.id}">Revoke</button></td></tr>`).join("")}
         </table></div>
         <form id="new-token" class="setter"><input name="name" placeholder="token name" maxlength="64" required><button>Create token</button></form>
-        <div id="new-token-out"></div>
+        <div id="new-token-out">${app.extra.newToken ? `<p>Copy it now, it is shown once:</p><code class="token">${esc(app.extra.newToken)}</code>` : ""}</div>
       </div>
       <form id="password" class="card"><h2>Owner password</h2>
         <label>Current <input name="current" type="password" autocomplete="current-password" required></label>
@@ -265,10 +311,10 @@ function zoneCard(z) {
   const boards = s.boards.filter((b) => b.zone === z.id);
   const power = boards.reduce((a, b) => a + b.power_w, 0);
   const hashrate = boards.reduce((a, b) => a + b.hashrate_ghs, 0);
-  const rule = z.hold_reason ? `held: ${z.hold_reason}` : (z.mode === "off" ? "zone is off" : "thermostat (PI with outdoor feed-forward)");
+  const d = app.control && app.control.decision;
+  const policy = d ? ` · policy: ${d.rule.replace(/_/g, " ")} (${d.miner})${d.why && d.why.length ? ` — ${d.why[0]}` : ""}` : "";
+  const rule = (z.hold_reason ? `held: ${z.hold_reason}` : (z.mode === "off" ? "zone is off" : (z.mode === "auto" ? "schedule + thermostat" : "thermostat (PI with outdoor feed-forward)"))) + policy;
   const canWrite = app.auth.authenticated;
-  // Cost and earnings appear when the daemon reports them (tariffs, pool).
-  const money = (v) => v === undefined || v === null ? "—" : Number(v).toFixed(2);
   return `<section class="card zone" data-zone="${esc(z.id)}">
     <div class="row"><h2>${esc(z.name)}</h2><span class="badge ${esc(z.action)}" data-testid="action">${esc(z.action)}</span></div>
     <div class="row">
@@ -278,7 +324,6 @@ function zoneCard(z) {
       <span class="muted">${num(hashrate / 1000, 2, " TH/s")}</span>
     </div>
     <p class="muted">In charge: <span data-testid="rule">${esc(rule)}</span> · demand ${num(z.demand * 100, 0, " %")}</p>
-    <dl class="kv"><dt>Net heat cost today</dt><dd>${money(z.net_cost_today)}</dd><dt>Earned today</dt><dd>${money(z.earnings_today)}</dd></dl>
     ${chart(z.id)}
     <div class="legend"><span class="t">temperature</span><span class="s">setpoint</span><span class="p">power</span></div>
     ${canWrite ? `<form class="setter quick-setpoint" data-zone="${esc(z.id)}">
@@ -288,6 +333,126 @@ function zoneCard(z) {
       <button type="submit">Set</button>
     </form>` : ""}
   </section>`;
+}
+
+const money = (v) => v === undefined || v === null ? "—" : Number(v).toFixed(2);
+const duration = (sec) => sec == null ? "—" : sec < 120 ? `${num(sec, 0)} s` : sec < 7200 ? `${num(sec / 60, 0)} min` : sec < 172800 ? `${num(sec / 3600, 1)} h` : `${num(sec / 86400, 1)} days`;
+
+// Site-wide, from GET /api/v1/control (since the daemon started).
+function economicsCard() {
+  const e = app.control && app.control.economics;
+  if (!e) return "";
+  return `<section class="card" data-testid="economics"><h2>Heat cost and earnings <span class="muted small">since the daemon started</span></h2>
+    <dl class="kv">
+      <dt>Heat</dt><dd>${num(e.heat_kwh, 2, " kWh")} · now ${num(e.heat_w, 0, " W")}</dd>
+      <dt>Electricity</dt><dd>${money(e.electricity_cost)}</dd>
+      <dt>Earned (mining)</dt><dd data-testid="revenue">${money(e.revenue)}</dd>
+      <dt>Net heat cost</dt><dd data-testid="net-cost">${money(e.net_cost)} · now ${money(e.net_cost_per_hour)}/h</dd>
+      <dt>Net per heat kWh</dt><dd>${e.net_cost_per_heat_kwh == null ? "—" : Number(e.net_cost_per_heat_kwh).toFixed(3)}</dd>
+      <dt>Same heat, resistive</dt><dd>${money(e.resistive_cost)}</dd>
+      <dt>Same heat, heat pump</dt><dd>${app.control.settings.heat_pump_cop ? money(e.heat_pump_cost) : "no heat pump configured"}</dd>
+    </dl></section>`;
+}
+
+// status.work: where the boards' work comes from, per source.
+function workCards(w) {
+  if (!w) return `<div class="card"><h2>Work sources</h2><p class="muted">The work service is not running.</p></div>`;
+  const mode = w.mode === "heat_only" ? `heat only: ${esc(w.reason)}` : `source ${esc(w.name)}`;
+  return `<div class="card" data-testid="work"><h2>Work</h2><p>${esc(w.summary)}</p><p class="muted">Mode: <span data-testid="work-mode">${mode}</span></p></div>
+    <div class="grid">${(w.sources || []).map((src) => {
+      const st = src.stats || {};
+      // Expectations only mean something against a real target: with no share
+      // (or network) difficulty from the source yet they are left out.
+      const shareOk = st.share_difficulty > 0, netOk = st.network_difficulty > 0;
+      return `<div class="card" data-source="${esc(src.name)}">
+        <h2>${esc(src.name)} <span class="badge ${esc(src.health)}">${esc(src.health)}</span>${src.active ? ` <span class="badge on">in use</span>` : ""}</h2>
+        <dl class="kv">
+          <dt>Shares</dt><dd>${st.accepted ?? 0} accepted · ${st.rejected ?? 0} rejected · ${st.stale ?? 0} stale · ${st.lost ?? 0} lost</dd>
+          <dt>Blocks</dt><dd>${st.blocks ?? 0}</dd>
+          <dt>Effective hashrate</dt><dd>${num((st.effective_hashrate_ghs ?? null) === null ? null : st.effective_hashrate_ghs / 1000, 3, " TH/s")}</dd>
+          <dt>Share difficulty</dt><dd>${num(st.share_difficulty, 0)}</dd>
+          <dt>Expected time to a share</dt><dd>${shareOk ? duration(st.expected_time_to_share_s) : "— (no share difficulty from the source yet)"}</dd>
+          <dt>Expected time to a block</dt><dd>${netOk ? duration(st.expected_time_to_block_s) : "— (no network difficulty yet)"}</dd>
+          <dt>Expected earnings</dt><dd>${netOk ? num(st.expected_sat_per_day, 1, " sat/day") : "—"}</dd>
+        </dl></div>`;
+    }).join("")}</div>
+    <div class="card"><h2>Counters</h2><dl class="kv">${["boards", "jobs_sent", "job_send_failures", "nonces_checked", "nonces_below_target", "nonces_stale", "nonces_unknown_job", "shares_found", "shares_not_queued", "blocks_found"]
+      .map((k) => `<dt>${k.replace(/_/g, " ")}</dt><dd>${esc(w[k])}</dd>`).join("")}</dl></div>`;
+}
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const PRESETS = ["comfort", "eco", "away", "boost", "frost"];
+
+// Presets (pick one, edit the table) and the weekly schedule of one zone.
+function zoneExtraCard(z, canWrite) {
+  const x = app.zoneExtra[z.id] || {};
+  const dis = canWrite ? "" : "disabled";
+  const p = x.presets;
+  const presets = p ? `<div class="row">${PRESETS.map((k) => `<button type="button" class="secondary pick-preset ${p.active === k ? "on" : ""}" data-zone="${esc(z.id)}" data-preset="${k}" ${dis}>${k} ${num(p.table[k + "_c"], 1, " °C")}</button>`).join("")}</div>
+      <form class="presets-table setter" data-zone="${esc(z.id)}">${PRESETS.map((k) => `<label>${k} <input name="${k}_c" type="number" step="0.1" value="${p.table[k + "_c"]}" ${dis}></label>`).join("")}
+        <button ${dis}>Save presets</button><p class="error"></p></form>`
+    : `<p class="muted">Presets not available.</p>`;
+  const sched = x.schedule || [];
+  const rows = sched.map((e, i) => `<tr data-row="${i}"><td><input name="at" type="time" value="${esc(e.at)}" ${dis}></td>
+      <td><input name="setpoint_c" type="number" step="0.1" value="${e.setpoint_c}" ${dis}></td>
+      <td class="days">${DAYS.map((d) => `<label class="day"><input type="checkbox" name="${d}" ${!e.days || e.days.includes(d) ? "checked" : ""} ${dis}>${d}</label>`).join("")}</td>
+      <td><button type="button" class="secondary del-entry" ${dis}>×</button></td></tr>`).join("");
+  return `<section class="card zone-extra" data-zone="${esc(z.id)}"><h2>${esc(z.name)}: presets and weekly schedule</h2>
+    ${presets}
+    <form class="schedule" data-zone="${esc(z.id)}">
+      <p class="muted">Times are UTC. The schedule is followed in mode <strong>auto</strong> (now: ${esc(z.mode)}).</p>
+      <div class="table-wrap"><table><tr><th>from</th><th>°C</th><th>days</th><th></th></tr>${rows}</table></div>
+      ${sched.length ? "" : `<p class="muted">No schedule.</p>`}
+      <button type="button" class="secondary add-entry" ${dis}>Add entry</button> <button ${dis}>Save schedule</button>
+      <p class="error"></p>
+    </form></section>`;
+}
+
+const RULE_SWITCHES = [
+  ["obey_sg_block", "Obey the utility's SG-Ready block"],
+  ["backup_below_balance_point", "Back up the heat pump below the balance point"],
+  ["economic_switch", "Pick the cheaper heat source (miner vs heat pump)"],
+  ["drive_sg_ready", "Drive the heat pump's SG-Ready inputs"],
+  ["pv_soak", "Soak PV surplus"],
+  ["cheap_preheat", "Pre-heat in cheap hours"],
+];
+
+function policyCard(canWrite) {
+  const c = app.control;
+  if (!c) return "";
+  const pol = c.settings.policy, d = c.decision;
+  return `<form class="card" id="policy"><h2>Heat-source policy</h2>
+    ${d ? `<p>In charge: <strong data-testid="policy-rule">${esc(d.rule.replace(/_/g, " "))}</strong> → miner <strong>${esc(d.miner)}</strong>${d.setpoint_offset_k ? `, setpoint ${d.setpoint_offset_k > 0 ? "+" : ""}${num(d.setpoint_offset_k, 1, " K")}` : ""}</p>
+      <ol class="why">${d.why.map((w) => `<li>${esc(w)}</li>`).join("")}</ol>
+      <p class="muted">Price ${num(d.price_per_kwh, 3)}/kWh · mining earns ${num(d.revenue_per_kwh, 3)}/kWh${d.cop == null ? "" : ` · heat pump COP ${num(d.cop, 2)}`}</p>` : `<p class="muted">No decision yet.</p>`}
+    ${RULE_SWITCHES.map(([k, label]) => `<label class="switch"><input type="checkbox" name="${k}" ${pol[k] ? "checked" : ""} ${canWrite ? "" : "disabled"}> ${esc(label)}</label>`).join("")}
+    <label>Balance point (°C) <input name="balance_point_c" type="number" step="0.5" value="${pol.balance_point_c}" ${canWrite ? "" : "disabled"}></label>
+    <button ${canWrite ? "" : "disabled"}>Save policy</button><p class="error"></p></form>`;
+}
+
+function siteCard(canWrite) {
+  const c = app.control;
+  if (!c) return "";
+  const lim = c.settings.site_limit_w;
+  return `<form class="card setter" id="site"><h2>Site power limit</h2>
+    <label>Most all boards together may draw (W, empty: no limit) <input name="limit" type="number" step="1" min="0" value="${lim == null ? "" : lim}" ${canWrite ? "" : "disabled"}></label>
+    <button ${canWrite ? "" : "disabled"}>Save limit</button><p class="error"></p></form>`;
+}
+
+function houseCard() {
+  const h = app.control && app.control.house;
+  if (!h) return "";
+  const row = (k, label, f) => `<dt>${label}</dt><dd>${h[k] == null ? `<span class="muted">no fresh value</span>` : f(h[k])}</dd>`;
+  return `<div class="card"><h2>House inputs</h2><p class="muted">Sent by Home Assistant (MQTT) or <code>PUT /api/v1/control/house</code>; stale values are ignored.</p>
+    <dl class="kv">
+      ${row("outdoor_c", "Outdoor", (v) => num(v, 1, " °C"))}
+      ${row("price_per_kwh", "Electricity price", (v) => `${num(v, 3)}/kWh`)}
+      ${row("pv_surplus_w", "PV surplus", (v) => num(v, 0, " W"))}
+      ${row("heat_pump", "Heat pump", esc)}
+      ${row("sg_ready", "SG-Ready", esc)}
+      ${row("presence", "Someone home", (v) => v ? "yes" : "no")}
+      ${row("hashprice_per_th_day", "Hashprice", (v) => `${num(v, 4)}/TH/day`)}
+    </dl></div>`;
 }
 
 function kvTree(v) {
@@ -349,7 +514,9 @@ function chart(zoneId) {
 function bind(page) {
   const main = $("#main");
   main.onfocusin = (e) => { if (e.target.matches("input, select")) app.editing = true; };
-  main.onfocusout = () => { app.editing = false; };
+  // Moving from a field to its form's button is still editing: a re-render
+  // in between would drop what was typed.
+  main.onfocusout = (e) => { if (!(e.relatedTarget && e.relatedTarget.closest && e.relatedTarget.closest("form"))) app.editing = false; };
   for (const b of main.querySelectorAll("[data-hours]")) {
     b.onclick = async () => { app.hours = Number(b.dataset.hours); await loadHistory(); render(); };
   }
@@ -360,14 +527,14 @@ function bind(page) {
     }
     f.onsubmit = async (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       await setSetpoint(f.dataset.zone, Number(input.value));
     };
   }
   for (const f of main.querySelectorAll("form.zone-settings")) {
     f.onsubmit = async (e) => {
       e.preventDefault();
-      app.editing = false;
+      doneEditing();
       const zone = f.dataset.zone, out = f.querySelector(".error");
       try {
         await api("PUT", `/api/v1/zones/${encodeURIComponent(zone)}/setpoint`, { setpoint_c: Number(f.elements.setpoint.value) });
@@ -377,6 +544,7 @@ function bind(page) {
       } catch (err) { out.textContent = err.message; }
     };
   }
+  bindControl(main);
   const login = $("#login-now");
   if (login) login.onclick = () => showAuth("login");
   const logout = $("#logout");
@@ -384,11 +552,13 @@ function bind(page) {
   const nt = $("#new-token");
   if (nt) nt.onsubmit = async (e) => {
     e.preventDefault();
+    doneEditing();
     try {
       const t = await api("POST", "/api/v1/auth/tokens", { name: nt.elements.name.value });
       app.extra.tokens = await api("GET", "/api/v1/auth/tokens");
+      // Kept in memory (never stored) so live re-renders do not wipe it; gone on reload.
+      app.extra.newToken = t.token;
       render();
-      $("#new-token-out").innerHTML = `<p>Copy it now, it is shown once:</p><code class="token">${esc(t.token)}</code>`;
     } catch (err) { toast(err.message); }
   };
   for (const b of main.querySelectorAll(".revoke")) {
@@ -401,11 +571,86 @@ function bind(page) {
   const pw = $("#password");
   if (pw) pw.onsubmit = async (e) => {
     e.preventDefault();
+    doneEditing();
     try {
       await api("PUT", "/api/v1/auth/password", { current_password: pw.elements.current.value, new_password: pw.elements.new.value });
       toast("Password changed");
       pw.reset();
     } catch (err) { pw.querySelector(".error").textContent = err.message; }
+  };
+}
+
+// Every control form: send, show the daemon's reason on refusal, reload what it changed.
+async function submitTo(form, method, path, body, reload) {
+  const out = form.querySelector(".error");
+  try {
+    await api(method, path, body);
+    if (out) out.textContent = "";
+    toast("Saved");
+    await reload();
+    render();
+  } catch (err) {
+    if (err.status === 401) return showAuth("login");
+    if (out) out.textContent = err.message; else toast(err.message);
+  }
+}
+
+function bindControl(main) {
+  const both = async () => { await loadControl(); await loadZoneExtra(); };
+  for (const b of main.querySelectorAll(".pick-preset")) {
+    b.onclick = () => submitTo(b.closest("section"), "PUT", `/api/v1/zones/${encodeURIComponent(b.dataset.zone)}/preset`, { preset: b.dataset.preset }, loadZoneExtra);
+  }
+  for (const f of main.querySelectorAll("form.presets-table")) {
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      doneEditing();
+      const body = {};
+      for (const k of PRESETS) body[k + "_c"] = Number(f.elements[k + "_c"].value);
+      submitTo(f, "PUT", `/api/v1/zones/${encodeURIComponent(f.dataset.zone)}/presets`, body, loadZoneExtra);
+    };
+  }
+  for (const f of main.querySelectorAll("form.schedule")) {
+    const zone = f.dataset.zone;
+    const read = () => [...f.querySelectorAll("tr[data-row]")].map((tr) => {
+      const days = DAYS.filter((d) => tr.querySelector(`input[name=${d}]`).checked);
+      const e = { at: tr.querySelector("input[name=at]").value, setpoint_c: Number(tr.querySelector("input[name=setpoint_c]").value) };
+      if (days.length !== 7) e.days = days;
+      return e;
+    });
+    const add = f.querySelector(".add-entry");
+    if (add) add.onclick = () => {
+      const x = app.zoneExtra[zone] || (app.zoneExtra[zone] = {});
+      const z = app.status.zones.find((q) => q.id === zone);
+      x.schedule = [...read(), { at: "07:00", setpoint_c: z ? z.setpoint_c : 20 }];
+      render();
+    };
+    for (const b of f.querySelectorAll(".del-entry")) {
+      b.onclick = () => {
+        const i = Number(b.closest("tr").dataset.row);
+        app.zoneExtra[zone].schedule = read().filter((_, k) => k !== i);
+        render();
+      };
+    }
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      doneEditing();
+      submitTo(f, "PUT", `/api/v1/zones/${encodeURIComponent(zone)}/schedule`, read(), both);
+    };
+  }
+  const pol = $("#policy");
+  if (pol) pol.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    const body = { ...app.control.settings.policy, balance_point_c: Number(pol.elements.balance_point_c.value) };
+    for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
+    submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
+  };
+  const site = $("#site");
+  if (site) site.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    const v = site.elements.limit.value.trim();
+    submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
   };
 }
 

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 pub const BOARD_STATES: &[&str] = &["idle", "ramping", "running", "tripped", "stopped", "fault"];
 /// Zone actions (Home Assistant's climate vocabulary).
 pub const ZONE_ACTIONS: &[&str] = &["heating", "idle", "off"];
-pub const ZONE_MODES: &[&str] = &["heat", "off"];
+pub const ZONE_MODES: &[&str] = &["heat", "auto", "off"];
 /// Boards the tracker keeps counters for; configs have a handful.
 const MAX_TRACKED_BOARDS: usize = 64;
 /// A gap between snapshots longer than this is not integrated (the loop
@@ -85,14 +85,14 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-struct Out(String);
+pub(crate) struct Out(pub(crate) String);
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(crate) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.0.push_str(name);
         if !labels.is_empty() {
             self.0.push('{');
@@ -106,7 +106,7 @@ impl Out {
         }
         let _ = writeln!(self.0, " {}", fmt_value(value));
     }
-    fn one_of(
+    pub(crate) fn one_of(
         &mut self,
         name: &str,
         labels: &[(&str, &str)],
@@ -332,6 +332,22 @@ pub fn render(status: Option<&Value>, tracker: &Tracker, loop_alive: bool) -> St
     );
     for (id, c) in &tracker.boards {
         o.sample("hearth_board_trips_total", &[("board", id)], c.trips as f64);
+    }
+    super::metrics_work::render_work(&mut o, &s["work"]);
+    o.0
+}
+
+/// `render` plus the heat-source policy's rule in charge (`decision` as
+/// `GET /api/v1/control` shows it; it is not part of the status).
+pub fn render_with_policy(
+    status: Option<&Value>,
+    tracker: &Tracker,
+    loop_alive: bool,
+    decision: &Value,
+) -> String {
+    let mut o = Out(render(status, tracker, loop_alive));
+    if status.is_some() {
+        super::metrics_work::render_policy(&mut o, decision);
     }
     o.0
 }

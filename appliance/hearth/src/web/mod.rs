@@ -9,6 +9,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod config;
 pub mod metrics;
+mod metrics_work;
 pub mod openapi;
 pub mod stream;
 
@@ -112,9 +113,19 @@ pub async fn metrics_handler(State(web): State<WebState>) -> impl IntoResponse {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .and_then(|s| serde_json::to_value(&s).ok());
+    let decision = crate::state::lock(&web.shared.control)
+        .last_decision
+        .as_ref()
+        .and_then(|d| serde_json::to_value(d).ok())
+        .unwrap_or(serde_json::Value::Null);
     let body = {
         let tracker = web.tracker.lock().unwrap_or_else(|p| p.into_inner());
-        metrics::render(snapshot.as_ref(), &tracker, web.shared.heartbeat.alive())
+        metrics::render_with_policy(
+            snapshot.as_ref(),
+            &tracker,
+            web.shared.heartbeat.alive(),
+            &decision,
+        )
     };
     (
         [(

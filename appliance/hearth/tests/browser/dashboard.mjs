@@ -218,7 +218,49 @@ try {
   check(/^hth_[0-9a-f]{64}$/.test(secret), "a new token is shown once");
   const viaToken = await fetch(`${base}/api/v1/status`, { headers: { authorization: `Bearer ${secret}` } });
   check(viaToken.ok, "and works as a bearer token");
-  check((await page.textContent("#main table")).includes("browser script"), "the token is listed by name");
+  check((await page.textContent("#main table#tokens")).includes("browser script"), "the token is listed by name");
+
+  // Settings: pick the eco preset on the page; the status (through the stream) holds its setpoint.
+  await page.waitForSelector('section.zone-extra[data-zone="living-room"] .pick-preset[data-preset="eco"]');
+  const ecoC = Number(await page.inputValue('form.presets-table[data-zone="living-room"] input[name=eco_c]'));
+  check(Number.isFinite(ecoC) && ecoC !== 22.5, `the presets table shows eco at ${ecoC} °C`);
+  await page.click('section.zone-extra[data-zone="living-room"] .pick-preset[data-preset="eco"]');
+  await page.waitForSelector('section.zone-extra[data-zone="living-room"] .pick-preset[data-preset="eco"].on');
+  check(true, "the page marks eco as the active preset");
+  const viaStatus = async () => (await page.evaluate(async () => (await fetch("/api/v1/status")).json())).zones[0].setpoint_c;
+  // The status is the last tick's snapshot: the change shows from the next tick on.
+  let held = await viaStatus();
+  for (let i = 0; i < 50 && held !== ecoC; i++) { await page.waitForTimeout(200); held = await viaStatus(); }
+  check(held === ecoC, `the status holds the eco setpoint ${ecoC} °C (got ${held})`);
+  await page.goto(`${base}/#/dashboard`);
+  await page.waitForFunction(([sel, c]) => document.querySelector(sel).textContent.includes(c.toFixed(1)),
+    [`${zone} [data-testid=setpoint]`, ecoC]);
+  check(true, "the dashboard's status line shows the eco setpoint");
+  await page.waitForSelector("[data-testid=economics]");
+  check(/kWh/.test(await page.textContent("[data-testid=economics]")), "the dashboard shows heat kWh and costs from /api/v1/control");
+
+  // A schedule entry added on the settings page is stored and read back by the API.
+  await page.goto(`${base}/#/settings`);
+  const sched = 'form.schedule[data-zone="living-room"]';
+  await page.waitForSelector(`${sched} .add-entry`);
+  await page.click(`${sched} .add-entry`);
+  await page.fill(`${sched} tr[data-row="0"] input[name=at]`, "06:30");
+  await page.fill(`${sched} tr[data-row="0"] input[name=setpoint_c]`, "20.5");
+  await page.uncheck(`${sched} tr[data-row="0"] input[name=sun]`);
+  await page.click(`${sched} button:not([type=button])`);
+  await page.waitForFunction(() => /Saved/.test(document.querySelector("#toast").textContent));
+  const stored = await page.evaluate(async () => (await fetch("/api/v1/zones/living-room/schedule")).json());
+  check(stored.length === 1 && stored[0].at === "06:30" && stored[0].setpoint_c === 20.5 && !stored[0].days.includes("sun"),
+    `the schedule entry is stored ${JSON.stringify(stored)}`);
+  await page.waitForSelector("#policy [data-testid=policy-rule]");
+  check(true, `the policy card names the rule in charge (${await page.textContent("#policy [data-testid=policy-rule]")})`);
+  await page.screenshot({ path: join(SHOTS, "settings.png"), fullPage: true });
+  console.log(`screenshot: ${join(SHOTS, "settings.png")}`);
+  await page.goto(`${base}/#/mining`);
+  await page.waitForSelector("[data-testid=work-mode]");
+  check(true, `the mining page shows the work mode (${await page.textContent("[data-testid=work-mode]")})`);
+  await page.screenshot({ path: join(SHOTS, "mining.png"), fullPage: true });
+  console.log(`screenshot: ${join(SHOTS, "mining.png")}`);
 
   check(problems.length === 0, `no script errors or CSP violations in the console ${JSON.stringify(problems)}`);
   check(external.length === 0, `no request leaves the appliance ${JSON.stringify(external)}`);

@@ -1,0 +1,235 @@
+//! `/metrics` families for the work pipeline (`status.work`) and the
+//! heat-source policy's rule in charge. Pure, like `metrics::render`: JSON
+//! in, exposition lines out; absent data gives no series, not zeros.
+
+use super::metrics::Out;
+use serde_json::Value;
+
+/// Source health, as `status.work.sources[].health` spells it.
+pub(crate) const SOURCE_HEALTH: &[&str] = &["down", "connecting", "up"];
+
+/// (name, help, key in `stats`) of a per-source counter since start.
+const SOURCE_COUNTERS: &[(&str, &str, &str)] = &[
+    (
+        "hearth_work_shares_accepted_total",
+        "Shares the source accepted.",
+        "accepted",
+    ),
+    (
+        "hearth_work_shares_rejected_total",
+        "Shares the source rejected.",
+        "rejected",
+    ),
+    (
+        "hearth_work_shares_stale_total",
+        "Shares the source refused as stale.",
+        "stale",
+    ),
+    (
+        "hearth_work_shares_lost_total",
+        "Shares sent without an answer (connection lost).",
+        "lost",
+    ),
+    ("hearth_work_blocks_total", "Blocks found.", "blocks"),
+];
+
+/// `work` is `status.work` (absent before the work service runs).
+pub(crate) fn render_work(o: &mut Out, work: &Value) {
+    if !work.is_object() {
+        return;
+    }
+    let heat_only = work["mode"] == "heat_only";
+    o.family(
+        "hearth_work_heat_only",
+        "gauge",
+        "1 while the boards heat on local work because no source is up (nothing is submitted).",
+    );
+    o.sample(
+        "hearth_work_heat_only",
+        &[],
+        if heat_only { 1.0 } else { 0.0 },
+    );
+    let sources = work["sources"].as_array().map_or(&[][..], Vec::as_slice);
+    o.family(
+        "hearth_work_source_health",
+        "gauge",
+        "1 for the source's health.",
+    );
+    for s in sources {
+        let name = s["name"].as_str().unwrap_or("");
+        o.one_of(
+            "hearth_work_source_health",
+            &[("source", name)],
+            "health",
+            SOURCE_HEALTH,
+            s["health"].as_str().unwrap_or(""),
+        );
+    }
+    o.family(
+        "hearth_work_source_active",
+        "gauge",
+        "1 for the source the boards work for.",
+    );
+    for s in sources {
+        let active = s["active"] == true;
+        let name = s["name"].as_str().unwrap_or("");
+        o.sample(
+            "hearth_work_source_active",
+            &[("source", name)],
+            if active { 1.0 } else { 0.0 },
+        );
+    }
+    for (family, help, key) in SOURCE_COUNTERS {
+        o.family(family, "counter", help);
+        for s in sources {
+            if let Some(v) = s["stats"][*key].as_f64() {
+                o.sample(family, &[("source", s["name"].as_str().unwrap_or(""))], v);
+            }
+        }
+    }
+    o.family(
+        "hearth_work_source_effective_hashrate_gigahashes_per_second",
+        "gauge",
+        "Hashrate the source credited (accepted shares over the last 10 minutes).",
+    );
+    for s in sources {
+        if let Some(v) = s["stats"]["effective_hashrate_ghs"].as_f64() {
+            let l = [("source", s["name"].as_str().unwrap_or(""))];
+            o.sample(
+                "hearth_work_source_effective_hashrate_gigahashes_per_second",
+                &l,
+                v,
+            );
+        }
+    }
+    for (family, key, help) in [
+        (
+            "hearth_work_shares_found_total",
+            "shares_found",
+            "Shares the boards found (all sources).",
+        ),
+        (
+            "hearth_work_nonces_checked_total",
+            "nonces_checked",
+            "Nonces checked against the share target.",
+        ),
+    ] {
+        if let Some(v) = work[key].as_f64() {
+            o.family(family, "counter", help);
+            o.sample(family, &[], v);
+        }
+    }
+}
+
+/// `decision` is the policy's last decision as `GET /api/v1/control`
+/// shows it (`null` before the first tick).
+pub(crate) fn render_policy(o: &mut Out, decision: &Value) {
+    let Some(rule) = decision["rule"].as_str() else {
+        return;
+    };
+    let why = decision["why"]
+        .as_array()
+        .and_then(|w| w.first())
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    o.family(
+        "hearth_policy_rule_info",
+        "gauge",
+        "The heat-source policy's rule in charge, the miner's role it set and why.",
+    );
+    o.sample(
+        "hearth_policy_rule_info",
+        &[
+            ("rule", rule),
+            ("miner", decision["miner"].as_str().unwrap_or("")),
+            ("reason", why),
+        ],
+        1.0,
+    );
+    if let Some(k) = decision["setpoint_offset_k"].as_f64() {
+        o.family(
+            "hearth_policy_setpoint_offset_kelvin",
+            "gauge",
+            "Setpoint offset the policy applies to the zones.",
+        );
+        o.sample("hearth_policy_setpoint_offset_kelvin", &[], k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn out() -> Out {
+        Out(String::new())
+    }
+
+    #[test]
+    fn work_sources_give_per_source_series() {
+        let work = serde_json::json!({
+            "mode": "source", "index": 0, "name": "pool-a", "summary": "mining on pool-a",
+            "sources": [
+                {"name": "pool-a", "health": "up", "active": true,
+                 "stats": {"accepted": 12, "rejected": 1, "stale": 2, "lost": 0, "blocks": 0,
+                           "effective_hashrate_ghs": 950.5}},
+                {"name": "pool \"b\"", "health": "down", "active": false,
+                 "stats": {"accepted": 0, "rejected": 0, "stale": 0, "lost": 3, "blocks": 0,
+                           "effective_hashrate_ghs": null}},
+            ],
+            "shares_found": 15, "nonces_checked": 4000,
+        });
+        let mut o = out();
+        render_work(&mut o, &work);
+        let t = o.0;
+        assert!(t.contains("hearth_work_heat_only 0\n"), "{t}");
+        assert!(t.contains("hearth_work_shares_accepted_total{source=\"pool-a\"} 12\n"));
+        assert!(t.contains("hearth_work_shares_rejected_total{source=\"pool-a\"} 1\n"));
+        assert!(t.contains("hearth_work_shares_stale_total{source=\"pool-a\"} 2\n"));
+        assert!(t.contains("hearth_work_shares_lost_total{source=\"pool \\\"b\\\"\"} 3\n"));
+        assert!(t.contains("hearth_work_source_health{source=\"pool-a\",health=\"up\"} 1\n"));
+        assert!(
+            t.contains("hearth_work_source_health{source=\"pool \\\"b\\\"\",health=\"down\"} 1\n")
+        );
+        assert!(t.contains("hearth_work_source_health{source=\"pool-a\",health=\"down\"} 0\n"));
+        assert!(t.contains("hearth_work_source_active{source=\"pool-a\"} 1\n"));
+        assert!(t.contains(
+            "hearth_work_source_effective_hashrate_gigahashes_per_second{source=\"pool-a\"} 950.5\n"
+        ));
+        assert!(
+            !t.contains("hearth_work_source_effective_hashrate_gigahashes_per_second{source=\"pool \\\"b\\\"\"}"),
+            "unknown hashrate is left out"
+        );
+        assert!(t.contains("hearth_work_shares_found_total 15\n"));
+    }
+
+    #[test]
+    fn heat_only_and_no_work_service() {
+        let mut o = out();
+        render_work(
+            &mut o,
+            &serde_json::json!({"mode": "heat_only", "reason": "no source", "sources": []}),
+        );
+        assert!(o.0.contains("hearth_work_heat_only 1\n"));
+        let mut o = out();
+        render_work(&mut o, &Value::Null);
+        assert!(o.0.is_empty(), "no work service: no series");
+    }
+
+    #[test]
+    fn the_policy_rule_in_charge() {
+        let mut o = out();
+        render_policy(
+            &mut o,
+            &serde_json::json!({"miner": "backup", "rule": "below_balance_point", "setpoint_offset_k": -1.5,
+                "why": ["outdoor -9 °C is below the balance point", "second"]}),
+        );
+        assert!(o.0.contains(
+            "hearth_policy_rule_info{rule=\"below_balance_point\",miner=\"backup\",reason=\"outdoor -9 °C is below the balance point\"} 1\n"
+        ), "{}", o.0);
+        assert!(o.0.contains("hearth_policy_setpoint_offset_kelvin -1.5\n"));
+        let mut o = out();
+        render_policy(&mut o, &Value::Null);
+        assert!(o.0.is_empty());
+    }
+}
