@@ -581,3 +581,75 @@ fn tls_with_a_ca_file_and_a_password() {
     terminate(hearth);
     w.wait_for("hearth/status", "offline", |p| p == b"offline");
 }
+
+/// Polls GET /api/v1/control until `pred` holds (20 s at most).
+fn control_until(api: SocketAddr, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(c) = http(api, "/api/v1/control") {
+            if pred(&c) {
+                return c;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; last /api/v1/control: {c}"
+            );
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; no /api/v1/control"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "test-watcher", &["hearth/status"]);
+    let (hearth, api) = start_hearth_with(
+        dir.path(),
+        &format!(
+            "port = {port}\n[mqtt.inputs]\nsg_ready = {{ topic = \"house/sg_ready\" }}\n\
+             outdoor_temp_c = {{ topic = \"house/outdoor\", max_age_s = 4 }}\n"
+        ),
+        "board-0",
+    );
+    w.wait_for("hearth/status", "online", |p| p == b"online");
+    // No heat pump configured, nothing from the house yet: the miner heats.
+    let c = control_until(api, "a first decision", |c| {
+        c["decision"]["rule"] == "no_heat_pump"
+    });
+    assert_eq!(c["house"]["sg_ready"], Value::Null);
+
+    // SG Ready state 1 (utility lock) from the house: the miner stops.
+    w.publish("house/sg_ready", "10", true);
+    w.publish("house/outdoor", "-7.5", false);
+    let c = control_until(api, "the utility block", |c| {
+        c["decision"]["rule"] == "utility_block"
+    });
+    assert_eq!(c["house"]["sg_ready"], "block");
+    assert_eq!(c["decision"]["miner"], "off", "{c}");
+    assert_eq!(c["house"]["outdoor_c"], -7.5);
+
+    // A bad payload changes nothing.
+    w.publish("house/sg_ready", "maybe", true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let c = control_until(api, "the block kept", |_| true);
+    assert_eq!(c["decision"]["rule"], "utility_block", "{c}");
+
+    // The outdoor reading goes stale after its 4 s: the policy loses it.
+    control_until(api, "the stale outdoor reading dropped", |c| {
+        c["house"]["outdoor_c"].is_null()
+    });
+
+    // Home Assistant marks the entity unavailable: back to the fallback.
+    w.publish("house/sg_ready", "unavailable", true);
+    let c = control_until(api, "the block lifted", |c| {
+        c["decision"]["rule"] == "no_heat_pump"
+    });
+    assert_eq!(c["house"]["sg_ready"], Value::Null);
+    terminate(hearth);
+}
