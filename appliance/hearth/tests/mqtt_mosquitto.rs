@@ -273,6 +273,12 @@ fn device_discovery_states_commands_and_availability_on_a_real_broker() {
         "hearth_board_0_power",
         "hearth_board_0_chip_temp",
         "hearth_living_room_safety_mode",
+        "hearth_heat_only",
+        "hearth_shares_accepted",
+        "hearth_estimated_earnings",
+        "hearth_net_heat_cost",
+        "hearth_electricity_cost",
+        "hearth_mining_revenue",
     ] {
         assert!(cmps.contains_key(id), "missing {id} in {doc}");
     }
@@ -608,7 +614,7 @@ fn control_until(api: SocketAddr, what: &str, pred: impl Fn(&Value) -> bool) -> 
 fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_broker, port) = mosquitto(dir.path());
-    let w = Watcher::new(port, "test-watcher", &["hearth/status"]);
+    let w = Watcher::new(port, "test-watcher", &["hearth/status", "hearth/state"]);
     let (hearth, api) = start_hearth_with(
         dir.path(),
         &format!(
@@ -623,6 +629,28 @@ fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
         c["decision"]["rule"] == "no_heat_pump"
     });
     assert_eq!(c["house"]["sg_ready"], Value::Null);
+    // The simulator's own pool gives work: not heat-only, and the policy's
+    // money figures are there.
+    let state = json(&w.wait_for("hearth/state", "work and economics", |p| {
+        json(p)["heat_only"].is_string() && json(p)["electricity_cost"].as_f64() > Some(0.0)
+    }));
+    let status = http(api, "/api/v1/status").expect("status");
+    let heat_only = if status["work"]["mode"] == "heat_only" {
+        "ON"
+    } else {
+        "OFF"
+    };
+    assert_eq!(state["heat_only"], heat_only, "{state} {}", status["work"]);
+    assert!(state["shares_accepted"].is_u64(), "{state}");
+    // Null until the active source knows a network difficulty.
+    let earnings = &state["estimated_earnings"];
+    assert!(earnings.is_number() || earnings.is_null(), "{state}");
+    let (cost, revenue) = (
+        state["electricity_cost"].as_f64().unwrap_or(f64::NAN),
+        state["mining_revenue"].as_f64().unwrap_or(f64::NAN),
+    );
+    let net = state["net_heat_cost"].as_f64().unwrap_or(f64::NAN);
+    assert!((net - (cost - revenue)).abs() < 2e-4, "{state}");
 
     // SG Ready state 1 (utility lock) from the house: the miner stops.
     w.publish("house/sg_ready", "10", true);

@@ -357,12 +357,14 @@ impl Worker {
             return;
         };
         let energy = &self.energy;
+        let economics = lock(&self.shared.control).economics;
         let docs = entities::states(
             &self.catalog,
             &self.topics,
             &status,
             energy.total(),
             &|id| energy.board(id),
+            Some(&economics),
         );
         let mut docs = docs;
         let inputs = lock(&self.house).snapshot(self.shared.clock.now());
