@@ -60,6 +60,12 @@ EXPECTED = {
     "sensor.hearth_board_0_frequency": {"unit_of_measurement": "MHz", "device_class": "frequency"},
     "sensor.hearth_board_0_state": {"device_class": "enum"},
     "binary_sensor.hearth_board_0_fault": {"device_class": "problem"},
+    "binary_sensor.hearth_heat_only": {"icon": "mdi:radiator"},
+    "sensor.hearth_shares_accepted": {"state_class": "total_increasing"},
+    "sensor.hearth_estimated_earnings": {"unit_of_measurement": "sat/d", "state_class": "measurement"},
+    "sensor.hearth_net_heat_cost": {"state_class": "total"},
+    "sensor.hearth_electricity_cost": {"state_class": "total"},
+    "sensor.hearth_mining_revenue": {"state_class": "total"},
 }
 DIAGNOSTIC = {
     "sensor.hearth_living_room_power_target",

@@ -1,6 +1,7 @@
 //! The heat-source policy and the control settings the API changes, wired
 //! into `hearth run`: before every control tick the policy decides from the
-//! house inputs (fed by the API now, by MQTT later) and the appliance applies
+//! house inputs (fed by the API and by
+//! `mqtt::inputs::HouseInputs::feed_policy`) and the appliance applies
 //! the decision; after it the boards' measured efficiency is kept for the
 //! economic switch.
 //!

@@ -273,6 +273,12 @@ fn device_discovery_states_commands_and_availability_on_a_real_broker() {
         "hearth_board_0_power",
         "hearth_board_0_chip_temp",
         "hearth_living_room_safety_mode",
+        "hearth_heat_only",
+        "hearth_shares_accepted",
+        "hearth_estimated_earnings",
+        "hearth_net_heat_cost",
+        "hearth_electricity_cost",
+        "hearth_mining_revenue",
     ] {
         assert!(cmps.contains_key(id), "missing {id} in {doc}");
     }
@@ -580,4 +586,98 @@ fn tls_with_a_ca_file_and_a_password() {
     w.wait_for("hearth/status", "online over TLS", |p| p == b"online");
     terminate(hearth);
     w.wait_for("hearth/status", "offline", |p| p == b"offline");
+}
+
+/// Polls GET /api/v1/control until `pred` holds (20 s at most).
+fn control_until(api: SocketAddr, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(c) = http(api, "/api/v1/control") {
+            if pred(&c) {
+                return c;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; last /api/v1/control: {c}"
+            );
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}; no /api/v1/control"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "test-watcher", &["hearth/status", "hearth/state"]);
+    let (hearth, api) = start_hearth_with(
+        dir.path(),
+        &format!(
+            "port = {port}\n[mqtt.inputs]\nsg_ready = {{ topic = \"house/sg_ready\" }}\n\
+             outdoor_temp_c = {{ topic = \"house/outdoor\", max_age_s = 4 }}\n"
+        ),
+        "board-0",
+    );
+    w.wait_for("hearth/status", "online", |p| p == b"online");
+    // No heat pump configured, nothing from the house yet: the miner heats.
+    let c = control_until(api, "a first decision", |c| {
+        c["decision"]["rule"] == "no_heat_pump"
+    });
+    assert_eq!(c["house"]["sg_ready"], Value::Null);
+    // The simulator's own pool gives work: not heat-only, and the policy's
+    // money figures are there.
+    let state = json(&w.wait_for("hearth/state", "work and economics", |p| {
+        json(p)["heat_only"].is_string() && json(p)["electricity_cost"].as_f64() > Some(0.0)
+    }));
+    let status = http(api, "/api/v1/status").expect("status");
+    let heat_only = if status["work"]["mode"] == "heat_only" {
+        "ON"
+    } else {
+        "OFF"
+    };
+    assert_eq!(state["heat_only"], heat_only, "{state} {}", status["work"]);
+    assert!(state["shares_accepted"].is_u64(), "{state}");
+    // Null until the active source knows a network difficulty.
+    let earnings = &state["estimated_earnings"];
+    assert!(earnings.is_number() || earnings.is_null(), "{state}");
+    let (cost, revenue) = (
+        state["electricity_cost"].as_f64().unwrap_or(f64::NAN),
+        state["mining_revenue"].as_f64().unwrap_or(f64::NAN),
+    );
+    let net = state["net_heat_cost"].as_f64().unwrap_or(f64::NAN);
+    assert!((net - (cost - revenue)).abs() < 2e-4, "{state}");
+
+    // SG Ready state 1 (utility lock) from the house: the miner stops.
+    w.publish("house/sg_ready", "10", true);
+    w.publish("house/outdoor", "-7.5", false);
+    let c = control_until(api, "the utility block", |c| {
+        c["decision"]["rule"] == "utility_block"
+    });
+    assert_eq!(c["house"]["sg_ready"], "block");
+    assert_eq!(c["decision"]["miner"], "off", "{c}");
+    assert_eq!(c["house"]["outdoor_c"], -7.5);
+
+    // A bad payload changes nothing.
+    w.publish("house/sg_ready", "maybe", true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let c = control_until(api, "the block kept", |_| true);
+    assert_eq!(c["decision"]["rule"], "utility_block", "{c}");
+
+    // The outdoor reading goes stale after its 4 s: the policy loses it.
+    control_until(api, "the stale outdoor reading dropped", |c| {
+        c["house"]["outdoor_c"].is_null()
+    });
+
+    // Home Assistant marks the entity unavailable: back to the fallback.
+    w.publish("house/sg_ready", "unavailable", true);
+    let c = control_until(api, "the block lifted", |c| {
+        c["decision"]["rule"] == "no_heat_pump"
+    });
+    assert_eq!(c["house"]["sg_ready"], Value::Null);
+    terminate(hearth);
 }

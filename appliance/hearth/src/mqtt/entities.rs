@@ -10,7 +10,7 @@
 
 use super::topics::Topics;
 use crate::state::{BoardView, Status, ZoneView};
-use hearth_control::ZoneLimits;
+use hearth_control::{Economics, ZoneLimits};
 use serde_json::{json, Map, Value};
 
 /// Home Assistant's MQTT platforms Hearth uses.
@@ -109,7 +109,9 @@ pub struct EnergyKwh {
 }
 
 /// How a device-level row computes its value.
-pub type DeviceValue = fn(&Status, EnergyKwh) -> Value;
+/// How a device-level row computes its value; the economics are the
+/// policy's running totals since the daemon started (`None`: not known).
+pub type DeviceValue = fn(&Status, EnergyKwh, Option<&Economics>) -> Value;
 /// How a zone row computes its value.
 pub type ZoneValue = fn(&ZoneView) -> Value;
 /// How a board row computes its value.
@@ -154,9 +156,8 @@ fn hashrate_fields() -> Value {
     json!({"unit_of_measurement": "TH/s", "state_class": "measurement", "icon": "mdi:pickaxe"})
 }
 
-/// The whole appliance. Earnings, shares, net heat cost, the power-limit
-/// number, the heat-source select and the mining switch join here when the
-/// daemon has them (issues 4, 6, 7).
+/// The whole appliance: power, energy, hashrate, faults, the work
+/// pipeline's heat-only mode, shares and earnings, the policy's economics.
 pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
     Row {
         key: "power",
@@ -164,7 +165,7 @@ pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
         platform: Platform::Sensor,
         fields: power_fields,
         diagnostic: false,
-        value: |s, _| round(s.boards.iter().map(|b| b.power_w).sum(), 1),
+        value: |s, _, _| round(s.boards.iter().map(|b| b.power_w).sum(), 1),
     },
     Row {
         key: "energy",
@@ -172,7 +173,7 @@ pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
         platform: Platform::Sensor,
         fields: energy_fields,
         diagnostic: false,
-        value: |_, e| round(e.electricity_kwh, 4),
+        value: |_, e, _| round(e.electricity_kwh, 4),
     },
     // Every watt a hashboard draws ends up as heat in the zone it sits in.
     Row {
@@ -181,7 +182,7 @@ pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
         platform: Platform::Sensor,
         fields: energy_fields,
         diagnostic: false,
-        value: |_, e| round(e.electricity_kwh, 4),
+        value: |_, e, _| round(e.electricity_kwh, 4),
     },
     Row {
         key: "hashrate",
@@ -189,7 +190,7 @@ pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
         platform: Platform::Sensor,
         fields: hashrate_fields,
         diagnostic: false,
-        value: |s, _| {
+        value: |s, _, _| {
             round(
                 s.boards.iter().map(|b| b.hashrate_ghs).sum::<f64>() / 1000.0,
                 3,
@@ -202,7 +203,78 @@ pub const DEVICE_ROWS: &[Row<DeviceValue>] = &[
         platform: Platform::BinarySensor,
         fields: || json!({"device_class": "problem"}),
         diagnostic: false,
-        value: |s, _| on_off(s.boards.iter().any(board_faulted)),
+        value: |s, _, _| on_off(s.boards.iter().any(board_faulted)),
+    },
+    // The work pipeline (status.work); null until the work service runs.
+    Row {
+        key: "heat_only",
+        name: "Heat-only mode",
+        platform: Platform::BinarySensor,
+        fields: || json!({"icon": "mdi:radiator"}),
+        diagnostic: false,
+        value: |s, _, _| {
+            s.work.as_ref().map_or(Value::Null, |w| {
+                on_off(matches!(w.mode, hearth_work::WorkMode::HeatOnly { .. }))
+            })
+        },
+    },
+    Row {
+        key: "shares_accepted",
+        name: "Shares accepted",
+        platform: Platform::Sensor,
+        fields: || json!({"state_class": "total_increasing", "icon": "mdi:check-decagram"}),
+        diagnostic: false,
+        value: |s, _, _| {
+            s.work.as_ref().map_or(Value::Null, |w| {
+                json!(w
+                    .sources
+                    .iter()
+                    .map(|x| x.stats.counters.accepted)
+                    .sum::<u64>())
+            })
+        },
+    },
+    // What the active source is expected to pay at the boards' hashrate.
+    Row {
+        key: "estimated_earnings",
+        name: "Estimated earnings",
+        platform: Platform::Sensor,
+        fields: || json!({"unit_of_measurement": "sat/d", "state_class": "measurement", "icon": "mdi:bitcoin"}),
+        diagnostic: false,
+        value: |s, _, _| {
+            let active = s
+                .work
+                .as_ref()
+                .and_then(|w| w.sources.iter().find(|x| x.active));
+            opt(active.and_then(|x| x.stats.expected_sat_per_day), 0)
+        },
+    },
+    // Money since the daemon started, in the tariff's currency (Hearth is
+    // not told which, so no unit and no `monetary` class); `total`, not
+    // `total_increasing`: the net cost falls while mining earns.
+    Row {
+        key: "net_heat_cost",
+        name: "Net heat cost",
+        platform: Platform::Sensor,
+        fields: || json!({"state_class": "total", "icon": "mdi:cash-minus"}),
+        diagnostic: false,
+        value: |_, _, e| opt(e.map(Economics::net_cost), 4),
+    },
+    Row {
+        key: "electricity_cost",
+        name: "Electricity cost",
+        platform: Platform::Sensor,
+        fields: || json!({"state_class": "total", "icon": "mdi:cash"}),
+        diagnostic: false,
+        value: |_, _, e| opt(e.map(|e| e.electricity_cost), 4),
+    },
+    Row {
+        key: "mining_revenue",
+        name: "Mining revenue",
+        platform: Platform::Sensor,
+        fields: || json!({"state_class": "total", "icon": "mdi:cash-plus"}),
+        diagnostic: false,
+        value: |_, _, e| opt(e.map(|e| e.revenue), 4),
     },
 ];
 
@@ -545,11 +617,15 @@ pub fn states(
     status: &Status,
     device_energy: EnergyKwh,
     board_energy: &dyn Fn(&str) -> EnergyKwh,
+    economics: Option<&Economics>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut doc = Map::new();
     for row in DEVICE_ROWS {
-        doc.insert(row.key.into(), (row.value)(status, device_energy));
+        doc.insert(
+            row.key.into(),
+            (row.value)(status, device_energy, economics),
+        );
     }
     out.push((topics.device_state(), Value::Object(doc).to_string()));
     for zone in &catalog.zones {

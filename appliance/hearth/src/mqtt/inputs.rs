@@ -278,6 +278,107 @@ impl HouseInputs {
         (now.as_millis().saturating_sub(r.at.as_millis()) <= max_age_ms).then_some(r.value)
     }
 
+    /// The newest reading of `slot` if it is configured and fresh by this
+    /// input's own `max_age_s`, with its arrival time.
+    fn fresh_reading(&self, slot: &Slot, now: Timestamp) -> Option<Reading<Value>> {
+        let value = self.fresh(slot, now)?;
+        let at = self.readings.get(&key(slot))?.at;
+        Some(Reading { value, at })
+    }
+
+    fn configured(&self, pred: impl Fn(&Slot) -> bool) -> bool {
+        self.routes.values().flatten().any(|r| pred(&r.slot))
+    }
+
+    /// Writes what MQTT knows into the control policy's house inputs. Only
+    /// inputs configured under `[mqtt.inputs]` are touched (the rest stay
+    /// with the API): a fresh reading goes in with its *arrival* time, so the
+    /// policy's own age limits apply on top of `max_age_s`; a stale, cleared
+    /// (`unavailable`) or never-seen one is removed, which the policy reads
+    /// as unknown and falls back on (no SG block, no surplus, no live
+    /// price, the tariff; presence assumed). Window contacts of all zones
+    /// become the house's one `window_open` (open if any fresh one is open).
+    /// Zone temperatures from other sensors are not a policy input.
+    pub fn feed_policy(&self, now: Timestamp, house: &mut hearth_control::HouseInputs) {
+        use hearth_control::{HeatPumpState, Reading as PolicyReading, SgReady as PolicySg};
+        let number = |slot: &Slot| match self.fresh_reading(slot, now) {
+            Some(Reading {
+                value: Value::Number(n),
+                at,
+            }) => Some((n, at)),
+            _ => None,
+        };
+        let flag = |slot: &Slot| match self.fresh_reading(slot, now) {
+            Some(Reading {
+                value: Value::Flag(b),
+                at,
+            }) => Some((b, at)),
+            _ => None,
+        };
+        if self.configured(|s| *s == Slot::Outdoor) {
+            house.outdoor_c =
+                number(&Slot::Outdoor).map(|(n, at)| PolicyReading::new(Celsius(n), at));
+        }
+        if self.configured(|s| *s == Slot::Price) {
+            house.price_per_kwh = number(&Slot::Price).map(|(n, at)| PolicyReading::new(n, at));
+        }
+        if self.configured(|s| *s == Slot::PvSurplus) {
+            // Import (negative surplus) is no surplus.
+            house.pv_surplus_w =
+                number(&Slot::PvSurplus).map(|(n, at)| PolicyReading::new(Watts(n.max(0.0)), at));
+        }
+        if self.configured(|s| *s == Slot::HeatPump) {
+            // An on/off topic cannot say "lockout"; off is idle.
+            house.heat_pump = flag(&Slot::HeatPump).map(|(on, at)| {
+                let state = if on {
+                    HeatPumpState::Running
+                } else {
+                    HeatPumpState::Idle
+                };
+                PolicyReading::new(state, at)
+            });
+        }
+        if self.configured(|s| *s == Slot::SgReady) {
+            house.sg_ready = match self.fresh_reading(&Slot::SgReady, now) {
+                Some(Reading {
+                    value: Value::Sg(sg),
+                    at,
+                }) => Some(PolicyReading::new(
+                    match sg {
+                        SgReady::Blocked => PolicySg::Block,
+                        SgReady::Normal => PolicySg::Normal,
+                        SgReady::Recommended => PolicySg::Recommend,
+                        SgReady::Forced => PolicySg::Force,
+                    },
+                    at,
+                )),
+                _ => None,
+            };
+        }
+        if self.configured(|s| *s == Slot::Presence) {
+            house.presence = flag(&Slot::Presence).map(|(b, at)| PolicyReading::new(b, at));
+        }
+        let windows: Vec<&Slot> = self
+            .routes
+            .values()
+            .flatten()
+            .map(|r| &r.slot)
+            .filter(|s| matches!(s, Slot::Window(..)))
+            .collect();
+        if !windows.is_empty() {
+            let fresh: Vec<(bool, Timestamp)> = windows.iter().filter_map(|s| flag(s)).collect();
+            house.window_open = if fresh.is_empty() {
+                None
+            } else {
+                let open = fresh.iter().any(|(b, _)| *b);
+                // The oldest contact's time: the combined value is no
+                // fresher than its stalest part.
+                let at = fresh.iter().map(|(_, at)| *at).min().unwrap_or(now);
+                Some(PolicyReading::new(open, at))
+            };
+        }
+    }
+
     /// When a configured input was last read, by name (for diagnostics).
     pub fn last_seen(&self) -> BTreeMap<String, Timestamp> {
         self.readings
@@ -468,5 +569,44 @@ mod tests {
         // Home Assistant's own "unavailable" clears the reading.
         assert_eq!(h.handle(outdoor, b"unavailable", at(3)), Ok(true));
         assert_eq!(h.snapshot(at(3)).outdoor_temp_c, None);
+    }
+
+    #[test]
+    fn the_policy_gets_fresh_inputs_with_their_arrival_time_and_loses_stale_ones() {
+        let mut h = HouseInputs::new(&config());
+        let mut house = hearth_control::HouseInputs {
+            // Fed by the API and not configured for MQTT: left alone.
+            hashprice_per_th_day: Some(hearth_control::Reading::new(0.07, at(0))),
+            ..Default::default()
+        };
+        h.handle("hp/sg", b"10", at(10)).expect("sg");
+        h.handle("pv/surplus", b"-300", at(10)).expect("pv");
+        h.handle("hp/running", b"off", at(10)).expect("hp");
+        h.handle("w/2", b"open", at(10)).expect("window");
+        h.feed_policy(at(20), &mut house);
+        assert_eq!(
+            house.sg_ready,
+            Some(hearth_control::Reading::new(
+                hearth_control::SgReady::Block,
+                at(10)
+            ))
+        );
+        assert_eq!(house.pv_surplus_w.map(|r| r.value), Some(Watts(0.0)));
+        assert_eq!(
+            house.heat_pump.map(|r| r.value),
+            Some(hearth_control::HeatPumpState::Idle)
+        );
+        assert_eq!(house.window_open.map(|r| r.value), Some(true));
+        assert_eq!(house.outdoor_c, None, "never read");
+        assert_eq!(house.hashprice_per_th_day.map(|r| r.value), Some(0.07));
+        // PV's own max_age_s is 60: gone at 71 s, the rest stays.
+        h.feed_policy(at(71), &mut house);
+        assert_eq!(house.pv_surplus_w, None);
+        assert!(house.sg_ready.is_some());
+        // Home Assistant says the SG Ready entity is unavailable: no block.
+        h.handle("hp/sg", b"unavailable", at(72)).expect("clear");
+        h.feed_policy(at(72), &mut house);
+        assert_eq!(house.sg_ready, None);
+        assert_eq!(house.hashprice_per_th_day.map(|r| r.value), Some(0.07));
     }
 }

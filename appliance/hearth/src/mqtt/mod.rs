@@ -223,7 +223,11 @@ impl Worker {
                     if changed.is_err() { break; }
                     self.on_connect();
                 }
-                _ = tick.tick() => self.publish_states(false),
+                _ = tick.tick() => {
+                    // Also ages the inputs out of the policy when they go stale.
+                    self.feed_policy();
+                    self.publish_states(false)
+                }
                 _ = energy_tick.tick() => self.observe_energy(),
                 _ = save_tick.tick() => self.save_energy(),
                 msg = incoming.recv() => match msg {
@@ -326,6 +330,15 @@ impl Worker {
         Some(status)
     }
 
+    /// Hands the house inputs to the heat-source policy (read before the
+    /// next control tick). Never holds the appliance lock.
+    fn feed_policy(&self) {
+        let now = self.shared.clock.now();
+        let house = lock(&self.house);
+        let mut control = lock(&self.shared.control);
+        house.feed_policy(now, &mut control.house);
+    }
+
     fn observe_energy(&mut self) {
         if let Some(status) = self.current_status() {
             self.energy.observe(&status);
@@ -344,12 +357,14 @@ impl Worker {
             return;
         };
         let energy = &self.energy;
+        let economics = lock(&self.shared.control).economics;
         let docs = entities::states(
             &self.catalog,
             &self.topics,
             &status,
             energy.total(),
             &|id| energy.board(id),
+            Some(&economics),
         );
         let mut docs = docs;
         let inputs = lock(&self.house).snapshot(self.shared.clock.now());
@@ -418,7 +433,10 @@ impl Worker {
         let now = self.shared.clock.now();
         let handled = lock(&self.house).handle(topic, payload, now);
         match handled {
-            Ok(true) => self.publish_states(false),
+            Ok(true) => {
+                self.feed_policy();
+                self.publish_states(false)
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(topic, error = %e, "house input refused; keeping the previous value")
