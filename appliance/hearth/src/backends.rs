@@ -229,6 +229,10 @@ pub fn sim_params_for(board: &ConfiguredBoard) -> SimBoardParams {
     params.power = *profile.power_model();
     params.vf_table = profile.vf_table().clone();
     params.r_th_full_fan_k_per_w = 45.0 / max_w.get().max(1.0);
+    // A profile's `overhead_w` already counts its fans (fixed), so the
+    // simulator books no separate fan power here: the daemon's simulated
+    // board draws what its profile says.
+    params.fan_max_w = 0.0;
     params
 }
 

@@ -159,6 +159,12 @@ impl Daemon {
                 break;
             }
             let now = shared.clock.now();
+            // In --sim the simulated world's outdoor air is the policy's
+            // outdoor input (the world is the truth there).
+            if let Some(world) = &self.world {
+                let outdoor = hearth_sim::world::lock(world).outdoor();
+                crate::house_control::feed_outdoor(&shared, outdoor, now);
+            }
             crate::house_control::before_tick(&shared, now);
             let report = lock(&shared.appliance).tick(now);
             crate::house_control::after_tick(&shared, &report);

@@ -315,6 +315,12 @@ pub fn before_tick(shared: &Shared, now: Timestamp) {
     control.before_tick(&mut app, now);
 }
 
+/// A measured outdoor temperature (the simulated world's in --sim) as the
+/// policy's outdoor input, timestamped now.
+pub fn feed_outdoor(shared: &Shared, outdoor: hearth_core::Celsius, now: Timestamp) {
+    lock(&shared.control).house.outdoor_c = Some(hearth_control::house::Reading::new(outdoor, now));
+}
+
 /// The control loop's hook after each tick.
 pub fn after_tick(shared: &Shared, report: &TickReport) {
     lock(&shared.control).after_tick(report);

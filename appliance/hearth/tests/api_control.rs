@@ -304,3 +304,30 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
     );
     stop(tx, handle).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    let mut seen = None;
+    for _ in 0..50 {
+        let (code, c) = call(&app, "GET", "/api/v1/control", None).await;
+        assert_eq!(code, StatusCode::OK, "{c}");
+        let (_, status) = call(&app, "GET", "/api/v1/status", None).await;
+        if let (Some(house), Some(world)) = (
+            c["house"]["outdoor_c"].as_f64(),
+            status["outdoor_temp_c"].as_f64(),
+        ) {
+            seen = Some((house, world));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (house, world) = seen.expect("house outdoor_c and status outdoor_temp_c appear");
+    // Same world, read a tick or so apart: within a fraction of a kelvin.
+    assert!(
+        (house - world).abs() < 0.5,
+        "house {house} vs world {world}"
+    );
+    stop(tx, handle).await;
+}

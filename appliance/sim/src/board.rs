@@ -30,6 +30,12 @@ pub struct SimBoardParams {
     pub chip_tau_s: f64,
     /// Fan speed at 100 % duty.
     pub fan_max_rpm: f64,
+    /// Electrical power of the board's share of fans at 100 % speed, W.
+    /// Fan power follows the affinity law, `fan_max_w * speed^3`, so a fan
+    /// at half speed draws an eighth of it. Scenario files written before
+    /// this field get the BM1370 figure.
+    #[serde(default = "default_fan_max_w")]
+    pub fan_max_w: f64,
     /// Protection: trip above this chip temperature...
     pub trip_chip_c: f64,
     /// ...and restart once below this, after at least `trip_min_wait_s`.
@@ -62,7 +68,9 @@ impl SimBoardParams {
                 c_dyn_w_per_mhz_v2: 0.023,
                 leak_w_per_v2: 0.8,
                 regulator_efficiency: 0.92,
-                overhead_w: 30.0,
+                // The board's own controller (MCU, sensors, LDOs) while the
+                // chips run: a few watts. Fans are modelled apart, below.
+                overhead_w: CONTROL_OVERHEAD_W,
             },
             // The table above is valid by construction; the fallback can
             // never be taken but keeps this function panic-free.
@@ -70,6 +78,7 @@ impl SimBoardParams {
             r_th_full_fan_k_per_w: 0.03,
             chip_tau_s: 20.0,
             fan_max_rpm: 6000.0,
+            fan_max_w: default_fan_max_w(),
             trip_chip_c: 80.0,
             recover_chip_c: 50.0,
             trip_min_wait_s: 30.0,
@@ -87,6 +96,12 @@ impl SimBoardParams {
         pos("r_th_full_fan_k_per_w", self.r_th_full_fan_k_per_w)?;
         pos("chip_tau_s", self.chip_tau_s)?;
         pos("fan_max_rpm", self.fan_max_rpm)?;
+        if !(self.fan_max_w.is_finite() && self.fan_max_w >= 0.0) {
+            return Err(format!(
+                "fan_max_w must be a number >= 0, got {}",
+                self.fan_max_w
+            ));
+        }
         pos("power.c_dyn_w_per_mhz_v2", self.power.c_dyn_w_per_mhz_v2)?;
         pos(
             "power.regulator_efficiency",
@@ -102,6 +117,69 @@ impl SimBoardParams {
             return Err("recover_chip_c must be below trip_chip_c".into());
         }
         Ok(())
+    }
+}
+
+/// Control electronics on the hashboard itself, W. An estimate (MCU,
+/// temperature sensors, level shifters and LDOs run to a few watts); the Pi
+/// that runs Hearth is not part of a board.
+const CONTROL_OVERHEAD_W: f64 = 5.0;
+
+/// A board's share of the fans at full speed, W. S19/S21-class units cool
+/// three boards with four 12038 12 V fans at about 6000 rpm; a fan of that
+/// class is rated around 12 V x 2.5 A = 30 W, so 4 x 30 W / 3 boards = 40 W
+/// per board at 100 %. At partial speed the affinity law (power ~ speed^3)
+/// applies: 20 % speed draws 0.8 % of it.
+fn default_fan_max_w() -> f64 {
+    40.0
+}
+
+/// Fraction of full airflow at `duty` (the fan's speed follows its duty).
+fn airflow_at(duty: Percent) -> f64 {
+    0.25 + 0.75 * duty.fraction()
+}
+
+/// Firmware-style proportional fan control on chip temperature: 25 % at
+/// 55 °C plus 5 % per kelvin, never below 20 %.
+fn fan_duty_for_chip(chip_c: f64) -> Percent {
+    Percent::new((25.0 + (chip_c - 55.0) * 5.0).clamp(20.0, 100.0))
+}
+
+impl SimBoardParams {
+    /// Electrical fan power at `duty` by the affinity law.
+    pub fn fan_power_w(&self, duty: Percent) -> Watts {
+        let speed = duty.fraction().clamp(0.0, 1.0);
+        Watts(self.fan_max_w * speed * speed * speed)
+    }
+
+    /// Steady state of a board running at `op` in air at `ambient`: the fan
+    /// duty its fan loop settles at and the wall power including that fan.
+    /// The fan's answer to chip temperature falls as its duty rises, so the
+    /// duty where they agree is found by bisection.
+    pub fn steady_state(&self, op: OperatingPoint, ambient: Celsius) -> (Percent, Watts) {
+        let chip_w = self.power.power(op).get();
+        let answer = |duty: f64| {
+            let r_th = self.r_th_full_fan_k_per_w / airflow_at(Percent::new(duty));
+            fan_duty_for_chip(ambient.get() + chip_w * r_th).get() - duty
+        };
+        let (mut lo, mut hi) = (20.0, 100.0);
+        let duty = if answer(hi) >= 0.0 {
+            hi
+        } else if answer(lo) <= 0.0 {
+            lo
+        } else {
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                if answer(mid) > 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        let duty = Percent::new(duty);
+        (duty, Watts(chip_w) + self.fan_power_w(duty))
     }
 }
 
@@ -273,11 +351,32 @@ impl SimBoard {
         })
     }
 
-    /// Electrical power drawn now; all of it becomes heat in the room.
-    /// Under external drive, power follows the commands at once (a
-    /// regulator reads the new load within microseconds); heat integrates
-    /// it in the world's steps.
+    /// Electrical power drawn now, chips plus fans; all of it becomes heat
+    /// in the room. Under external drive, power follows the commands at
+    /// once (a regulator reads the new load within microseconds); heat
+    /// integrates it in the world's steps.
     pub fn power_w(&self) -> Watts {
+        let chips = self.chip_power_w();
+        if chips == Watts::ZERO {
+            // Idle, tripped or stopped: the model books no fan power (an
+            // idle fan at its 20 % floor draws 0.3 W).
+            return Watts::ZERO;
+        }
+        chips + self.fan_power_w()
+    }
+
+    /// Fan power now by the affinity law; zero while stalled.
+    pub fn fan_power_w(&self) -> Watts {
+        if self.fan_stalled {
+            Watts::ZERO
+        } else {
+            self.params.fan_power_w(self.fan_duty)
+        }
+    }
+
+    /// Power of the chips and the board's control electronics, without fans:
+    /// what heats the chips.
+    fn chip_power_w(&self) -> Watts {
         if let Some(ext) = self.external {
             if !ext.running() {
                 return Watts::ZERO;
@@ -305,7 +404,7 @@ impl SimBoard {
             // Natural convection only.
             0.08
         } else {
-            0.25 + 0.75 * self.fan_duty.fraction()
+            airflow_at(self.fan_duty)
         }
     }
 
@@ -326,7 +425,7 @@ impl SimBoard {
             self.step_protection(dt_s);
             self.step_frequency(dt_s);
         }
-        let p = self.power_w().get();
+        let p = self.chip_power_w().get();
         let r_th = self.params.r_th_full_fan_k_per_w / self.effective_airflow();
         let target_c = ambient.get() + p * r_th + self.thermal_fault_k;
         let a = 1.0 - (-dt_s / self.params.chip_tau_s).exp();
@@ -397,7 +496,7 @@ impl SimBoard {
         let duty = match self.state {
             BoardState::Tripped => 100.0,
             _ if !self.running() => 20.0,
-            _ => 25.0 + (self.chip_c - 55.0) * 5.0,
+            _ => fan_duty_for_chip(self.chip_c).get(),
         };
         self.fan_duty = Percent::new(duty.max(20.0));
     }
@@ -485,6 +584,48 @@ mod tests {
     }
 
     #[test]
+    fn fan_power_follows_the_cube_of_its_speed() {
+        let p = SimBoardParams::bm1370_65();
+        assert_eq!(p.fan_power_w(Percent::FULL), Watts(40.0));
+        assert!((p.fan_power_w(Percent::new(50.0)).get() - 5.0).abs() < 1e-12);
+        assert!((p.fan_power_w(Percent::new(20.0)).get() - 0.32).abs() < 1e-12);
+    }
+
+    #[test]
+    fn steady_state_matches_the_stepped_board() {
+        // The fixed point the ceiling uses is where the stepped board settles.
+        let params = SimBoardParams::bm1370_65();
+        for target_w in [500.0, 900.0, 1600.0] {
+            let mut b = SimBoard::new(params.clone(), Celsius(20.0));
+            b.set_power_target(Watts(target_w));
+            run(&mut b, 600);
+            let op = b.telemetry().operating_point;
+            let Some(op) = op else {
+                panic!("board runs at {target_w} W")
+            };
+            let (duty, power) = params.steady_state(op, Celsius(20.0));
+            assert!(
+                (duty.get() - b.telemetry().fan_duty.get()).abs() < 0.5,
+                "{target_w} W: {duty:?} vs {:?}",
+                b.telemetry().fan_duty
+            );
+            assert!((power - b.power_w()).get().abs() < 0.5, "{target_w} W");
+        }
+    }
+
+    #[test]
+    fn a_slower_fan_at_low_power_draws_far_less() {
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(600.0));
+        run(&mut b, 600);
+        let low = b.fan_power_w();
+        b.set_power_target(Watts(1600.0));
+        run(&mut b, 600);
+        let high = b.fan_power_w();
+        assert!(high.get() > 5.0 * low.get(), "{low:?} vs {high:?}");
+    }
+
+    #[test]
     fn stalled_fan_trips_and_recovers_after_the_fan_returns() {
         let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
         b.set_power_target(Watts(1500.0));
@@ -525,14 +666,14 @@ mod tests {
         let expected = b.params.power.power(OperatingPoint {
             freq_mhz: FreqMhz(500.0),
             voltage_mv: Millivolts(1140.0),
-        });
-        assert_eq!(b.power_w(), expected);
+        }) + Watts(5.0); // the fan at 50 %: 40 W x 0.5^3
+        assert!((b.power_w() - expected).get().abs() < 1e-9);
         assert_eq!(b.telemetry().fan_duty, Percent::new(50.0));
         // The model's own protection stays out of it, however hot.
         b.set_thermal_fault(200.0);
         run(&mut b, 120);
         assert!(b.chip_temp().get() > 200.0);
-        assert_eq!(b.power_w(), expected);
+        assert!((b.power_w() - expected).get().abs() < 1e-9);
         if let Some(ext) = b.external_mut() {
             ext.reset_held = true;
         }

@@ -557,7 +557,8 @@ fn efficiency_ceiling(params: &SimBoardParams) -> (f64, f64, f64) {
     let table = &params.vf_table;
     let hpj = |f: f64| {
         let op = table.point_at(hearth_core::FreqMhz(f));
-        let w = params.power.power(op).get();
+        // Chips plus the fan where its loop settles at that point.
+        let w = params.steady_state(op, Celsius(20.0)).1.get();
         if w > 0.0 {
             params.power.hashrate(op.freq_mhz).get() * 1e9 / w
         } else {
