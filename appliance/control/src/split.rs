@@ -112,6 +112,18 @@ impl PowerSplitter {
     /// Power per board for `target` (the zone's total) at `now`.
     pub fn split(&mut self, target: Watts, boards: &[BoardRange], now: Timestamp) -> Vec<Watts> {
         self.gates.resize(boards.len(), Gate::default());
+        // A clock that went backwards (NTP, an RTC reset) would leave a
+        // switch time in the future and hold a board off (or on) until the
+        // clock caught up, hours later. Count the dwell again from now
+        // instead: at most one dwell's wait, never longer.
+        for g in &mut self.gates {
+            if g.since.is_some_and(|s| s > now) {
+                g.since = Some(now);
+            }
+        }
+        if self.last.is_some_and(|t| t > now) {
+            self.last = Some(now);
+        }
         let dt_s = self
             .last
             .map_or(0.0, |t| now.since(t).as_secs_f64())
@@ -290,6 +302,29 @@ mod tests {
         assert_eq!(s.running(), 0);
         // After a safety stop heat may resume as soon as it is allowed.
         assert!(s.split(Watts(1000.0), &boards(1), at(620))[0].get() > 0.0);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_back_delays_heat_by_one_dwell_at_most() {
+        let dwell = Dwell {
+            min_on: Duration::from_secs(300),
+            min_off: Duration::from_secs(300),
+        };
+        let mut s = PowerSplitter::new(dwell);
+        let b = boards(1);
+        // Running, then switched off at a clock 20 h ahead.
+        s.split(Watts(1000.0), &b, at(80_000));
+        s.force_off(1, at(80_000));
+        // The clock comes back 20 h; heat is asked for again.
+        let mut first_on = None;
+        for t in (10_000..12_000).step_by(10) {
+            if s.split(Watts(1000.0), &b, at(t))[0].get() > 0.0 {
+                first_on = Some(t);
+                break;
+            }
+        }
+        let first_on = first_on.expect("heat resumes after a backward clock jump");
+        assert!(first_on <= 10_000 + 300, "waited {} s", first_on - 10_000);
     }
 
     #[test]
