@@ -515,7 +515,13 @@ pub fn spawn(
     let mut svc = Service {
         clock: clock.clone(),
         book: JobBook::new(Checker::detect()),
-        failover: Failover::new(names.clone(), opts.switch_back_after),
+        failover: {
+            let mut f = Failover::new(names.clone(), opts.switch_back_after);
+            if opts.own_source.is_some() {
+                f.set_startup_grace(own::STARTUP_GRACE);
+            }
+            f
+        },
         stats: names
             .iter()
             .map(|n| SourceStats::new(saved.get(n).cloned().unwrap_or_default()))

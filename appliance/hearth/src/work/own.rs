@@ -38,6 +38,10 @@ const EXTRANONCE2_LEN: usize = 8;
 /// Pushed after the extranonce in the coinbase scriptSig.
 const COINBASE_TAG: &[u8] = b"/hearth/";
 
+/// Our node starts a moment after a fallback pool answers; within this
+/// much of the work service's start it takes over at once.
+pub const STARTUP_GRACE: Duration = Duration::from_secs(20);
+
 /// The name the source has in the status and the failover order.
 pub const SOURCE_NAME: &str = "sharechain";
 
@@ -348,6 +352,9 @@ pub async fn run(
     }
 }
 
+/// Where the simulation's shares pay (regtest).
+pub const SIM_PAYOUT_ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
 /// `[sharechain]` as `hearth run` uses it: with `--sim` and the section
 /// left at its defaults (not enabled), a local regtest sharechain on a
 /// loopback port, so the simulation mines end to end against the fake node.
@@ -360,6 +367,8 @@ pub fn effective_section(
         s.enabled = true;
         s.network = "regtest".into();
         s.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        // A regtest address (BIP173's example) so "our shares" are counted.
+        s.payout_address = Some(SIM_PAYOUT_ADDRESS.into());
     }
     s
 }
