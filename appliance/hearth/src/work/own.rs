@@ -403,3 +403,68 @@ pub fn rpc_from_section(
     };
     Ok(RpcClient::new(addr, auth))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sharechain::config::SharechainSection;
+
+    fn rpc_template() -> crate::node::rpc::BlockTemplate {
+        crate::node::rpc::BlockTemplate {
+            version: 0x2000_0000,
+            previousblockhash: "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+                .into(),
+            transactions: Vec::new(),
+            coinbasevalue: 5_000_000_000,
+            bits: "207fffff".into(),
+            height: 102,
+            curtime: 1_700_000_000,
+            default_witness_commitment: None,
+        }
+    }
+
+    #[test]
+    fn a_node_template_converts_and_bad_fields_are_refused_by_name() {
+        let t = template_from_rpc(&rpc_template()).unwrap();
+        assert_eq!(t.bits.to_consensus(), 0x207f_ffff);
+        assert_eq!(t.height, 102);
+        assert_eq!(t.coinbase_value.to_sat(), 5_000_000_000);
+        let mut bad = rpc_template();
+        bad.bits = "zz".into();
+        assert!(format!("{:#}", template_from_rpc(&bad).unwrap_err()).contains("bits"));
+        let mut bad = rpc_template();
+        bad.default_witness_commitment = Some("not hex".into());
+        assert!(format!("{:#}", template_from_rpc(&bad).unwrap_err())
+            .contains("default_witness_commitment"));
+        let mut bad = rpc_template();
+        bad.previousblockhash = "00".into();
+        assert!(format!("{:#}", template_from_rpc(&bad).unwrap_err()).contains("previousblockhash"));
+    }
+
+    #[test]
+    fn sim_defaults_to_a_local_regtest_sharechain_but_a_configured_one_is_kept() {
+        let d = SharechainSection::default();
+        let sim = effective_section(&d, true);
+        assert!(sim.enabled);
+        assert_eq!(sim.network, "regtest");
+        assert!(sim.settings().unwrap().payout_script.is_some());
+        assert!(!effective_section(&d, false).enabled);
+        let mine = SharechainSection {
+            network: "signet".into(),
+            ..SharechainSection::default()
+        };
+        assert_eq!(effective_section(&mine, true), mine);
+    }
+
+    #[test]
+    fn node_credentials_are_required_cookie_or_user_and_password() {
+        let d = SharechainSection::default();
+        assert!(rpc_from_section(&d, hearth_sharechain::Network::Mainnet).is_err());
+        let s = SharechainSection {
+            node_user: Some("u".into()),
+            node_password: Some("p".into()),
+            ..SharechainSection::default()
+        };
+        assert!(rpc_from_section(&s, hearth_sharechain::Network::Regtest).is_ok());
+    }
+}
