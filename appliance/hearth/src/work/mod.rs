@@ -423,7 +423,13 @@ pub async fn start(
         Some(run.data_dir.clone()),
         pool.as_ref().map(|p| p.address.to_string()),
     );
-    if own::effective_section(&run.config.raw.sharechain, run.simulate).enabled {
+    if own::effective_section(
+        &run.config.raw.sharechain,
+        run.simulate,
+        !cfg.pools.is_empty(),
+    )
+    .enabled
+    {
         opts.own_source = Some(cfg.version_mask);
     }
     let hashrate_from = shared.clone();

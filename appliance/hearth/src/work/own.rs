@@ -355,15 +355,20 @@ pub async fn run(
 /// Where the simulation's shares pay (regtest).
 pub const SIM_PAYOUT_ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
-/// `[sharechain]` as `hearth run` uses it: with `--sim` and the section
-/// left at its defaults (not enabled), a local regtest sharechain on a
-/// loopback port, so the simulation mines end to end against the fake node.
+/// `[sharechain]` as `hearth run` uses it: with `--sim`, the section left
+/// at its defaults (not enabled) and no `[[work.pool]]` configured, a local
+/// regtest sharechain on a loopback port, so the simulation mines end to
+/// end against the fake node. A configured pool or section is respected.
 pub fn effective_section(
     section: &crate::sharechain::config::SharechainSection,
     simulate: bool,
+    pools_configured: bool,
 ) -> crate::sharechain::config::SharechainSection {
     let mut s = section.clone();
-    if simulate && *section == crate::sharechain::config::SharechainSection::default() {
+    if simulate
+        && !pools_configured
+        && *section == crate::sharechain::config::SharechainSection::default()
+    {
         s.enabled = true;
         s.network = "regtest".into();
         s.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -444,16 +449,17 @@ mod tests {
     #[test]
     fn sim_defaults_to_a_local_regtest_sharechain_but_a_configured_one_is_kept() {
         let d = SharechainSection::default();
-        let sim = effective_section(&d, true);
+        let sim = effective_section(&d, true, false);
         assert!(sim.enabled);
         assert_eq!(sim.network, "regtest");
         assert!(sim.settings().unwrap().payout_script.is_some());
-        assert!(!effective_section(&d, false).enabled);
+        assert!(!effective_section(&d, false, false).enabled);
+        assert!(!effective_section(&d, true, true).enabled);
         let mine = SharechainSection {
             network: "signet".into(),
             ..SharechainSection::default()
         };
-        assert_eq!(effective_section(&mine, true), mine);
+        assert_eq!(effective_section(&mine, true, false), mine);
     }
 
     #[test]
