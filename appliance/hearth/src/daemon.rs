@@ -361,7 +361,11 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     );
     // In the background: heat never waits for the sharechain.
     tokio::spawn(crate::sharechain::service::start_if_enabled(
-        opts.config.raw.sharechain.clone(),
+        crate::work::own::effective_section(
+            &opts.config.raw.sharechain,
+            opts.simulate,
+            !opts.config.raw.work.pools.is_empty(),
+        ),
         opts.data_dir.clone(),
         opts.simulate,
     ));

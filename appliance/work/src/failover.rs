@@ -47,6 +47,11 @@ pub struct Failover {
     sources: Vec<Entry>,
     active: Option<usize>,
     switch_back_after: Duration,
+    /// While the daemon starts, a preferred source that comes up is taken
+    /// at once (no switch-back wait): it was never lost, only slower to
+    /// start than a fallback (our own node beside an external pool).
+    startup_grace: Duration,
+    first_decide: Option<Timestamp>,
 }
 
 impl Failover {
@@ -63,7 +68,14 @@ impl Failover {
                 .collect(),
             active: None,
             switch_back_after,
+            startup_grace: Duration::ZERO,
+            first_decide: None,
         }
+    }
+
+    /// See [`Failover`]'s `startup_grace`: counted from the first decision.
+    pub fn set_startup_grace(&mut self, grace: Duration) {
+        self.startup_grace = grace;
     }
 
     pub fn len(&self) -> usize {
@@ -107,10 +119,13 @@ impl Failover {
             .active
             .and_then(|i| self.sources.get(i))
             .is_some_and(|e| e.health == SourceHealth::Up);
+        let started = *self.first_decide.get_or_insert(now);
+        let starting = now.since(started) < self.startup_grace;
         let settled = |e: &Entry| {
             e.health == SourceHealth::Up
-                && e.up_since
-                    .is_some_and(|t| now.since(t) >= self.switch_back_after)
+                && (starting
+                    || e.up_since
+                        .is_some_and(|t| now.since(t) >= self.switch_back_after))
         };
         let best = if current_ok {
             let cur = self.active.unwrap_or(0);
@@ -182,5 +197,23 @@ mod tests {
         assert!(matches!(f.mode(), WorkMode::HeatOnly { .. }));
         // From heat-only any healthy source takes over at once.
         assert_eq!(f.set_health(0, SourceHealth::Up, t(14)), Some(0));
+    }
+
+    #[test]
+    fn a_preferred_source_that_is_merely_slow_to_start_is_taken_at_once() {
+        let mut f = Failover::new(
+            vec!["sharechain".into(), "pool".into()],
+            Duration::from_secs(30),
+        );
+        f.set_startup_grace(Duration::from_secs(10));
+        assert_eq!(f.decide(t(100)), None);
+        assert_eq!(f.set_health(1, SourceHealth::Up, t(100)), Some(1));
+        // Within the grace: no switch-back wait.
+        assert_eq!(f.set_health(0, SourceHealth::Up, t(102)), Some(0));
+        // After it, a loss and return waits as usual.
+        assert_eq!(f.set_health(0, SourceHealth::Down, t(120)), Some(1));
+        assert_eq!(f.set_health(0, SourceHealth::Up, t(121)), Some(1));
+        assert_eq!(f.decide(t(150)), Some(1));
+        assert_eq!(f.decide(t(151)), Some(0));
     }
 }

@@ -94,6 +94,13 @@ enum Command {
     ),
     Connect(SocketAddr),
     Payouts(u64, oneshot::Sender<Vec<(String, u64)>>),
+    /// The work pipeline's job on the tip (payout script, block value, nBits).
+    Job(
+        bitcoin::ScriptBuf,
+        u64,
+        bitcoin::CompactTarget,
+        oneshot::Sender<hearth_sharechain::ShareJob>,
+    ),
 }
 
 /// A running p2p node.
@@ -178,6 +185,22 @@ impl P2pHandle {
         let (tx, rx) = oneshot::channel();
         self.cmd
             .send(Command::Payouts(value_sat, tx))
+            .await
+            .context("sharechain node stopped")?;
+        rx.await.context("sharechain node stopped")
+    }
+
+    /// The job for our next share on the current tip, paying `script` for a
+    /// block worth `value_sat` at `block_bits` (the work pipeline's source).
+    pub async fn job(
+        &self,
+        script: bitcoin::ScriptBuf,
+        value_sat: u64,
+        block_bits: bitcoin::CompactTarget,
+    ) -> Result<hearth_sharechain::ShareJob> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Job(script, value_sat, block_bits, tx))
             .await
             .context("sharechain node stopped")?;
         rx.await.context("sharechain node stopped")
@@ -510,6 +533,9 @@ impl NodeTask {
                 let _ = reply.send(self.mine_regtest(script, now));
             }
             Command::Connect(addr) => self.dial(addr),
+            Command::Job(script, value, bits, reply) => {
+                let _ = reply.send(self.node.chain_mut().job(script, value, bits, now));
+            }
             Command::Payouts(value, reply) => {
                 let finder = self
                     .our_script

@@ -37,10 +37,45 @@ pub async fn start_if_enabled(section: SharechainSection, data_dir: PathBuf, sim
         }
     };
     tracing::info!(listen = %handle.local_addr, network = settings.params.network.name(), "sharechain node running");
+    if !simulate {
+        match (
+            settings.payout_script.clone(),
+            crate::work::own::rpc_from_section(&section, settings.params.network),
+        ) {
+            (Some(payout_script), Ok(rpc)) => {
+                crate::work::own::install(crate::work::own::OwnLink {
+                    handle: handle.clone(),
+                    rpc,
+                    payout_script,
+                    fake_node: None,
+                })
+            }
+            (None, _) => tracing::warn!("sharechain: no payout_address, so no mining into it"),
+            (_, Err(e)) => tracing::warn!("sharechain: {e}; no mining into it"),
+        }
+    }
     super::api::install(handle.clone());
     if simulate && settings.params.network == Network::Regtest {
+        let script = settings
+            .payout_script
+            .clone()
+            .unwrap_or_else(|| hearth_sharechain::miner::test_payout_script(0));
         match crate::node::fake::FakeNode::start(&data_dir.join("fake-node"), 101, "hearth").await {
-            Ok(node) => tracing::info!(rpc = %node.addr, "simulated bitcoind (fake node) running"),
+            Ok(node) => {
+                tracing::info!(rpc = %node.addr, "simulated bitcoind (fake node) running");
+                // The simulated chains mine into the sharechain (work::own);
+                // no CPU shares beside them, so "our shares" are theirs.
+                crate::work::own::install(crate::work::own::OwnLink {
+                    handle: handle.clone(),
+                    rpc: crate::node::rpc::RpcClient::new(
+                        node.addr,
+                        crate::node::rpc::Auth::Cookie(node.cookie_path.clone()),
+                    ),
+                    payout_script: script,
+                    fake_node: Some(node),
+                });
+                return;
+            }
             Err(e) => tracing::warn!("fake node not started: {e}"),
         }
         let script = settings

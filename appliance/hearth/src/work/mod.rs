@@ -20,6 +20,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 mod lines;
+pub mod own;
 pub mod persist;
 pub mod testpool;
 
@@ -90,6 +91,9 @@ pub struct WorkOptions {
     pub pools: Vec<PoolConfig>,
     pub switch_back_after: Duration,
     pub data_dir: Option<PathBuf>,
+    /// Our sharechain node first in the failover order (`own::run`), with
+    /// the BIP310 version mask its jobs may roll; `None`: pools only.
+    pub own_source: Option<u32>,
 }
 
 impl WorkOptions {
@@ -139,6 +143,7 @@ impl WorkOptions {
             pools,
             switch_back_after: Duration::from_secs(cfg.switch_back_after_s),
             data_dir,
+            own_source: None,
         }
     }
 }
@@ -413,11 +418,20 @@ pub async fn start(
     } else {
         None
     };
-    let opts = WorkOptions::from_config(
+    let mut opts = WorkOptions::from_config(
         cfg,
         Some(run.data_dir.clone()),
         pool.as_ref().map(|p| p.address.to_string()),
     );
+    if own::effective_section(
+        &run.config.raw.sharechain,
+        run.simulate,
+        !cfg.pools.is_empty(),
+    )
+    .enabled
+    {
+        opts.own_source = Some(cfg.version_mask);
+    }
     let hashrate_from = shared.clone();
     let sink = WorkSink {
         status: shared.work.clone(),
@@ -481,19 +495,39 @@ pub fn spawn(
         .as_ref()
         .and_then(|s| s.load().ok())
         .unwrap_or_default();
-    let names: Vec<String> = opts.pools.iter().map(|p| p.name.clone()).collect();
+    let mut names: Vec<String> = opts.pools.iter().map(|p| p.name.clone()).collect();
     let mut submits = Vec::new();
+    // Our own sharechain first; the pools follow as fallbacks.
+    let first_pool = usize::from(opts.own_source.is_some());
+    if let Some(version_mask) = opts.own_source {
+        names.insert(0, own::SOURCE_NAME.to_string());
+        let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
+        submits.push(tx);
+        tokio::spawn(own::run(0, version_mask, ev_tx.clone(), rx));
+    }
     for (i, pool) in opts.pools.into_iter().enumerate() {
         let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
         submits.push(tx);
-        tokio::spawn(client::run_pool(i, pool, clock.clone(), ev_tx.clone(), rx));
+        tokio::spawn(client::run_pool(
+            first_pool + i,
+            pool,
+            clock.clone(),
+            ev_tx.clone(),
+            rx,
+        ));
     }
     drop(ev_tx);
     let now = clock.now();
     let mut svc = Service {
         clock: clock.clone(),
         book: JobBook::new(Checker::detect()),
-        failover: Failover::new(names.clone(), opts.switch_back_after),
+        failover: {
+            let mut f = Failover::new(names.clone(), opts.switch_back_after);
+            if opts.own_source.is_some() {
+                f.set_startup_grace(own::STARTUP_GRACE);
+            }
+            f
+        },
         stats: names
             .iter()
             .map(|n| SourceStats::new(saved.get(n).cloned().unwrap_or_default()))
