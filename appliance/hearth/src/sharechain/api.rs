@@ -20,7 +20,13 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/api/v1/sharechain", get(status))
 }
 
-async fn status() -> Response {
+#[utoipa::path(get, path = "/api/v1/sharechain", tag = "sharechain",
+    description = "The sharechain node: network, tip, height, peers, sync progress, the PPLNS window, our shares and expected payout.",
+    responses((status = 200, description = "the node's status", body = Object),
+        (status = 401, description = "reads are not public and no owner credentials were sent"),
+        (status = 503, description = "the sharechain node is not running")),
+    security((), ("bearer" = []), ("session" = [])))]
+pub(crate) async fn status() -> Response {
     match HANDLE.get() {
         Some(h) => Json(h.status()).into_response(),
         None => (
