@@ -51,6 +51,9 @@ pub struct Daemon {
     pub sim_boards: std::collections::BTreeMap<hearth_core::BoardId, usize>,
     /// The chain-driven boards' job feeds, for the work service.
     pub job_feeds: Vec<crate::boards::JobFeed>,
+    /// In --sim, the world's outdoor temperature feeds the policy, unless the
+    /// house sends its own over MQTT (then that one is the truth it asked for).
+    sim_outdoor_to_policy: bool,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -59,6 +62,13 @@ impl std::fmt::Debug for Daemon {
             .field("tick", &self.tick)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the simulated world's outdoor temperature is the policy's
+/// outdoor input: yes, unless an MQTT outdoor input is configured.
+fn world_outdoor_feeds_policy(config: &Validated) -> bool {
+    let mqtt = &config.raw.mqtt;
+    !(mqtt.enabled && mqtt.inputs.outdoor_temp_c.is_some())
 }
 
 fn retention(config: &Validated) -> Retention {
@@ -131,6 +141,7 @@ impl Daemon {
             sim_faults,
             sim_boards,
             job_feeds,
+            sim_outdoor_to_policy: world_outdoor_feeds_policy(&opts.config),
         })
     }
 
@@ -161,7 +172,7 @@ impl Daemon {
             let now = shared.clock.now();
             // In --sim the simulated world's outdoor air is the policy's
             // outdoor input (the world is the truth there).
-            if let Some(world) = &self.world {
+            if let Some(world) = self.world.as_ref().filter(|_| self.sim_outdoor_to_policy) {
                 let outdoor = hearth_sim::world::lock(world).outdoor();
                 crate::house_control::feed_outdoor(&shared, outdoor, now);
             }
