@@ -36,6 +36,10 @@ cat > "$seed/etc/hearth/hearth.toml" <<'TOML'
 [daemon]
 http = "0.0.0.0:80"
 
+# The test reads the status without logging in; writes still need the owner.
+[web]
+public_read = true
+
 [[zone]]
 id = "living-room"
 name = "Living room"

@@ -30,8 +30,15 @@ fn rig() -> &'static Rig {
         let built = build_world(1, start, Default::default(), &[ZoneSpec::default_room()]);
         let store = Store::open(Path::new(":memory:")).expect("in-memory store");
         let clock: Arc<dyn Clock> = Arc::new(VirtualClock::new(start));
+        // Control settings live in a file of the data directory; a fresh one
+        // per fuzzing process.
+        let data_dir = std::env::temp_dir().join(format!("hearth-fuzz-api-{}", std::process::id()));
+        std::fs::create_dir_all(&data_dir).expect("fuzz data dir");
+        let control = hearth::house_control::ControlState::load(&data_dir).expect("control state");
         let shared = Arc::new(Shared {
             appliance: Mutex::new(Appliance::new(built.zones, PiGains::default())),
+            control: Mutex::new(control),
+            work: Arc::new(RwLock::new(None)),
             store: Arc::new(Mutex::new(store)),
             status: RwLock::new(None),
             heartbeat: Heartbeat::new(Duration::from_secs(1)),

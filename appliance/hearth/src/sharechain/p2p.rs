@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 
 /// Frames queued to one peer; a peer that does not read is dropped.
 pub const WRITE_QUEUE: usize = 256;
+/// How often seeds we are not connected to are dialed again.
+const REDIAL_EVERY: Duration = Duration::from_secs(10);
+
 /// Events queued from all connections to the node task.
 pub const EVENT_QUEUE: usize = 1024;
 /// Most connections at once.
@@ -384,7 +387,10 @@ impl NodeTask {
 
     async fn run(mut self, mut ev_rx: mpsc::Receiver<Event>, mut cmd_rx: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut redial = tokio::time::interval(Duration::from_secs(10));
+        // Not at once: the seeds were just dialed, and a redial before their
+        // `Connected` arrives would open a second connection to the same node.
+        let mut redial =
+            tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_EVERY, REDIAL_EVERY);
         let mut prune = tokio::time::interval(Duration::from_secs(60));
         self.publish();
         loop {
