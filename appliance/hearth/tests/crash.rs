@@ -16,13 +16,14 @@
 //! figures in docs/reliability.md come from `scripts/reliability.sh`).
 //! Seeded: `HEARTH_CRASH_SEED` replays a run's kill moments and values.
 
+mod common;
+
 use hearth::store::{Store, DB_FILE};
 use hearth_control::{ZoneMode, ZoneSettings};
 use hearth_core::{Celsius, Timestamp};
 use rusqlite::Connection;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,57 +67,7 @@ static AUTH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
     let auth = AUTH.lock().unwrap().clone();
-    http_raw(addr, &auth, method, path, body).map(|(code, _, json)| (code, json))
-}
-
-fn http_raw(
-    addr: SocketAddr,
-    headers: &str,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> Option<(u16, String, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, rest) = resp.split_once("\r\n\r\n")?;
-    let json = serde_json::from_str(rest).unwrap_or(Value::Null);
-    Some((code, head.to_string(), json))
-}
-
-/// First start: set the owner password, then make a bearer token with the
-/// page session it gives.
-fn owner_token(addr: SocketAddr) -> String {
-    let pw = r#"{"password": "crash test owner"}"#;
-    let (code, head, body) = http_raw(addr, "", "POST", "/api/v1/auth/setup", pw).expect("setup");
-    assert_eq!(code, 200, "setup: {body}");
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("session cookie")
-        .to_string();
-    let headers = format!("Cookie: {cookie}\r\nX-Requested-With: hearth\r\n");
-    let (code, _, body) = http_raw(
-        addr,
-        &headers,
-        "POST",
-        "/api/v1/auth/tokens",
-        r#"{"name": "crash"}"#,
-    )
-    .expect("token");
-    assert_eq!(code, 201, "{body}");
-    format!(
-        "Authorization: Bearer {}\r\n",
-        body["token"].as_str().expect("token")
-    )
+    common::http_with(addr, &auth, method, path, Some(body)).map(|(code, _, json)| (code, json))
 }
 
 fn start(data_dir: &Path) -> (Child, SocketAddr) {
@@ -133,7 +84,7 @@ fn start(data_dir: &Path) -> (Child, SocketAddr) {
         if let Some((200, _)) = http(addr, "GET", "/health", "") {
             let mut auth = AUTH.lock().unwrap();
             if auth.is_empty() {
-                *auth = owner_token(addr);
+                *auth = format!("Authorization: Bearer {}\r\n", common::owner_token(addr));
             }
             return (child, addr);
         }

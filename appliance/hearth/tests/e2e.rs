@@ -3,9 +3,11 @@
 //! setpoint that survives a restart, SIGTERM, the simulator CLI, and refusals
 //! of bad configuration.
 
+mod common;
+
+use common::{http_with, owner_token};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,64 +22,6 @@ fn free_port() -> SocketAddr {
 /// A tiny HTTP/1.1 client: enough for JSON requests to localhost.
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
     http_with(addr, "", method, path, body).map(|(code, _, json)| (code, json))
-}
-
-/// Same, with extra header lines (each ending in CRLF); also returns the
-/// response's header block.
-fn http_with(
-    addr: SocketAddr,
-    headers: &str,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> Option<(u16, String, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let body = body.unwrap_or("");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, rest) = resp.split_once("\r\n\r\n")?;
-    let json = serde_json::from_str(rest).unwrap_or(Value::Null);
-    Some((code, head.to_string(), json))
-}
-
-/// Reads and writes need the owner: set the password on first start (or log
-/// in after a restart) and make a bearer token.
-fn owner_token(addr: SocketAddr) -> String {
-    let pw = r#"{"password": "e2e owner password"}"#;
-    let (code, mut head, _) =
-        http_with(addr, "", "POST", "/api/v1/auth/setup", Some(pw)).expect("setup");
-    if code == 409 {
-        let (code, h, body) =
-            http_with(addr, "", "POST", "/api/v1/auth/login", Some(pw)).expect("login");
-        assert_eq!(code, 200, "{body}");
-        head = h;
-    } else {
-        assert_eq!(code, 200, "setup");
-    }
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("session cookie")
-        .to_string();
-    let headers = format!("Cookie: {cookie}\r\nX-Requested-With: hearth\r\n");
-    let (code, _, body) = http_with(
-        addr,
-        &headers,
-        "POST",
-        "/api/v1/auth/tokens",
-        Some(r#"{"name": "e2e"}"#),
-    )
-    .expect("token");
-    assert_eq!(code, 201, "{body}");
-    body["token"].as_str().expect("token").to_string()
 }
 
 struct Daemon {
