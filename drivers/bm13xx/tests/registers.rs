@@ -158,14 +158,19 @@ proptest! {
     }
 
     #[test]
-    fn baud_requests_get_the_nearest_divider(baud in any::<u32>()) {
+    // Half the cases inside the chip's range: uniform u32s land there 0.07 %
+    // of the time, which is why the old period-domain rounding (wrong for
+    // about one in nine in-range rates) failed only now and then, first
+    // seen under qemu aarch64 at 1,250,001 baud (regression test in baud.rs).
+    fn baud_requests_get_the_nearest_divider(baud in prop_oneof![any::<u32>(), (MIN_BAUD - 16)..=(MAX_BAUD + 16)]) {
         match divider_for_baud(baud) {
             Ok(divider) => {
                 let achieved = baud_for_divider(divider);
                 // No other divider is closer to the request.
                 for other in [divider.checked_sub(1), divider.checked_add(1)].into_iter().flatten() {
                     let distance = |rate: u32| (i64::from(rate) - i64::from(baud)).abs();
-                    prop_assert!(distance(achieved) <= distance(baud_for_divider(other)) + 1);
+                    prop_assert!(distance(achieved) <= distance(baud_for_divider(other)),
+                        "baud {}: divider {} ({}), divider {} is nearer", baud, divider, achieved, other);
                 }
             }
             Err(_) => prop_assert!(!(MIN_BAUD..=MAX_BAUD).contains(&baud)),

@@ -60,19 +60,36 @@ pub const fn divider_for_baud(baud: u32) -> Result<u8, RegisterError> {
             max: MAX_BAUD,
         });
     }
-    // divider + 1 = round(clock / (8 * baud)), computed without floats.
+    // Nearest in *rate*, not in period: rounding `clock / (8 * baud)` picks
+    // the divider nearest in 1/baud, which between two dividers' rates
+    // switches at their harmonic mean instead of their arithmetic mean
+    // (1,250,001 baud got divider 1 = 1,562,500, though divider 2 =
+    // 1,041,666 is nearer). So take the two dividers around the request
+    // and compare the rates they really give, in integers.
     let eight_baud = 8 * baud as u64;
-    let steps = (BAUD_CLOCK_HZ as u64 + eight_baud / 2) / eight_baud;
-    // baud in range keeps steps in 1..=256.
-    let divider = steps.saturating_sub(1);
-    if divider > u8::MAX as u64 {
+    // floor(clock / (8 * baud)) is in 1..=256 for an in-range baud; the
+    // faster neighbour is that many steps, the slower one a step more.
+    let fast_steps = BAUD_CLOCK_HZ as u64 / eight_baud;
+    if fast_steps == 0 || fast_steps > u8::MAX as u64 + 1 {
         return Err(RegisterError::BaudOutOfRange {
             requested: baud,
             min: MIN_BAUD,
             max: MAX_BAUD,
         });
     }
-    Ok(divider as u8)
+    let fast = (fast_steps - 1) as u8;
+    if fast == u8::MAX {
+        return Ok(fast);
+    }
+    let slow = fast + 1;
+    let fast_error = baud_for_divider(fast).abs_diff(baud);
+    let slow_error = baud.abs_diff(baud_for_divider(slow));
+    // A tie goes to the faster rate (the smaller divider).
+    if slow_error < fast_error {
+        Ok(slow)
+    } else {
+        Ok(fast)
+    }
 }
 
 /// The register value selecting `divider` (bit 28 clear, observed upper bits).
@@ -137,6 +154,54 @@ mod tests {
         assert_eq!(divider_for_baud(1_000_000), Ok(2));
         assert_eq!(divider_for_baud(3_125_000), Ok(0));
         assert_eq!(divider_for_baud(MIN_BAUD), Ok(255));
+    }
+
+    /// The request proptest found under qemu aarch64 (the bug was not the
+    /// platform: the old code rounded in the period domain and failed for
+    /// ~355,000 of the 3.1 million in-range rates on any machine).
+    #[test]
+    fn regression_1250001_goes_to_the_nearer_rate() {
+        // Divider 1 = 1,562,500 (312,499 away), divider 2 = 1,041,666 (208,335 away).
+        assert_eq!(divider_for_baud(1_250_001), Ok(2));
+        // Between the harmonic mean (1,250,000) and the arithmetic mean
+        // (1,302,083) of those two rates the slower one is nearer.
+        assert_eq!(divider_for_baud(1_302_082), Ok(2));
+        assert_eq!(divider_for_baud(1_302_084), Ok(1));
+        // Exactly halfway (1,302,083: 260,417 either way) ties to the faster rate.
+        assert_eq!(divider_for_baud(1_302_083), Ok(1));
+    }
+
+    /// Every in-range rate is no farther from its divider's rate than from
+    /// either neighbour's (rates fall monotonically with the divider, so
+    /// that makes it the nearest of all).
+    #[test]
+    fn every_rate_gets_the_nearest_divider() {
+        for baud in MIN_BAUD..=MAX_BAUD {
+            let divider = divider_for_baud(baud).unwrap();
+            let error = baud_for_divider(divider).abs_diff(baud);
+            for other in [divider.checked_sub(1), divider.checked_add(1)]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    error <= baud_for_divider(other).abs_diff(baud),
+                    "baud {baud}: divider {divider}, {other} is nearer"
+                );
+            }
+        }
+        // And against a brute force over all 256 dividers, on a stride.
+        for baud in (MIN_BAUD..=MAX_BAUD).step_by(997) {
+            let divider = divider_for_baud(baud).unwrap();
+            let best = (0..=u8::MAX)
+                .map(|d| baud_for_divider(d).abs_diff(baud))
+                .min()
+                .unwrap();
+            assert_eq!(
+                baud_for_divider(divider).abs_diff(baud),
+                best,
+                "baud {baud}"
+            );
+        }
     }
 
     #[test]
