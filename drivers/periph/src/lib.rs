@@ -9,6 +9,7 @@
 //! | module | part | seam |
 //! | --- | --- | --- |
 //! | [`tps546`] | TI TPS546 PMBus buck regulator | `Regulator` |
+//! | [`bitmain_pic`] | PIC voltage controller on S9-generation hashboards | `Regulator` |
 //! | [`emc2101`] | Microchip EMC2101 fan controller + diode | `Fan`, `Thermometer` |
 //! | [`tmp75`] | TI TMP75 / LM75 family / TMP1075 | `Thermometer` |
 //! | [`ds18b20`] | Maxim DS18B20 via the Linux w1 sysfs | `Thermometer` |
@@ -26,6 +27,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod bitmain_pic;
 pub mod ds18b20;
 pub mod emc2101;
 pub mod plausibility;
