@@ -120,6 +120,7 @@
 
 mod chip;
 mod hash;
+pub mod pic;
 
 use std::collections::VecDeque;
 
