@@ -354,8 +354,24 @@ pub fn simulated_runtime(
     board: &ConfiguredBoard,
     now: Timestamp,
 ) -> Result<BoardRuntime, hearth_board::runtime::RuntimeError> {
+    simulated_runtime_clocked(
+        periph,
+        board,
+        now,
+        Arc::new(crate::sim_pic::FrozenClock(now)),
+    )
+}
+
+/// [`simulated_runtime`] with the clock a simulated PIC's heartbeat
+/// watchdog runs on (a frozen clock never starves it).
+pub fn simulated_runtime_clocked(
+    periph: &SimBoardPeripherals,
+    board: &ConfiguredBoard,
+    now: Timestamp,
+    clock: Arc<dyn Clock>,
+) -> Result<BoardRuntime, hearth_board::runtime::RuntimeError> {
     let devices = BoardDevices {
-        regulator: Box::new(periph.regulator()),
+        regulator: crate::sim_pic::simulated_regulator(periph, board, clock),
         fan: Box::new(periph.fan()),
         chip_sensors: vec![Box::new(periph.chip_sensor(format!("{} chips", board.id)))],
         reset: Some(Box::new(SimReset(periph.clone()))),
@@ -386,7 +402,7 @@ fn simulated_chain_board(
 ) -> Result<crate::boards::BoardHandle> {
     let periph = SimBoardPeripherals::attach(world.clone(), idx)
         .context("attaching simulated peripherals")?;
-    let runtime = simulated_runtime(&periph, board, clock.now())
+    let runtime = simulated_runtime_clocked(&periph, board, clock.now(), clock.clone())
         .map_err(|e| anyhow::anyhow!("board {}: {e}", board.id))?;
     let (host, chips) = tokio_serial::SerialStream::pair()
         .context("creating a pseudo-terminal for simulated chips")?;

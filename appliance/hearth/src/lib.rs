@@ -17,6 +17,7 @@ pub mod node;
 pub mod remote;
 pub mod sdnotify;
 pub mod sharechain;
+pub mod sim_pic;
 pub mod state;
 pub mod store;
 pub mod web;

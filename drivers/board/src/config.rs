@@ -29,6 +29,7 @@ use crate::profile::{
     PwmFan, BITAXE_BAUD, DEFAULT_GPIOCHIP, DEFAULT_I2C_BUS, DEFAULT_SERIAL, MAX_BAUD, RESET_BAUD,
 };
 use hearth_core::BoardId;
+use hearth_periph::bitmain_pic::{self, VoutRange};
 use serde::{Deserialize, Serialize};
 
 /// One `[[hashboard]]` table.
@@ -58,9 +59,18 @@ pub struct HashboardConfig {
     /// I2C bus device (default `/dev/i2c-1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub i2c_bus: Option<String>,
-    /// TPS546 address (Bitaxe default 0x24).
+    /// TPS546 address (Bitaxe default 0x24), or the PIC's (default 0x50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regulator_address: Option<u8>,
+    /// Which regulator `regulator_address` is: "tps546" (the default) or
+    /// "bitmain-pic" (a hashboard's PIC voltage controller; `generic-*` and
+    /// `bm13xx-uart` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regulator: Option<String>,
+    /// Series voltage domains the PIC's rail feeds (`regulator =
+    /// "bitmain-pic"` only, required there): per-chip mV x domains = rail mV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voltage_domains: Option<u8>,
     /// EMC2101 address (Bitaxe default 0x4C).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_address: Option<u8>,
@@ -130,7 +140,7 @@ fn reserved_gpio(line: u32) -> Option<&'static str> {
 
 fn i2c_key(part: I2cPart) -> &'static str {
     match part {
-        I2cPart::Tps546 => "regulator_address",
+        I2cPart::Tps546 | I2cPart::BitmainPic { .. } => "regulator_address",
         I2cPart::Emc2101 => "fan_address",
         I2cPart::Tmp1075 => "thermometer_address",
     }
@@ -202,11 +212,57 @@ pub fn validate_hashboard(
         refuse(cfg.fan_pwm_channel.is_some(), "fan_pwm_channel", why)?;
         refuse(cfg.fan_tach_gpio.is_some(), "fan_tach_gpio", why)?;
     }
+    // Which core regulator, if one is named (see `pic_domains` below).
+    let pic = match cfg.regulator.as_deref() {
+        None | Some("tps546") => false,
+        Some("bitmain-pic") if class == BoardClass::Bitaxe => {
+            return Err(err(
+                "regulator",
+                format!(
+                    "not used by profile {}: its regulator is the board's TPS546",
+                    kind.name()
+                ),
+            ));
+        }
+        Some("bitmain-pic") => true,
+        Some(other) => {
+            return Err(err(
+                "regulator",
+                format!("unknown regulator {other:?}; known: \"tps546\", \"bitmain-pic\""),
+            ));
+        }
+    };
+    if class == BoardClass::Hashboard && cfg.regulator.as_deref() == Some("tps546") {
+        return Err(err(
+            "regulator",
+            format!("not used by profile {}: a hashboard's core voltage comes from its PIC (\"bitmain-pic\")", kind.name()),
+        ));
+    }
+    let pic_domains = match (pic, cfg.voltage_domains) {
+        (true, Some(0)) => return Err(err("voltage_domains", "must be at least 1".into())),
+        (true, Some(d)) => Some(d),
+        (true, None) => {
+            return Err(err(
+                "voltage_domains",
+                "required with regulator = \"bitmain-pic\": the number of series voltage domains the board's rail feeds".into(),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(err(
+                "voltage_domains",
+                "only used with regulator = \"bitmain-pic\"".into(),
+            ));
+        }
+        (false, None) => None,
+    };
     if class == BoardClass::Hashboard {
-        let why =
-            "no I2C parts are driven on this board yet (its PIC and EEPROM are not supported)";
-        refuse(cfg.i2c_bus.is_some(), "i2c_bus", why)?;
-        refuse(cfg.regulator_address.is_some(), "regulator_address", why)?;
+        let why = "no I2C parts but its PIC (regulator = \"bitmain-pic\") are driven on this board yet (its EEPROM is not supported)";
+        refuse(cfg.i2c_bus.is_some() && !pic, "i2c_bus", why)?;
+        refuse(
+            cfg.regulator_address.is_some() && !pic,
+            "regulator_address",
+            why,
+        )?;
         refuse(cfg.fan_address.is_some(), "fan_address", why)?;
         refuse(
             cfg.thermometer_address.is_some(),
@@ -306,13 +362,49 @@ pub fn validate_hashboard(
             .map_err(|r| err("min_fan_percent", r))?;
     }
 
+    // A PIC's rail covers only part of the per-chip range for a given
+    // domain count: lower the ceiling to what it can give, refuse a floor
+    // it cannot reach.
+    if let Some(domains) = pic_domains {
+        let limits = *profile.limits();
+        let wanted = VoutRange::new(limits.min_voltage_mv, limits.max_voltage_mv)
+            .map_err(|e| err("voltage_domains", e.to_string()))?;
+        let (rail_lo, rail_hi) = bitmain_pic::rail_range_mv();
+        let per_chip = |mv: f64| mv / f64::from(domains);
+        let usable = bitmain_pic::usable_chip_range(domains, wanted)
+            .filter(|u| u.min().get() <= limits.min_voltage_mv.get() + 0.5)
+            .ok_or_else(|| {
+                err(
+                    "voltage_domains",
+                    format!(
+                        "with {domains} domains the PIC's rail ({rail_lo:.0}..={rail_hi:.0} mV) gives {:.0}..={:.0} mV per chip, which does not reach this profile's floor of {:.0} mV",
+                        per_chip(rail_lo),
+                        per_chip(rail_hi),
+                        limits.min_voltage_mv.get()
+                    ),
+                )
+            })?;
+        if usable.max().get() < limits.max_voltage_mv.get() {
+            profile
+                .restrict(None, Some(usable.max().get().floor()))
+                .map_err(|r| err("voltage_domains", r))?;
+        }
+    }
+
     let per = profile.peripherals_mut();
     per.serial = serial;
     per.baud = baud;
 
     // I2C parts.
+    let regulator = match pic_domains {
+        Some(series_domains) => (
+            I2cPart::BitmainPic { series_domains },
+            Some(cfg.regulator_address.unwrap_or(bitmain_pic::BASE_ADDRESS)),
+        ),
+        None => (I2cPart::Tps546, cfg.regulator_address),
+    };
     let addresses = [
-        (I2cPart::Tps546, cfg.regulator_address),
+        regulator,
         (I2cPart::Emc2101, cfg.fan_address),
         (I2cPart::Tmp1075, cfg.thermometer_address),
     ];
@@ -325,7 +417,7 @@ pub fn validate_hashboard(
             ));
         }
         let slot = match part {
-            I2cPart::Tps546 => &mut per.regulator,
+            I2cPart::Tps546 | I2cPart::BitmainPic { .. } => &mut per.regulator,
             I2cPart::Emc2101 => &mut per.fan_controller,
             I2cPart::Tmp1075 => &mut per.board_thermometer,
         };
@@ -464,6 +556,7 @@ fn part_name(part: I2cPart) -> &'static str {
         I2cPart::Tps546 => "TPS546",
         I2cPart::Emc2101 => "EMC2101",
         I2cPart::Tmp1075 => "TMP1075",
+        I2cPart::BitmainPic { .. } => "Bitmain PIC",
     }
 }
 
@@ -611,6 +704,80 @@ mod tests {
         assert_eq!(b.profile.limits().max_voltage_mv.get(), 1200.0);
         assert_eq!(b.profile.fan_tuning().target_c, 55.0);
         assert_eq!(b.profile.fan_tuning().min_duty.get(), 30.0);
+    }
+
+    #[test]
+    fn a_hashboard_names_its_pic_regulator() {
+        let b = one("profile = \"generic-bm1370-65\"\nserial = \"/dev/ttyUSB1\"\nregulator = \"bitmain-pic\"\nvoltage_domains = 8\n")
+            .unwrap();
+        let p = b.profile.peripherals();
+        assert_eq!(
+            p.regulator,
+            Some(I2cDevice {
+                part: I2cPart::BitmainPic { series_domains: 8 },
+                address: 0x50,
+                required: true,
+            })
+        );
+        assert_eq!(p.i2c_bus.as_deref(), Some("/dev/i2c-1"));
+        // 8 domains: the rail's 9,438 mV top is 1,179 mV per chip, below the
+        // profile's 1,250 mV ceiling, so the ceiling comes down; the floor stays.
+        let limits = b.profile.limits();
+        assert_eq!(limits.max_voltage_mv.get(), 1179.0);
+        assert_eq!(limits.min_voltage_mv.get(), 1000.0);
+        assert!(b
+            .profile
+            .vf_table()
+            .points()
+            .iter()
+            .all(|p| p.min_voltage_mv <= 1179.0));
+        // Another slot, another bus.
+        let b = one("profile = \"generic-bm1368-108\"\nregulator = \"bitmain-pic\"\nvoltage_domains = 8\nregulator_address = 0x52\ni2c_bus = \"/dev/i2c-3\"\n")
+            .unwrap();
+        let p = b.profile.peripherals();
+        assert_eq!(p.regulator.map(|d| d.address), Some(0x52));
+        assert_eq!(p.i2c_bus.as_deref(), Some("/dev/i2c-3"));
+        // A chain on a serial adapter may name one too.
+        let b = one("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB0\"\nchip = \"BM1366\"\nchips = 8\nregulator = \"bitmain-pic\"\nvoltage_domains = 8\n")
+            .unwrap();
+        assert!(matches!(
+            b.profile.peripherals().regulator.map(|d| d.part),
+            Some(I2cPart::BitmainPic { series_domains: 8 })
+        ));
+    }
+
+    #[test]
+    fn pic_regulator_errors_name_the_key() {
+        let hb = "profile = \"generic-bm1370-65\"\n";
+        for (body, want) in [
+            ("regulator = \"bitmain-pic\"\n", "hashboard[0].voltage_domains: required"),
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 0\n", "hashboard[0].voltage_domains: must be at least 1"),
+            // 13 domains: 7,941 mV / 13 = 611 mV .. 726 mV per chip, nowhere near 1,000 mV.
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 13\n", "hashboard[0].voltage_domains: with 13 domains the PIC's rail (7942..=9438 mV) gives 611..=726 mV per chip"),
+            // 7 domains: the lowest rail is 1,134 mV per chip, above the 1,000 mV floor.
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 7\n", "does not reach this profile's floor of 1000 mV"),
+            ("voltage_domains = 8\n", "hashboard[0].voltage_domains: only used with regulator"),
+            ("regulator = \"tps546\"\n", "hashboard[0].regulator: not used by profile generic-bm1370-65"),
+            ("regulator = \"ltc3880\"\n", "hashboard[0].regulator: unknown regulator \"ltc3880\""),
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 8\nregulator_address = 0x03\n", "hashboard[0].regulator_address: 0x03 is not a usable"),
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 8\nfan_address = 0x4C\n", "hashboard[0].fan_address: not used"),
+        ] {
+            let e = one(&format!("{hb}{body}")).unwrap_err();
+            assert!(e.contains(want), "{body}: {e}");
+        }
+        let e =
+            one("profile = \"bitaxe-gamma\"\nregulator = \"bitmain-pic\"\nvoltage_domains = 8\n")
+                .unwrap_err();
+        assert!(
+            e.contains("hashboard[0].regulator: not used by profile bitaxe-gamma"),
+            "{e}"
+        );
+        // A lowered ceiling below what the PIC gives is kept as written.
+        let b = one(&format!(
+            "{hb}regulator = \"bitmain-pic\"\nvoltage_domains = 8\nmax_voltage_mv = 1150\n"
+        ))
+        .unwrap();
+        assert_eq!(b.profile.limits().max_voltage_mv.get(), 1150.0);
     }
 
     #[test]

@@ -381,6 +381,10 @@ pub enum I2cPart {
     Emc2101,
     /// TI TMP1075 / TMP75 board thermometer.
     Tmp1075,
+    /// Bitmain PIC voltage controller (S9-generation hashboards): sets the
+    /// board's supply rail, which feeds `series_domains` voltage domains,
+    /// so a chip sees about rail / domains.
+    BitmainPic { series_domains: u8 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ use hearth_board::{BoardProfile, I2cDevice, I2cPart, OperatingLimits, Peripheral
 use hearth_core::peripherals::{DeviceError, Fan, Regulator, Thermometer};
 use hearth_core::time::Timestamp;
 use hearth_core::units::{Percent, Rpm};
+use hearth_periph::bitmain_pic::{self, BitmainPic};
 use hearth_periph::emc2101::{self, Emc2101};
 use hearth_periph::tmp75::Tmp75;
 use hearth_periph::tps546::{Tps546, VoutRange};
@@ -248,6 +249,7 @@ fn part_name(part: I2cPart) -> &'static str {
         I2cPart::Tps546 => "TPS546",
         I2cPart::Emc2101 => "EMC2101",
         I2cPart::Tmp1075 => "TMP1075",
+        I2cPart::BitmainPic { .. } => "Bitmain PIC",
     }
 }
 
@@ -294,13 +296,47 @@ where
         }
     };
 
-    if let Some(dev) = per.regulator {
-        let mut tps = Tps546::new(bus.device(), dev.address, vout_range(limits)?);
-        // Off until the board driver decides otherwise.
-        let r = tps.set_enabled(false).map_err(DeviceError::from);
-        if check(&dev, r, &mut out.notes)? {
-            out.regulator = Some(Box::new(tps));
+    match per.regulator {
+        Some(
+            dev @ I2cDevice {
+                part: I2cPart::BitmainPic { series_domains },
+                ..
+            },
+        ) => {
+            let mut pic = BitmainPic::new(
+                bus.device(),
+                linux_embedded_hal::Delay,
+                dev.address,
+                series_domains,
+                vout_range(limits)?,
+            )
+            .map_err(|e| LinuxError::Config(format!("PIC regulator: {e}")))?;
+            // Reset, application started, rail off (blocks ~600 ms).
+            let r = pic
+                .start(hearth_core::Timestamp(0))
+                .map(|version| {
+                    if version != bitmain_pic::EXPECTED_VERSION {
+                        out.notes.push(format!(
+                            "PIC at {:#04x} runs firmware version {version:#04x}, not the {:#04x} this driver was written for",
+                            dev.address,
+                            bitmain_pic::EXPECTED_VERSION
+                        ));
+                    }
+                })
+                .map_err(DeviceError::from);
+            if check(&dev, r, &mut out.notes)? {
+                out.regulator = Some(Box::new(pic));
+            }
         }
+        Some(dev) => {
+            let mut tps = Tps546::new(bus.device(), dev.address, vout_range(limits)?);
+            // Off until the board driver decides otherwise.
+            let r = tps.set_enabled(false).map_err(DeviceError::from);
+            if check(&dev, r, &mut out.notes)? {
+                out.regulator = Some(Box::new(tps));
+            }
+        }
+        None => {}
     }
 
     if let Some(dev) = per.fan_controller {
