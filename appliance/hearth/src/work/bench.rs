@@ -364,6 +364,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
         switch_back_after: Duration::from_secs(30),
         data_dir: None,
         own_source: None,
+        lan_server: None,
     };
     super::spawn(work, feeds, clock.clone(), sink.clone(), stop_rx.clone());
     // Power every chain to full and wait until all hash on the pool's work.
