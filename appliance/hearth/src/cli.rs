@@ -110,7 +110,7 @@ pub struct BenchSharechainArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchWorkArgs {
-    /// Simulated chains (65-chip BM1370 boards).
+    /// Simulated chains (per chip kind).
     #[arg(long, default_value_t = 3)]
     pub chains: usize,
     /// New-block rounds.
@@ -122,6 +122,10 @@ pub struct BenchWorkArgs {
     /// Transactions in the template for the template-to-jobs figure.
     #[arg(long, default_value_t = 3000)]
     pub template_txs: usize,
+    /// Chip kinds to run, one after another: bm1370 (65-chip boards),
+    /// bm1368 (108), bm1366 (110), bm1397 (midstate jobs, 63), or all.
+    #[arg(long, default_value = "all", value_name = "CHIP")]
+    pub chip: String,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

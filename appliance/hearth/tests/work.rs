@@ -377,6 +377,7 @@ async fn failover_goes_down_the_list_and_back_once_the_preferred_pool_has_settle
         switch_back_after: Duration::from_secs(2),
         data_dir: None,
         own_source: None,
+        lan_server: None,
     };
     spawn(
         opts,

@@ -17,6 +17,11 @@ use std::collections::{HashMap, VecDeque};
 use crate::difficulty::difficulty_of_hash;
 use crate::merkle::MerkleBranch;
 
+/// Set in the first extranonce2 byte of the LAN server's miners (their
+/// extranonce1 starts there) and never by [`JobBook::fan_out`], so a LAN
+/// miner never repeats our chains' work.
+pub const LAN_EXTRANONCE_BIT: u8 = 0x80;
+
 /// Jobs remembered for classification; older ones are forgotten (a nonce
 /// for them is [`Outcome::UnknownJob`]).
 pub const MAX_LIVE_JOBS: usize = 1024;
@@ -198,7 +203,12 @@ impl JobBook {
         }
         let chain_bits = usize::BITS - (chains - 1).leading_zeros();
         let en2_bits = 8 * unit.extranonce2_len.min(8);
-        if unit.extranonce2_len == 0 || chain_bits as usize > en2_bits {
+        // With two or more bytes the top bit of the extranonce2 is never
+        // set by the book: values with it set belong to the LAN server's
+        // miners (their extranonce1 starts with it; the server needs more
+        // than two bytes), so their work never overlaps our chains'.
+        let reserved = usize::from(unit.extranonce2_len >= 2);
+        if unit.extranonce2_len == 0 || chain_bits as usize + reserved > en2_bits {
             return Err(JobError::ExtranonceTooSmall {
                 len: unit.extranonce2_len,
                 chains,
@@ -219,7 +229,7 @@ impl JobBook {
                 stale: false,
             },
         );
-        let counter_bits = en2_bits - chain_bits as usize;
+        let counter_bits = en2_bits - chain_bits as usize - reserved;
         let counter_mask = if counter_bits >= 64 {
             u64::MAX
         } else {
@@ -385,5 +395,41 @@ mod tests {
         assert_eq!(encode_en2(0x0102, 4), vec![0, 0, 1, 2]);
         assert_eq!(encode_en2(0x0102_0304_0506_0708, 2), vec![7, 8]);
         assert_eq!(encode_en2(5, 10), vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    }
+
+    #[test]
+    fn fan_out_never_sets_the_lan_bit_even_when_its_counter_wraps() {
+        let unit = WorkUnit {
+            source_job_id: "u".into(),
+            prev_block_hash: [1; 32],
+            version: 0x2000_0000,
+            version_mask: 0x1FFF_E000,
+            nbits: 0x207F_FFFF,
+            ntime: 1,
+            coinb1: vec![1, 2],
+            coinb2: vec![3],
+            extranonce1: vec![],
+            extranonce2_len: 2,
+            branch: MerkleBranch(vec![]),
+            clean: false,
+            share_target: Target::MAX,
+            block_target: Target::MAX,
+        };
+        let mut book = JobBook::new(Checker::detect());
+        let mut seen = std::collections::HashSet::new();
+        // 256 chains on two bytes: 8 chain bits, 7 counter bits, 1 reserved.
+        for _ in 0..130 {
+            for job in book.fan_out(0, &unit, 256).unwrap() {
+                let en2 = &book.jobs[&job.id].extranonce2;
+                assert_eq!(en2[0] & LAN_EXTRANONCE_BIT, 0, "{en2:?}");
+                seen.insert(en2.clone());
+            }
+        }
+        assert_eq!(seen.len(), 128 * 256);
+        // 2^15 chains would need the reserved bit: refused.
+        assert!(matches!(
+            book.fan_out(0, &unit, 1 << 15 | 1),
+            Err(JobError::ExtranonceTooSmall { .. })
+        ));
     }
 }

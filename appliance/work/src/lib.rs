@@ -17,6 +17,7 @@
 //!   none can.
 //! - [`stats`]: accepted, rejected and stale shares per source, effective
 //!   hashrate, expected time to a share and to a block, estimated earnings.
+//! - [`vardiff`]: a LAN miner's share difficulty, aimed at a steady share rate.
 //!
 //! Nothing here reads a clock or owns a socket: `now` comes in as an
 //! argument, lines and decisions go out as values.
@@ -28,10 +29,11 @@ pub mod merkle;
 pub mod stats;
 pub mod stratum;
 pub mod template;
+pub mod vardiff;
 
 pub use difficulty::{difficulty_of_hash, target_from_difficulty, DifficultyError};
 pub use failover::{Failover, SourceHealth, WorkMode};
-pub use jobs::{JobBook, JobError, Outcome, Share, WorkUnit};
+pub use jobs::{JobBook, JobError, Outcome, Share, WorkUnit, LAN_EXTRANONCE_BIT};
 pub use merkle::MerkleBranch;
 pub use stats::{SourceStats, StatsView};
 pub use template::{BlockTemplate, CoinbaseSpec, TemplateError, TemplateWork};

@@ -17,6 +17,12 @@ pub const HASHRATE_WINDOW: Duration = Duration::from_secs(600);
 /// Shares kept in the window at most.
 const MAX_WINDOW_SHARES: usize = 4096;
 const TWO_POW_32: f64 = 4_294_967_296.0;
+/// Blocks a day the whole network makes (one per ten minutes: difficulty
+/// retargets toward it). No miner finds more than the whole network, so
+/// the earnings estimate never counts more than this many blocks a day,
+/// however small the difficulty (regtest's is ~5e-10, which would otherwise
+/// promise ~1e27 sat/day).
+pub const MAX_BLOCKS_PER_DAY: f64 = 144.0;
 
 /// Counters that are persisted (they survive a restart).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -58,6 +64,9 @@ pub struct StatsView {
     /// Expected sat per day at `hashrate_ghs` for a block reward of
     /// `block_reward_sat` (solo or proportional pool; before fees).
     pub expected_sat_per_day: Option<f64>,
+    /// The estimate hit [`MAX_BLOCKS_PER_DAY`] (a test network's tiny
+    /// difficulty): it is a ceiling, not an expectation.
+    pub expected_sat_per_day_capped: bool,
 }
 
 impl SourceStats {
@@ -126,8 +135,20 @@ impl SourceStats {
     ) -> StatsView {
         let eff = self.effective_hashrate_hs(now, started);
         let hs = hashrate_ghs * 1e9;
-        let expect = |diff: f64| (hs > 0.0 && diff > 0.0).then(|| diff * TWO_POW_32 / hs);
+        // Zero, negative, NaN or infinite inputs give no estimate, and
+        // neither does a result that overflowed.
+        let expect = |diff: f64| {
+            let usable = hs.is_finite() && hs > 0.0 && diff.is_finite() && diff > 0.0;
+            usable
+                .then(|| diff * TWO_POW_32 / hs)
+                .filter(|s| s.is_finite() && *s > 0.0)
+        };
         let to_block = expect(self.network_difficulty);
+        let blocks_per_day = to_block.map(|s| 86_400.0 / s);
+        let capped = blocks_per_day.is_some_and(|b| b > MAX_BLOCKS_PER_DAY);
+        let expected_sat_per_day = blocks_per_day
+            .map(|b| b.min(MAX_BLOCKS_PER_DAY) * block_reward_sat as f64)
+            .filter(|sat| sat.is_finite());
         StatsView {
             counters: self.counters.clone(),
             share_difficulty: self.share_difficulty,
@@ -136,7 +157,8 @@ impl SourceStats {
             shares_in_window: self.window.len(),
             expected_time_to_share_s: expect(self.share_difficulty),
             expected_time_to_block_s: to_block,
-            expected_sat_per_day: to_block.map(|s| 86_400.0 / s * block_reward_sat as f64),
+            expected_sat_per_day,
+            expected_sat_per_day_capped: capped,
         }
     }
 }
@@ -178,5 +200,73 @@ mod tests {
         let sat = v.expected_sat_per_day.unwrap();
         assert!((sat - 86_400.0 / blk * 312_500_000.0).abs() < 1e-6);
         assert_eq!(s.view(t, t, 0.0, 1).expected_time_to_share_s, None);
+        assert!(!v.expected_sat_per_day_capped);
+    }
+
+    #[test]
+    fn earnings_are_bounded() {
+        let t = Timestamp::from_secs(10);
+        let reward = 312_500_000u64;
+        let ceiling = MAX_BLOCKS_PER_DAY * reward as f64;
+        // Regtest: nBits 0x207fffff is difficulty ~4.66e-10; at 1 TH/s a
+        // block every ~2 ns, which would promise ~1e26 sat/day.
+        let mut regtest = SourceStats {
+            share_difficulty: 1e-6,
+            network_difficulty: 4.656542373906925e-10,
+            ..SourceStats::default()
+        };
+        let v = regtest.view(t, t, 1000.0, reward);
+        assert_eq!(v.expected_sat_per_day, Some(ceiling));
+        assert!(v.expected_sat_per_day_capped);
+        // The time to a block is still reported as it is (tiny but true).
+        assert!(v.expected_time_to_block_s.unwrap() < 1e-9);
+        // Exactly at the ceiling: one block every 600 s is 144 a day.
+        let mut at = SourceStats {
+            network_difficulty: 600.0 / TWO_POW_32,
+            ..SourceStats::default()
+        };
+        let v = at.view(t, t, 1e-9, reward);
+        assert!((v.expected_sat_per_day.unwrap() - ceiling).abs() < 1e-3 * ceiling);
+        // Zero, negative, NaN and infinite hashrates or difficulties: no
+        // estimate rather than a wrong one.
+        for (hashrate_ghs, diff) in [
+            (0.0, 1e12),
+            (-5.0, 1e12),
+            (f64::NAN, 1e12),
+            (f64::INFINITY, 1e12),
+            (1000.0, 0.0),
+            (1000.0, f64::NAN),
+            (1000.0, f64::INFINITY),
+            (1000.0, -1.0),
+        ] {
+            let mut s = SourceStats {
+                share_difficulty: diff,
+                network_difficulty: diff,
+                ..SourceStats::default()
+            };
+            let v = s.view(t, t, hashrate_ghs, reward);
+            assert_eq!(v.expected_time_to_block_s, None, "{hashrate_ghs} {diff}");
+            assert_eq!(v.expected_time_to_share_s, None, "{hashrate_ghs} {diff}");
+            assert_eq!(v.expected_sat_per_day, None, "{hashrate_ghs} {diff}");
+        }
+        // Overflow: a huge difficulty at a tiny hashrate gives an infinite
+        // time; no estimate (not "infinity seconds", not NaN sat/day).
+        let mut s = SourceStats {
+            network_difficulty: 1e300,
+            ..SourceStats::default()
+        };
+        let v = s.view(t, t, 1e-300, reward);
+        assert_eq!(v.expected_time_to_block_s, None);
+        assert_eq!(v.expected_sat_per_day, None);
+        // Mainnet-like: 1 PH/s against difficulty 1e14 is far below the
+        // ceiling and not capped.
+        let mut main = SourceStats {
+            network_difficulty: 1e14,
+            ..SourceStats::default()
+        };
+        let v = main.view(t, t, 1e6, reward);
+        let expected = 86_400.0 / (1e14 * TWO_POW_32 / 1e15) * reward as f64;
+        assert!((v.expected_sat_per_day.unwrap() - expected).abs() < 1e-6 * expected);
+        assert!(!v.expected_sat_per_day_capped);
     }
 }

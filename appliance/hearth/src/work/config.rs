@@ -43,6 +43,86 @@ pub struct WorkConfig {
     pub switch_back_after_s: u64,
     /// BIP310 mask to ask pools for.
     pub version_mask: u32,
+    /// `[work.server]`: the LAN Stratum server (off by default).
+    pub server: LanServerConfig,
+}
+
+/// `[work.server]`: other miners in the house (a Bitaxe, an old S9) point
+/// their stock firmware at the Pi and mine on the current source's work.
+///
+/// ```toml
+/// [work.server]
+/// enabled = true
+/// listen = "0.0.0.0:3333"
+/// max_connections = 16
+/// difficulty = 1024.0   # start (and, with vardiff = false, fixed) share difficulty
+/// vardiff = true        # aim at one share per target_share_interval_s
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanServerConfig {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+    pub max_connections: usize,
+    pub difficulty: f64,
+    pub vardiff: bool,
+    pub min_difficulty: f64,
+    pub max_difficulty: f64,
+    pub target_share_interval_s: u64,
+}
+
+impl Default for LanServerConfig {
+    fn default() -> LanServerConfig {
+        LanServerConfig {
+            enabled: false,
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 3333)),
+            max_connections: 16,
+            difficulty: 1024.0,
+            vardiff: true,
+            min_difficulty: 1.0 / 1_048_576.0,
+            max_difficulty: 1e12,
+            target_share_interval_s: 10,
+        }
+    }
+}
+
+impl LanServerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |d: f64| d.is_finite() && d > 0.0;
+        if self.max_connections == 0 || self.max_connections > 1024 {
+            return Err(invalid(
+                "work.server.max_connections".into(),
+                "must be 1-1024",
+            ));
+        }
+        for (key, d) in [
+            ("difficulty", self.difficulty),
+            ("min_difficulty", self.min_difficulty),
+            ("max_difficulty", self.max_difficulty),
+        ] {
+            if !positive(d) {
+                return Err(invalid(
+                    format!("work.server.{key}"),
+                    "must be a positive number",
+                ));
+            }
+        }
+        if self.min_difficulty > self.max_difficulty
+            || !(self.min_difficulty..=self.max_difficulty).contains(&self.difficulty)
+        {
+            return Err(invalid(
+                "work.server.difficulty".into(),
+                "must lie between min_difficulty and max_difficulty",
+            ));
+        }
+        if !(1..=600).contains(&self.target_share_interval_s) {
+            return Err(invalid(
+                "work.server.target_share_interval_s".into(),
+                "must be 1-600",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for WorkConfig {
@@ -52,6 +132,7 @@ impl Default for WorkConfig {
             sim_pool: true,
             switch_back_after_s: 30,
             version_mask: 0x1FFF_E000,
+            server: LanServerConfig::default(),
         }
     }
 }
@@ -114,6 +195,7 @@ impl WorkConfig {
                 "may only contain BIP320's general-purpose bits 0x1fffe000",
             ));
         }
+        self.server.validate()?;
         Ok(())
     }
 }
@@ -152,5 +234,32 @@ mod tests {
             ..WorkConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_lan_server_is_off_by_default_and_bad_values_name_their_key() {
+        let c: WorkConfig = toml::from_str("").unwrap();
+        assert!(!c.server.enabled);
+        let c: WorkConfig = toml::from_str(
+            "[server]\nenabled = true\nlisten = \"127.0.0.1:3334\"\ndifficulty = 0.5\n",
+        )
+        .unwrap();
+        assert!(c.server.enabled && c.validate().is_ok());
+        for (toml_text, key) in [
+            ("[server]\nmax_connections = 0\n", "max_connections"),
+            ("[server]\ndifficulty = 0.0\n", "difficulty"),
+            ("[server]\ndifficulty = nan\n", "difficulty"),
+            ("[server]\ndifficulty = 1e13\n", "difficulty"),
+            (
+                "[server]\ntarget_share_interval_s = 0\n",
+                "target_share_interval_s",
+            ),
+        ] {
+            let c: WorkConfig = toml::from_str(toml_text).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{toml_text}: {e}");
+        }
+        assert!(toml::from_str::<WorkConfig>("[server]\nlisten = \"nope\"\n").is_err());
+        assert!(toml::from_str::<WorkConfig>("[server]\nbogus = 1\n").is_err());
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 mod lines;
 pub mod own;
 pub mod persist;
+pub mod server;
 pub mod testpool;
 
 pub use config::WorkConfig;
@@ -84,6 +85,10 @@ pub struct WorkStatus {
     pub shares_found: u64,
     pub shares_not_queued: u64,
     pub blocks_found: u64,
+    /// LAN miners' shares passed on to the source (they met its target).
+    pub lan_shares_relayed: u64,
+    /// `[work.server]`: the LAN Stratum server and its miners (`None`: off).
+    pub lan_server: Option<server::LanStatus>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +99,9 @@ pub struct WorkOptions {
     /// Our sharechain node first in the failover order (`own::run`), with
     /// the BIP310 version mask its jobs may roll; `None`: pools only.
     pub own_source: Option<u32>,
+    /// `[work.server]` when enabled, with the BIP310 mask LAN miners may
+    /// roll.
+    pub lan_server: Option<(config::LanServerConfig, u32)>,
 }
 
 impl WorkOptions {
@@ -144,6 +152,10 @@ impl WorkOptions {
             switch_back_after: Duration::from_secs(cfg.switch_back_after_s),
             data_dir,
             own_source: None,
+            lan_server: cfg
+                .server
+                .enabled
+                .then(|| (cfg.server.clone(), cfg.version_mask)),
         }
     }
 }
@@ -162,6 +174,10 @@ struct Service {
     heat_seq: u64,
     sink: WorkSink,
     status: WorkStatus,
+    /// The active source's work for the LAN server's miners.
+    lan_work: watch::Sender<Option<server::LanWork>>,
+    lan_sent: Option<(usize, String)>,
+    lan: Option<server::LanHandle>,
 }
 
 fn heat_only_reason(f: &Failover) -> String {
@@ -186,6 +202,7 @@ impl Service {
 
     /// Fan `unit` of source `index` out to every chain.
     fn dispatch(&mut self, index: usize, unit: &WorkUnit) {
+        self.share_with_lan(index, unit);
         if self.feeds.is_empty() {
             return;
         }
@@ -194,6 +211,46 @@ impl Service {
             Err(e) => {
                 tracing::warn!(source = self.failover.name(index).unwrap_or("?"), error = %e, "work not usable")
             }
+        }
+    }
+
+    /// New work of the active source (not a refresh of the same job) for
+    /// the LAN miners.
+    fn share_with_lan(&mut self, index: usize, unit: &WorkUnit) {
+        if self.failover.active() != Some(index) {
+            return;
+        }
+        let key = (index, unit.source_job_id.clone());
+        if !unit.clean && self.lan_sent.as_ref() == Some(&key) {
+            return;
+        }
+        self.lan_sent = Some(key);
+        self.lan_work.send_replace(Some(server::LanWork {
+            source: index,
+            unit: unit.clone(),
+        }));
+    }
+
+    /// A LAN miner's share that meets its source's target: to the same
+    /// place our chains' shares go.
+    fn on_lan_share(&mut self, lan: server::LanShare) {
+        let mut share = lan.share;
+        let i = lan.source;
+        share.source = i;
+        self.status.lan_shares_relayed += 1;
+        if share.is_block {
+            self.status.blocks_found += 1;
+            if let Some(s) = self.stats.get_mut(i) {
+                s.block();
+            }
+        }
+        tracing::debug!(worker = %lan.worker, source = self.failover.name(i).unwrap_or("?"), "LAN share relayed");
+        let queued = self
+            .submits
+            .get(i)
+            .is_some_and(|tx| tx.try_send(share).is_ok());
+        if !queued {
+            self.status.shares_not_queued += 1;
         }
     }
 
@@ -249,6 +306,9 @@ impl Service {
                 if let Some(b) = before {
                     self.book.retire_source(b);
                 }
+                // Heat-only work is never shared: LAN miners wait.
+                self.lan_sent = None;
+                self.lan_work.send_replace(None);
                 self.heat_only();
             }
         }
@@ -378,6 +438,7 @@ impl Service {
             ),
         };
         self.status.sources = sources;
+        self.status.lan_server = self.lan.as_ref().map(server::LanHandle::status);
         *self.sink.status.write().unwrap_or_else(|p| p.into_inner()) = Some(self.status.clone());
     }
 
@@ -517,6 +578,24 @@ pub fn spawn(
         ));
     }
     drop(ev_tx);
+    let (lan_work, lan_work_rx) = watch::channel(None);
+    let (lan_tx, mut lan_rx) = mpsc::channel::<server::LanShare>(SUBMIT_QUEUE);
+    let lan = opts.lan_server.as_ref().and_then(|(cfg, version_mask)| {
+        match server::start(
+            cfg,
+            *version_mask,
+            clock.clone(),
+            lan_work_rx,
+            lan_tx,
+            shutdown.clone(),
+        ) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(listen = %cfg.listen, error = %e, "LAN Stratum server not started");
+                None
+            }
+        }
+    });
     let now = clock.now();
     let mut svc = Service {
         clock: clock.clone(),
@@ -554,7 +633,12 @@ pub fn spawn(
             shares_found: 0,
             shares_not_queued: 0,
             blocks_found: 0,
+            lan_shares_relayed: 0,
+            lan_server: None,
         },
+        lan_work,
+        lan_sent: None,
+        lan,
         feeds,
     };
     tokio::spawn(async move {
@@ -567,6 +651,7 @@ pub fn spawn(
             tokio::select! {
                 Some(ev) = ev_rx.recv() => svc.on_event(ev),
                 Some(n) = nonce_rx.recv() => svc.on_nonce(&n),
+                Some(s) = lan_rx.recv() => svc.on_lan_share(s),
                 _ = tick.tick() => {
                     let now = svc.clock.now();
                     svc.follow(now);

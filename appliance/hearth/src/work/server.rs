@@ -1,0 +1,558 @@
+//! The LAN Stratum V1 server: other miners in the house (a Bitaxe with its
+//! stock firmware, an old S9) point at the Pi and mine on the work the
+//! boards get (the active source's: our sharechain or a pool).
+//!
+//! One tokio task accepts connections (at most `max_connections`, the rest
+//! are closed at once and counted); one task per connection speaks through
+//! `hearth-work`'s sans-IO [`ServerSession`], which checks every submit
+//! against the session's difficulty with the share checker. A share that
+//! also meets the source's share target goes to the work service
+//! ([`LanShare`]) and from there to the same place our own chains' shares go.
+//!
+//! Extranonces: the source's extranonce2 space is split into the session's
+//! extranonce1 (first byte with [`LAN_EXTRANONCE_BIT`] set, which our own
+//! chains never use, then the connection's slot number) and
+//! [`MINER_EXTRANONCE2_LEN`] bytes the miner rolls, so no two miners and no
+//! miner and chain ever do the same work. A source with less than
+//! [`MIN_SOURCE_EXTRANONCE2_LEN`] bytes cannot be shared: LAN miners then
+//! get no work (the status says why).
+//!
+//! Limits: a bounded write queue per connection (a miner that does not read
+//! is dropped), a login timeout, an idle timeout, a write timeout, bounded
+//! lines ([`LineReader`]).
+
+use super::config::LanServerConfig;
+use super::lines::{LineReader, Read};
+use hearth_core::{Clock, Timestamp};
+use hearth_shacheck::{Checker, Target};
+use hearth_work::stratum::{ServerConfig, ServerEvent, ServerSession};
+use hearth_work::vardiff::{Vardiff, VardiffConfig};
+use hearth_work::{Share, SourceStats, WorkUnit, LAN_EXTRANONCE_BIT};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// Bytes of extranonce2 a LAN miner rolls.
+pub const MINER_EXTRANONCE2_LEN: usize = 4;
+/// The session's extranonce1 needs two bytes (the LAN bit and a slot).
+pub const MIN_SOURCE_EXTRANONCE2_LEN: usize = MINER_EXTRANONCE2_LEN + 2;
+/// Lines waiting to be written to one miner.
+const WRITE_QUEUE: usize = 64;
+/// One write may take this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscribe and authorize within this.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A miner that sends nothing this long is dropped (it reconnects).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Vardiff looks at the share rate this often.
+const RETARGET_EVERY: Duration = Duration::from_secs(60);
+
+/// The work LAN miners get: the active source's latest unit.
+#[derive(Debug, Clone)]
+pub struct LanWork {
+    pub source: usize,
+    pub unit: WorkUnit,
+}
+
+/// A LAN miner's share that meets the source's share target.
+#[derive(Debug, Clone)]
+pub struct LanShare {
+    pub source: usize,
+    pub worker: String,
+    pub share: Share,
+}
+
+/// One connected miner in the status.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerView {
+    pub slot: usize,
+    pub peer: String,
+    /// `mining.authorize`'s user (payout address part).
+    pub user: Option<String>,
+    pub worker: Option<String>,
+    pub difficulty: f64,
+    /// Shares that met the session's difficulty.
+    pub accepted: u64,
+    /// Shares refused (low difficulty, malformed, wrong extranonce size).
+    pub rejected: u64,
+    /// Shares for jobs no longer current.
+    pub stale: u64,
+    /// Accepted shares that also met the source's target and were passed on.
+    pub relayed: u64,
+    pub bad_lines: u64,
+    /// From accepted shares over the last 10 minutes.
+    pub effective_hashrate_ghs: f64,
+    pub connected_s: f64,
+}
+
+/// `work.lan_server` in `GET /api/v1/status`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct LanStatus {
+    pub listen: String,
+    pub connections: usize,
+    pub max_connections: usize,
+    pub refused_connections: u64,
+    /// Why LAN miners get no work right now (`None`: they do).
+    pub no_work: Option<String>,
+    pub workers: Vec<WorkerView>,
+}
+
+#[derive(Debug)]
+struct Worker {
+    peer: String,
+    user: Option<String>,
+    worker: Option<String>,
+    difficulty: f64,
+    accepted: u64,
+    rejected: u64,
+    stale: u64,
+    relayed: u64,
+    bad_lines: u64,
+    stats: SourceStats,
+    since: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    status: LanStatus,
+    workers: BTreeMap<usize, Worker>,
+}
+
+/// The server's shared view, read by the work service for the status.
+#[derive(Clone)]
+pub struct LanHandle {
+    board: Arc<Mutex<Board>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LanHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanHandle").finish_non_exhaustive()
+    }
+}
+
+fn lock(m: &Mutex<Board>) -> std::sync::MutexGuard<'_, Board> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LanHandle {
+    pub fn status(&self) -> LanStatus {
+        let now = self.clock.now();
+        let mut b = lock(&self.board);
+        let mut status = b.status.clone();
+        status.connections = b.workers.len();
+        status.workers = b
+            .workers
+            .iter_mut()
+            .map(|(slot, w)| WorkerView {
+                slot: *slot,
+                peer: w.peer.clone(),
+                user: w.user.clone(),
+                worker: w.worker.clone(),
+                difficulty: w.difficulty,
+                accepted: w.accepted,
+                rejected: w.rejected,
+                stale: w.stale,
+                relayed: w.relayed,
+                bad_lines: w.bad_lines,
+                effective_hashrate_ghs: w.stats.effective_hashrate_hs(now, w.since) / 1e9,
+                connected_s: now.since(w.since).as_secs_f64(),
+            })
+            .collect();
+        status
+    }
+
+    fn with_worker(&self, slot: usize, f: impl FnOnce(&mut Worker)) {
+        if let Some(w) = lock(&self.board).workers.get_mut(&slot) {
+            f(w);
+        }
+    }
+}
+
+/// The session's extranonce1 for `slot`: `len` bytes, the slot number
+/// big-endian with [`LAN_EXTRANONCE_BIT`] set in the first byte (two bytes
+/// hold 2^15 slots, more than `max_connections` allows).
+pub fn extranonce1_for(slot: usize, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let be = (slot as u64).to_be_bytes();
+    let take = len.min(8);
+    if let Some(tail) = out.get_mut(len - take..) {
+        tail.copy_from_slice(&be[8 - take..]);
+    }
+    if let Some(first) = out.first_mut() {
+        *first |= LAN_EXTRANONCE_BIT;
+    }
+    out
+}
+
+/// Why `unit` cannot be shared with LAN miners, if it cannot.
+fn unshareable(unit: &WorkUnit) -> Option<String> {
+    (unit.extranonce2_len < MIN_SOURCE_EXTRANONCE2_LEN).then(|| {
+        format!(
+            "the source's extranonce2 has {} bytes; LAN miners need at least {MIN_SOURCE_EXTRANONCE2_LEN}",
+            unit.extranonce2_len
+        )
+    })
+}
+
+/// Binds `cfg.listen` and starts the accept loop. Returns the handle (its
+/// status has the bound address, useful with port 0).
+pub fn start(
+    cfg: &LanServerConfig,
+    version_mask: u32,
+    clock: Arc<dyn Clock>,
+    work: watch::Receiver<Option<LanWork>>,
+    shares: mpsc::Sender<LanShare>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<LanHandle> {
+    let std_listener = std::net::TcpListener::bind(cfg.listen)?;
+    std_listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(std_listener)?;
+    let local = listener.local_addr()?;
+    let handle = LanHandle {
+        board: Arc::new(Mutex::new(Board {
+            status: LanStatus {
+                listen: local.to_string(),
+                max_connections: cfg.max_connections,
+                no_work: Some("no work source yet".into()),
+                ..LanStatus::default()
+            },
+            workers: BTreeMap::new(),
+        })),
+        clock,
+    };
+    tracing::info!(address = %local, "LAN Stratum server listening");
+    let ctx = Arc::new(Ctx {
+        cfg: cfg.clone(),
+        version_mask,
+        handle: handle.clone(),
+        shares,
+        checker: Checker::detect(),
+    });
+    tokio::spawn(accept_loop(listener, ctx, work, shutdown));
+    Ok(handle)
+}
+
+struct Ctx {
+    cfg: LanServerConfig,
+    version_mask: u32,
+    handle: LanHandle,
+    shares: mpsc::Sender<LanShare>,
+    checker: Checker,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Ctx>,
+    work: watch::Receiver<Option<LanWork>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Keep the "no work" note current even with nobody connected.
+    let mut watch_work = work.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LAN server: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let slot = {
+                    let mut b = lock(&ctx.handle.board);
+                    let free = (0..ctx.cfg.max_connections).find(|s| !b.workers.contains_key(s));
+                    match free {
+                        Some(slot) => {
+                            b.workers.insert(slot, Worker {
+                                peer: peer.to_string(),
+                                user: None,
+                                worker: None,
+                                difficulty: ctx.cfg.difficulty,
+                                accepted: 0,
+                                rejected: 0,
+                                stale: 0,
+                                relayed: 0,
+                                bad_lines: 0,
+                                stats: SourceStats::default(),
+                                since: ctx.handle.clock.now(),
+                            });
+                            Some(slot)
+                        }
+                        None => {
+                            b.status.refused_connections += 1;
+                            None
+                        }
+                    }
+                };
+                let Some(slot) = slot else {
+                    tracing::info!(%peer, "LAN server full: connection refused");
+                    drop(stream);
+                    continue;
+                };
+                let ctx = ctx.clone();
+                let work = work.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    if let Err(why) = serve(stream, peer, slot, &ctx, work, shutdown).await {
+                        tracing::info!(%peer, "LAN miner disconnected: {why}");
+                    }
+                    lock(&ctx.handle.board).workers.remove(&slot);
+                });
+            }
+            changed = watch_work.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let note = match &*watch_work.borrow() {
+                    None => Some("no work source is up (heat-only work is never shared)".into()),
+                    Some(w) => unshareable(&w.unit),
+                };
+                lock(&ctx.handle.board).status.no_work = note;
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One miner's connection: the session, its writer, its work.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: usize,
+    ctx: &Ctx,
+    mut work: watch::Receiver<Option<LanWork>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(WRITE_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(line) = out_rx.recv().await {
+            // The codec's lines end with their newline.
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(line.as_bytes())).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+    });
+    let send = |line: String| -> Result<(), String> {
+        out_tx
+            .try_send(line)
+            .map_err(|_| "the miner does not read its lines (write queue full)".to_string())
+    };
+    let clock = ctx.handle.clock.clone();
+    let current_len = |w: &Option<LanWork>| {
+        w.as_ref()
+            .map(|w| w.unit.extranonce2_len)
+            .filter(|l| *l >= MIN_SOURCE_EXTRANONCE2_LEN)
+            .map_or(4, |l| l - MINER_EXTRANONCE2_LEN)
+    };
+    let mut en1_len = current_len(&work.borrow());
+    let mut session = ServerSession::new(
+        ServerConfig {
+            extranonce2_len: MINER_EXTRANONCE2_LEN,
+            difficulty: ctx.cfg.difficulty,
+            version_mask: ctx.version_mask,
+        },
+        ctx.checker,
+        extranonce1_for(slot, en1_len),
+    );
+    let mut vardiff = ctx.cfg.vardiff.then(|| {
+        Vardiff::new(
+            VardiffConfig {
+                start: ctx.cfg.difficulty,
+                min: ctx.cfg.min_difficulty,
+                max: ctx.cfg.max_difficulty,
+                target_interval: Duration::from_secs(ctx.cfg.target_share_interval_s),
+                retarget_every: RETARGET_EVERY,
+            },
+            clock.now(),
+        )
+    });
+    // The source behind each job sent (by the unit's job id), for relaying.
+    let mut sent_source: Option<(usize, Target, u32)> = None;
+    let mut reader = LineReader::default();
+    let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_line = tokio::time::Instant::now();
+    let result = loop {
+        tokio::select! {
+            r = reader.read(&mut rd) => {
+                let lines = match r {
+                    Ok(Read::Lines(l)) => l,
+                    Ok(Read::Closed) => break Err("closed".to_string()),
+                    Err(e) => break Err(e.to_string()),
+                };
+                last_line = tokio::time::Instant::now();
+                let mut authorized = false;
+                let mut failed = None;
+                for line in lines {
+                    for ev in session.on_line(&line) {
+                        match ev {
+                            ServerEvent::Send(l) => {
+                                if let Err(e) = send(l) {
+                                    failed = Some(e);
+                                }
+                            }
+                            ServerEvent::Authorized { user } => {
+                                let worker = line_worker(&line);
+                                ctx.handle.with_worker(slot, |w| {
+                                    w.user = Some(user.clone());
+                                    w.worker = worker;
+                                });
+                                tracing::info!(%peer, %user, "LAN miner authorized");
+                                authorized = true;
+                            }
+                            ServerEvent::Share { user, share } => {
+                                let now = clock.now();
+                                let difficulty = session.difficulty();
+                                let relay = sent_source.filter(|(_, target, mask)| {
+                                    target.is_met_by(&share.hash) && share.version_bits & !mask == 0
+                                });
+                                ctx.handle.with_worker(slot, |w| {
+                                    w.accepted += 1;
+                                    w.stats.accepted(difficulty, now);
+                                    if relay.is_some() {
+                                        w.relayed += 1;
+                                    }
+                                });
+                                if let Some((source, _, _)) = relay {
+                                    let lan = LanShare { source, worker: user, share: *share };
+                                    if ctx.shares.try_send(lan).is_err() {
+                                        tracing::warn!(%peer, "LAN share not queued (work service busy)");
+                                    }
+                                }
+                                if let Some(d) = vardiff.as_mut().and_then(|v| v.on_share(now)) {
+                                    if let Some(l) = session.set_difficulty(d) {
+                                        failed = send(l).err().or(failed);
+                                        ctx.handle.with_worker(slot, |w| w.difficulty = d);
+                                    }
+                                }
+                            }
+                            ServerEvent::Refused { why } => {
+                                let stale = why.contains("stale");
+                                ctx.handle.with_worker(slot, |w| {
+                                    if stale { w.stale += 1 } else { w.rejected += 1 }
+                                });
+                            }
+                        }
+                    }
+                }
+                let bad = session.bad_lines + reader.too_long;
+                ctx.handle.with_worker(slot, |w| w.bad_lines = bad);
+                if let Some(e) = failed {
+                    break Err(e);
+                }
+                if authorized {
+                    // Work at once, if there is any.
+                    let current = work.borrow().clone();
+                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, true) {
+                        break Err(e);
+                    }
+                }
+            }
+            changed = work.changed() => {
+                if changed.is_err() {
+                    break Err("work service stopped".into());
+                }
+                let current = work.borrow_and_update().clone();
+                if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, false) {
+                    break Err(e);
+                }
+            }
+            _ = tick.tick() => {
+                if session.user().is_none() && tokio::time::Instant::now() >= login_deadline {
+                    break Err("no subscribe/authorize within the login timeout".into());
+                }
+                if last_line.elapsed() >= IDLE_TIMEOUT {
+                    break Err("idle".into());
+                }
+                let now = clock.now();
+                if let Some(d) = vardiff.as_mut().and_then(|v| v.on_tick(now)) {
+                    if let Some(l) = session.set_difficulty(d) {
+                        if let Err(e) = send(l) {
+                            break Err(e);
+                        }
+                        ctx.handle.with_worker(slot, |w| w.difficulty = d);
+                    }
+                }
+            }
+            _ = shutdown.changed() => break Ok(()),
+        }
+    };
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    result
+}
+
+/// The "address.worker" name's worker part from an authorize line.
+fn line_worker(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let user = v.get("params")?.get(0)?.as_str()?;
+    user.split_once('.')
+        .map(|(_, w)| w.chars().take(64).collect())
+}
+
+/// Sends `current` to the miner (a new extranonce1 first when the source's
+/// extranonce space changed). `first`: right after authorize, the job is
+/// clean whatever the source said.
+fn give_work(
+    session: &mut ServerSession,
+    en1_len: &mut usize,
+    slot: usize,
+    current: Option<LanWork>,
+    sent_source: &mut Option<(usize, Target, u32)>,
+    send: &impl Fn(String) -> Result<(), String>,
+    first: bool,
+) -> Result<(), String> {
+    let Some(LanWork { source, mut unit }) = current else {
+        return Ok(());
+    };
+    if unshareable(&unit).is_some() || session.user().is_none() {
+        return Ok(());
+    }
+    let wanted = unit.extranonce2_len - MINER_EXTRANONCE2_LEN;
+    if wanted != *en1_len {
+        *en1_len = wanted;
+        send(session.set_extranonce(extranonce1_for(slot, wanted)))?;
+        unit.clean = true;
+    }
+    if first {
+        unit.clean = true;
+    }
+    // The difficulty the source wants and the version bits it allows go
+    // with the job: only shares meeting them are relayed.
+    *sent_source = Some((source, unit.share_target, unit.version_mask));
+    if let Some(line) = session.notify(&unit) {
+        send(line)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extranonce1_has_the_lan_bit_and_the_slot() {
+        assert_eq!(extranonce1_for(0, 2), vec![0x80, 0]);
+        assert_eq!(extranonce1_for(5, 4), vec![0x80, 0, 0, 5]);
+        assert_eq!(extranonce1_for(0x1234, 2), vec![0x92, 0x34]);
+        assert_eq!(extranonce1_for(1023, 4), vec![0x80, 0, 3, 0xFF]);
+        // Distinct for every slot the server can have, always with the bit.
+        for len in [2, 4, 8] {
+            let all: std::collections::HashSet<_> =
+                (0..1024).map(|s| extranonce1_for(s, len)).collect();
+            assert_eq!(all.len(), 1024);
+            assert!(all.iter().all(|e| e[0] & LAN_EXTRANONCE_BIT != 0));
+        }
+    }
+}

@@ -1,0 +1,396 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a panic is a failure report
+//! The LAN Stratum server (`[work.server]`) with real TCP miners: a scripted
+//! Stratum client subscribes, authorizes, gets a job, mines a valid share in
+//! software and submits it with an invalid one; the counts show up per
+//! worker in the work status, and the valid share reaches the upstream pool
+//! (the same place our own chains' shares go). Distinct extranonce1 per
+//! connection, the connection limit, and no work while heat-only.
+
+use hearth::backends::SystemClock;
+use hearth::work::client::{Backoff, PoolConfig};
+use hearth::work::config::LanServerConfig;
+use hearth::work::testpool::{Quirks, TestPool};
+use hearth::work::{spawn, WorkOptions, WorkSink, WorkStatus, SIM_POOL_DIFFICULTY};
+use hearth_shacheck::Checker;
+use hearth_work::jobs::header_bytes;
+use hearth_work::stratum::codec::{hex_decode, hex_encode, parse_server_line, Notify};
+use hearth_work::stratum::{ClientConfig, ServerMessage};
+use hearth_work::{target_from_difficulty, LAN_EXTRANONCE_BIT};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+fn pool_cfg(address: String) -> PoolConfig {
+    PoolConfig {
+        name: "pool".into(),
+        address,
+        client: ClientConfig {
+            user: "bcrt1qhearthupstream.heater".into(),
+            password: "x".into(),
+            agent: "hearth-test".into(),
+            version_mask: 0x1FFF_E000,
+        },
+        backoff: Backoff {
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(400),
+        },
+    }
+}
+
+struct Running {
+    sink: WorkSink,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    fn status(&self) -> Option<WorkStatus> {
+        self.sink.status.read().unwrap().clone()
+    }
+
+    async fn wait<F: Fn(&WorkStatus) -> bool>(&self, what: &str, f: F) -> WorkStatus {
+        for _ in 0..200 {
+            if let Some(s) = self.status() {
+                if f(&s) {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never {what}: {:#?}", self.status());
+    }
+}
+
+fn start_service(pools: Vec<PoolConfig>, lan: LanServerConfig) -> Running {
+    let sink = WorkSink {
+        status: Arc::new(std::sync::RwLock::new(None)),
+        hashrate_ghs: Arc::new(|| 0.0),
+    };
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkOptions {
+        pools,
+        switch_back_after: Duration::from_secs(30),
+        data_dir: None,
+        own_source: None,
+        lan_server: Some((lan, 0x1FFF_E000)),
+    };
+    spawn(
+        opts,
+        Vec::new(),
+        Arc::new(SystemClock),
+        sink.clone(),
+        stop_rx,
+    );
+    Running { sink, _stop: stop }
+}
+
+fn lan_cfg(max_connections: usize) -> LanServerConfig {
+    LanServerConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_connections,
+        // The pool's own share difficulty: every LAN share is relayed.
+        difficulty: SIM_POOL_DIFFICULTY,
+        vardiff: false,
+        ..LanServerConfig::default()
+    }
+}
+
+/// A Bitaxe-like miner speaking Stratum V1 over a real socket.
+struct Miner {
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    next_id: u64,
+    extranonce1: Vec<u8>,
+    extranonce2_len: usize,
+    difficulty: f64,
+    job: Option<Notify>,
+}
+
+impl Miner {
+    async fn connect(address: &str) -> Miner {
+        let s = TcpStream::connect(address).await.unwrap();
+        let (rd, wr) = s.into_split();
+        Miner {
+            rd: BufReader::new(rd),
+            wr,
+            next_id: 1,
+            extranonce1: Vec::new(),
+            extranonce2_len: 0,
+            difficulty: 0.0,
+            job: None,
+        }
+    }
+
+    async fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = json!({"id": id, "method": method, "params": params}).to_string() + "\n";
+        self.wr.write_all(line.as_bytes()).await.unwrap();
+        id
+    }
+
+    /// Reads lines until the answer to `id`, taking note of notifications.
+    async fn answer(&mut self, id: u64) -> Value {
+        loop {
+            let v = self.next_line().await.expect("connection open");
+            if v.get("id").and_then(Value::as_u64) == Some(id) && v.get("method").is_none() {
+                return v;
+            }
+        }
+    }
+
+    /// One line (notifications applied); `None` when the server closed.
+    async fn next_line(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut line))
+            .await
+            .expect("a line within 10 s")
+            .unwrap();
+        if n == 0 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(line.trim()).unwrap();
+        if v.get("method").is_some() {
+            match parse_server_line(line.trim()).unwrap() {
+                ServerMessage::Notify(n) => self.job = Some(n),
+                ServerMessage::SetDifficulty(d) => self.difficulty = d,
+                ServerMessage::SetExtranonce {
+                    extranonce1,
+                    extranonce2_len,
+                } => {
+                    self.extranonce1 = extranonce1;
+                    self.extranonce2_len = extranonce2_len;
+                }
+                _ => {}
+            }
+        }
+        Some(v)
+    }
+
+    async fn login(&mut self, user: &str) {
+        let id = self
+            .send(
+                "mining.configure",
+                json!([["version-rolling"], {"version-rolling.mask": "1fffe000"}]),
+            )
+            .await;
+        let a = self.answer(id).await;
+        assert_eq!(a["result"]["version-rolling"], json!(true), "{a}");
+        let id = self.send("mining.subscribe", json!(["bitaxe/test"])).await;
+        let a = self.answer(id).await;
+        self.extranonce1 = hex_decode(a["result"][1].as_str().unwrap()).unwrap();
+        self.extranonce2_len = a["result"][2].as_u64().unwrap() as usize;
+        let id = self.send("mining.authorize", json!([user, "x"])).await;
+        assert_eq!(self.answer(id).await["result"], json!(true));
+    }
+
+    async fn wait_job(&mut self) -> Notify {
+        while self.job.is_none() {
+            self.next_line()
+                .await
+                .expect("a job before the server closes");
+        }
+        self.job.clone().unwrap()
+    }
+
+    /// (nonce, meets the session difficulty) for the first `want` nonce.
+    fn search(&self, en2: &[u8], want_valid: bool) -> u32 {
+        let job = self.job.as_ref().unwrap();
+        let mut coinbase = job.coinb1.clone();
+        coinbase.extend_from_slice(&self.extranonce1);
+        coinbase.extend_from_slice(en2);
+        coinbase.extend_from_slice(&job.coinb2);
+        use bitcoin::hashes::{sha256d, Hash as _};
+        let root = job
+            .branch
+            .root(sha256d::Hash::hash(&coinbase).to_byte_array());
+        let target = target_from_difficulty(self.difficulty).unwrap();
+        let checker = Checker::detect();
+        for nonce in 0u32.. {
+            let h = header_bytes(
+                job.version,
+                &job.prev_block_hash,
+                &root,
+                job.ntime,
+                job.nbits,
+                nonce,
+            );
+            let hash = checker.hash_headers(&[h])[0];
+            if target.is_met_by(&hash) == want_valid {
+                return nonce;
+            }
+        }
+        unreachable!()
+    }
+
+    async fn submit(&mut self, user: &str, en2: &[u8], nonce: u32) -> Value {
+        let job = self.job.clone().unwrap();
+        let id = self
+            .send(
+                "mining.submit",
+                json!([
+                    user,
+                    job.job_id,
+                    hex_encode(en2),
+                    format!("{:08x}", job.ntime),
+                    format!("{nonce:08x}")
+                ]),
+            )
+            .await;
+        self.answer(id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lan_miner_gets_work_and_its_valid_share_reaches_the_pool() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, Quirks::default())
+        .await
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
+    let st = svc
+        .wait("mining on the pool with the LAN server up", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let address = st.lan_server.unwrap().listen;
+
+    let user = "bcrt1qlanminer.bitaxe";
+    let mut m = Miner::connect(&address).await;
+    m.login(user).await;
+    let job = m.wait_job().await;
+    assert!(job.clean);
+    // The pool's 8 extranonce2 bytes: 4 for the session, 4 for the miner.
+    assert_eq!(m.extranonce1.len(), 4);
+    assert_eq!(m.extranonce2_len, 4);
+    assert!(
+        m.extranonce1[0] & LAN_EXTRANONCE_BIT != 0,
+        "{:?}",
+        m.extranonce1
+    );
+    assert_eq!(m.difficulty, SIM_POOL_DIFFICULTY);
+
+    // A second miner: its own extranonce1.
+    let mut m2 = Miner::connect(&address).await;
+    m2.login("bcrt1qother.s9").await;
+    m2.wait_job().await;
+    assert_ne!(m.extranonce1, m2.extranonce1);
+
+    let en2 = [0, 0, 0, 7];
+    let good = m.search(&en2, true);
+    let bad = m.search(&en2, false);
+    let a = m.submit(user, &en2, good).await;
+    assert_eq!(a["result"], json!(true), "{a}");
+    let a = m.submit(user, &en2, bad).await;
+    assert_eq!(a["result"], json!(false), "{a}");
+    assert!(a["error"].to_string().contains("low difficulty"), "{a}");
+    // A submit for a job the session never sent: stale.
+    let id = m
+        .send(
+            "mining.submit",
+            json!([user, "ffff", "00000007", "00000000", "00000000"]),
+        )
+        .await;
+    assert_eq!(m.answer(id).await["result"], json!(false));
+    // Garbage: a bad line, counted, the session goes on.
+    m.wr.write_all(b"{not json\n").await.unwrap();
+
+    let st = svc
+        .wait("the share at the pool", |s| {
+            s.sources
+                .first()
+                .is_some_and(|p| p.stats.counters.accepted >= 1)
+        })
+        .await;
+    assert_eq!(st.lan_shares_relayed, 1);
+    let lan = st.lan_server.clone().unwrap();
+    assert_eq!(lan.connections, 2);
+    let w = lan
+        .workers
+        .iter()
+        .find(|w| w.user.as_deref() == Some("bcrt1qlanminer"))
+        .unwrap();
+    assert_eq!(w.worker.as_deref(), Some("bitaxe"));
+    assert_eq!(
+        (w.accepted, w.rejected, w.stale, w.relayed),
+        (1, 1, 1, 1),
+        "{w:?}"
+    );
+    let other = lan
+        .workers
+        .iter()
+        .find(|w| w.user.as_deref() == Some("bcrt1qother"))
+        .unwrap();
+    assert_eq!(other.accepted, 0);
+    // The pool got exactly that share under our (upstream) account, with
+    // the session's extranonce1 in front of the miner's extranonce2.
+    let log = pool.log.lock().unwrap().clone();
+    assert_eq!(log.accepted.len(), 1, "{:?}", log.refused);
+    let (pool_user, share) = &log.accepted[0];
+    assert_eq!(pool_user, "bcrt1qhearthupstream");
+    assert_eq!(share.nonce, good);
+    let mut full = m.extranonce1.clone();
+    full.extend_from_slice(&en2);
+    // (The pool logs its own extranonce1 in front.)
+    assert!(
+        share.extranonce2.ends_with(&full),
+        "{:?}",
+        share.extranonce2
+    );
+    // The bad line shows up on the worker.
+    let st = svc
+        .wait("the bad line counted", |s| {
+            s.lan_server
+                .as_ref()
+                .is_some_and(|l| l.workers.iter().any(|w| w.bad_lines >= 1))
+        })
+        .await;
+    assert!(st
+        .lan_server
+        .unwrap()
+        .workers
+        .iter()
+        .any(|w| w.accepted == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_and_no_work_is_shared_while_heat_only() {
+    // No pool answers: heat-only, nothing for LAN miners.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(dead.to_string())], lan_cfg(1));
+    let st = svc
+        .wait("the LAN server up", |s| s.lan_server.is_some())
+        .await;
+    let lan = st.lan_server.unwrap();
+    assert!(lan.no_work.is_some(), "{lan:?}");
+    let mut m = Miner::connect(&lan.listen).await;
+    m.login("bcrt1qlanminer.bitaxe").await;
+    // Subscribed and authorized (its difficulty follows), but no job
+    // arrives.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(line) = tokio::time::timeout_at(until, m.next_line()).await {
+        let line = line.expect("still connected");
+        assert_ne!(line["method"], json!("mining.notify"), "{line}");
+    }
+    assert!(m.job.is_none());
+    assert_eq!(m.difficulty, SIM_POOL_DIFFICULTY);
+    // The second connection is over the limit: closed at once, counted.
+    let mut over = Miner::connect(&lan.listen).await;
+    assert!(over.next_line().await.is_none());
+    let st = svc
+        .wait("the refused connection counted", |s| {
+            s.lan_server
+                .as_ref()
+                .is_some_and(|l| l.refused_connections == 1)
+        })
+        .await;
+    assert_eq!(st.lan_server.unwrap().connections, 1);
+    // The first miner is still served.
+    let id = m.send("mining.suggest_difficulty", json!([1.0])).await;
+    assert_eq!(m.answer(id).await["result"], json!(true));
+}
