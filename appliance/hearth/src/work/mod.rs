@@ -15,6 +15,10 @@
 //! when a source returns, its job replaces the heat-only one on the running
 //! chain, without a stop. The mode is in `GET /api/v1/status` under `work`
 //! and in the log.
+//!
+//! The homeowner's mining switch (`mining_enabled` in the control settings)
+//! pauses the failover: heat-only work exactly as when no source is up, the
+//! boards heating as the thermostat asks, nothing submitted.
 
 pub mod bench;
 pub mod client;
@@ -84,6 +88,9 @@ pub struct WorkStatus {
     pub shares_found: u64,
     pub shares_not_queued: u64,
     pub blocks_found: u64,
+    /// The homeowner's mining switch (`PUT /api/v1/control/mining`); off:
+    /// heat-only work whatever the sources' health.
+    pub mining_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +228,9 @@ impl Service {
 
     /// After any health change: follow the failover's choice.
     fn follow(&mut self, now: Timestamp) {
+        let enabled = (self.sink.mining_enabled)();
+        self.failover.set_paused(!enabled);
+        self.status.mining_enabled = enabled;
         let before = self.failover.active();
         let after = self.failover.decide(now);
         let mode = self.failover.mode();
@@ -443,6 +453,10 @@ pub async fn start(
                 .as_ref()
                 .map_or(0.0, |s| s.boards.iter().map(|b| b.hashrate_ghs).sum())
         }),
+        mining_enabled: {
+            let shared = shared.clone();
+            Arc::new(move || crate::state::lock(&shared.control).settings.mining_enabled)
+        },
     };
     spawn(opts, feeds, shared.clock.clone(), sink, shutdown);
     Ok(pool)
@@ -454,6 +468,8 @@ pub async fn start(
 pub struct WorkSink {
     pub status: Arc<std::sync::RwLock<Option<WorkStatus>>>,
     pub hashrate_ghs: Arc<dyn Fn() -> f64 + Send + Sync>,
+    /// Read every tick: false pauses the failover (heat-only work).
+    pub mining_enabled: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl std::fmt::Debug for WorkSink {
@@ -554,6 +570,7 @@ pub fn spawn(
             shares_found: 0,
             shares_not_queued: 0,
             blocks_found: 0,
+            mining_enabled: true,
         },
         feeds,
     };
