@@ -12,6 +12,11 @@ Assistant's own APIs that:
   (read back from Hearth's HTTP API);
 - a bad command published through Home Assistant is refused by Hearth: it
   logs the refusal, nothing changes, and the true value stays shown;
+- a climate preset picked in Home Assistant reaches Hearth and comes back,
+  and a bad preset is refused;
+- the power-limit number, the strategy select and the mining switch change
+  Hearth's control settings (mining off: heat-only work), bad values are
+  refused;
 - stopping Hearth makes every entity unavailable.
 
 Prints one line per check and `N passed, N failed` at the end; exit 1 on failure.
@@ -41,7 +46,12 @@ CLIMATE = "climate.hearth_living_room_climate"
 # Every entity Hearth announces for one zone with one board, and the
 # attributes each must show in Home Assistant.
 EXPECTED = {
-    CLIMATE: {"hvac_modes": ["off", "heat"], "min_temp": 5.0, "max_temp": 28.0, "target_temp_step": 0.5},
+    CLIMATE: {"hvac_modes": ["off", "heat"], "min_temp": 5.0, "max_temp": 28.0, "target_temp_step": 0.5,
+              "preset_modes": ["comfort", "eco", "away", "boost", "frost"]},
+    "number.hearth_power_limit": {"min": 0, "max": 1000000, "step": 10, "mode": "box",
+                                  "unit_of_measurement": "W", "device_class": "power"},
+    "select.hearth_strategy": {"options": ["economic", "heat_pump_first"]},
+    "switch.hearth_mining": {"icon": "mdi:pickaxe"},
     "sensor.hearth_power": {"unit_of_measurement": "W", "device_class": "power", "state_class": "measurement"},
     "sensor.hearth_energy": {"unit_of_measurement": "kWh", "device_class": "energy", "state_class": "total_increasing"},
     "sensor.hearth_heat_delivered": {"unit_of_measurement": "kWh", "device_class": "energy", "state_class": "total_increasing"},
@@ -77,6 +87,7 @@ DIAGNOSTIC = {
     "sensor.hearth_board_0_frequency",
     "sensor.hearth_board_0_state",
 }
+CONFIG = {"number.hearth_power_limit", "select.hearth_strategy"}
 
 results = []
 
@@ -323,7 +334,10 @@ def main():
         check("exactly the expected entities", ours == sorted(EXPECTED),
               f"extra {sorted(set(ours) - set(EXPECTED))}, missing {sorted(set(EXPECTED) - set(ours))}")
         for entity, attrs in EXPECTED.items():
-            got = st.get(entity, {}).get("attributes", {})
+            got = dict(st.get(entity, {}).get("attributes", {}))
+            if "preset_modes" in got:
+                # Home Assistant lists its own `none` (no preset) first; Hearth never announces it.
+                got["preset_modes"] = [m for m in got["preset_modes"] if m != "none"]
             bad = {k: got.get(k) for k, v in attrs.items() if got.get(k) != v}
             check(f"{entity} attributes", not bad, f"wrong: {bad}")
         climate = st[CLIMATE]
@@ -343,10 +357,15 @@ def main():
             check(f"{auto} set up from its blueprint", states().get(auto, {}).get("state") == "on",
                   states().get(auto))
         for entity in EXPECTED:
-            want = "diagnostic" if entity in DIAGNOSTIC else None
+            want = "diagnostic" if entity in DIAGNOSTIC else "config" if entity in CONFIG else None
             got = reg.get(entity, {}).get("entity_category")
             check(f"{entity} entity_category {want}", got == want, got)
         check("unique ids are Hearth's", all(reg[e]["unique_id"].startswith(NODE + "_") for e in EXPECTED))
+
+        def service(domain, name, data):
+            status, body = request("POST", f"{base}/api/services/{domain}/{name}", data, token=token)
+            if status != 200:
+                raise RuntimeError(f"{domain}.{name}: {status} {body}")
 
         # 2. Service calls reach Hearth's settings.
         status, body = request("POST", base + "/api/services/climate/set_temperature",
@@ -378,11 +397,95 @@ def main():
         check("Home Assistant still shows the true setpoint",
               states()[CLIMATE]["attributes"].get("temperature") == 23.5, states()[CLIMATE]["attributes"])
 
-        # 4. The blueprints drive Hearth: cheap hours, PV surplus, away.
-        def service(domain, name, data):
-            status, body = request("POST", f"{base}/api/services/{domain}/{name}", data, token=token)
+        # 4. Presets, the power limit, the strategy and the mining switch.
+        def hearth_get(path):
+            status, body = request("GET", hearth_api + path)
             if status != 200:
-                raise RuntimeError(f"{domain}.{name}: {status} {body}")
+                raise ValueError(f"hearth {path}: {status}")
+            return body
+
+        def hearth_settings():
+            return hearth_get("/api/v1/control")["settings"]
+
+        def round_trip(what, call, in_hearth, in_ha, timeout_s=20):
+            try:
+                service(*call)
+                wait_until(f"{what} in Hearth", in_hearth, timeout_s)
+                wait_until(f"{what} shown by Home Assistant", in_ha, timeout_s)
+                check(what, True)
+            except (TimeoutError, RuntimeError) as e:
+                check(what, False, str(e))
+
+        def refused(what, topic, payload, unchanged):
+            before = open(hearth_log).read().count("MQTT command refused")
+            service("mqtt", "publish", {"topic": topic, "payload": payload})
+            try:
+                wait_until(f"{what}: refusal logged",
+                           lambda: open(hearth_log).read().count("MQTT command refused") > before, 20)
+                time.sleep(1)
+                check(f"{what} refused, nothing changed", unchanged(), hearth_settings())
+            except TimeoutError as e:
+                check(f"{what} refused, nothing changed", False, str(e))
+
+        def presets():
+            return hearth_get(f"/api/v1/zones/{ZONE}/presets")
+
+        def work():
+            return hearth_get("/api/v1/status")["work"]
+
+        round_trip("preset eco: HA -> Hearth -> HA",
+                   ("climate", "set_preset_mode", {"entity_id": CLIMATE, "preset_mode": "eco"}),
+                   lambda: presets()["active"] == "eco" and hearth_zone()["setpoint_c"] == 19.0,
+                   lambda: (a := states()[CLIMATE]["attributes"]).get("preset_mode") == "eco"
+                   and a.get("temperature") == 19.0)
+        refused("preset 'sauna'", f"hearth/zone/{ZONE}/preset/set", "sauna",
+                lambda: presets()["active"] == "eco" and states()[CLIMATE]["attributes"].get("preset_mode") == "eco")
+        round_trip("a setpoint by hand ends the preset",
+                   ("climate", "set_temperature", {"entity_id": CLIMATE, "temperature": 21}),
+                   lambda: presets()["active"] is None and hearth_zone()["setpoint_c"] == 21.0,
+                   lambda: states()[CLIMATE]["attributes"].get("preset_mode") in ("none", None))
+
+        round_trip("number power limit 1500 W: HA -> Hearth -> HA",
+                   ("number", "set_value", {"entity_id": "number.hearth_power_limit", "value": 1500}),
+                   lambda: hearth_settings()["site_limit_w"] == 1500.0,
+                   lambda: states()["number.hearth_power_limit"]["state"] == "1500.0")
+        refused("power limit -5 W", "hearth/control/power_limit/set", "-5",
+                lambda: hearth_settings()["site_limit_w"] == 1500.0
+                and states()["number.hearth_power_limit"]["state"] == "1500.0")
+        round_trip("power limit removed with payload None",
+                   ("mqtt", "publish", {"topic": "hearth/control/power_limit/set", "payload": "None"}),
+                   lambda: hearth_settings()["site_limit_w"] is None,
+                   lambda: states()["number.hearth_power_limit"]["state"] == "unknown")
+
+        round_trip("select strategy heat_pump_first: HA -> Hearth -> HA",
+                   ("select", "select_option", {"entity_id": "select.hearth_strategy", "option": "heat_pump_first"}),
+                   lambda: hearth_settings()["policy"]["economic_switch"] is False,
+                   lambda: states()["select.hearth_strategy"]["state"] == "heat_pump_first")
+        refused("strategy 'cheapest'", "hearth/control/strategy/set", "cheapest",
+                lambda: hearth_settings()["policy"]["economic_switch"] is False)
+        round_trip("select strategy economic",
+                   ("select", "select_option", {"entity_id": "select.hearth_strategy", "option": "economic"}),
+                   lambda: hearth_settings()["policy"]["economic_switch"] is True,
+                   lambda: states()["select.hearth_strategy"]["state"] == "economic")
+
+        round_trip("switch mining off: heat-only work in Hearth, HA shows it",
+                   ("switch", "turn_off", {"entity_id": "switch.hearth_mining"}),
+                   lambda: hearth_settings()["mining_enabled"] is False and work()["mode"] == "heat_only"
+                   and "switched off" in work()["reason"],
+                   lambda: states()["switch.hearth_mining"]["state"] == "off"
+                   and states()["binary_sensor.hearth_heat_only"]["state"] == "on")
+        # Heat follows the thermostat, not the switch: a zone that heats draws power.
+        st_now = hearth_get("/api/v1/status")
+        check("boards heat as the thermostat asks while mining is off",
+              st_now["zones"][0]["action"] != "heating" or st_now["boards"][0]["power_w"] > 0,
+              (st_now["zones"][0], st_now["boards"][0]))
+        round_trip("switch mining on: mining again",
+                   ("switch", "turn_on", {"entity_id": "switch.hearth_mining"}),
+                   lambda: hearth_settings()["mining_enabled"] is True and work()["mode"] == "source",
+                   lambda: states()["switch.hearth_mining"]["state"] == "on"
+                   and states()["binary_sensor.hearth_heat_only"]["state"] == "off", timeout_s=60)
+
+        # 5. The blueprints drive Hearth: cheap hours, PV surplus, away.
 
         for what, call, want in [
             ("cheap price pre-heats", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_price", "value": 0.05}), 22.5),
@@ -399,7 +502,7 @@ def main():
             except TimeoutError as e:
                 check(f"blueprint: {what} (Hearth setpoint {want})", False, str(e))
 
-        # 5. Stopping Hearth makes every entity unavailable.
+        # 6. Stopping Hearth makes every entity unavailable.
         hearth.send_signal(signal.SIGTERM)
         hearth.wait(timeout=20)
         check("Hearth stopped cleanly", hearth.returncode == 0, hearth.returncode)

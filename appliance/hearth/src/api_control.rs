@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/control/economics", put(put_economics))
         .route("/api/v1/control/house", put(put_house))
         .route("/api/v1/control/site", put(put_site))
+        .route("/api/v1/control/mining", put(put_mining))
         .route(
             "/api/v1/zones/{id}/schedule",
             get(get_schedule).put(put_schedule),
@@ -109,13 +110,21 @@ async fn put_policy(
     body: Result<Json<hearth_control::PolicySettings>, JsonRejection>,
 ) -> Result<Json<hearth_control::PolicySettings>, ApiError> {
     let Json(policy) = body?;
+    Ok(Json(set_policy(&shared, policy).await?))
+}
+
+/// The one path for a policy change (HTTP and MQTT): check, persist, apply.
+pub(crate) async fn set_policy(
+    shared: &Arc<Shared>,
+    policy: hearth_control::PolicySettings,
+) -> Result<hearth_control::PolicySettings, ApiError> {
     policy.check().map_err(bad)?;
     let _gate = shared.settings_gate.lock().await;
     let mut next = lock(&shared.control).settings.clone();
     next.policy = policy.clone();
-    commit(&shared, next).await?;
+    commit(shared, next).await?;
     tracing::info!("heat-source policy settings changed");
-    Ok(Json(policy))
+    Ok(policy)
 }
 
 /// Tariff, heat-pump COP curve and default hashprice.
@@ -189,16 +198,60 @@ async fn put_site(
     body: Result<Json<SiteBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
-    in_range("power_limit_w", b.power_limit_w, 0.0, 1e6)?;
+    let limit_w = set_site_limit(&shared, b.power_limit_w).await?;
+    Ok(Json(serde_json::json!({ "power_limit_w": limit_w })))
+}
+
+/// The one path for a site limit change (HTTP and MQTT): check, persist, apply.
+pub(crate) async fn set_site_limit(
+    shared: &Arc<Shared>,
+    limit_w: Option<f64>,
+) -> Result<Option<f64>, ApiError> {
+    in_range("power_limit_w", limit_w, 0.0, 1e6)?;
     let _gate = shared.settings_gate.lock().await;
     let mut next = lock(&shared.control).settings.clone();
-    next.site_limit_w = b.power_limit_w;
-    commit(&shared, next).await?;
-    lock(&shared.appliance).set_site_limit(b.power_limit_w.map(Watts))?;
-    tracing::info!(limit_w = ?b.power_limit_w, "site power limit changed");
-    Ok(Json(
-        serde_json::json!({ "power_limit_w": b.power_limit_w }),
-    ))
+    next.site_limit_w = limit_w;
+    commit(shared, next).await?;
+    lock(&shared.appliance).set_site_limit(limit_w.map(Watts))?;
+    tracing::info!(limit_w = ?limit_w, "site power limit changed");
+    Ok(limit_w)
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MiningBody {
+    /// `false`: heat only. The boards heat exactly as the thermostat asks,
+    /// on local heat-only work; nothing is submitted to any source.
+    enabled: bool,
+}
+
+#[utoipa::path(put, path = "/api/v1/control/mining", tag = "control",
+    request_body = MiningBody,
+    responses((status = 200, description = "the mining switch now in force", body = MiningBody),
+        (status = 400, description = "bad body; nothing changed")),
+    security(("bearer" = []), ("session" = [])))]
+async fn put_mining(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<MiningBody>, JsonRejection>,
+) -> Result<Json<MiningBody>, ApiError> {
+    let Json(b) = body?;
+    let enabled = set_mining(&shared, b.enabled).await?;
+    Ok(Json(MiningBody { enabled }))
+}
+
+/// The one path for the mining switch (HTTP and MQTT): persisted, then the
+/// work service reads it at its next tick (within a second).
+pub(crate) async fn set_mining(shared: &Arc<Shared>, enabled: bool) -> Result<bool, ApiError> {
+    let _gate = shared.settings_gate.lock().await;
+    let mut next = lock(&shared.control).settings.clone();
+    next.mining_enabled = enabled;
+    commit(shared, next).await?;
+    tracing::info!(
+        enabled,
+        "mining switched {}",
+        if enabled { "on" } else { "off (heat only)" }
+    );
+    Ok(enabled)
 }
 
 /// Live house inputs; each given value is stamped with the time it arrived.
@@ -435,29 +488,39 @@ async fn put_preset(
     body: Result<Json<PresetBody>, JsonRejection>,
 ) -> Result<Json<PresetView>, ApiError> {
     let Json(b) = body?;
-    let preset = Preset::parse(&b.preset).ok_or_else(|| {
-        bad(format!(
-            "preset must be one of comfort, eco, away, boost, frost; got {:?}",
-            b.preset
-        ))
-    })?;
-    let _gate = shared.settings_gate.lock().await;
-    let settings: ZoneSettings = lock(&shared.appliance).preset_settings(&id, preset)?;
-    let now = shared.clock.now();
-    let store = shared.store.clone();
-    let zone = id.clone();
-    tokio::task::spawn_blocking(move || lock(&store).save_zone_settings(&zone, settings, now))
-        .await
-        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
-        .map_err(|e| ApiError::internal(format!("could not store the setting: {e}")))?;
-    let applied = lock(&shared.appliance).apply_preset(&id, preset, now)?;
-    tracing::info!(zone = %id, preset = preset.as_str(), "preset picked");
+    let (preset, applied) = set_preset(&shared, &id, &b.preset).await?;
     Ok(Json(PresetView {
         id,
         preset,
         setpoint_c: applied.setpoint_c.get(),
         mode: applied.mode,
     }))
+}
+
+/// The one path for picking a preset (HTTP and MQTT): checked, persisted
+/// like a setpoint change, then applied.
+pub(crate) async fn set_preset(
+    shared: &Arc<Shared>,
+    id: &str,
+    name: &str,
+) -> Result<(Preset, ZoneSettings), ApiError> {
+    let preset = Preset::parse(name).ok_or_else(|| {
+        bad(format!(
+            "preset must be one of comfort, eco, away, boost, frost; got {name:?}"
+        ))
+    })?;
+    let _gate = shared.settings_gate.lock().await;
+    let settings: ZoneSettings = lock(&shared.appliance).preset_settings(id, preset)?;
+    let now = shared.clock.now();
+    let store = shared.store.clone();
+    let zone = id.to_string();
+    tokio::task::spawn_blocking(move || lock(&store).save_zone_settings(&zone, settings, now))
+        .await
+        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("could not store the setting: {e}")))?;
+    let applied = lock(&shared.appliance).apply_preset(id, preset, now)?;
+    tracing::info!(zone = %id, preset = preset.as_str(), "preset picked");
+    Ok((preset, applied))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

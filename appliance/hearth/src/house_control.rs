@@ -50,6 +50,9 @@ pub struct ControlSettings {
     pub presets: BTreeMap<String, PresetTable>,
     /// Most power all boards together may draw, W; none: no limit.
     pub site_limit_w: Option<f64>,
+    /// Mining on (default) or off ("heat only": the boards heat as the
+    /// thermostat asks on local heat-only work, nothing is submitted).
+    pub mining_enabled: bool,
 }
 
 impl Default for ControlSettings {
@@ -62,6 +65,7 @@ impl Default for ControlSettings {
             schedules: BTreeMap::new(),
             presets: BTreeMap::new(),
             site_limit_w: None,
+            mining_enabled: true,
         }
     }
 }

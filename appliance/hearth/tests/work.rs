@@ -370,6 +370,7 @@ async fn failover_goes_down_the_list_and_back_once_the_preferred_pool_has_settle
     let sink = WorkSink {
         status: Arc::new(std::sync::RwLock::new(None)),
         hashrate_ghs: Arc::new(|| 1.0),
+        mining_enabled: Arc::new(|| true),
     };
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opts = WorkOptions {

@@ -52,6 +52,9 @@ pub struct Failover {
     /// start than a fallback (our own node beside an external pool).
     startup_grace: Duration,
     first_decide: Option<Timestamp>,
+    /// The homeowner switched mining off ("heat only"): no source is
+    /// active whatever its health, so the boards hash heat-only work.
+    paused: bool,
 }
 
 impl Failover {
@@ -70,7 +73,18 @@ impl Failover {
             switch_back_after,
             startup_grace: Duration::ZERO,
             first_decide: None,
+            paused: false,
         }
+    }
+
+    /// Mining off (`true`) or on. Takes effect at the next [`Failover::decide`];
+    /// sources keep their health, so mining resumes at once when switched on.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 
     /// See [`Failover`]'s `startup_grace`: counted from the first decision.
@@ -115,6 +129,11 @@ impl Failover {
 
     /// Re-evaluate (also call it on a timer so a switch-back happens).
     pub fn decide(&mut self, now: Timestamp) -> Option<usize> {
+        if self.paused {
+            self.first_decide.get_or_insert(now);
+            self.active = None;
+            return None;
+        }
         let current_ok = self
             .active
             .and_then(|i| self.sources.get(i))
@@ -153,6 +172,10 @@ impl Failover {
             Some((index, e)) => WorkMode::Source {
                 index,
                 name: e.name.clone(),
+            },
+            None if self.paused => WorkMode::HeatOnly {
+                reason: "mining is switched off: heating on local work, nothing is submitted"
+                    .into(),
             },
             None if self.sources.is_empty() => WorkMode::HeatOnly {
                 reason: "no work source is configured".into(),
@@ -215,5 +238,29 @@ mod tests {
         assert_eq!(f.set_health(0, SourceHealth::Up, t(121)), Some(1));
         assert_eq!(f.decide(t(150)), Some(1));
         assert_eq!(f.decide(t(151)), Some(0));
+    }
+
+    #[test]
+    fn paused_means_heat_only_whatever_the_health_and_resumes_at_once() {
+        let mut f = Failover::new(
+            vec!["sharechain".into(), "pool".into()],
+            Duration::from_secs(10),
+        );
+        assert_eq!(f.set_health(0, SourceHealth::Up, t(0)), Some(0));
+        f.set_paused(true);
+        assert!(f.paused());
+        assert_eq!(f.decide(t(1)), None);
+        assert_eq!(f.active(), None);
+        match f.mode() {
+            WorkMode::HeatOnly { reason } => assert!(reason.contains("switched off"), "{reason}"),
+            m => panic!("{m:?}"),
+        }
+        // Health changes while paused are kept but change nothing.
+        assert_eq!(f.set_health(1, SourceHealth::Up, t(2)), None);
+        assert_eq!(f.health(1), Some(SourceHealth::Up));
+        // Switched on: the preferred healthy source at once (from heat-only).
+        f.set_paused(false);
+        assert_eq!(f.decide(t(3)), Some(0));
+        assert!(matches!(f.mode(), WorkMode::Source { index: 0, .. }));
     }
 }

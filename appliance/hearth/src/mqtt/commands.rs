@@ -3,7 +3,7 @@
 //! module only turns a topic and payload into a typed request or a reason.
 
 use super::topics::Topics;
-use hearth_control::ZoneMode;
+use hearth_control::{Preset, ZoneMode};
 
 /// Longest command payload accepted; anything longer is refused unread.
 pub const MAX_COMMAND_BYTES: usize = 64;
@@ -12,12 +12,15 @@ pub const MAX_COMMAND_BYTES: usize = 64;
 pub enum Command {
     SetSetpoint { zone: String, setpoint_c: f64 },
     SetMode { zone: String, mode: ZoneMode },
+    SetPreset { zone: String, preset: Preset },
 }
 
 impl Command {
     pub fn zone(&self) -> &str {
         match self {
-            Command::SetSetpoint { zone, .. } | Command::SetMode { zone, .. } => zone,
+            Command::SetSetpoint { zone, .. }
+            | Command::SetMode { zone, .. }
+            | Command::SetPreset { zone, .. } => zone,
         }
     }
 }
@@ -36,6 +39,8 @@ pub enum CommandError {
     NotANumber(String),
     #[error("{0:?} is not a mode; expected \"off\" or \"heat\"")]
     BadMode(String),
+    #[error("{0:?} is not a preset; expected comfort, eco, away, boost or frost")]
+    BadPreset(String),
 }
 
 /// Parses one message on a command topic. The zone is not checked here: the
@@ -73,6 +78,12 @@ pub fn parse(topics: &Topics, topic: &str, payload: &[u8]) -> Result<Command, Co
                 mode,
             })
         }
+        "preset" => Preset::parse(text)
+            .map(|preset| Command::SetPreset {
+                zone: zone.to_string(),
+                preset,
+            })
+            .ok_or_else(|| CommandError::BadPreset(text.to_string())),
         other => Err(CommandError::Unknown(other.to_string())),
     }
 }
@@ -101,11 +112,28 @@ mod tests {
                 mode: ZoneMode::Off
             })
         );
+        assert_eq!(
+            parse(&t(), "hearth/zone/office/preset/set", b"eco"),
+            Ok(Command::SetPreset {
+                zone: "office".into(),
+                preset: Preset::Eco
+            })
+        );
     }
 
     #[test]
     fn bad_commands_are_refused_with_a_reason() {
-        let cases: [(&str, &[u8], CommandError); 7] = [
+        let cases: [(&str, &[u8], CommandError); 9] = [
+            (
+                "hearth/zone/o/preset/set",
+                b"none",
+                CommandError::BadPreset("none".into()),
+            ),
+            (
+                "hearth/zone/o/preset/set",
+                b"Eco",
+                CommandError::BadPreset("Eco".into()),
+            ),
             (
                 "hearth/zone/o/setpoint/set",
                 b"warm",

@@ -476,6 +476,12 @@ fn climate_entity(node: &str, topics: &Topics, zone: &CatalogZone) -> Entity {
         "current_temperature_template": "{{ value_json.temperature_c }}",
         "action_topic": state,
         "action_template": "{{ value_json.action }}",
+        // The control crate's presets; `none` (no preset: a setpoint typed
+        // by hand) is Home Assistant's own and never listed.
+        "preset_modes": hearth_control::Preset::ALL.map(hearth_control::Preset::as_str),
+        "preset_mode_state_topic": state,
+        "preset_mode_value_template": "{{ value_json.preset }}",
+        "preset_mode_command_topic": topics.zone_command(&zone.id, "preset"),
         "min_temp": zone.limits.min_setpoint_c.get(),
         "max_temp": zone.limits.max_setpoint_c.get(),
         "temp_step": 0.5,
@@ -501,6 +507,7 @@ pub fn entities(catalog: &Catalog, topics: &Topics) -> Vec<Entity> {
     for row in DEVICE_ROWS {
         out.push(row_entity(node, "", "", &topics.device_state(), row));
     }
+    out.extend(super::controls::entities(topics));
     for zone in &catalog.zones {
         out.push(climate_entity(node, topics, zone));
         let state = topics.zone_state(&zone.id);
@@ -609,6 +616,21 @@ pub fn announced_components(payload: &[u8]) -> Vec<(String, Platform)> {
         .collect()
 }
 
+/// The settings behind the control entities and the climates' presets.
+pub struct SettingsNow<'a> {
+    pub view: super::controls::ControlsView,
+    /// The preset a zone holds now (`None`: a setpoint set by hand).
+    pub zone_preset: &'a dyn Fn(&str) -> Option<hearth_control::Preset>,
+}
+
+impl std::fmt::Debug for SettingsNow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsNow")
+            .field("view", &self.view)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The JSON state documents: `(topic, payload)` for the device, each zone
 /// and each board, computed by the same rows that announced them.
 pub fn states(
@@ -618,6 +640,7 @@ pub fn states(
     device_energy: EnergyKwh,
     board_energy: &dyn Fn(&str) -> EnergyKwh,
     economics: Option<&Economics>,
+    controls: &SettingsNow<'_>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut doc = Map::new();
@@ -628,6 +651,7 @@ pub fn states(
         );
     }
     out.push((topics.device_state(), Value::Object(doc).to_string()));
+    out.push((topics.control_state(), controls.view.state()));
     for zone in &catalog.zones {
         let Some(z) = status.zones.iter().find(|z| z.id == zone.id) else {
             continue;
@@ -638,6 +662,11 @@ pub fn states(
         // null renders as "None" in Home Assistant's templates: no reading.
         doc.insert("temperature_c".into(), opt(z.temperature_c, 2));
         doc.insert("action".into(), z.action.into());
+        let preset = (controls.zone_preset)(&zone.id);
+        doc.insert(
+            "preset".into(),
+            preset.map_or("none", hearth_control::Preset::as_str).into(),
+        );
         for row in ZONE_ROWS {
             doc.insert(row.key.into(), (row.value)(z));
         }
@@ -700,7 +729,7 @@ mod tests {
         let ents = entities(&c, &t);
         assert_eq!(
             ents.len(),
-            DEVICE_ROWS.len() + 1 + ZONE_ROWS.len() + BOARD_ROWS.len()
+            DEVICE_ROWS.len() + 3 + 1 + ZONE_ROWS.len() + BOARD_ROWS.len()
         );
         let (topic, payload) = device_discovery(&c, &t, &ents, &[]);
         assert_eq!(topic, "homeassistant/device/hearth/config");
@@ -717,6 +746,17 @@ mod tests {
             "hearth/zone/living-room/setpoint/set"
         );
         assert_eq!(climate["max_temp"], 28.0);
+        assert_eq!(
+            climate["preset_modes"],
+            json!(["comfort", "eco", "away", "boost", "frost"])
+        );
+        assert_eq!(
+            climate["preset_mode_command_topic"],
+            "hearth/zone/living-room/preset/set"
+        );
+        assert_eq!(cmps["hearth_mining"]["platform"], "switch");
+        assert_eq!(cmps["hearth_strategy"]["platform"], "select");
+        assert_eq!(cmps["hearth_power_limit"]["platform"], "number");
         let energy = &cmps["hearth_energy"];
         assert_eq!(energy["device_class"], "energy");
         assert_eq!(energy["state_class"], "total_increasing");

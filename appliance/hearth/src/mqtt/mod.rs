@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod controls;
 pub mod energy;
 pub mod entities;
 pub mod inputs;
@@ -276,6 +277,7 @@ impl Worker {
     fn on_connect(&mut self) {
         self.subscribe(self.topics.ha_status());
         self.subscribe(self.topics.zone_command_filter());
+        self.subscribe(self.topics.control_command_filter());
         // Our own retained discovery from earlier runs: what is in it and no
         // longer configured gets removed (see `on_message`).
         self.subscribe(self.topics.entity_config_filter());
@@ -357,7 +359,25 @@ impl Worker {
             return;
         };
         let energy = &self.energy;
-        let economics = lock(&self.shared.control).economics;
+        let (economics, view) = {
+            let c = lock(&self.shared.control);
+            (
+                c.economics,
+                controls::ControlsView::from_settings(&c.settings),
+            )
+        };
+        let presets: BTreeMap<String, Option<hearth_control::Preset>> = {
+            let app = lock(&self.shared.appliance);
+            self.catalog
+                .zones
+                .iter()
+                .map(|z| (z.id.clone(), app.presets(&z.id).and_then(|(_, p)| p)))
+                .collect()
+        };
+        let settings = entities::SettingsNow {
+            view,
+            zone_preset: &|id| presets.get(id).copied().flatten(),
+        };
         let docs = entities::states(
             &self.catalog,
             &self.topics,
@@ -365,6 +385,7 @@ impl Worker {
             energy.total(),
             &|id| energy.board(id),
             Some(&economics),
+            &settings,
         );
         let mut docs = docs;
         let inputs = lock(&self.house).snapshot(self.shared.clock.now());
@@ -390,6 +411,10 @@ impl Worker {
         }
         if self.topics.parse_zone_command(topic).is_some() {
             self.on_command(topic, payload).await;
+            return;
+        }
+        if self.topics.parse_control_command(topic).is_some() {
+            self.on_control_command(topic, payload).await;
             return;
         }
         if let Some((platform, object_id)) = self.topics.parse_entity_config(topic) {
@@ -449,6 +474,12 @@ impl Worker {
             Err(e) => Err(e.to_string()),
             Ok(cmd) => {
                 let zone = cmd.zone().to_string();
+                if let commands::Command::SetPreset { preset, .. } = &cmd {
+                    let outcome =
+                        crate::api_control::set_preset(&self.shared, &zone, preset.as_str()).await;
+                    self.after_command(topic, payload, outcome.map(|_| ()));
+                    return;
+                }
                 let outcome = crate::api::change_settings(&self.shared, &zone, |app, current| {
                     Ok(match &cmd {
                         commands::Command::SetSetpoint { setpoint_c, .. } => {
@@ -461,6 +492,8 @@ impl Worker {
                             mode: *mode,
                             ..current
                         },
+                        // Handled above, through the preset endpoint's path.
+                        commands::Command::SetPreset { .. } => current,
                     })
                 })
                 .await;
@@ -473,5 +506,52 @@ impl Worker {
         }
         // Either way, the state topics now carry the true values.
         self.publish_states(true);
+    }
+
+    /// Logs a refused command, then republishes every state (true values).
+    fn after_command(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        outcome: Result<(), crate::api::ApiError>,
+    ) {
+        if let Err(e) = outcome {
+            let shown = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
+            tracing::warn!(topic, payload = %shown, reason = %e.message(), "MQTT command refused; nothing changed");
+        }
+        self.publish_states(true);
+    }
+
+    /// The site limit, strategy and mining switch, each through the HTTP
+    /// API's own function (check, persist, apply).
+    async fn on_control_command(&mut self, topic: &str, payload: &[u8]) {
+        use controls::ControlCommand;
+        let cmd = match controls::parse(&self.topics, topic, payload) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let reason = crate::api::ApiError::bad_request(e.to_string());
+                self.after_command(topic, payload, Err(reason));
+                return;
+            }
+        };
+        let outcome = match cmd {
+            ControlCommand::SetPowerLimit(limit_w) => {
+                crate::api_control::set_site_limit(&self.shared, limit_w)
+                    .await
+                    .map(|_| ())
+            }
+            ControlCommand::SetStrategy(strategy) => {
+                let policy = strategy.applied_to(&lock(&self.shared.control).settings.policy);
+                crate::api_control::set_policy(&self.shared, policy)
+                    .await
+                    .map(|_| ())
+            }
+            ControlCommand::SetMining(enabled) => {
+                crate::api_control::set_mining(&self.shared, enabled)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        self.after_command(topic, payload, outcome);
     }
 }

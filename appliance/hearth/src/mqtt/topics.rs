@@ -74,6 +74,29 @@ impl Topics {
         Some((zone, what))
     }
 
+    /// The appliance-wide settings (site limit, strategy, mining), JSON.
+    pub fn control_state(&self) -> String {
+        format!("{}/control/state", self.base)
+    }
+
+    /// `<base>/control/<what>/set`.
+    pub fn control_command(&self, what: &str) -> String {
+        format!("{}/control/{what}/set", self.base)
+    }
+
+    pub fn control_command_filter(&self) -> String {
+        format!("{}/control/+/set", self.base)
+    }
+
+    /// `what` of a control command topic, if it is one.
+    pub fn parse_control_command<'a>(&self, topic: &'a str) -> Option<&'a str> {
+        let what = topic
+            .strip_prefix(self.base.as_str())?
+            .strip_prefix("/control/")?
+            .strip_suffix("/set")?;
+        (!what.is_empty() && !what.contains('/')).then_some(what)
+    }
+
     pub fn entity_config(&self, platform: Platform, object_id: &str) -> String {
         format!(
             "{}/{}/{}/{object_id}/config",
@@ -138,5 +161,14 @@ mod tests {
             None
         );
         assert_eq!(t.device_config(), "homeassistant/device/hearth_1/config");
+        let ctl = t.control_command("mining");
+        assert_eq!(ctl, "house/hearth/control/mining/set");
+        assert_eq!(t.parse_control_command(&ctl), Some("mining"));
+        assert_eq!(
+            t.parse_control_command("house/hearth/control/a/b/set"),
+            None
+        );
+        assert_eq!(t.parse_control_command("house/hearth/control/state"), None);
+        assert_eq!(t.parse_zone_command(&ctl), None);
     }
 }

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         crate::api_control::put_policy,
         crate::api_control::put_economics,
         crate::api_control::put_site,
+        crate::api_control::put_mining,
         crate::api_control::put_house,
         crate::api_control::get_schedule,
         crate::api_control::put_schedule,

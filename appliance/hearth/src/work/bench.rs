@@ -393,6 +393,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let sink = WorkSink {
         status: Arc::new(std::sync::RwLock::new(None)),
         hashrate_ghs: Arc::new(|| 0.0),
+        mining_enabled: Arc::new(|| true),
     };
     let work = WorkOptions {
         pools: vec![PoolConfig {

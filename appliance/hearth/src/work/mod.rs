@@ -15,6 +15,10 @@
 //! when a source returns, its job replaces the heat-only one on the running
 //! chain, without a stop. The mode is in `GET /api/v1/status` under `work`
 //! and in the log.
+//!
+//! The homeowner's mining switch (`mining_enabled` in the control settings)
+//! pauses the failover: heat-only work exactly as when no source is up, the
+//! boards heating as the thermostat asks, nothing submitted.
 
 pub mod bench;
 pub mod client;
@@ -89,6 +93,9 @@ pub struct WorkStatus {
     pub lan_shares_relayed: u64,
     /// `[work.server]`: the LAN Stratum server and its miners (`None`: off).
     pub lan_server: Option<server::LanStatus>,
+    /// The homeowner's mining switch (`PUT /api/v1/control/mining`); off:
+    /// heat-only work whatever the sources' health.
+    pub mining_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +285,9 @@ impl Service {
 
     /// After any health change: follow the failover's choice.
     fn follow(&mut self, now: Timestamp) {
+        let enabled = (self.sink.mining_enabled)();
+        self.failover.set_paused(!enabled);
+        self.status.mining_enabled = enabled;
         let before = self.failover.active();
         let after = self.failover.decide(now);
         let mode = self.failover.mode();
@@ -504,6 +514,10 @@ pub async fn start(
                 .as_ref()
                 .map_or(0.0, |s| s.boards.iter().map(|b| b.hashrate_ghs).sum())
         }),
+        mining_enabled: {
+            let shared = shared.clone();
+            Arc::new(move || crate::state::lock(&shared.control).settings.mining_enabled)
+        },
     };
     spawn(opts, feeds, shared.clock.clone(), sink, shutdown);
     Ok(pool)
@@ -515,6 +529,8 @@ pub async fn start(
 pub struct WorkSink {
     pub status: Arc<std::sync::RwLock<Option<WorkStatus>>>,
     pub hashrate_ghs: Arc<dyn Fn() -> f64 + Send + Sync>,
+    /// Read every tick: false pauses the failover (heat-only work).
+    pub mining_enabled: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl std::fmt::Debug for WorkSink {
@@ -635,6 +651,7 @@ pub fn spawn(
             blocks_found: 0,
             lan_shares_relayed: 0,
             lan_server: None,
+            mining_enabled: true,
         },
         lan_work,
         lan_sent: None,
