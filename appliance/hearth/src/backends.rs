@@ -169,7 +169,7 @@ fn real_board(
     let Some(regulator) = opened.regulator else {
         bail!(
             "board {}: profile {} has no core-voltage regulator Hearth can drive on this build \
-             (hashboards powered by a PSU/PIC are not supported yet)",
+             (an S9-generation PIC is named with regulator = \"bitmain-pic\"; PSU-controlled boards are not supported yet)",
             board.id,
             profile.name()
         );

@@ -942,6 +942,23 @@ mod tests {
     }
 
     #[test]
+    fn the_pic_example_in_docs_hardware_md_is_valid() {
+        let doc = include_str!("../../../docs/hardware.md");
+        let section = doc.find("### The PIC voltage controller").unwrap();
+        let start = section + doc[section..].find("```toml\n").unwrap() + "```toml\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let boards = parse(&doc[start..start + len]).unwrap();
+        assert!(matches!(
+            boards[0]
+                .profile
+                .peripherals()
+                .regulator
+                .map(|d| (d.part, d.address)),
+            Some((I2cPart::BitmainPic { series_domains: 8 }, 0x50))
+        ));
+    }
+
+    #[test]
     fn the_example_in_docs_hardware_md_is_valid() {
         let doc = include_str!("../../../docs/hardware.md");
         let start = doc
