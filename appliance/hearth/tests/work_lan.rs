@@ -67,6 +67,7 @@ fn start_service(pools: Vec<PoolConfig>, lan: LanServerConfig) -> Running {
     let sink = WorkSink {
         status: Arc::new(std::sync::RwLock::new(None)),
         hashrate_ghs: Arc::new(|| 0.0),
+        mining_enabled: Arc::new(|| true),
     };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let opts = WorkOptions {
