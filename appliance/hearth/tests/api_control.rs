@@ -403,6 +403,63 @@ async fn an_external_zone_temperature_steers_control_until_it_goes_stale() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zones_own_window_contact_in_the_house_inputs_holds_that_zone() {
+    // What MQTT's per-zone contacts feed (mqtt::inputs tests cover the
+    // topic side): `house.zone_window_open`, per zone, into control.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::build(&options(dir.path())).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let set = |zone: &str, open: bool| {
+        let now = shared.clock.now();
+        hearth::state::lock(&shared.control)
+            .house
+            .zone_window_open
+            .insert(zone.into(), hearth_control::Reading::new(open, now));
+    };
+    // Another zone's open window does nothing here.
+    set("greenhouse", true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert!(!hold(&s).contains("window"), "{s}");
+    set("living-room", true);
+    let mut held = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+        if hold(&s).contains("window open (contact)") {
+            held = true;
+            break;
+        }
+    }
+    assert!(held, "the zone's own open contact never held it");
+    // The contact disappears (MQTT: no fresh contact): the hold lifts.
+    hearth::state::lock(&shared.control)
+        .house
+        .zone_window_open
+        .remove("living-room");
+    let mut lifted = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+        if !hold(&s).contains("window") {
+            lifted = true;
+            break;
+        }
+    }
+    assert!(lifted, "a vanished contact kept holding the zone");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;
