@@ -107,6 +107,9 @@ struct ZoneRuntime {
     contact: Option<bool>,
     /// Pool circulation pump running, as last reported (`None`: unknown).
     circulation: Option<bool>,
+    /// A fresh temperature from outside the zone's own sensor (API, MQTT)
+    /// and when it was observed; preferred to the sensor while it is fresh.
+    external_temp: Option<(Celsius, Timestamp)>,
     /// Stuck-reading detection and the demand it is judged against.
     stuck: crate::stuck::StuckWatch,
     sensor_stuck: bool,
@@ -161,6 +164,7 @@ impl Appliance {
                 window: WindowDetector::default(),
                 contact: None,
                 circulation: None,
+                external_temp: None,
                 stuck: crate::stuck::StuckWatch::default(),
                 sensor_stuck: false,
                 last_demand: 0.0,
@@ -241,6 +245,26 @@ impl Appliance {
         open: Option<bool>,
     ) -> Result<(), SettingError> {
         self.zone_mut(zone)?.contact = open;
+        Ok(())
+    }
+
+    /// A temperature for `zone` from outside its own sensor (the API, an
+    /// MQTT state topic) with the time it was observed, or `None`. While it
+    /// is no older than [`crate::house::ZONE_TEMP_MAX_AGE`] the zone
+    /// controls on it; after that it falls back to its own sensor (and from
+    /// there to the stale-sensor safety mode). A non-finite value is
+    /// refused.
+    pub fn set_external_temperature(
+        &mut self,
+        zone: &str,
+        reading: Option<(Celsius, Timestamp)>,
+    ) -> Result<(), SettingError> {
+        if reading.is_some_and(|(t, _)| !t.is_finite()) {
+            return Err(SettingError::Invalid(
+                "external temperature must be a finite number".into(),
+            ));
+        }
+        self.zone_mut(zone)?.external_temp = reading;
         Ok(())
     }
 
@@ -455,6 +479,15 @@ impl ZoneRuntime {
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
         let max_power = self.max_power();
         self.sensor_stuck = false;
+        if let Some((t, at)) = self
+            .external_temp
+            .filter(|(t, at)| t.is_finite() && now.since(*at) <= crate::house::ZONE_TEMP_MAX_AGE)
+        {
+            // The external value stands in for the sensor while fresh; its
+            // age counts from when it was observed, not from now.
+            self.last_good = Some((t, at));
+            return (Some(t), None);
+        }
         match self.hw.thermometer.read_temp(now) {
             Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => {
                 self.sensor_stuck = true;
@@ -919,6 +952,40 @@ mod tests {
         set_temp(&r, Some(15.0));
         r.app.tick(Timestamp::from_secs(310));
         assert!(target(&r, 0) > 0.0);
+    }
+
+    #[test]
+    fn an_external_temperature_steers_while_fresh_then_the_sensor_takes_over() {
+        let mut r = rig(ZoneKind::Room, 1);
+        // The own sensor says 15 °C (cold); the external value says 23 °C.
+        r.app
+            .set_external_temperature("z", Some((Celsius(23.0), Timestamp::from_secs(0))))
+            .expect("known zone");
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(23.0)));
+        assert_eq!(target(&r, 0), 0.0, "warm by the external value: no heat");
+        let rep = r.app.tick(Timestamp::from_secs(300));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(23.0)));
+        // Stale: back to the zone's own sensor, which is cold.
+        let rep = r.app.tick(Timestamp::from_secs(301));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.0)));
+        assert!(target(&r, 0) > 0.0);
+        // With the sensor dead too, the stale external value is no grace:
+        // the last good reading was observed at 301 s (the sensor's).
+        set_temp(&r, None);
+        let rep = r.app.tick(Timestamp::from_secs(700));
+        assert_eq!(rep.zones[0].temperature_c, None);
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("stale"));
+        // Refused: NaN, an unknown zone.
+        assert!(r
+            .app
+            .set_external_temperature("z", Some((Celsius(f64::NAN), Timestamp::from_secs(0))))
+            .is_err());
+        assert!(r.app.set_external_temperature("nope", None).is_err());
     }
 
     #[test]

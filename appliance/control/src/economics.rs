@@ -3,7 +3,7 @@
 //! heater and the heat pump would have cost for the same heat. Pure: the
 //! caller adds one interval at a time with the prices in force.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One interval's figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,8 +19,9 @@ pub struct Interval {
     pub cop: Option<f64>,
 }
 
-/// Live and accumulated figures.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+/// Live and accumulated figures (the daemon persists them across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Economics {
     pub heat_kwh: f64,
     pub electricity_cost: f64,

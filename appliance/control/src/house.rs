@@ -8,6 +8,7 @@
 
 use hearth_core::{Celsius, Timestamp, Watts};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A value and when it was observed.
@@ -64,6 +65,10 @@ pub const SG_READY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub const WINDOW_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 pub const PRESENCE_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 pub const HASHPRICE_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
+/// An external zone temperature (API, MQTT) older than this is ignored and
+/// the zone falls back to its own sensor: the same limit as a driver
+/// sensor's last good reading.
+pub const ZONE_TEMP_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The latest value of every house input, each with its time.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -82,6 +87,15 @@ pub struct HouseInputs {
     pub presence: Option<Reading<bool>>,
     /// Mining revenue per TH/s per day.
     pub hashprice_per_th_day: Option<Reading<f64>>,
+    /// Zone temperatures from outside the zone's own sensor (the API, an
+    /// MQTT state topic), by zone id. Front ends only insert known zones,
+    /// which bounds the map.
+    #[serde(default)]
+    pub zone_temp_c: BTreeMap<String, Reading<Celsius>>,
+    /// Each zone's window contacts combined (open if any fresh one is
+    /// open), by zone id.
+    #[serde(default)]
+    pub zone_window_open: BTreeMap<String, Reading<bool>>,
 }
 
 /// The inputs as of one moment: stale values dropped, numbers checked.
@@ -98,6 +112,21 @@ pub struct HouseNow {
 }
 
 impl HouseInputs {
+    /// `zone`'s external temperature if it is fresh and finite at `now`.
+    pub fn zone_temp_at(&self, zone: &str, now: Timestamp) -> Option<(Celsius, Timestamp)> {
+        self.zone_temp_c
+            .get(zone)
+            .filter(|r| r.value.is_finite() && r.fresh(now, ZONE_TEMP_MAX_AGE).is_some())
+            .map(|r| (r.value, r.at))
+    }
+
+    /// `zone`'s window contact if it is fresh at `now`.
+    pub fn zone_window_at(&self, zone: &str, now: Timestamp) -> Option<bool> {
+        self.zone_window_open
+            .get(zone)
+            .and_then(|r| r.fresh(now, WINDOW_MAX_AGE))
+    }
+
     /// What is fresh at `now`. Non-finite numbers count as absent.
     pub fn at(&self, now: Timestamp) -> HouseNow {
         let finite = |v: f64| v.is_finite().then_some(v);
@@ -153,5 +182,28 @@ mod tests {
         let much_later = inputs.at(Timestamp::from_secs(1000 + 3600));
         assert_eq!(much_later.outdoor_c, None);
         assert_eq!(much_later.sg_ready, None);
+    }
+
+    #[test]
+    fn zone_inputs_go_stale_per_zone() {
+        let t0 = Timestamp::from_secs(1000);
+        let mut inputs = HouseInputs::default();
+        inputs
+            .zone_temp_c
+            .insert("office".into(), Reading::new(Celsius(19.5), t0));
+        inputs
+            .zone_temp_c
+            .insert("attic".into(), Reading::new(Celsius(f64::NAN), t0));
+        inputs
+            .zone_window_open
+            .insert("office".into(), Reading::new(true, t0));
+        assert_eq!(inputs.zone_temp_at("office", t0), Some((Celsius(19.5), t0)));
+        assert_eq!(inputs.zone_temp_at("attic", t0), None, "NaN is no reading");
+        assert_eq!(inputs.zone_temp_at("living", t0), None);
+        assert_eq!(inputs.zone_window_at("office", t0), Some(true));
+        assert_eq!(inputs.zone_window_at("living", t0), None);
+        let later = Timestamp::from_secs(1000 + 301);
+        assert_eq!(inputs.zone_temp_at("office", later), None);
+        assert_eq!(inputs.zone_window_at("office", later), Some(true));
     }
 }

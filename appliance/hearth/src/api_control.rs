@@ -2,7 +2,9 @@
 //! heat-source policy, house inputs, schedules, presets, window contacts
 //! and pool circulation. Same rules as the rest of the API: every body is
 //! validated first (400 with the reason, nothing changed); settings are
-//! persisted before they are applied; live inputs are only held in memory.
+//! persisted before they are applied, and so are live house inputs and
+//! external zone temperatures (in `control-live.json`, see
+//! `house_control`).
 
 use crate::api::ApiError;
 use crate::house_control::{
@@ -40,6 +42,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             get(get_presets).put(put_presets),
         )
         .route("/api/v1/zones/{id}/window", put(put_window))
+        .route("/api/v1/zones/{id}/temperature", put(put_zone_temperature))
         .route("/api/v1/zones/{id}/circulation", put(put_circulation))
 }
 
@@ -68,6 +71,57 @@ struct ControlView {
     /// The fresh house inputs (stale ones left out).
     #[schema(value_type = Object)]
     house: hearth_control::HouseNow,
+    /// Per zone with any: the fresh external temperature and window contact.
+    zone_inputs: std::collections::BTreeMap<String, ZoneInputsView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ZoneInputsView {
+    /// From the API or an MQTT state topic; `null` when stale or absent.
+    temperature_c: Option<f64>,
+    /// From the zone's MQTT window contacts combined; `null` when stale or absent.
+    window_open: Option<bool>,
+}
+
+fn zone_inputs_view(
+    house: &hearth_control::HouseInputs,
+    now: hearth_core::Timestamp,
+) -> std::collections::BTreeMap<String, ZoneInputsView> {
+    house
+        .zone_temp_c
+        .keys()
+        .chain(house.zone_window_open.keys())
+        .map(|z| {
+            (
+                z.clone(),
+                ZoneInputsView {
+                    temperature_c: house.zone_temp_at(z, now).map(|(t, _)| t.get()),
+                    window_open: house.zone_window_at(z, now),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Changes the live house inputs with `change`: written to the live file
+/// first (under the control lock, so the control loop's own saves and MQTT
+/// updates neither race nor get lost), then in force.
+async fn change_house(
+    shared: &Arc<Shared>,
+    change: impl FnOnce(&mut hearth_control::HouseInputs) + Send + 'static,
+) -> Result<hearth_control::HouseInputs, ApiError> {
+    let shared2 = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = lock(&shared2.control);
+        let mut live = c.live();
+        change(&mut live.house);
+        crate::house_control::write_live(&c.live_path(), &live)?;
+        c.house = live.house.clone();
+        Ok::<_, anyhow::Error>(live.house)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+    .map_err(|e| ApiError::internal(format!("could not store the input: {e:#}")))
 }
 
 /// Since the daemon started.
@@ -97,6 +151,7 @@ async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
         settings: c.settings.clone(),
         decision: c.last_decision.clone(),
         house: c.house.at(now),
+        zone_inputs: zone_inputs_view(&c.house, now),
     })
 }
 
@@ -295,31 +350,32 @@ async fn put_house(
     in_range("pv_surplus_w", b.pv_surplus_w, 0.0, 1e6)?;
     in_range("hashprice_per_th_day", b.hashprice_per_th_day, 0.0, 100.0)?;
     let now = shared.clock.now();
-    let mut c = lock(&shared.control);
-    let h = &mut c.house;
-    let at = |v| Some(Reading::new(v, now));
-    if let Some(v) = b.outdoor_c {
-        h.outdoor_c = at(Celsius(v));
-    }
-    if let Some(v) = b.price_per_kwh {
-        h.price_per_kwh = Some(Reading::new(v, now));
-    }
-    if let Some(v) = b.pv_surplus_w {
-        h.pv_surplus_w = Some(Reading::new(Watts(v), now));
-    }
-    if let Some(v) = b.heat_pump {
-        h.heat_pump = Some(Reading::new(v, now));
-    }
-    if let Some(v) = b.sg_ready {
-        h.sg_ready = Some(Reading::new(v, now));
-    }
-    if let Some(v) = b.presence {
-        h.presence = Some(Reading::new(v, now));
-    }
-    if let Some(v) = b.hashprice_per_th_day {
-        h.hashprice_per_th_day = Some(Reading::new(v, now));
-    }
-    Ok(Json(h.at(now)))
+    let at = move |v| Some(Reading::new(v, now));
+    let house = change_house(&shared, move |h| {
+        if let Some(v) = b.outdoor_c {
+            h.outdoor_c = at(Celsius(v));
+        }
+        if let Some(v) = b.price_per_kwh {
+            h.price_per_kwh = Some(Reading::new(v, now));
+        }
+        if let Some(v) = b.pv_surplus_w {
+            h.pv_surplus_w = Some(Reading::new(Watts(v), now));
+        }
+        if let Some(v) = b.heat_pump {
+            h.heat_pump = Some(Reading::new(v, now));
+        }
+        if let Some(v) = b.sg_ready {
+            h.sg_ready = Some(Reading::new(v, now));
+        }
+        if let Some(v) = b.presence {
+            h.presence = Some(Reading::new(v, now));
+        }
+        if let Some(v) = b.hashprice_per_th_day {
+            h.hashprice_per_th_day = Some(Reading::new(v, now));
+        }
+    })
+    .await?;
+    Ok(Json(house.at(now)))
 }
 
 /// One schedule entry as the API spells it.
@@ -605,6 +661,49 @@ async fn put_window(
     let Json(b) = body?;
     lock(&shared.appliance).set_window_contact(&id, b.open)?;
     Ok(Json(serde_json::json!({ "id": id, "open": b.open })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ZoneTemperatureBody {
+    /// -50..=100 °C, stamped with the time it arrived; `null` removes it.
+    temperature_c: Option<f64>,
+}
+
+/// A zone temperature from outside the zone's own sensor. The zone controls
+/// on it while it is no older than 300 s, then falls back to its own sensor
+/// (and, if that is stale too, to the stale-sensor safety mode); send it
+/// again to keep it fresh. Persisted before it is acknowledged.
+#[utoipa::path(put, path = "/api/v1/zones/{id}/temperature", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = ZoneTemperatureBody,
+    responses((status = 200, description = "`{id, temperature_c, max_age_s}`", body = Object),
+        (status = 400, description = "temperature_c outside -50..=100 or bad body; nothing changed"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
+async fn put_zone_temperature(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<ZoneTemperatureBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    in_range("temperature_c", b.temperature_c, -50.0, 100.0)?;
+    known_zone(&shared, &id)?;
+    let now = shared.clock.now();
+    let zone = id.clone();
+    change_house(&shared, move |h| match b.temperature_c {
+        Some(t) => {
+            h.zone_temp_c.insert(zone, Reading::new(Celsius(t), now));
+        }
+        None => {
+            h.zone_temp_c.remove(&zone);
+        }
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "id": id,
+        "temperature_c": b.temperature_c,
+        "max_age_s": hearth_control::house::ZONE_TEMP_MAX_AGE.as_secs(),
+    })))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

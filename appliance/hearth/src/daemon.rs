@@ -210,6 +210,8 @@ impl Daemon {
         }
         let report = lock(&shared.appliance).tick(now);
         self.publish(&report);
+        // Economics totals and live house inputs survive the restart.
+        crate::house_control::save_live(&shared, now);
         let idle = report
             .boards
             .iter()

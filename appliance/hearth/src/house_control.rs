@@ -9,8 +9,13 @@
 //! preset tables) live in `control.json` in the data directory, written
 //! atomically (temporary file, fsync, rename) *before* a change is applied,
 //! so an acknowledged change survives a crash and a failed write changes
-//! nothing. Live house inputs are not persisted: after a restart they are
-//! absent until fed again, which the policy reads as "unknown".
+//! nothing. The live house inputs and the economics totals live in
+//! `control-live.json` beside it: a house input set through the API is
+//! written there before it is acknowledged; MQTT-fed inputs and the totals
+//! are written every [`LIVE_SAVE_EVERY`] and at shutdown. Each input keeps
+//! its observation time, so after a restart a stale one still reads as
+//! "unknown"; a live file that does not parse is ignored with a warning
+//! (heating must not wait on a price or a kWh counter).
 
 use crate::state::{lock, Shared};
 use anyhow::{Context, Result};
@@ -25,6 +30,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const CONTROL_FILE: &str = "control.json";
+pub const LIVE_FILE: &str = "control-live.json";
+/// How often the control loop writes the live file (control time).
+pub const LIVE_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What `control-live.json` holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveState {
+    pub house: HouseInputs,
+    pub economics: Economics,
+}
 /// Largest settings file accepted (a bound on what a restart reads).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Schedule entries per zone.
@@ -147,9 +163,14 @@ pub struct ControlState {
     pub last_decision: Option<Decision>,
     /// The boards' measured efficiency, J/TH, from the last tick that hashed.
     pub miner_j_per_th: Option<f64>,
-    /// Since the daemon started (not persisted).
+    /// Accumulated across restarts (the live file).
     pub economics: Economics,
     last_tick: Option<Timestamp>,
+    live_path: PathBuf,
+    last_live_save: Option<Timestamp>,
+    /// Zones whose window contact came from `house.zone_window_open`, so a
+    /// contact that disappears from there is cleared in the appliance.
+    fed_windows: std::collections::BTreeSet<String>,
 }
 
 impl ControlState {
@@ -174,15 +195,20 @@ impl ControlState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ControlSettings::default(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
+        let live_path = data_dir.join(LIVE_FILE);
+        let live = read_live(&live_path);
         Ok(ControlState {
             policy: policy_from(&settings),
             path,
             settings,
-            house: HouseInputs::default(),
+            house: live.house,
             last_decision: None,
             miner_j_per_th: None,
-            economics: Economics::default(),
+            economics: live.economics,
             last_tick: None,
+            live_path,
+            last_live_save: None,
+            fed_windows: std::collections::BTreeSet::new(),
         })
     }
 
@@ -218,8 +244,44 @@ impl ControlState {
         Ok(())
     }
 
+    /// Where the live file is (for writing off the control lock).
+    pub fn live_path(&self) -> PathBuf {
+        self.live_path.clone()
+    }
+
+    /// The live inputs and totals as they are now.
+    pub fn live(&self) -> LiveState {
+        LiveState {
+            house: self.house.clone(),
+            economics: self.economics,
+        }
+    }
+
+    /// Writes the live file now.
+    pub fn save_live(&mut self, now: Timestamp) -> Result<()> {
+        self.last_live_save = Some(now);
+        write_live(&self.live_path, &self.live())
+    }
+
+    /// Hands each zone its external temperature and window contact from
+    /// the house inputs (fresh ones; stale ones as `None`).
+    fn feed_zones(&mut self, app: &mut Appliance, now: Timestamp) {
+        let zones: Vec<String> = app.zone_configs().map(|z| z.id.to_string()).collect();
+        for zone in &zones {
+            // Known zone, finite value: cannot fail.
+            let _ = app.set_external_temperature(zone, self.house.zone_temp_at(zone, now));
+            if self.house.zone_window_open.contains_key(zone) {
+                let _ = app.set_window_contact(zone, self.house.zone_window_at(zone, now));
+                self.fed_windows.insert(zone.clone());
+            } else if self.fed_windows.remove(zone) {
+                let _ = app.set_window_contact(zone, None);
+            }
+        }
+    }
+
     /// Before a tick: decide, and hand the decision to the appliance.
     pub fn before_tick(&mut self, app: &mut Appliance, now: Timestamp) {
+        self.feed_zones(app, now);
         let house = self.house.at(now);
         app.set_outdoor(house.outdoor_c);
         app.set_presence(house.presence);
@@ -262,7 +324,48 @@ impl ControlState {
                 .unwrap_or(self.settings.hashprice_per_th_day),
             cop,
         });
+        if self
+            .last_live_save
+            .is_none_or(|t| now.since(t) >= LIVE_SAVE_EVERY)
+        {
+            if let Err(e) = self.save_live(now) {
+                tracing::warn!(error = %format!("{e:#}"), "could not save the live control state");
+            }
+        }
     }
+}
+
+/// Reads the live file; missing, too large or unreadable: empty (warned).
+fn read_live(path: &Path) -> LiveState {
+    let read = || -> Result<Option<LiveState>> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                anyhow::bail!("larger than {MAX_FILE_BYTES} bytes")
+            }
+            Ok(_) => {
+                let text = std::fs::read_to_string(path)?;
+                Ok(Some(serde_json::from_str(&text)?))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    match read() {
+        Ok(Some(live)) => {
+            tracing::info!(path = %path.display(), "restored live house inputs and economics");
+            live
+        }
+        Ok(None) => LiveState::default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "ignoring the live control state");
+            LiveState::default()
+        }
+    }
+}
+
+/// Writes `live` to `path` atomically.
+pub fn write_live(path: &Path, live: &LiveState) -> Result<()> {
+    write_atomically(path, &serde_json::to_vec(live)?)
 }
 
 fn policy_from(s: &ControlSettings) -> Policy {
@@ -328,6 +431,13 @@ pub fn feed_outdoor(shared: &Shared, outdoor: hearth_core::Celsius, now: Timesta
 /// The control loop's hook after each tick.
 pub fn after_tick(shared: &Shared, report: &TickReport) {
     lock(&shared.control).after_tick(report);
+}
+
+/// At shutdown: the live inputs and totals to disk once more.
+pub fn save_live(shared: &Shared, now: Timestamp) {
+    if let Err(e) = lock(&shared.control).save_live(now) {
+        tracing::warn!(error = %format!("{e:#}"), "could not save the live control state");
+    }
 }
 
 #[cfg(test)]

@@ -280,7 +280,11 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
         .as_str()
         .unwrap_or_default()
         .contains("heat pump is the cheaper"));
+    let heat_kwh_before = c["economics"]["heat_kwh"].as_f64().unwrap_or(0.0);
+    let revenue_before = c["economics"]["revenue"].as_f64().unwrap_or(0.0);
+    assert!(heat_kwh_before > 0.0, "{c}");
     stop(tx, handle).await;
+    assert!(dir.path().join("control-live.json").exists());
     let stored = hearth::store::Store::open_in(dir.path())
         .expect("open")
         .load_zone_settings("living-room")
@@ -297,11 +301,161 @@ async fn settings_persist_across_a_restart_and_the_policy_reaches_the_zones() {
     assert_eq!(c["settings"]["hashprice_per_th_day"], 0.04);
     assert_eq!(c["settings"]["site_limit_w"], 3000.0);
     assert!(c["settings"]["heat_pump_cop"].is_array());
-    assert_eq!(
-        c["house"]["sg_ready"],
-        Value::Null,
-        "live inputs are not persisted"
+    // Live inputs and the economics totals are persisted too.
+    assert_eq!(c["house"]["sg_ready"], "normal", "{c}");
+    assert!(
+        c["economics"]["heat_kwh"].as_f64().unwrap_or(0.0) >= heat_kwh_before,
+        "heat_kwh {} was {heat_kwh_before} before the restart",
+        c["economics"]["heat_kwh"]
     );
+    assert!(c["economics"]["revenue"].as_f64().unwrap_or(0.0) >= revenue_before);
+    stop(tx, handle).await;
+}
+
+async fn zone_temperature(app: &axum::Router) -> Option<f64> {
+    let (_, s) = call(app, "GET", "/api/v1/status", None).await;
+    s["zones"][0]["temperature_c"].as_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_zone_temperature_steers_control_until_it_goes_stale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    for (uri, body, code) in [
+        (
+            "/api/v1/zones/living-room/temperature",
+            r#"{"temperature_c": 200}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/zones/living-room/temperature",
+            r#"{"temp": 20}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/zones/nowhere/temperature",
+            r#"{"temperature_c": 20}"#,
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (got, json) = call(&app, "PUT", uri, Some(body)).await;
+        assert!(
+            got == code || (code == StatusCode::UNPROCESSABLE_ENTITY && got.is_client_error()),
+            "{uri} {body}: {got} {json}"
+        );
+    }
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(
+        c["zone_inputs"],
+        serde_json::json!({}),
+        "refused: nothing set"
+    );
+    // The simulated room is at its own temperature; 35 °C is far from it
+    // and above any setpoint: the zone must show it and stop heating.
+    let own = zone_temperature(&app).await.expect("the sim sensor reads");
+    assert!((own - 35.0).abs() > 5.0, "sim room at {own}");
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/living-room/temperature",
+        Some(r#"{"temperature_c": 35}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json["max_age_s"], 300);
+    let mut followed = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+        if s["zones"][0]["temperature_c"] == 35.0 && s["zones"][0]["demand"] == 0.0 {
+            followed = true;
+            break;
+        }
+    }
+    assert!(followed, "control never used the external temperature");
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(
+        c["zone_inputs"]["living-room"]["temperature_c"], 35.0,
+        "{c}"
+    );
+    // At 100x, 300 s of control time pass in about 3 s: then the zone
+    // falls back to its own sensor.
+    let mut fell_back = None;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(t) = zone_temperature(&app).await.filter(|t| *t != 35.0) {
+            fell_back = Some(t);
+            break;
+        }
+    }
+    let t = fell_back.expect("the stale external value was never dropped");
+    assert!(
+        (t - own).abs() < 3.0,
+        "back to the sim sensor: {t} vs {own}"
+    );
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(
+        c["zone_inputs"]["living-room"]["temperature_c"],
+        Value::Null,
+        "{c}"
+    );
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zones_own_window_contact_in_the_house_inputs_holds_that_zone() {
+    // What MQTT's per-zone contacts feed (mqtt::inputs tests cover the
+    // topic side): `house.zone_window_open`, per zone, into control.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::build(&options(dir.path())).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let set = |zone: &str, open: bool| {
+        let now = shared.clock.now();
+        hearth::state::lock(&shared.control)
+            .house
+            .zone_window_open
+            .insert(zone.into(), hearth_control::Reading::new(open, now));
+    };
+    // Another zone's open window does nothing here.
+    set("greenhouse", true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert!(!hold(&s).contains("window"), "{s}");
+    set("living-room", true);
+    let mut held = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+        if hold(&s).contains("window open (contact)") {
+            held = true;
+            break;
+        }
+    }
+    assert!(held, "the zone's own open contact never held it");
+    // The contact disappears (MQTT: no fresh contact): the hold lifts.
+    hearth::state::lock(&shared.control)
+        .house
+        .zone_window_open
+        .remove("living-room");
+    let mut lifted = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+        if !hold(&s).contains("window") {
+            lifted = true;
+            break;
+        }
+    }
+    assert!(lifted, "a vanished contact kept holding the zone");
     stop(tx, handle).await;
 }
 

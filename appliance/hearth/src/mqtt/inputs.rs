@@ -298,7 +298,9 @@ impl HouseInputs {
     /// as unknown and falls back on (no SG block, no surplus, no live
     /// price, the tariff; presence assumed). Window contacts of all zones
     /// become the house's one `window_open` (open if any fresh one is open).
-    /// Zone temperatures from other sensors are not a policy input.
+    /// Each zone's external temperature topic (fresh) and its window
+    /// contacts, combined per zone, go to `zone_temp_c` and
+    /// `zone_window_open`, which control hands to that zone alone.
     pub fn feed_policy(&self, now: Timestamp, house: &mut hearth_control::HouseInputs) {
         use hearth_control::{HeatPumpState, Reading as PolicyReading, SgReady as PolicySg};
         let number = |slot: &Slot| match self.fresh_reading(slot, now) {
@@ -357,6 +359,37 @@ impl HouseInputs {
         }
         if self.configured(|s| *s == Slot::Presence) {
             house.presence = flag(&Slot::Presence).map(|(b, at)| PolicyReading::new(b, at));
+        }
+        for slot in self.routes.values().flatten().map(|r| &r.slot) {
+            if let Slot::ZoneTemp(zone) = slot {
+                // Stale: left to age out on its own time (the API may
+                // have set a fresher one meanwhile).
+                if let Some((n, at)) = number(slot) {
+                    house
+                        .zone_temp_c
+                        .insert(zone.clone(), PolicyReading::new(Celsius(n), at));
+                }
+            }
+        }
+        let mut per_zone: std::collections::BTreeMap<&str, Vec<(bool, Timestamp)>> =
+            std::collections::BTreeMap::new();
+        for slot in self.routes.values().flatten().map(|r| &r.slot) {
+            if let Slot::Window(zone, _) = slot {
+                let contacts = per_zone.entry(zone.as_str()).or_default();
+                contacts.extend(flag(slot));
+            }
+        }
+        for (zone, fresh) in per_zone {
+            if fresh.is_empty() {
+                // No fresh contact: the zone falls back to its slope rule.
+                house.zone_window_open.remove(zone);
+            } else {
+                let open = fresh.iter().any(|(b, _)| *b);
+                let at = fresh.iter().map(|(_, at)| *at).min().unwrap_or(now);
+                house
+                    .zone_window_open
+                    .insert(zone.to_string(), PolicyReading::new(open, at));
+            }
         }
         let windows: Vec<&Slot> = self
             .routes
@@ -608,5 +641,48 @@ mod tests {
         h.feed_policy(at(72), &mut house);
         assert_eq!(house.sg_ready, None);
         assert_eq!(house.hashprice_per_th_day.map(|r| r.value), Some(0.07));
+    }
+
+    #[test]
+    fn zone_temperatures_and_window_contacts_reach_their_own_zone() {
+        let cfg: InputsConfig = toml::from_str(
+            r#"
+            max_age_s = 600
+            [zone.office]
+            temperature_c = { topic = "zigbee/office", json_key = "temperature" }
+            windows = [{ topic = "w/1" }, { topic = "w/2", max_age_s = 60 }]
+            [zone.attic]
+            windows = [{ topic = "w/attic" }]
+            "#,
+        )
+        .expect("parses");
+        let mut h = HouseInputs::new(&cfg);
+        let mut house = hearth_control::HouseInputs::default();
+        h.handle("zigbee/office", br#"{"temperature": 19.5}"#, at(10))
+            .expect("temp");
+        h.handle("w/1", b"closed", at(10)).expect("w1");
+        h.handle("w/2", b"open", at(12)).expect("w2");
+        h.handle("w/attic", b"closed", at(10)).expect("attic");
+        h.feed_policy(at(20), &mut house);
+        assert_eq!(
+            house.zone_temp_c.get("office"),
+            Some(&hearth_control::Reading::new(Celsius(19.5), at(10)))
+        );
+        assert_eq!(house.zone_temp_c.get("attic"), None);
+        // The office's open contact opens the office only.
+        assert_eq!(house.zone_window_at("office", at(20)), Some(true));
+        assert_eq!(house.zone_window_at("attic", at(20)), Some(false));
+        // w/2 goes stale at 72 s: the office is closed by w/1 alone.
+        h.feed_policy(at(80), &mut house);
+        assert_eq!(house.zone_window_at("office", at(80)), Some(false));
+        // Everything stale at 611 s: no contact for either zone; the stale
+        // temperature is left to age out (it already has: 300 s).
+        h.feed_policy(at(611), &mut house);
+        assert!(
+            house.zone_window_open.is_empty(),
+            "{:?}",
+            house.zone_window_open
+        );
+        assert_eq!(house.zone_temp_at("office", at(611)), None);
     }
 }
