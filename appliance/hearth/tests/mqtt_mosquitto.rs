@@ -681,3 +681,97 @@ fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
     assert_eq!(c["house"]["sg_ready"], Value::Null);
     terminate(hearth);
 }
+
+/// The control entities' commands (preset, power limit, strategy, mining) on
+/// a real broker: good ones change Hearth (read back from its API), bad ones
+/// are refused and the true state is republished at once.
+#[test]
+fn control_commands_on_a_real_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "control-watcher", &["hearth/#"]);
+    let (hearth, api) = start_hearth(dir.path(), port, "device", "board-0");
+    let state = json(
+        &w.wait_for("hearth/control/state", "the control state", |p| {
+            json(p)["mining"] == "ON"
+        }),
+    );
+    assert_eq!(state["strategy"], "economic");
+    assert_eq!(state["power_limit_w"], Value::Null);
+    let settings = || http(api, "/api/v1/control").map(|c| c["settings"].clone());
+    let api_until = |what: &str, pred: &dyn Fn(&Value) -> bool| {
+        let start = Instant::now();
+        loop {
+            match settings() {
+                Some(s) if pred(&s) => return s,
+                last => assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "API never showed {what}: {last:?}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    w.publish("hearth/control/mining/set", "OFF", false);
+    w.wait_for("hearth/control/state", "mining off", |p| {
+        json(p)["mining"] == "OFF"
+    });
+    api_until("mining off", &|s| s["mining_enabled"] == false);
+    w.publish("hearth/control/power_limit/set", "2000", false);
+    w.wait_for("hearth/control/state", "the limit", |p| {
+        json(p)["power_limit_w"] == 2000.0
+    });
+    api_until("the limit", &|s| s["site_limit_w"] == 2000.0);
+    w.publish("hearth/control/strategy/set", "heat_pump_first", false);
+    w.wait_for("hearth/control/state", "the strategy", |p| {
+        json(p)["strategy"] == "heat_pump_first"
+    });
+    api_until("the strategy", &|s| s["policy"]["economic_switch"] == false);
+    w.publish("hearth/zone/living-room/preset/set", "eco", false);
+    w.wait_for("hearth/zone/living-room/state", "the preset", |p| {
+        json(p)["preset"] == "eco" && json(p)["setpoint_c"] == 19.0
+    });
+
+    for (topic, payload) in [
+        ("hearth/control/mining/set", "maybe"),
+        ("hearth/control/power_limit/set", "-1"),
+        ("hearth/control/power_limit/set", "2e9"),
+        ("hearth/control/strategy/set", "cheapest"),
+        ("hearth/control/colour/set", "red"),
+        ("hearth/zone/living-room/preset/set", "sauna"),
+        ("hearth/zone/nowhere/preset/set", "eco"),
+    ] {
+        w.mark();
+        w.publish(topic, payload, false);
+        let c = json(&w.wait_for("hearth/control/state", "a republished state", |_| true));
+        assert_eq!(
+            c,
+            serde_json::json!({"mining": "OFF", "power_limit_w": 2000.0, "strategy": "heat_pump_first"}),
+            "{topic} {payload}"
+        );
+        let z = json(&w.wait_for(
+            "hearth/zone/living-room/state",
+            "a republished zone",
+            |_| true,
+        ));
+        assert_eq!(z["preset"], "eco", "{topic} {payload}");
+    }
+    let s = settings().expect("settings");
+    assert_eq!(s["mining_enabled"], false);
+    assert_eq!(s["site_limit_w"], 2000.0);
+    assert_eq!(s["policy"]["economic_switch"], false);
+    let log = std::fs::read_to_string(dir.path().join("hearth.log")).expect("log");
+    assert_eq!(log.matches("MQTT command refused").count(), 7, "{log}");
+
+    // "None" removes the limit; mining comes back on.
+    w.publish("hearth/control/power_limit/set", "None", false);
+    w.publish("hearth/control/mining/set", "ON", false);
+    w.wait_for("hearth/control/state", "no limit, mining on", |p| {
+        json(p)["power_limit_w"].is_null() && json(p)["mining"] == "ON"
+    });
+    api_until("no limit, mining on", &|s| {
+        s["site_limit_w"].is_null() && s["mining_enabled"] == true
+    });
+    terminate(hearth);
+}
