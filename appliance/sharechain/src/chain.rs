@@ -649,7 +649,9 @@ impl Chain {
         if !checked {
             let outputs = outputs.unwrap_or_default();
             let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
-            let expected = self.window.payouts(value, &meta.info.payout_script);
+            let expected =
+                self.window
+                    .payouts(value, &meta.info.payout_script, &meta.info.prev_share);
             if outputs != expected {
                 self.pop_window();
                 return Err(ShareError::Payouts);
@@ -825,7 +827,7 @@ impl Chain {
             },
             cap,
         );
-        let payout_outputs = self.window.payouts(value_sat, &payout_script);
+        let payout_outputs = self.window.payouts(value_sat, &payout_script, &prev_share);
         self.pop_window();
         let info = ShareInfo {
             version: SHARE_VERSION,

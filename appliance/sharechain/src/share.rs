@@ -9,9 +9,11 @@ use bitcoin::consensus::{encode, Decodable, Encodable};
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::{CompactTarget, ScriptBuf, Transaction, TxMerkleNode, TxOut, Work};
 
-/// The only share format version this node speaks. A soft fork that needs a
-/// new coinbase shape bumps it; old versions keep validating by their rules.
-pub const SHARE_VERSION: u32 = 1;
+/// The only share format version this node speaks. A change of the coinbase
+/// shape or the payout rule bumps it (with the consensus id's tag). Version
+/// 2 adds the small payees' lottery (docs/sharechain.md); version 1 (round
+/// one, pro-rata only) had no chain to keep and is refused.
+pub const SHARE_VERSION: u32 = 2;
 /// Largest encoded share (header + coinbase + branch + info).
 pub const MAX_SHARE_BYTES: usize = 64 * 1024;
 /// Largest payout script (P2WSH and P2TR are 34 bytes).

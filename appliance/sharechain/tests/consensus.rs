@@ -6,7 +6,7 @@ use bitcoin::{Amount, BlockHash, CompactTarget, ScriptBuf};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
 use hearth_sharechain::share::{commitment_script, payout_digest};
-use hearth_sharechain::{Chain, ChainParams, Network, Share, ShareError, ShareJob};
+use hearth_sharechain::{Chain, ChainParams, Network, Share, ShareError, ShareHash, ShareJob};
 use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000;
@@ -87,7 +87,7 @@ fn round_trip_encoding_and_a_format_vector() {
     }
     let info = &shares[1].info;
     let enc = bitcoin::consensus::encode::serialize(info);
-    assert_eq!(enc[..4], [1, 0, 0, 0], "version 1 LE");
+    assert_eq!(enc[..4], [2, 0, 0, 0], "version 2 LE");
     assert_eq!(enc[4..36], shares[0].hash().0, "prev share");
     assert_eq!(enc[36..44], 1u64.to_le_bytes(), "height");
     assert_eq!(enc[44..48], 0x207f_ffffu32.to_le_bytes(), "share bits");
@@ -265,8 +265,11 @@ fn best_chain_by_work_with_reorg_and_window_matching_a_fresh_node() {
         let f: Vec<_> = fresh.window().iter().cloned().collect();
         assert_eq!(w, f);
         assert_eq!(
-            c.window().payouts(VALUE, &test_payout_script(0)),
-            fresh.window().payouts(VALUE, &test_payout_script(0))
+            c.window()
+                .payouts(VALUE, &test_payout_script(0), &ShareHash([5; 32])),
+            fresh
+                .window()
+                .payouts(VALUE, &test_payout_script(0), &ShareHash([5; 32]))
         );
     }
 }

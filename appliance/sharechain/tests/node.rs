@@ -167,11 +167,11 @@ fn three_nodes_converge_and_a_late_joiner_syncs() {
     sim.run(T0 + 700);
     assert_eq!(sim.tip(3), sim.tip(0));
     let pay = |i: usize| {
-        sim.nodes[i]
-            .0
-            .chain()
-            .window()
-            .payouts(50_000_000, &test_payout_script(9))
+        sim.nodes[i].0.chain().window().payouts(
+            50_000_000,
+            &test_payout_script(9),
+            &hearth_sharechain::ShareHash([9; 32]),
+        )
     };
     for i in 1..4 {
         assert_eq!(pay(i), pay(0), "node {i} payouts");
