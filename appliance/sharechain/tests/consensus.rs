@@ -414,3 +414,62 @@ fn remine(mut s: Share) -> Share {
     }
     s
 }
+
+/// A side-branch share whose payouts are wrong is kept while its branch has
+/// less work (its proof of work, commitment and place in the chain are
+/// checked on arrival), but it never becomes part of the best chain: when
+/// its branch gains the most work, the reorg connects it, checks its
+/// payouts against the window, refuses it and goes back to the old chain;
+/// its descendants are then known invalid.
+#[test]
+fn a_side_branch_share_with_wrong_payouts_never_joins_the_best_chain() {
+    let mut honest = new_chain(20);
+    let common = extend(&mut honest, 6, 3, T0, 0);
+    let t = T0 + 60;
+    // The evil branch: a share paying everything to its finder, on the
+    // common chain, then two children with payouts right for that window.
+    let mut job = honest.job(test_payout_script(7), VALUE, base(t).bits, t);
+    job.payout_outputs = vec![bitcoin::TxOut {
+        value: Amount::from_sat(VALUE),
+        script_pubkey: test_payout_script(7),
+    }];
+    recommit(&honest, &mut job);
+    let bad = mined(&job, t, 5);
+    // `evil` trusts it as an anchor (payouts not checked) to mine on it.
+    let mut evil = new_chain(20);
+    for s in common.iter().chain(std::iter::once(&bad)) {
+        evil.accept_anchor(s.clone()).expect("anchor");
+    }
+    let children = extend(&mut evil, 2, 1, t + 10, 6);
+    // The honest chain moves one share on, to the same height as `bad`.
+    let next = extend(&mut honest, 1, 3, t, 7);
+    let tip = honest.tip().map(|m| m.hash);
+    assert_eq!(tip, Some(next[0].hash()));
+    let payees = honest.window().payees();
+    let window: Vec<_> = honest.window().iter().cloned().collect();
+
+    // Equal work: kept on the side, unchecked, the tip stays.
+    let acc = honest.accept(bad.clone(), t + 30).expect("side share kept");
+    assert!(!acc.new_tip);
+    assert!(!honest.is_best(&bad.hash()));
+    // Its child gives the branch the most work: the reorg finds the bad
+    // payouts and rolls back.
+    assert_eq!(
+        honest.accept(children[0].clone(), t + 30),
+        Err(ShareError::Payouts)
+    );
+    assert_eq!(honest.tip().map(|m| m.hash), tip);
+    assert!(!honest.is_best(&bad.hash()));
+    assert_eq!(honest.window().payees(), payees);
+    let after: Vec<_> = honest.window().iter().cloned().collect();
+    assert_eq!(after, window, "window as before the failed reorg");
+    // The grandchild is built on a known-invalid share.
+    assert!(matches!(
+        honest.accept(children[1].clone(), t + 30),
+        Err(ShareError::KnownInvalid(_))
+    ));
+    assert_eq!(honest.tip().map(|m| m.hash), tip);
+    // And the honest chain goes on, paying as a fresh node would.
+    extend(&mut honest, 3, 3, t + 40, 8);
+    assert_eq!(honest.height(), Some(9));
+}
