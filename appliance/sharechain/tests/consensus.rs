@@ -5,7 +5,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Amount, BlockHash, CompactTarget, ScriptBuf};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
-use hearth_sharechain::share::{commitment_script, payout_digest};
+use hearth_sharechain::share::commitment_script;
 use hearth_sharechain::{Chain, ChainParams, Network, Share, ShareError, ShareHash, ShareJob};
 use proptest::prelude::*;
 
@@ -98,7 +98,7 @@ fn round_trip_encoding_and_a_format_vector() {
         "cumulative work"
     );
     assert_eq!(enc[84], 22, "payout script length");
-    assert_eq!(enc.len(), 84 + 1 + 22 + 32);
+    assert_eq!(enc.len(), 84 + 1 + 22, "no payout digest since version 2");
     let mut extra = shares[0].to_bytes();
     extra.push(0);
     assert!(Share::from_bytes(&extra).is_err(), "trailing bytes refused");
@@ -212,7 +212,6 @@ fn each_broken_rule_is_refused_with_its_reason() {
 }
 
 fn recommit(chain: &Chain, job: &mut ShareJob) {
-    job.info.payout_digest = payout_digest(&job.payout_outputs);
     job.commitment_output.script_pubkey =
         commitment_script(&job.info.ref_hash(&chain.consensus_id()));
 }

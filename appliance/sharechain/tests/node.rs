@@ -240,7 +240,6 @@ fn a_flooder_of_invalid_shares_is_banned_while_honest_peers_sync() {
                 .chain_mut()
                 .job(test_payout_script(66), 50_000_000, base.bits, now);
         job.payout_outputs[0].value = bitcoin::Amount::from_sat(1);
-        job.info.payout_digest = hearth_sharechain::share::payout_digest(&job.payout_outputs);
         job.commitment_output.script_pubkey =
             hearth_sharechain::share::commitment_script(&job.info.ref_hash(&id));
         let bad = mine(&job, &base, &[], 77 + u64::from(k), 1000).unwrap();
