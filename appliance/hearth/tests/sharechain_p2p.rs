@@ -152,7 +152,6 @@ async fn a_flooder_of_invalid_shares_is_banned_while_honest_nodes_sync() {
             value: bitcoin::Amount::from_sat(10_000_000),
             script_pubkey: test_payout_script(67),
         });
-        job.info.payout_digest = hearth_sharechain::share::payout_digest(&job.payout_outputs);
         job.commitment_output.script_pubkey =
             hearth_sharechain::share::commitment_script(&job.info.ref_hash(&id));
         let base = hearth_sharechain::miner::BlockBase {

@@ -6,7 +6,7 @@ use crate::params::{ChainParams, ConsensusId};
 use crate::pplns::{Window, WindowEntry};
 use crate::retarget::next_share_bits;
 use crate::share::{
-    merkle_root_from_branch, parse_commitment, payout_digest, Share, ShareHash, ShareInfo,
+    merkle_root_from_branch, parse_commitment, Share, ShareHash, ShareInfo,
     MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
 };
 use crate::work::target_work;
@@ -46,9 +46,6 @@ pub enum ShareError {
     /// The merkle branch does not lead to the header's merkle root.
     #[error("merkle branch does not reach the header's merkle root")]
     MerkleRoot,
-    /// The committed payout digest does not match the outputs.
-    #[error("payout digest does not match the coinbase outputs")]
-    PayoutDigest,
     /// Header hash above the share target.
     #[error("proof of work above the share target")]
     ProofOfWork,
@@ -335,8 +332,9 @@ impl Chain {
         Some(times[times.len() / 2])
     }
 
-    /// Rules that need no other share: format, commitment, merkle branch,
-    /// payout digest. (Proof of work is [`Chain::check_pow`], batched.)
+    /// Rules that need no other share: format, commitment, merkle branch.
+    /// (Proof of work is [`Chain::check_pow`], batched; the payouts are
+    /// checked against the window when the share joins the best chain.)
     pub fn check_context_free(&self, share: &Share) -> Result<(), ShareError> {
         let info = &share.info;
         if info.version != SHARE_VERSION {
@@ -363,10 +361,6 @@ impl Chain {
         let txid = share.coinbase.compute_txid().to_byte_array();
         if merkle_root_from_branch(txid, &share.merkle_branch) != share.header.merkle_root {
             return Err(ShareError::MerkleRoot);
-        }
-        let payouts = payout_outputs(share);
-        if payout_digest(&payouts) != info.payout_digest {
-            return Err(ShareError::PayoutDigest);
         }
         Ok(())
     }
@@ -579,15 +573,22 @@ impl Chain {
         let better = info.cumulative_work > self.tip_work();
         let parent_is_tip = self.best.last() == Some(&info.prev_share)
             || (self.best.is_empty() && info.height == 0);
-        let outputs = payout_outputs(&share);
+        // Moved, not cloned: the share is not needed after this.
+        let Share {
+            header,
+            coinbase,
+            info,
+            ..
+        } = share;
+        let outputs: Vec<TxOut> = coinbase
+            .output
+            .into_iter()
+            .filter(|o| !o.script_pubkey.is_op_return())
+            .collect();
         self.index.insert(
             hash,
             Entry {
-                meta: ShareMeta {
-                    hash,
-                    header: share.header,
-                    info: share.info,
-                },
+                meta: ShareMeta { hash, header, info },
                 outputs: Some(outputs),
                 weight,
                 payouts_checked: false,
@@ -634,7 +635,7 @@ impl Chain {
         let meta = entry.meta.clone();
         let weight = entry.weight;
         let checked = entry.payouts_checked;
-        let outputs = entry.outputs.clone();
+        let outputs = self.index.get_mut(&hash).and_then(|e| e.outputs.take());
         let cap = self.work_cap(&meta.header);
         self.window.push(
             WindowEntry {
@@ -649,8 +650,13 @@ impl Chain {
         if !checked {
             let outputs = outputs.unwrap_or_default();
             let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
-            let expected = self.window.payouts(value, &meta.info.payout_script);
+            let expected =
+                self.window
+                    .payouts(value, &meta.info.payout_script, &meta.info.prev_share);
             if outputs != expected {
+                if let Some(e) = self.index.get_mut(&hash) {
+                    e.outputs = Some(outputs);
+                }
                 self.pop_window();
                 return Err(ShareError::Payouts);
             }
@@ -825,7 +831,7 @@ impl Chain {
             },
             cap,
         );
-        let payout_outputs = self.window.payouts(value_sat, &payout_script);
+        let payout_outputs = self.window.payouts(value_sat, &payout_script, &prev_share);
         self.pop_window();
         let info = ShareInfo {
             version: SHARE_VERSION,
@@ -835,7 +841,6 @@ impl Chain {
             timestamp,
             cumulative_work: parent_work + share_target.to_work(),
             payout_script,
-            payout_digest: payout_digest(&payout_outputs),
         };
         let commitment_output = TxOut {
             value: bitcoin::Amount::ZERO,

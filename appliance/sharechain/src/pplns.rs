@@ -9,14 +9,62 @@
 //! without re-walking the window.
 
 use crate::share::ShareHash;
+use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::{Amount, ScriptBuf, TxOut};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Most payout outputs a coinbase carries (block weight stays small).
 pub const MAX_PAYOUTS: usize = 200;
-/// Outputs below this are not paid; their amount goes to the finder.
+/// No output pays less than this (Bitcoin Core's dust limit for P2PKH).
 pub const DUST_SAT: u64 = 546;
+/// Most lottery prizes per coinbase for the small payees.
+pub const MAX_PRIZES: usize = 32;
+/// Payees paid their pro-rata amount directly: the output cap less the
+/// prizes and the finder.
+pub const DIRECT_PAYOUTS: usize = MAX_PAYOUTS - MAX_PRIZES - 1;
+
+/// The small payees' lottery: `small_value` split into `k = min(MAX_PRIZES,
+/// small_value / DUST_SAT)` equal prizes (the remainder is left for the
+/// finder), prize `j` going to the payee at `r_j mod W` of the cumulative
+/// weights in ranking order, `r_j` the first 16 bytes (LE) of
+/// `sha256d(parent || j as u32 LE)`. Drawn with replacement, so each prize
+/// is an independent draw and the expectation is exact. O(small payees).
+fn lottery<'a>(
+    small: &[(&'a ScriptBuf, u128)],
+    small_value: u64,
+    parent: &ShareHash,
+) -> Vec<(&'a ScriptBuf, u64)> {
+    let prizes = usize::try_from(small_value / DUST_SAT)
+        .unwrap_or(MAX_PRIZES)
+        .min(MAX_PRIZES);
+    if prizes == 0 || small.is_empty() {
+        return Vec::new();
+    }
+    let prize = small_value / prizes as u64;
+    let mut cumulative = Vec::with_capacity(small.len());
+    let mut sum = 0u128;
+    for (_, w) in small {
+        sum = sum.saturating_add(*w);
+        cumulative.push(sum);
+    }
+    let mut out = Vec::with_capacity(prizes);
+    let mut seed = [0u8; 36];
+    seed[..32].copy_from_slice(&parent.0);
+    for j in 0..prizes as u32 {
+        seed[32..].copy_from_slice(&j.to_le_bytes());
+        let h = sha256d::Hash::hash(&seed).to_byte_array();
+        let mut r = [0u8; 16];
+        r.copy_from_slice(&h[..16]);
+        // sum <= 2^64 * payees, so the modulo bias is below 2^-50.
+        let pick = u128::from_le_bytes(r) % sum.max(1);
+        let i = cumulative.partition_point(|c| *c <= pick);
+        if let Some((script, _)) = small.get(i) {
+            out.push((*script, prize));
+        }
+    }
+    out
+}
 
 /// One share's place in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,21 +213,43 @@ impl Window {
 
     /// The coinbase payout outputs for a block worth `value_sat` found by
     /// the share at the window's newest end, whose payout script is
-    /// `finder`: the top [`MAX_PAYOUTS`] payees by weight get
-    /// `floor(value * weight / total)`; the rest, dust and rounding go to
-    /// the finder. Ordered by script bytes.
-    pub fn payouts(&self, value_sat: u64, finder: &ScriptBuf) -> Vec<TxOut> {
+    /// `finder`, built on the share `parent` (the lottery's seed).
+    ///
+    /// Payees are ranked by weight. Each gets its pro-rata amount
+    /// `floor(value * weight / total)` directly while it ranks among the
+    /// first [`DIRECT_PAYOUTS`] and the amount is at least [`DUST_SAT`].
+    /// Every other payee is "small": the sum of their pro-rata amounts is
+    /// split into up to [`MAX_PRIZES`] equal prizes of at least
+    /// [`DUST_SAT`], each drawn among the small payees weighted by their
+    /// window work with `sha256d(parent || prize index)` as the randomness,
+    /// so a small payee's expected payout is exactly its pro-rata amount
+    /// (up to rounding) and the coinbase keeps at most [`MAX_PAYOUTS`]
+    /// outputs. Rounding, and small amounts too little for one prize, go
+    /// to the finder. Outputs are ordered by script bytes. Deterministic.
+    pub fn payouts(&self, value_sat: u64, finder: &ScriptBuf, parent: &ShareHash) -> Vec<TxOut> {
         let total = self.active_work;
         let mut outs: Vec<(ScriptBuf, u64)> = Vec::new();
         if total > 0 {
             // Scale weights to 64 bits so value * weight fits in u128.
             let shift = (128 - total.leading_zeros()).saturating_sub(64);
             let total_s = (total >> shift).max(1);
-            for (Reverse(w), script) in self.ranking.iter().take(MAX_PAYOUTS) {
-                let amount = u128::from(value_sat) * (w >> shift) / total_s;
+            let mut small: Vec<(&ScriptBuf, u128)> = Vec::new();
+            let mut small_value = 0u64;
+            for (rank, (Reverse(w), script)) in self.ranking.iter().enumerate() {
+                let w_s = w >> shift;
+                let amount = u128::from(value_sat) * w_s / total_s;
                 let amount = u64::try_from(amount).unwrap_or(0);
-                if amount >= DUST_SAT {
+                if rank < DIRECT_PAYOUTS && amount >= DUST_SAT {
                     outs.push((script.clone(), amount));
+                } else if w_s > 0 {
+                    small.push((script, w_s));
+                    small_value = small_value.saturating_add(amount);
+                }
+            }
+            for (script, prize) in lottery(&small, small_value, parent) {
+                match outs.iter_mut().find(|(s, _)| s == script) {
+                    Some(o) => o.1 += prize,
+                    None => outs.push((script.clone(), prize)),
                 }
             }
         }
@@ -197,6 +267,20 @@ impl Window {
                 script_pubkey,
             })
             .collect()
+    }
+
+    /// The expectation of what `script` is paid from a block worth
+    /// `value_sat` found now: its pro-rata amount, `floor(value * weight /
+    /// total)`, whether it is paid directly or through the lottery.
+    pub fn expected_payout(&self, value_sat: u64, script: &ScriptBuf) -> u64 {
+        let total = self.active_work;
+        if total == 0 {
+            return 0;
+        }
+        let shift = (128 - total.leading_zeros()).saturating_sub(64);
+        let total_s = (total >> shift).max(1);
+        let amount = u128::from(value_sat) * (self.weight_of(script) >> shift) / total_s;
+        u64::try_from(amount).unwrap_or(0)
     }
 
     /// Oldest-first entries counted in the window.
@@ -246,7 +330,7 @@ mod tests {
         let mut w = Window::new(10);
         w.push(entry(0, 1, 3), None);
         w.push(entry(1, 2, 1), None);
-        let outs = w.payouts(1_000_000, &script(2));
+        let outs = w.payouts(1_000_000, &script(2), &ShareHash([0; 32]));
         assert_eq!(outs.len(), 2);
         let total: u64 = outs.iter().map(|o| o.value.to_sat()).sum();
         assert_eq!(total, 1_000_000);
@@ -254,7 +338,7 @@ mod tests {
         assert_eq!(outs[0].value.to_sat(), 750_000);
         assert_eq!(outs[1].value.to_sat(), 250_000);
         // Dust goes to the finder.
-        let outs = w.payouts(700, &script(2));
+        let outs = w.payouts(700, &script(2), &ShareHash([0; 32]));
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].value.to_sat(), 700);
     }
@@ -274,6 +358,104 @@ mod tests {
         // The cap grows again: the older shares come back.
         w.push(entry(6, 6, 10), Some(1000));
         assert_eq!(w.len(), 3);
+    }
+
+    fn seed(i: u64) -> ShareHash {
+        ShareHash(sha256d::Hash::hash(&i.to_le_bytes()).to_byte_array())
+    }
+
+    /// Checks one coinbase against the limits: it pays exactly the value,
+    /// at most `MAX_PAYOUTS` outputs, none below dust (unless the whole
+    /// value is), one output per script.
+    fn assert_within_limits(outs: &[TxOut], value: u64) {
+        let paid: u64 = outs.iter().map(|o| o.value.to_sat()).sum();
+        assert_eq!(paid, value);
+        assert!(outs.len() <= MAX_PAYOUTS, "{} outputs", outs.len());
+        if value >= DUST_SAT {
+            assert!(outs.iter().all(|o| o.value.to_sat() >= DUST_SAT));
+        }
+        let mut scripts: Vec<_> = outs.iter().map(|o| o.script_pubkey.clone()).collect();
+        scripts.dedup();
+        assert_eq!(scripts.len(), outs.len());
+    }
+
+    /// A 1 TH/s heater in a window of mostly far bigger miners: paid
+    /// directly it would be dust (scenario 1) or beyond the output cap
+    /// (scenario 2). Over many blocks (seeded by different parents) its
+    /// mean payout must match its work share within 10 %, while every
+    /// coinbase stays within its limits.
+    #[test]
+    fn a_small_miner_is_paid_its_work_share_in_expectation() {
+        const VALUE: u64 = 312_500_000;
+        const BLOCKS: u64 = 12_000;
+        let small_script = |i: u32| {
+            let mut b = vec![0x00, 0x14];
+            // Big-endian, so the ranking's tie order follows `i`.
+            b.extend_from_slice(&i.to_be_bytes());
+            b.extend_from_slice(&[0xaa; 16]);
+            ScriptBuf::from_bytes(b)
+        };
+        // (big payees, big weight, small payees, small weight)
+        for (big, big_w, small, small_w) in [(5u32, 200_000u128, 300u32, 1u128), (100, 30, 300, 1)]
+        {
+            let mut w = Window::new(100_000);
+            for b in 0..big {
+                w.push(entry(b, b as u8, big_w), None);
+            }
+            for i in 0..small {
+                w.push(
+                    WindowEntry {
+                        hash: ShareHash([0; 32]),
+                        script: small_script(i),
+                        weight: small_w,
+                    },
+                    None,
+                );
+            }
+            // Last in the ranking's tie order: never among the direct payees.
+            let ours = small_script(small - 1);
+            let expected = w.expected_payout(VALUE, &ours);
+            let exact = VALUE as f64 * small_w as f64 / w.total_work() as f64;
+            assert!((expected as f64 - exact).abs() <= 1.0);
+            // Without the lottery it would get nothing.
+            assert!(expected < DUST_SAT || small + big > MAX_PAYOUTS as u32);
+            let finder = script(0);
+            let mut ours_total = 0u64;
+            let mut wins = 0u64;
+            for b in 0..BLOCKS {
+                let outs = w.payouts(VALUE, &finder, &seed(b));
+                assert_within_limits(&outs, VALUE);
+                if let Some(o) = outs.iter().find(|o| o.script_pubkey == ours) {
+                    ours_total += o.value.to_sat();
+                    wins += 1;
+                }
+            }
+            let mean = ours_total as f64 / BLOCKS as f64;
+            let error = (mean - exact).abs() / exact;
+            eprintln!(
+                "{big} big + {small} small payees: mean {mean:.1} sat vs work share {exact:.1} sat, {:.2} % off, {wins} wins in {BLOCKS} blocks",
+                error * 100.0
+            );
+            assert!(wins > 0);
+            assert!(
+                error < 0.10,
+                "mean {mean:.0} sat vs work share {exact:.0} sat ({:.1} %, {wins} wins)",
+                error * 100.0
+            );
+        }
+    }
+
+    #[test]
+    fn the_lottery_is_deterministic_and_depends_on_the_parent() {
+        let mut w = Window::new(1000);
+        w.push(entry(0, 0, 1_000_000), None);
+        for i in 1..200u32 {
+            w.push(entry(i, (i % 250) as u8, 1), None);
+        }
+        let a = w.payouts(10_000_000, &script(0), &seed(1));
+        assert_eq!(a, w.payouts(10_000_000, &script(0), &seed(1)));
+        let differs = (2..20).any(|i| w.payouts(10_000_000, &script(0), &seed(i)) != a);
+        assert!(differs, "another parent draws other winners");
     }
 
     proptest! {
@@ -301,7 +483,7 @@ mod tests {
                 prop_assert_eq!(w.total_work(), expect.values().sum::<u128>());
                 prop_assert_eq!(w.ranking.len(), expect.len());
                 if !chain.is_empty() {
-                    let outs = w.payouts(50_0000_0000, &chain[chain.len() - 1].script);
+                    let outs = w.payouts(50_0000_0000, &chain[chain.len() - 1].script, &ShareHash([7; 32]));
                     let total: u64 = outs.iter().map(|o| o.value.to_sat()).sum();
                     prop_assert_eq!(total, 50_0000_0000);
                 }

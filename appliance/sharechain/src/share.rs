@@ -7,11 +7,13 @@ use crate::params::ConsensusId;
 use bitcoin::block::Header;
 use bitcoin::consensus::{encode, Decodable, Encodable};
 use bitcoin::hashes::{sha256d, Hash};
-use bitcoin::{CompactTarget, ScriptBuf, Transaction, TxMerkleNode, TxOut, Work};
+use bitcoin::{CompactTarget, ScriptBuf, Transaction, TxMerkleNode, Work};
 
-/// The only share format version this node speaks. A soft fork that needs a
-/// new coinbase shape bumps it; old versions keep validating by their rules.
-pub const SHARE_VERSION: u32 = 1;
+/// The only share format version this node speaks. A change of the coinbase
+/// shape or the payout rule bumps it (with the consensus id's tag). Version
+/// 2 adds the small payees' lottery (docs/sharechain.md); version 1 (round
+/// one, pro-rata only) had no chain to keep and is refused.
+pub const SHARE_VERSION: u32 = 2;
 /// Largest encoded share (header + coinbase + branch + info).
 pub const MAX_SHARE_BYTES: usize = 64 * 1024;
 /// Largest payout script (P2WSH and P2TR are 34 bytes).
@@ -64,11 +66,10 @@ pub struct ShareInfo {
     pub timestamp: u32,
     /// Work of the chain up to and including this share.
     pub cumulative_work: Work,
-    /// Where this share's reward goes.
+    /// Where this share's reward goes. (Version 1 also carried a digest of
+    /// the payout outputs: the coinbase's txid already commits to them, and
+    /// hashing them a second time per share was a large part of the cost.)
     pub payout_script: ScriptBuf,
-    /// sha256d of the coinbase's payout outputs, the PPLNS payout this share
-    /// builds on (see [`payout_digest`]).
-    pub payout_digest: [u8; 32],
 }
 
 impl Encodable for ShareInfo {
@@ -83,7 +84,6 @@ impl Encodable for ShareInfo {
         n += self.timestamp.consensus_encode(w)?;
         n += self.cumulative_work.to_le_bytes().consensus_encode(w)?;
         n += self.payout_script.consensus_encode(w)?;
-        n += self.payout_digest.consensus_encode(w)?;
         Ok(n)
     }
 }
@@ -103,7 +103,6 @@ impl Decodable for ShareInfo {
         if payout_script.len() > MAX_PAYOUT_SCRIPT_BYTES {
             return Err(encode::Error::ParseFailed("payout script too long"));
         }
-        let payout_digest = <[u8; 32]>::consensus_decode(r)?;
         Ok(ShareInfo {
             version,
             prev_share,
@@ -112,7 +111,6 @@ impl Decodable for ShareInfo {
             timestamp,
             cumulative_work,
             payout_script,
-            payout_digest,
         })
     }
 }
@@ -147,15 +145,6 @@ pub fn parse_commitment(script: &ScriptBuf) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     out.copy_from_slice(&b[6..]);
     Some(out)
-}
-
-/// sha256d of the payout outputs in order (value, script each).
-pub fn payout_digest(outputs: &[TxOut]) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(outputs.len() * 44);
-    for o in outputs {
-        let _ = o.consensus_encode(&mut buf);
-    }
-    sha256d::Hash::hash(&buf).to_byte_array()
 }
 
 /// A share as it travels and is stored.

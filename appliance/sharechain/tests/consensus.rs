@@ -5,8 +5,8 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Amount, BlockHash, CompactTarget, ScriptBuf};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
-use hearth_sharechain::share::{commitment_script, payout_digest};
-use hearth_sharechain::{Chain, ChainParams, Network, Share, ShareError, ShareJob};
+use hearth_sharechain::share::commitment_script;
+use hearth_sharechain::{Chain, ChainParams, Network, Share, ShareError, ShareHash, ShareJob};
 use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000;
@@ -87,7 +87,7 @@ fn round_trip_encoding_and_a_format_vector() {
     }
     let info = &shares[1].info;
     let enc = bitcoin::consensus::encode::serialize(info);
-    assert_eq!(enc[..4], [1, 0, 0, 0], "version 1 LE");
+    assert_eq!(enc[..4], [2, 0, 0, 0], "version 2 LE");
     assert_eq!(enc[4..36], shares[0].hash().0, "prev share");
     assert_eq!(enc[36..44], 1u64.to_le_bytes(), "height");
     assert_eq!(enc[44..48], 0x207f_ffffu32.to_le_bytes(), "share bits");
@@ -98,7 +98,7 @@ fn round_trip_encoding_and_a_format_vector() {
         "cumulative work"
     );
     assert_eq!(enc[84], 22, "payout script length");
-    assert_eq!(enc.len(), 84 + 1 + 22 + 32);
+    assert_eq!(enc.len(), 84 + 1 + 22, "no payout digest since version 2");
     let mut extra = shares[0].to_bytes();
     extra.push(0);
     assert!(Share::from_bytes(&extra).is_err(), "trailing bytes refused");
@@ -212,7 +212,6 @@ fn each_broken_rule_is_refused_with_its_reason() {
 }
 
 fn recommit(chain: &Chain, job: &mut ShareJob) {
-    job.info.payout_digest = payout_digest(&job.payout_outputs);
     job.commitment_output.script_pubkey =
         commitment_script(&job.info.ref_hash(&chain.consensus_id()));
 }
@@ -265,8 +264,11 @@ fn best_chain_by_work_with_reorg_and_window_matching_a_fresh_node() {
         let f: Vec<_> = fresh.window().iter().cloned().collect();
         assert_eq!(w, f);
         assert_eq!(
-            c.window().payouts(VALUE, &test_payout_script(0)),
-            fresh.window().payouts(VALUE, &test_payout_script(0))
+            c.window()
+                .payouts(VALUE, &test_payout_script(0), &ShareHash([5; 32])),
+            fresh
+                .window()
+                .payouts(VALUE, &test_payout_script(0), &ShareHash([5; 32]))
         );
     }
 }
@@ -410,4 +412,63 @@ fn remine(mut s: Share) -> Share {
         s.header.nonce += 1;
     }
     s
+}
+
+/// A side-branch share whose payouts are wrong is kept while its branch has
+/// less work (its proof of work, commitment and place in the chain are
+/// checked on arrival), but it never becomes part of the best chain: when
+/// its branch gains the most work, the reorg connects it, checks its
+/// payouts against the window, refuses it and goes back to the old chain;
+/// its descendants are then known invalid.
+#[test]
+fn a_side_branch_share_with_wrong_payouts_never_joins_the_best_chain() {
+    let mut honest = new_chain(20);
+    let common = extend(&mut honest, 6, 3, T0, 0);
+    let t = T0 + 60;
+    // The evil branch: a share paying everything to its finder, on the
+    // common chain, then two children with payouts right for that window.
+    let mut job = honest.job(test_payout_script(7), VALUE, base(t).bits, t);
+    job.payout_outputs = vec![bitcoin::TxOut {
+        value: Amount::from_sat(VALUE),
+        script_pubkey: test_payout_script(7),
+    }];
+    recommit(&honest, &mut job);
+    let bad = mined(&job, t, 5);
+    // `evil` trusts it as an anchor (payouts not checked) to mine on it.
+    let mut evil = new_chain(20);
+    for s in common.iter().chain(std::iter::once(&bad)) {
+        evil.accept_anchor(s.clone()).expect("anchor");
+    }
+    let children = extend(&mut evil, 2, 1, t + 10, 6);
+    // The honest chain moves one share on, to the same height as `bad`.
+    let next = extend(&mut honest, 1, 3, t, 7);
+    let tip = honest.tip().map(|m| m.hash);
+    assert_eq!(tip, Some(next[0].hash()));
+    let payees = honest.window().payees();
+    let window: Vec<_> = honest.window().iter().cloned().collect();
+
+    // Equal work: kept on the side, unchecked, the tip stays.
+    let acc = honest.accept(bad.clone(), t + 30).expect("side share kept");
+    assert!(!acc.new_tip);
+    assert!(!honest.is_best(&bad.hash()));
+    // Its child gives the branch the most work: the reorg finds the bad
+    // payouts and rolls back.
+    assert_eq!(
+        honest.accept(children[0].clone(), t + 30),
+        Err(ShareError::Payouts)
+    );
+    assert_eq!(honest.tip().map(|m| m.hash), tip);
+    assert!(!honest.is_best(&bad.hash()));
+    assert_eq!(honest.window().payees(), payees);
+    let after: Vec<_> = honest.window().iter().cloned().collect();
+    assert_eq!(after, window, "window as before the failed reorg");
+    // The grandchild is built on a known-invalid share.
+    assert!(matches!(
+        honest.accept(children[1].clone(), t + 30),
+        Err(ShareError::KnownInvalid(_))
+    ));
+    assert_eq!(honest.tip().map(|m| m.hash), tip);
+    // And the honest chain goes on, paying as a fresh node would.
+    extend(&mut honest, 3, 3, t + 40, 8);
+    assert_eq!(honest.height(), Some(9));
 }

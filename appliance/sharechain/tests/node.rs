@@ -167,11 +167,11 @@ fn three_nodes_converge_and_a_late_joiner_syncs() {
     sim.run(T0 + 700);
     assert_eq!(sim.tip(3), sim.tip(0));
     let pay = |i: usize| {
-        sim.nodes[i]
-            .0
-            .chain()
-            .window()
-            .payouts(50_000_000, &test_payout_script(9))
+        sim.nodes[i].0.chain().window().payouts(
+            50_000_000,
+            &test_payout_script(9),
+            &hearth_sharechain::ShareHash([9; 32]),
+        )
     };
     for i in 1..4 {
         assert_eq!(pay(i), pay(0), "node {i} payouts");
@@ -240,7 +240,6 @@ fn a_flooder_of_invalid_shares_is_banned_while_honest_peers_sync() {
                 .chain_mut()
                 .job(test_payout_script(66), 50_000_000, base.bits, now);
         job.payout_outputs[0].value = bitcoin::Amount::from_sat(1);
-        job.info.payout_digest = hearth_sharechain::share::payout_digest(&job.payout_outputs);
         job.commitment_output.script_pubkey =
             hearth_sharechain::share::commitment_script(&job.info.ref_hash(&id));
         let bad = mine(&job, &base, &[], 77 + u64::from(k), 1000).unwrap();

@@ -84,11 +84,7 @@ pub fn offline(
             } else {
                 0.0
             },
-            w.payouts(BLOCK_VALUE_SAT, s)
-                .iter()
-                .filter(|o| &o.script_pubkey == s)
-                .map(|o| o.value.to_sat())
-                .sum(),
+            w.expected_payout(BLOCK_VALUE_SAT, s),
         ),
         None => (0, 0.0, 0),
     };

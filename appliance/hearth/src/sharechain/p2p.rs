@@ -547,7 +547,13 @@ impl NodeTask {
                     .our_script
                     .clone()
                     .unwrap_or_else(|| bitcoin::ScriptBuf::from_bytes(vec![0x51]));
-                let outs = self.node.chain().window().payouts(value, &finder);
+                // The next share builds on the tip: its lottery seed.
+                let parent = self
+                    .node
+                    .chain()
+                    .tip()
+                    .map_or(ShareHash([0; 32]), |t| t.hash);
+                let outs = self.node.chain().window().payouts(value, &finder, &parent);
                 let _ = reply.send(
                     outs.into_iter()
                         .map(|o| (hex(o.script_pubkey.as_bytes()), o.value.to_sat()))
@@ -598,12 +604,8 @@ impl NodeTask {
                 } else {
                     0.0
                 };
-                let pay = window
-                    .payouts(block_value_sat, s)
-                    .iter()
-                    .filter(|o| &o.script_pubkey == s)
-                    .map(|o| o.value.to_sat())
-                    .sum();
+                // The expectation (direct or through the lottery).
+                let pay = window.expected_payout(block_value_sat, s);
                 (n, frac, pay)
             }
             None => (0, 0.0, 0),
