@@ -15,6 +15,10 @@
 //! when a source returns, its job replaces the heat-only one on the running
 //! chain, without a stop. The mode is in `GET /api/v1/status` under `work`
 //! and in the log.
+//!
+//! With `[work.server]` enabled, [`server`] shares the active source's work
+//! with miners on the LAN; their shares that meet the source's target come
+//! back here and go where our chains' shares go.
 
 pub mod bench;
 pub mod client;
