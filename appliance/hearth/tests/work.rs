@@ -424,3 +424,88 @@ async fn failover_goes_down_the_list_and_back_once_the_preferred_pool_has_settle
         status.summary
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_without_version_rolling_is_mined_on_its_own_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = TestPool::start(
+        SIM_POOL_DIFFICULTY,
+        Quirks {
+            no_version_rolling: true,
+            ..Quirks::default()
+        },
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        r#"
+        [daemon]
+        tick_ms = 100
+        [[work.pool]]
+        name = "old-pool"
+        url = "stratum+tcp://{}"
+        user = "bcrt1qhome.heater"
+        [[zone]]
+        id = "living-room"
+        kind = "room"
+        setpoint_c = 21.0
+        [[hashboard]]
+        id = "board-0"
+        zone = "living-room"
+        profile = "generic-bm1370-65"
+        "#,
+        pool.address
+    );
+    let config: Config = toml::from_str(&text).unwrap();
+    let opts = RunOptions {
+        config: config.validate().unwrap(),
+        simulate: true,
+        data_dir: dir.path().to_path_buf(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        speed: None,
+    };
+    let mut daemon = Daemon::build(&opts).unwrap();
+    let shared = daemon.shared.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let feeds = std::mem::take(&mut daemon.job_feeds);
+    let _none = hearth::work::start(&opts, shared.clone(), feeds, stop_rx.clone())
+        .await
+        .unwrap();
+    let control = tokio::spawn(daemon.control_loop(stop_rx));
+    let mut mined = None;
+    for _ in 0..900 {
+        mined = wait_status(&shared, |v| {
+            v["work"]["mode"] == "source"
+                && v["boards"][0]["state"] == "running"
+                && v["work"]["sources"][0]["stats"]["accepted"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    >= 3
+        });
+        if mined.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = mined.unwrap_or_else(|| {
+        panic!(
+            "no accepted shares without version rolling; pool saw {:?}; status {:?}",
+            pool.log(),
+            wait_status(&shared, |_| true).map(|v| v["work"].clone())
+        )
+    });
+    assert_eq!(v["work"]["name"], "old-pool");
+    let log = pool.log();
+    // The pool refuses any rolled bit: nothing was refused, and every
+    // accepted share carries the job's own version.
+    assert!(log.refused.is_empty(), "{:?}", log.refused);
+    assert!(log.accepted.len() >= 3);
+    assert!(log.accepted.iter().all(|(_, s)| s.version_bits == 0));
+    // Nothing the board found was thrown away for its version.
+    assert_eq!(v["work"]["nonces_unknown_job"], 0, "{}", v["work"]);
+    let _ = stop_tx.send(true);
+    tokio::time::timeout(Duration::from_secs(10), control)
+        .await
+        .unwrap()
+        .unwrap();
+}

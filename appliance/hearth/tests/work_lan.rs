@@ -395,3 +395,56 @@ async fn the_connection_limit_holds_and_no_work_is_shared_while_heat_only() {
     let id = m.send("mining.suggest_difficulty", json!([1.0])).await;
     assert_eq!(m.answer(id).await["result"], json!(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vardiff_raises_a_fast_miners_difficulty_and_sends_fresh_work() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, Quirks::default())
+        .await
+        .unwrap();
+    let svc = start_service(
+        vec![pool_cfg(pool.address.to_string())],
+        LanServerConfig {
+            vardiff: true,
+            target_share_interval_s: 10,
+            ..lan_cfg(4)
+        },
+    );
+    let st = svc
+        .wait("LAN work", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let address = st.lan_server.unwrap().listen;
+    let user = "bcrt1qfast.s9";
+    let mut m = Miner::connect(&address).await;
+    m.login(user).await;
+    m.wait_job().await;
+    let start = m.difficulty;
+    let first_job = m.job.as_ref().unwrap().job_id.clone();
+    // 16 shares in well under a minute: far above one per 10 s.
+    for i in 0..16u32 {
+        let en2 = i.to_be_bytes();
+        let nonce = m.search(&en2, true);
+        let a = m.submit(user, &en2, nonce).await;
+        assert_eq!(a["result"], json!(true), "share {i}: {a}");
+    }
+    // The new difficulty (at most 4x) and a fresh job after it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline
+        && (m.difficulty == start || m.job.as_ref().unwrap().job_id == first_job)
+    {
+        m.next_line().await.expect("open");
+    }
+    assert_eq!(m.difficulty, start * 4.0);
+    assert_ne!(m.job.as_ref().unwrap().job_id, first_job);
+    let st = svc
+        .wait("the worker's difficulty in the status", |s| {
+            s.lan_server
+                .as_ref()
+                .is_some_and(|l| l.workers.iter().any(|w| w.difficulty == start * 4.0))
+        })
+        .await;
+    let w = &st.lan_server.unwrap().workers[0];
+    assert_eq!(w.accepted, 16);
+    assert!(w.effective_hashrate_ghs > 0.0);
+}

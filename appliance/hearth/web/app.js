@@ -373,11 +373,20 @@ function workCards(w) {
           <dt>Share difficulty</dt><dd>${num(st.share_difficulty, 0)}</dd>
           <dt>Expected time to a share</dt><dd>${shareOk ? duration(st.expected_time_to_share_s) : "— (no share difficulty from the source yet)"}</dd>
           <dt>Expected time to a block</dt><dd>${netOk ? duration(st.expected_time_to_block_s) : "— (no network difficulty yet)"}</dd>
-          <dt>Expected earnings</dt><dd>${netOk ? num(st.expected_sat_per_day, 1, " sat/day") : "—"}</dd>
+          <dt>Expected earnings</dt><dd>${netOk ? num(st.expected_sat_per_day, 1, " sat/day") + (st.expected_sat_per_day_capped ? " (at most; a test network's difficulty)" : "") : "—"}</dd>
         </dl></div>`;
     }).join("")}</div>
     <div class="card"><h2>Counters</h2><dl class="kv">${["boards", "jobs_sent", "job_send_failures", "nonces_checked", "nonces_below_target", "nonces_stale", "nonces_unknown_job", "shares_found", "shares_not_queued", "blocks_found"]
-      .map((k) => `<dt>${k.replace(/_/g, " ")}</dt><dd>${esc(w[k])}</dd>`).join("")}</dl></div>`;
+      .map((k) => `<dt>${k.replace(/_/g, " ")}</dt><dd>${esc(w[k])}</dd>`).join("")}</dl></div>${lanServerCard(w.lan_server)}`;
+}
+
+// [work.server]: the LAN miners mining on our work (nothing when it is off).
+function lanServerCard(lan) {
+  if (!lan) return "";
+  const rows = (lan.workers || []).map((m) => `<tr><td>${esc(m.user ?? "—")}${m.worker ? "." + esc(m.worker) : ""}</td><td>${esc(m.peer)}</td><td>${num(m.difficulty, 4)}</td><td>${m.accepted} / ${m.rejected} / ${m.stale}</td><td>${m.relayed}</td><td>${num(m.effective_hashrate_ghs, 1, " GH/s")}</td></tr>`).join("");
+  return `<div class="card" data-testid="lan-server"><h2>LAN miners</h2>
+    <p class="muted">Listening on ${esc(lan.listen)} · ${lan.connections} of ${lan.max_connections} connected${lan.refused_connections ? ` · ${lan.refused_connections} refused` : ""}${lan.no_work ? ` · no work to share: ${esc(lan.no_work)}` : ""}</p>
+    ${rows ? `<table><thead><tr><th>Miner</th><th>Address</th><th>Difficulty</th><th>Accepted / rejected / stale</th><th>Relayed</th><th>Hashrate</th></tr></thead><tbody>${rows}</tbody></table>` : ""}</div>`;
 }
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

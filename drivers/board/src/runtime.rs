@@ -503,16 +503,18 @@ impl BoardRuntime {
     }
 
     /// New work: replaces the previous job (sent at once when the chain is
-    /// ready, else at `Ready`). A job whose version mask shares no bit with
-    /// the chain's rollable bits is refused with `HashboardError::Hardware`
-    /// (the chips always roll versions).
+    /// ready, else at `Ready`). A job with an empty version mask (a pool
+    /// without version rolling) is hashed on its own version only: the
+    /// chain driver rolls nothing, new extranonce2s come from the work
+    /// service. A non-empty mask that shares no bit with the chain's
+    /// rollable bits is refused with `HashboardError::Hardware`.
     pub fn set_job(&mut self, job: Job, now: Timestamp) -> Result<(), HashboardError> {
         self.now = now;
         if self.mode == Mode::Stopped {
             return Err(HashboardError::Stopped);
         }
         let chain_mask = self.chain.config().version_mask;
-        if job.version_mask & chain_mask == 0 {
+        if job.version_mask != 0 && job.version_mask & chain_mask == 0 {
             return Err(HashboardError::Hardware(format!(
                 "job {}: version mask {:#010x} shares no bit with the chain's rollable bits {chain_mask:#010x}",
                 job.id, job.version_mask

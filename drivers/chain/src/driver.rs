@@ -14,7 +14,7 @@ use hearth_bm13xx::registers::misc::misc_control_open_core;
 use hearth_bm13xx::registers::nonce_offset::{chip_index_for_nonce, chip_nonce_offset};
 use hearth_bm13xx::registers::ticket_mask::ticket_mask_for_difficulty;
 use hearth_bm13xx::registers::version::{
-    midstate_version, version_rolling_register, VERSION_BITS_SHIFT,
+    midstate_version, version_rolling_register, VERSION_BITS_SHIFT, VERSION_ROLLING_ENABLE,
 };
 use hearth_bm13xx::{
     frequency_ramp, pll_for_frequency, ChipIdentity, ChipKind, Command, Destination, FrameError,
@@ -464,11 +464,19 @@ impl ChainDriver {
             // Host rolling: no register to program, and an empty mask just
             // means one midstate.
         } else {
-            let register =
+            // A job with an empty mask (a pool without BIP310 version
+            // rolling) keeps rolling switched on with no bits: the chips
+            // hash the job's version as given, and responses keep their
+            // 11-byte layout (no re-sync of the parser mid-run). A non-empty
+            // mask sharing no bit with the chain's is a mistake: refused.
+            let register = if job.version_mask == 0 {
+                VERSION_ROLLING_ENABLE
+            } else {
                 version_rolling_register(mask).map_err(|_| JobError::NoRollableBits {
                     job_mask: job.version_mask,
                     chain_mask: self.cfg.version_mask,
-                })?;
+                })?
+            };
             if mask != self.programmed_mask {
                 self.queue_write(Destination::Broadcast, VERSION_ROLLING, register);
                 self.programmed_mask = mask;

@@ -419,3 +419,46 @@ fn bm1397_chains_hash_midstate_jobs_end_to_end() {
             .any(|e| matches!(e, ChainEvent::ChipSilent { .. })));
     }
 }
+
+#[test]
+fn a_job_without_version_rolling_is_hashed_on_its_own_version_only() {
+    // A pool that does not speak BIP310: the job's mask is empty.
+    let mut bench = Bench::new(ChipKind::Bm1370, 1, 1, 12, 9);
+    bench.start();
+    bench
+        .driver
+        .set_frequency(FreqMhz(525.0), bench.now)
+        .unwrap();
+    bench.run_for(Duration::from_secs(8));
+    bench.take_events();
+    let mut work = job(41);
+    work.version_mask = 0;
+    bench.driver.send_job(&work, bench.now).unwrap();
+    bench.run_for(Duration::from_secs(15));
+    // Rolling stays enabled (11-byte responses) but with no bits.
+    assert_eq!(
+        bench.sim.chip_register(0, VERSION_ROLLING),
+        Some(0x9000_0000)
+    );
+    let events = bench.take_events();
+    let found = nonces(&events);
+    assert!(found.len() >= 5, "{} nonces: {events:?}", found.len());
+    for nonce in &found {
+        assert_eq!(nonce.job_id, 41);
+        assert_eq!(nonce.version, work.version, "{nonce:?}");
+        assert!(nonce.zero_bits >= 12);
+    }
+    assert_eq!(bench.driver.stats().errors.total(), 0);
+    // A rolling job afterwards rolls again.
+    let rolled = job(42);
+    bench.driver.send_job(&rolled, bench.now).unwrap();
+    bench.run_for(Duration::from_secs(15));
+    assert_eq!(
+        bench.sim.chip_register(0, VERSION_ROLLING),
+        Some(0x9000_FFFF)
+    );
+    let found = nonces(&bench.take_events());
+    assert!(found
+        .iter()
+        .any(|n| n.job_id == 42 && n.version != rolled.version));
+}

@@ -19,6 +19,10 @@
 //! The homeowner's mining switch (`mining_enabled` in the control settings)
 //! pauses the failover: heat-only work exactly as when no source is up, the
 //! boards heating as the thermostat asks, nothing submitted.
+//!
+//! With `[work.server]` enabled, [`server`] shares the active source's work
+//! with miners on the LAN; their shares that meet the source's target come
+//! back here and go where our chains' shares go.
 
 pub mod bench;
 pub mod client;
@@ -56,6 +60,12 @@ const SUBMIT_QUEUE: usize = 256;
 /// before the next arrives: 2^48 hashes (16 rolled bits) last 3.5 s at
 /// 80 TH/s, so one second leaves room up to ~280 TH/s per chain.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// A source without version rolling gives each job only 2^32 nonces per
+/// chain (milliseconds of hashing at TH/s): its work is re-issued with a
+/// fresh extranonce2 this often. The UART bounds how far this can go (a
+/// job frame is ~90 bytes), so on fast chains most hashing on such a pool
+/// repeats work: it still heats, it just finds fewer shares.
+const REFRESH_NO_ROLLING_EVERY: Duration = Duration::from_millis(100);
 /// Counters are written this often (and at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_secs(60);
 /// Block reward assumed for earnings estimates (subsidy after the 2024
@@ -259,6 +269,14 @@ impl Service {
         if !queued {
             self.status.shares_not_queued += 1;
         }
+    }
+
+    /// The active source's work rolls no version bits.
+    fn active_without_rolling(&self) -> bool {
+        self.failover
+            .active()
+            .and_then(|i| self.latest.get(i))
+            .is_some_and(|u| u.as_ref().is_some_and(|u| u.version_mask == 0))
     }
 
     /// Re-issue the active source's latest work with fresh extranonces.
@@ -663,12 +681,19 @@ pub fn spawn(
         svc.follow(now);
         svc.publish();
         let mut tick = tokio::time::interval(REFRESH_EVERY);
+        let mut fast_tick = tokio::time::interval(REFRESH_NO_ROLLING_EVERY);
+        fast_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut last_persist = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 Some(ev) = ev_rx.recv() => svc.on_event(ev),
                 Some(n) = nonce_rx.recv() => svc.on_nonce(&n),
                 Some(s) = lan_rx.recv() => svc.on_lan_share(s),
+                _ = fast_tick.tick() => {
+                    if svc.active_without_rolling() {
+                        svc.refresh();
+                    }
+                }
                 _ = tick.tick() => {
                     let now = svc.clock.now();
                     svc.follow(now);

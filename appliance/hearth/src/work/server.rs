@@ -393,6 +393,7 @@ async fn serve(
                 };
                 last_line = tokio::time::Instant::now();
                 let mut authorized = false;
+                let mut retarget = false;
                 let mut failed = None;
                 for line in lines {
                     for ev in session.on_line(&line) {
@@ -434,6 +435,7 @@ async fn serve(
                                     if let Some(l) = session.set_difficulty(d) {
                                         failed = send(l).err().or(failed);
                                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
+                                        retarget = true;
                                     }
                                 }
                             }
@@ -451,10 +453,12 @@ async fn serve(
                 if let Some(e) = failed {
                     break Err(e);
                 }
-                if authorized {
-                    // Work at once, if there is any.
+                if authorized || retarget {
+                    // Work at once, if there is any; after a new difficulty
+                    // too, so the miner moves to it on a fresh job (miners
+                    // apply a difficulty from their next job on).
                     let current = work.borrow().clone();
-                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, true) {
+                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, authorized) {
                         break Err(e);
                     }
                 }
@@ -482,6 +486,10 @@ async fn serve(
                             break Err(e);
                         }
                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
+                        let current = work.borrow().clone();
+                        if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, false) {
+                            break Err(e);
+                        }
                     }
                 }
             }

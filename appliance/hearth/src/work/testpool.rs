@@ -3,8 +3,8 @@
 //! ([`ServerSession`]), mines on regtest-like templates (nBits 0x207fffff,
 //! a new "block" on demand or on a timer), checks every submit, and has
 //! the quirks real pools have, each switchable: stale rejects, extranonce
-//! changes, difficulty changes mid-job, malformed JSON, and dropping the
-//! connection in the middle of a submit.
+//! changes, difficulty changes mid-job, malformed JSON, dropping the
+//! connection in the middle of a submit, and no version rolling.
 
 use super::lines::{LineReader, Read};
 use bitcoin::blockdata::script::ScriptBuf;
@@ -37,6 +37,9 @@ pub struct Quirks {
     pub disconnect_on_submit: Option<u64>,
     /// A new block (clean job) this often.
     pub new_block_every: Option<Duration>,
+    /// No BIP310: `mining.configure` answers "version-rolling": false and a
+    /// submit with rolled version bits is refused.
+    pub no_version_rolling: bool,
 }
 
 /// What the pool saw.
@@ -207,7 +210,11 @@ async fn connection(
     let cfg = ServerConfig {
         extranonce2_len: 8,
         difficulty: shared.difficulty,
-        version_mask: 0x1FFF_E000,
+        version_mask: if shared.quirks.no_version_rolling {
+            0
+        } else {
+            0x1FFF_E000
+        },
     };
     let mut en1_seq = conn;
     let mut session = ServerSession::new(cfg, shared.checker, en1_seq.to_be_bytes().to_vec());
