@@ -12,6 +12,7 @@ pub mod config;
 pub mod energy;
 pub mod entities;
 pub mod inputs;
+pub mod live;
 pub mod topics;
 
 use crate::state::{lock, Shared, Status};
