@@ -68,6 +68,16 @@ pub struct SharechainStatusArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Follow the running daemon's sync: a progress line at each change,
+    /// until in sync with the best peer (exit 0) or --timeout passes.
+    #[arg(long, conflicts_with = "json")]
+    pub follow: bool,
+    /// With --follow: give up after this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    pub timeout: u64,
+    /// With --follow: milliseconds between polls.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub every_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -385,23 +385,39 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let feeds = std::mem::take(&mut daemon.job_feeds);
     let _sim_pool = crate::work::start(&opts, shared.clone(), feeds, stop_rx.clone()).await?;
-    let mqtt = if opts.config.raw.mqtt.enabled {
-        let catalog = crate::mqtt::entities::Catalog::from_config(&opts.config);
-        Some(crate::mqtt::spawn(
-            shared.clone(),
-            catalog,
-            &opts.config.raw.mqtt,
-            &opts.data_dir,
-            stop_tx.subscribe(),
-        )?)
-    } else {
-        None
+    // MQTT runs under a supervisor so the API can change its settings
+    // (stored in the data directory over the file's [mqtt]) and restart it.
+    let mqtt_cfg = match crate::mqtt::live::load(&opts.data_dir) {
+        Ok(Some(c)) => {
+            let cfg = c.over(&opts.config.raw.mqtt);
+            let zones: Vec<&str> = opts.config.zones.iter().map(|z| z.id.as_str()).collect();
+            match cfg.validate(&zones) {
+                Ok(()) => cfg,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored MQTT settings ignored; using the config file's");
+                    opts.config.raw.mqtt.clone()
+                }
+            }
+        }
+        Ok(None) => opts.config.raw.mqtt.clone(),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "stored MQTT settings unreadable; using the config file's");
+            opts.config.raw.mqtt.clone()
+        }
     };
+    let (mqtt_control, mqtt) = crate::mqtt::live::supervise(
+        shared.clone(),
+        crate::mqtt::entities::Catalog::from_config(&opts.config),
+        mqtt_cfg,
+        opts.data_dir.clone(),
+        opts.config.zones.iter().map(|z| z.id.to_string()).collect(),
+        stop_tx.subscribe(),
+    );
     let control = tokio::spawn(daemon.control_loop(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     // The served app is the API plus the web app behind the auth layer;
     // connect info gives the login rate limit each client's address.
-    let app = crate::web::app(shared.clone(), Arc::new(auth));
+    let app = crate::web::app(shared.clone(), Arc::new(auth)).layer(axum::Extension(mqtt_control));
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -422,8 +438,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     if let Some(task) = notify {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
-    if let Some(mqtt) = mqtt {
-        mqtt.join().await;
+    if let Err(e) = mqtt.await {
+        tracing::warn!(error = %e, "MQTT supervisor ended abnormally");
     }
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}

@@ -171,7 +171,10 @@ async function loadForPage() {
     app.controlAt = Date.now();
     await loadControl();
   }
-  if (page === "settings") await loadZoneExtra();
+  if (page === "settings") {
+    await loadZoneExtra();
+    try { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); } catch (_) { app.extra.mqtt = null; }
+  }
   if (page === "events" || page === "boards") {
     try { app.events = await api("GET", "/api/v1/events?limit=200"); } catch (_) { app.events = []; }
   }
@@ -255,7 +258,8 @@ const PAGES = {
       <div class="card"><h2>Hashrate</h2><p class="big">${num(total / 1000, 2, " TH/s")}</p>
         <p class="muted">Heat comes first: hashrate follows the heat each zone needs.</p></div>
       ${workCards(app.status.work)}
-      ${section("Sharechain", "/api/v1/sharechain")}`;
+      ${sharechainCard(app.extra["/api/v1/sharechain"])}
+      ${section("Sharechain details", "/api/v1/sharechain")}`;
   },
 
   settings() {
@@ -278,8 +282,9 @@ const PAGES = {
       ${policyCard(canWrite)}
       ${siteCard(canWrite)}
       ${houseCard()}
-      <div class="card"><h2>MQTT and work sources</h2>
-        <p class="muted">Set in the configuration file (<code>[mqtt]</code>, <code>[[work.source]]</code>); the Mining page shows the work sources' state.</p></div>
+      ${mqttCard(canWrite)}
+      <div class="card"><h2>Work sources</h2>
+        <p class="muted">Set in the configuration file (<code>[work]</code>); the Mining page shows their state.</p></div>
       ${canWrite ? `
       <div class="card"><h2>Access tokens for scripts</h2>
         <p class="muted">Send as <code>Authorization: Bearer &lt;token&gt;</code>; the CLI reads <code>HEARTH_TOKEN</code>.</p>
@@ -446,6 +451,36 @@ function siteCard(canWrite) {
   return `<form class="card setter" id="site"><h2>Site power limit</h2>
     <label>Most all boards together may draw (W, empty: no limit) <input name="limit" type="number" step="1" min="0" value="${lim == null ? "" : lim}" ${canWrite ? "" : "disabled"}></label>
     <button ${canWrite ? "" : "disabled"}>Save limit</button><p class="error"></p></form>`;
+}
+
+// Sync progress: our height against the best height a peer announced.
+function sharechainCard(c) {
+  if (!c) return "";
+  const h = c.height == null ? 0 : c.height, best = Math.max(c.best_peer_height || 0, h);
+  const pct = best > 0 ? Math.min(100, (100 * h) / best) : 100;
+  const synced = c.sync_pending === 0 && h >= best;
+  return `<div class="card" data-testid="sharechain"><h2>Sharechain <span class="muted small">${esc(c.network)}</span></h2>
+    <p>${synced ? "In sync" : "Syncing"}: height <strong>${c.height == null ? "–" : h}</strong> of ${best}${c.sync_pending ? ` · ${c.sync_pending} shares pending` : ""} · ${c.peers} peer${c.peers === 1 ? "" : "s"}</p>
+    <progress max="100" value="${pct.toFixed(1)}" aria-label="sync progress">${pct.toFixed(0)} %</progress>
+    <p class="muted">Our shares in the window: ${c.our_shares} of ${c.window_shares} (${num(100 * c.our_fraction, 2, " %")}) · payout if a block is found now: ${c.our_expected_payout_sat} sat</p></div>`;
+}
+
+const MQTT_FIELDS = [
+  ["host", "Broker host", "text"], ["port", "Port", "number"], ["username", "User name", "text"],
+  ["client_id", "Client id", "text"], ["base_topic", "Base topic", "text"], ["discovery_prefix", "Discovery prefix", "text"],
+];
+
+function mqttCard(canWrite) {
+  const m = app.extra.mqtt;
+  if (!m) return `<div class="card"><h2>MQTT (Home Assistant)</h2><p class="muted">Not available from this daemon.</p></div>`;
+  const dis = canWrite ? "" : "disabled";
+  return `<form class="card" id="mqtt"><h2>MQTT (Home Assistant)</h2>
+    <p class="muted">Saved on the heater and applied by reconnecting; TLS and house inputs stay in the configuration file.</p>
+    <label class="switch"><input type="checkbox" name="enabled" ${m.enabled ? "checked" : ""} ${dis}> Connect to a broker</label>
+    ${MQTT_FIELDS.map(([k, label, type]) => `<label>${label} <input name="${k}" type="${type}" value="${esc(m[k] == null ? "" : m[k])}" ${dis}></label>`).join("")}
+    <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="${m.password_set ? "stored; leave empty to keep" : "none"}" ${dis}></label>
+    ${m.password_set ? `<label class="switch"><input type="checkbox" name="clear_password" ${dis}> Remove the stored password</label>` : ""}
+    <button ${dis}>Save MQTT</button><p class="error"></p></form>`;
 }
 
 function houseCard() {
@@ -653,6 +688,17 @@ function bindControl(main) {
     const body = { ...app.control.settings.policy, balance_point_c: Number(pol.elements.balance_point_c.value) };
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
+  };
+  const mq = $("#mqtt");
+  if (mq) mq.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    const el = mq.elements, body = { enabled: el.enabled.checked, port: Number(el.port.value) };
+    for (const [k] of MQTT_FIELDS) if (k !== "port") body[k] = el[k].value.trim();
+    if (body.username === "") body.username = null;
+    if (el.password.value !== "") body.password = el.password.value;
+    else if (el.clear_password && el.clear_password.checked) body.password = null;
+    submitTo(mq, "PUT", "/api/v1/settings/mqtt", body, async () => { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); });
   };
   const site = $("#site");
   if (site) site.onsubmit = (e) => {

@@ -13,6 +13,7 @@ pub mod controls;
 pub mod energy;
 pub mod entities;
 pub mod inputs;
+pub mod live;
 pub mod topics;
 
 use crate::state::{lock, Shared, Status};

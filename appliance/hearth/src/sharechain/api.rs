@@ -15,6 +15,11 @@ pub fn install(handle: P2pHandle) {
     let _ = HANDLE.set(handle);
 }
 
+/// The running node's status, when one runs (for `/metrics`).
+pub fn current() -> Option<super::p2p::SharechainStatus> {
+    HANDLE.get().map(P2pHandle::status)
+}
+
 /// The route, for any router state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/api/v1/sharechain", get(status))

@@ -169,6 +169,16 @@ fn status(args: &crate::cli::SharechainStatusArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if args.follow {
+        // Progress needs the live node; the database alone does not sync.
+        return rt
+            .block_on(super::follow::follow(
+                http,
+                Duration::from_millis(args.every_ms),
+                Duration::from_secs(args.timeout),
+            ))
+            .with_context(|| format!("following the daemon at {http}"));
+    }
     let (st, live) = match rt.block_on(fetch(http)) {
         Ok(s) => (s, true),
         Err(live_err) => {

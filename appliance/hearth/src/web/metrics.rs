@@ -352,6 +352,20 @@ pub fn render_with_policy(
     o.0
 }
 
+/// `render_with_policy` plus the sharechain node's height, peers and sync
+/// (`chain` as `GET /api/v1/sharechain` shows it; `null` when no node runs).
+pub fn render_all(
+    status: Option<&Value>,
+    tracker: &Tracker,
+    loop_alive: bool,
+    decision: &Value,
+    chain: &Value,
+) -> String {
+    let mut o = Out(render_with_policy(status, tracker, loop_alive, decision));
+    super::metrics_work::render_sharechain(&mut o, chain);
+    o.0
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -156,6 +156,68 @@ pub(crate) fn render_policy(o: &mut Out, decision: &Value) {
     }
 }
 
+/// (name, help, key) of a sharechain gauge, from `GET /api/v1/sharechain`.
+const SHARECHAIN_GAUGES: &[(&str, &str, &str)] = &[
+    (
+        "hearth_sharechain_height",
+        "Height of the sharechain's best tip (absent before the first share).",
+        "height",
+    ),
+    (
+        "hearth_sharechain_peers",
+        "Connected, handshaken sharechain peers.",
+        "peers",
+    ),
+    (
+        "hearth_sharechain_best_peer_height",
+        "Highest tip a peer announced.",
+        "best_peer_height",
+    ),
+    (
+        "hearth_sharechain_sync_pending_shares",
+        "Shares queued or in flight in sync.",
+        "sync_pending",
+    ),
+    (
+        "hearth_sharechain_window_shares",
+        "Shares in the PPLNS window.",
+        "window_shares",
+    ),
+    (
+        "hearth_sharechain_our_window_shares",
+        "Our shares in the PPLNS window.",
+        "our_shares",
+    ),
+    (
+        "hearth_sharechain_expected_payout_satoshis",
+        "Our payout if a block were found now.",
+        "our_expected_payout_sat",
+    ),
+    ("hearth_sharechain_bans", "Active peer bans.", "bans"),
+];
+
+/// `chain` is the sharechain node's status (`null` when no node runs: no
+/// series at all, so a dashboard tells "off" from "zero peers").
+pub(crate) fn render_sharechain(o: &mut Out, chain: &Value) {
+    if !chain.is_object() {
+        return;
+    }
+    for (name, help, key) in SHARECHAIN_GAUGES {
+        if let Some(v) = chain[*key].as_f64() {
+            o.family(name, "gauge", help);
+            o.sample(name, &[], v);
+        }
+    }
+    if let Some(v) = chain["blocks_found"].as_f64() {
+        o.family(
+            "hearth_sharechain_blocks_found_total",
+            "counter",
+            "Shares meeting the block target since start.",
+        );
+        o.sample("hearth_sharechain_blocks_found_total", &[], v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -231,5 +293,35 @@ mod tests {
         let mut o = out();
         render_policy(&mut o, &Value::Null);
         assert!(o.0.is_empty());
+    }
+
+    #[test]
+    fn sharechain_height_peers_and_sync() {
+        let mut o = out();
+        render_sharechain(
+            &mut o,
+            &serde_json::json!({"network": "regtest", "consensus_id": "ab", "tip": "cd",
+                "height": 41, "peers": 3, "best_peer_height": 57, "sync_pending": 16,
+                "window_shares": 42, "window_payees": 2, "our_shares": 10, "our_fraction": 0.25,
+                "our_expected_payout_sat": 78125000, "block_value_sat": 312500000, "bans": 1,
+                "blocks_found": 0}),
+        );
+        let t = o.0;
+        assert!(t.contains("hearth_sharechain_height 41\n"), "{t}");
+        assert!(t.contains("hearth_sharechain_peers 3\n"));
+        assert!(t.contains("hearth_sharechain_best_peer_height 57\n"));
+        assert!(t.contains("hearth_sharechain_sync_pending_shares 16\n"));
+        assert!(t.contains("hearth_sharechain_expected_payout_satoshis 78125000\n"));
+        assert!(t.contains("# TYPE hearth_sharechain_blocks_found_total counter\n"));
+        let mut o = out();
+        render_sharechain(&mut o, &serde_json::json!({"height": null, "peers": 0}));
+        assert!(
+            !o.0.contains("hearth_sharechain_height"),
+            "no tip: no height"
+        );
+        assert!(o.0.contains("hearth_sharechain_peers 0\n"));
+        let mut o = out();
+        render_sharechain(&mut o, &Value::Null);
+        assert!(o.0.is_empty(), "no node: no series");
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod metrics;
 mod metrics_work;
 pub mod openapi;
+pub mod settings_mqtt;
 pub mod stream;
 
 pub use auth::Auth;
@@ -64,6 +65,10 @@ pub fn app(shared: Arc<Shared>, auth: Arc<Auth>) -> Router {
         .route("/metrics", get(metrics_handler))
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route(
+            "/api/v1/settings/mqtt",
+            get(settings_mqtt::get_mqtt).put(settings_mqtt::put_mqtt),
+        )
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::asset))
         .with_state(web);
@@ -103,7 +108,7 @@ fn spawn_tracker(shared: Weak<Shared>, tracker: Arc<Mutex<metrics::Tracker>>) {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
-    description = "Prometheus text format: temperatures, setpoints, power, energy, hashrate, board states, trips, the rule in charge.",
+    description = "Prometheus text format: temperatures, setpoints, power, energy, hashrate, board states, trips, the rule in charge, work-source shares, sharechain height, peers and sync.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics_handler(State(web): State<WebState>) -> impl IntoResponse {
     let snapshot = web
@@ -118,13 +123,17 @@ pub async fn metrics_handler(State(web): State<WebState>) -> impl IntoResponse {
         .as_ref()
         .and_then(|d| serde_json::to_value(d).ok())
         .unwrap_or(serde_json::Value::Null);
+    let chain = crate::sharechain::api::current()
+        .and_then(|c| serde_json::to_value(c).ok())
+        .unwrap_or(serde_json::Value::Null);
     let body = {
         let tracker = web.tracker.lock().unwrap_or_else(|p| p.into_inner());
-        metrics::render_with_policy(
+        metrics::render_all(
             snapshot.as_ref(),
             &tracker,
             web.shared.heartbeat.alive(),
             &decision,
+            &chain,
         )
     };
     (

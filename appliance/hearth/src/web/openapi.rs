@@ -43,6 +43,8 @@ use utoipa::{Modify, OpenApi};
         super::auth_api::create_token,
         super::auth_api::revoke_token,
         super::metrics_handler,
+        super::settings_mqtt::get_mqtt,
+        super::settings_mqtt::put_mqtt,
         super::stream::stream,
         document,
         super::assets::index,

@@ -207,6 +207,15 @@ try {
   check(overflow <= 0, `on a 390 px phone nothing scrolls sideways (overflow ${overflow} px)`);
   await mobile.screenshot({ path: join(SHOTS, "dashboard-phone.png"), fullPage: true });
   console.log(`screenshot: ${join(SHOTS, "dashboard-phone.png")}`);
+  // Every other page fits the phone too (the settings forms are the widest).
+  for (const [hash, sel] of [["#/boards", "[data-board]"], ["#/mining", "[data-testid=work-mode]"], ["#/events", "#main table"], ["#/settings", "#mqtt"]]) {
+    await mobile.goto(`${base}/${hash}`);
+    await mobile.waitForSelector(sel);
+    const wide = await mobile.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(wide <= 0, `${hash} on the phone: nothing scrolls sideways (overflow ${wide} px)`);
+  }
+  await mobile.screenshot({ path: join(SHOTS, "settings-phone.png"), fullPage: true });
+  console.log(`screenshot: ${join(SHOTS, "settings-phone.png")}`);
 
   // Settings: a token for scripts is shown once and then listed by name only.
   await page.goto(`${base}/#/settings`);
@@ -254,11 +263,38 @@ try {
     `the schedule entry is stored ${JSON.stringify(stored)}`);
   await page.waitForSelector("#policy [data-testid=policy-rule]");
   check(true, `the policy card names the rule in charge (${await page.textContent("#policy [data-testid=policy-rule]")})`);
+  // MQTT settings on the page: a bad value is refused with its reason and
+  // changes nothing; a good change is stored and the password never comes back.
+  await page.waitForSelector("#mqtt input[name=port]");
+  const mqttBefore = await page.evaluate(async () => (await fetch("/api/v1/settings/mqtt")).json());
+  await page.fill("#mqtt input[name=port]", "0");
+  await page.check("#mqtt input[name=enabled]");
+  await page.click("#mqtt button");
+  await page.waitForFunction(() => document.querySelector("#mqtt .error").textContent.length > 0);
+  check((await page.textContent("#mqtt .error")).includes("mqtt.port"), `a bad MQTT port is refused (${await page.textContent("#mqtt .error")})`);
+  const mqttSame = await page.evaluate(async () => (await fetch("/api/v1/settings/mqtt")).json());
+  check(JSON.stringify(mqttSame) === JSON.stringify(mqttBefore), "and nothing changed");
+  await page.uncheck("#mqtt input[name=enabled]");
+  await page.fill("#mqtt input[name=port]", "1884");
+  await page.fill("#mqtt input[name=base_topic]", "browser-hearth");
+  await page.fill("#mqtt input[name=username]", "hearth");
+  await page.fill("#mqtt input[name=password]", "broker secret");
+  await page.click("#mqtt button");
+  await page.waitForFunction(() => document.querySelector("#mqtt input[name=base_topic]").value === "browser-hearth"
+    && /stored/.test(document.querySelector("#mqtt input[name=password]").placeholder));
+  const mqttAfter = await page.evaluate(async () => (await fetch("/api/v1/settings/mqtt")).json());
+  check(mqttAfter.base_topic === "browser-hearth" && mqttAfter.port === 1884 && mqttAfter.password_set === true
+    && !JSON.stringify(mqttAfter).includes("broker secret"), `MQTT settings saved from the page ${JSON.stringify(mqttAfter)}`);
   await page.screenshot({ path: join(SHOTS, "settings.png"), fullPage: true });
   console.log(`screenshot: ${join(SHOTS, "settings.png")}`);
   await page.goto(`${base}/#/mining`);
   await page.waitForSelector("[data-testid=work-mode]");
   check(true, `the mining page shows the work mode (${await page.textContent("[data-testid=work-mode]")})`);
+  const chainUp = await page.evaluate(async () => (await fetch("/api/v1/sharechain")).ok);
+  if (chainUp) {
+    await page.waitForSelector("[data-testid=sharechain] progress");
+    check(true, `the mining page shows sharechain sync (${(await page.textContent("[data-testid=sharechain] p")).trim()})`);
+  }
   await page.screenshot({ path: join(SHOTS, "mining.png"), fullPage: true });
   console.log(`screenshot: ${join(SHOTS, "mining.png")}`);
 
