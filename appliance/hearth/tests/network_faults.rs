@@ -125,15 +125,16 @@ impl Rng {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    MqttGone,
-    NodeGone,
-    PeersGone,
+/// What is gone: the MQTT broker, the Bitcoin node, the sharechain peer.
+enum Gone {
+    Mqtt,
+    Node,
+    Peers,
 }
 
 #[derive(Debug)]
 struct Fault {
-    kind: Kind,
+    kind: Gone,
     start_ms: u64,
     end_ms: u64,
 }
@@ -142,7 +143,7 @@ struct Fault {
 /// before (so some overlap) and lasts 2-6 s.
 fn plan(seed: u64) -> Vec<Fault> {
     let mut rng = Rng(seed);
-    let mut kinds = vec![Kind::MqttGone, Kind::NodeGone, Kind::PeersGone];
+    let mut kinds = vec![Gone::Mqtt, Gone::Node, Gone::Peers];
     for i in (1..kinds.len()).rev() {
         kinds.swap(i, rng.next() as usize % (i + 1));
     }
@@ -308,14 +309,14 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
                 if on { "begins" } else { "ends" }
             );
             match (f.kind, on) {
-                (Kind::MqttGone, true) => broker = None,
-                (Kind::MqttGone, false) => broker = Some(mosquitto(dir, mqtt_port)),
-                (Kind::NodeGone, true) => {
+                (Gone::Mqtt, true) => broker = None,
+                (Gone::Mqtt, false) => broker = Some(mosquitto(dir, mqtt_port)),
+                (Gone::Node, true) => {
                     std::fs::write(&cookie_path, "__cookie__:changed-by-a-restart").unwrap()
                 }
-                (Kind::NodeGone, false) => std::fs::write(&cookie_path, &cookie).unwrap(),
-                (Kind::PeersGone, true) => peer = None,
-                (Kind::PeersGone, false) => peer = Some(honest_peer(dir, p2p).await),
+                (Gone::Node, false) => std::fs::write(&cookie_path, &cookie).unwrap(),
+                (Gone::Peers, true) => peer = None,
+                (Gone::Peers, false) => peer = Some(honest_peer(dir, p2p).await),
             }
         }
         polls += 1;
