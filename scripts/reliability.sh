@@ -26,6 +26,9 @@ for c in ci harsh; do
 done
 HEARTH_CRASH_CYCLES=${HEARTH_CRASH_CYCLES:-500} HEARTH_POWERCUT_TRIALS=${HEARTH_POWERCUT_TRIALS:-500} \
   cargo test -q -p hearth --test crash -- --nocapture --test-threads 1 2>"$out/crash.log" >/dev/null
+# The attacker flood and the network faults on the daemon (about 30 s).
+cargo test -q -p hearth --test flood --test network_faults -- --nocapture --test-threads 1 \
+  2>"$out/network.log" >/dev/null || true
 if [ -n "${HEARTH_FUZZ_SECONDS:-}" ]; then
   scripts/fuzz.sh "$HEARTH_FUZZ_SECONDS"
 fi
@@ -75,7 +78,7 @@ for kind in kinds:
         else:
             hook = hook or k["hook_only"]
             cells += [str(k["injected"]), str(k["survived"])]
-    label = f"`{kind}`" + (" (hook only: no consumer yet)" if hook else "")
+    label = f"`{kind}`" + (" (hook only in the sim; on the daemon: tests/network_faults.rs)" if hook else "")
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
 lines.append("")
 for name, r in reports.items():
@@ -104,6 +107,16 @@ if p:
     lines.append(f"| power cut mid-write (torn WAL) | {p[1]} | {p[1]} (+1 torn each) | {p[2]} landed whole, {p[3]} rolled back | {p[4]} | ok every trial | |")
 else:
     lines.append("| power cut | (no figures: the test failed) | | | | | |")
+lines.append("")
+net = open(os.path.join(out, "network.log")).read() if os.path.exists(os.path.join(out, "network.log")) else ""
+lines.append("### Network faults on the daemon and the attacker flood")
+lines.append("")
+lines.append("`tests/network_faults.rs` (mosquitto killed, the node's cookie broken, the sharechain peer gone, on a seeded plan) and `tests/flood.rs`, as printed:")
+lines.append("")
+lines.append("```")
+picked = [l for l in net.splitlines() if l.startswith("flood: ") or re.match(r"netfaults: seed \d+: \d", l)]
+lines += picked if picked else ["(no figures: the tests failed, see target/reliability/network.log)"]
+lines.append("```")
 lines.append("")
 lines.append("### Fuzzing")
 lines.append("")

@@ -14,6 +14,7 @@ pub mod house_control;
 pub mod logging;
 pub mod mqtt;
 pub mod node;
+pub mod owner_only;
 pub mod remote;
 pub mod sdnotify;
 pub mod sharechain;

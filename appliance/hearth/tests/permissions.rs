@@ -47,3 +47,35 @@ async fn data_directory_and_database_are_owner_only() {
     }
     drop(daemon);
 }
+
+/// Every other file that holds a secret or the owner's data: the password
+/// and token hashes (`auth.db`), the fake node's RPC cookie (a credential,
+/// whatever the umask: bitcoind makes its own 0600 too), the sharechain and
+/// work databases, each with its WAL once written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_other_databases_are_owner_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let node = hearth::node::fake::FakeNode::start(&dir.join("fake-node"), 1, "pw")
+        .await
+        .expect("fake node");
+    assert_eq!(mode(&node.cookie_path), 0o600, "fake node cookie");
+
+    let web = hearth::web::WebConfig::default();
+    let auth = hearth::web::Auth::open(dir, &web).expect("auth.db");
+    assert_eq!(mode(&dir.join("auth.db")), 0o600, "auth.db");
+    drop(auth);
+
+    let shares = hearth::sharechain::store::ShareDb::open_in(dir).expect("sharechain db");
+    drop(shares);
+    let name = hearth::sharechain::store::SHARECHAIN_DB_FILE;
+    assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    if dir.join(format!("{name}-wal")).exists() {
+        assert_eq!(mode(&dir.join(format!("{name}-wal"))), 0o600, "{name}-wal");
+    }
+
+    let work = hearth::work::persist::StatsStore::open_in(dir).expect("work db");
+    drop(work);
+    let name = hearth::work::persist::FILE;
+    assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+}

@@ -112,7 +112,8 @@ impl FakeNode {
         std::fs::create_dir_all(dir)?;
         let cookie_path = dir.join(".cookie");
         let cookie_pass = format!("{:x}", std::process::id() as u64 ^ 0x5eed_c00c_1e00);
-        std::fs::write(&cookie_path, format!("__cookie__:{cookie_pass}"))?;
+        // The cookie is a credential: owner-only, as bitcoind makes its own.
+        crate::owner_only::write(&cookie_path, format!("__cookie__:{cookie_pass}").as_bytes())?;
         let basic_user = base64(format!("hearth:{password}").as_bytes());
         let basic_cookie = base64(format!("__cookie__:{cookie_pass}").as_bytes());
         let state = Arc::new(Mutex::new(FakeState {

@@ -29,6 +29,10 @@ const REDIAL_EVERY: Duration = Duration::from_secs(10);
 pub const EVENT_QUEUE: usize = 1024;
 /// Most connections at once.
 pub const MAX_PEERS: usize = 32;
+/// How long a connection may take over its handshake before a newcomer may
+/// take its slot when all are full (an honest handshake takes a few round
+/// trips and the handshake proof of work: milliseconds).
+const HANDSHAKE_GRACE: Duration = Duration::from_secs(2);
 /// A read or write that takes longer ends the connection.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connecting to a peer.
@@ -262,6 +266,7 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
         bans,
         writers: HashMap::new(),
         addrs: HashMap::new(),
+        connected_at: HashMap::new(),
         seeds: cfg.seeds.clone(),
         ev_tx,
         next_peer,
@@ -355,6 +360,8 @@ struct NodeTask {
     bans: HashSet<String>,
     writers: HashMap<PeerId, (mpsc::Sender<Vec<u8>>, JoinHandle<()>)>,
     addrs: HashMap<PeerId, SocketAddr>,
+    /// When each connection arrived (to evict stale handshakes, below).
+    connected_at: HashMap<PeerId, std::time::Instant>,
     seeds: Vec<SocketAddr>,
     ev_tx: mpsc::Sender<Event>,
     next_peer: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -433,10 +440,13 @@ impl NodeTask {
         let now = now_s();
         match ev {
             Event::Connected(pid, addr, w, reader) => {
-                if self.bans.contains(&ban_key(&addr)) || self.writers.len() >= MAX_PEERS {
+                if self.bans.contains(&ban_key(&addr))
+                    || (self.writers.len() >= MAX_PEERS && !self.evict_stale_handshake())
+                {
                     reader.abort();
                     return;
                 }
+                self.connected_at.insert(pid, std::time::Instant::now());
                 self.writers.insert(pid, (w, reader));
                 self.addrs.insert(pid, addr);
                 let acts = self.node.on_connect(pid, now);
@@ -461,7 +471,33 @@ impl NodeTask {
         }
     }
 
+    /// With every slot taken, a new connection may replace the oldest one
+    /// still not through its handshake after [`HANDSHAKE_GRACE`]: otherwise
+    /// an attacker holding `MAX_PEERS` silent connections (each cut only by
+    /// the 20 s handshake timeout, then reopened) keeps every honest newcomer
+    /// out (measured by `tests/flood.rs`). Handshaken peers are never evicted.
+    fn evict_stale_handshake(&mut self) -> bool {
+        let stale = self
+            .connected_at
+            .iter()
+            .filter(|(pid, at)| !self.node.is_ready(**pid) && at.elapsed() >= HANDSHAKE_GRACE)
+            .min_by_key(|(_, at)| **at)
+            .map(|(pid, _)| *pid);
+        match stale {
+            Some(pid) => {
+                tracing::debug!(
+                    peer = pid.0,
+                    "sharechain slots full; stale handshake evicted"
+                );
+                self.drop_peer(pid);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn drop_peer(&mut self, pid: PeerId) {
+        self.connected_at.remove(&pid);
         self.node.on_disconnect(pid);
         if let Some((_, reader)) = self.writers.remove(&pid) {
             reader.abort();

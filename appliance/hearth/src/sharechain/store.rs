@@ -59,6 +59,7 @@ impl ShareDb {
     /// Opens (creating and migrating) `path`.
     pub fn open(path: &Path) -> Result<ShareDb, ShareDbError> {
         let conn = Connection::open(path)?;
+        crate::owner_only::restrict_or_warn(path);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -276,6 +276,8 @@ impl Auth {
     /// owner's password.
     pub fn open(data_dir: &Path, config: &WebConfig) -> Result<Auth, AuthError> {
         let conn = rusqlite::Connection::open(data_dir.join("auth.db"))?;
+        // The password hash and token hashes: owner-only.
+        crate::owner_only::restrict_or_warn(&data_dir.join("auth.db"));
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS owner (

@@ -20,6 +20,7 @@ impl StatsStore {
         let path = dir.join(FILE);
         let conn =
             Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        crate::owner_only::restrict_or_warn(&path);
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              CREATE TABLE IF NOT EXISTS work_stats (
