@@ -277,6 +277,7 @@ const PAGES = {
       ${s.zones.map((z) => zoneExtraCard(z, canWrite)).join("")}
       ${policyCard(canWrite)}
       ${siteCard(canWrite)}
+      ${miningCard(canWrite)}
       ${houseCard()}
       <div class="card"><h2>MQTT and work sources</h2>
         <p class="muted">Set in the configuration file (<code>[mqtt]</code>, <code>[[work.source]]</code>); the Mining page shows the work sources' state.</p></div>
@@ -437,6 +438,17 @@ function siteCard(canWrite) {
   return `<form class="card setter" id="site"><h2>Site power limit</h2>
     <label>Most all boards together may draw (W, empty: no limit) <input name="limit" type="number" step="1" min="0" value="${lim == null ? "" : lim}" ${canWrite ? "" : "disabled"}></label>
     <button ${canWrite ? "" : "disabled"}>Save limit</button><p class="error"></p></form>`;
+}
+
+// The mining switch: off is "heat only" (the boards heat as the thermostats
+// ask on local work; nothing is submitted).
+function miningCard(canWrite) {
+  const c = app.control;
+  if (!c) return "";
+  const on = c.settings.mining_enabled !== false;
+  return `<form class="card setter" id="mining"><h2>Mining</h2>
+    <p>${on ? "On: the heat mines." : "Off: heat only, nothing is submitted."}</p>
+    <button ${canWrite ? "" : "disabled"}>${on ? "Switch mining off (heat only)" : "Switch mining on"}</button><p class="error"></p></form>`;
 }
 
 function houseCard() {
@@ -644,6 +656,12 @@ function bindControl(main) {
     const body = { ...app.control.settings.policy, balance_point_c: Number(pol.elements.balance_point_c.value) };
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
+  };
+  const mining = $("#mining");
+  if (mining) mining.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    submitTo(mining, "PUT", "/api/v1/control/mining", { enabled: app.control.settings.mining_enabled === false }, loadControl);
   };
   const site = $("#site");
   if (site) site.onsubmit = (e) => {
