@@ -281,6 +281,7 @@ const PAGES = {
       ${s.zones.map((z) => zoneExtraCard(z, canWrite)).join("")}
       ${policyCard(canWrite)}
       ${siteCard(canWrite)}
+      ${miningCard(canWrite)}
       ${houseCard()}
       ${mqttCard(canWrite)}
       <div class="card"><h2>Work sources</h2>
@@ -481,6 +482,17 @@ function mqttCard(canWrite) {
     <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="${m.password_set ? "stored; leave empty to keep" : "none"}" ${dis}></label>
     ${m.password_set ? `<label class="switch"><input type="checkbox" name="clear_password" ${dis}> Remove the stored password</label>` : ""}
     <button ${dis}>Save MQTT</button><p class="error"></p></form>`;
+}
+
+// The mining switch: off is "heat only" (the boards heat as the thermostats
+// ask on local work; nothing is submitted).
+function miningCard(canWrite) {
+  const c = app.control;
+  if (!c) return "";
+  const on = c.settings.mining_enabled !== false;
+  return `<form class="card setter" id="mining"><h2>Mining</h2>
+    <p>${on ? "On: the heat mines." : "Off: heat only, nothing is submitted."}</p>
+    <button ${canWrite ? "" : "disabled"}>${on ? "Switch mining off (heat only)" : "Switch mining on"}</button><p class="error"></p></form>`;
 }
 
 function houseCard() {
@@ -699,6 +711,12 @@ function bindControl(main) {
     if (el.password.value !== "") body.password = el.password.value;
     else if (el.clear_password && el.clear_password.checked) body.password = null;
     submitTo(mq, "PUT", "/api/v1/settings/mqtt", body, async () => { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); });
+  };
+  const mining = $("#mining");
+  if (mining) mining.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    submitTo(mining, "PUT", "/api/v1/control/mining", { enabled: app.control.settings.mining_enabled === false }, loadControl);
   };
   const site = $("#site");
   if (site) site.onsubmit = (e) => {

@@ -285,6 +285,19 @@ try {
   const mqttAfter = await page.evaluate(async () => (await fetch("/api/v1/settings/mqtt")).json());
   check(mqttAfter.base_topic === "browser-hearth" && mqttAfter.port === 1884 && mqttAfter.password_set === true
     && !JSON.stringify(mqttAfter).includes("broker secret"), `MQTT settings saved from the page ${JSON.stringify(mqttAfter)}`);
+  // The mining switch: off is heat only, and the work service follows within a second.
+  const control = async () => (await page.evaluate(async () => (await fetch("/api/v1/control")).json())).settings;
+  const work = async () => (await page.evaluate(async () => (await fetch("/api/v1/status")).json())).work;
+  await page.waitForSelector("#mining button");
+  await page.click("#mining button");
+  await page.waitForFunction(() => /Switch mining on/.test(document.querySelector("#mining button").textContent));
+  check((await control()).mining_enabled === false, "the mining card switches mining off (heat only)");
+  let w = await work();
+  for (let i = 0; i < 50 && !(w && w.mode === "heat_only"); i++) { await page.waitForTimeout(200); w = await work(); }
+  check(w && w.mode === "heat_only" && /switched off/.test(w.reason), `the work service runs heat-only work (${w && w.reason})`);
+  await page.click("#mining button");
+  await page.waitForFunction(() => /Switch mining off/.test(document.querySelector("#mining button").textContent));
+  check((await control()).mining_enabled === true, "and switches it on again");
   await page.screenshot({ path: join(SHOTS, "settings.png"), fullPage: true });
   console.log(`screenshot: ${join(SHOTS, "settings.png")}`);
   await page.goto(`${base}/#/mining`);
