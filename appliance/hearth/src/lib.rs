@@ -16,6 +16,7 @@ pub mod mqtt;
 pub mod node;
 pub mod remote;
 pub mod sdnotify;
+pub mod sg_relays;
 pub mod sharechain;
 pub mod state;
 pub mod store;

@@ -460,6 +460,58 @@ async fn a_zones_own_window_contact_in_the_house_inputs_holds_that_zone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sg_ready_outputs_follow_the_policy_within_their_limits_and_end_normal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    let out = &c["sg_ready_output"];
+    assert_eq!(out["state"], "normal", "{c}");
+    assert_eq!(out["driver"], "simulated relay pair", "{c}");
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (false.into(), false.into())
+    );
+    // A heat pump and a hashprice that makes the miner far cheaper: the
+    // policy holds the heat pump back through the outputs (`10`).
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/control/economics",
+        Some(r#"{"heat_pump_cop": [[-20, 3], [20, 3]], "hashprice_per_th_day": 50}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    let mut blocked = None;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+        if c["sg_ready_output"]["state"] == "block" {
+            blocked = Some(c);
+            break;
+        }
+    }
+    let c = blocked.expect("the outputs never blocked the heat pump");
+    assert_eq!(c["decision"]["rule"], "economic_miner", "{c}");
+    let out = &c["sg_ready_output"];
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (true.into(), false.into())
+    );
+    assert_eq!(out["written"], true, "{c}");
+    // At exit the outputs go back to normal at once.
+    stop(tx, handle).await;
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    let out = &c["sg_ready_output"];
+    assert_eq!(out["state"], "normal", "{c}");
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (false.into(), false.into())
+    );
+    assert_eq!(out["written"], true, "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;
