@@ -349,6 +349,9 @@ impl ControlState {
             } else if self.fed_windows.remove(zone) {
                 let _ = app.set_window_contact(zone, None);
             }
+            if let Some(running) = self.house.zone_circulation_at(zone, now) {
+                let _ = app.set_circulation(zone, Some(running));
+            }
         }
     }
 
