@@ -512,6 +512,67 @@ async fn sg_ready_outputs_follow_the_policy_within_their_limits_and_end_normal()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pools_circulation_input_in_the_house_inputs_gates_its_heat() {
+    // What an MQTT circulation topic feeds (mqtt::inputs tests cover the
+    // topic side): `house.zone_circulation`, stale = not running.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut raw = Config::sim_default();
+    raw.zones[0].kind = hearth_control::ZoneKind::Pool;
+    raw.zones[0].setpoint_c = 28.0;
+    let mut opts = options(dir.path());
+    opts.config = raw.validate().expect("a pool config");
+    opts.config.raw.daemon.tick_ms = 100;
+    let daemon = Daemon::build(&opts).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let set = |running: bool, at: hearth_core::Timestamp| {
+        hearth::state::lock(&shared.control)
+            .house
+            .zone_circulation
+            .insert(
+                "living-room".into(),
+                hearth_control::Reading::new(running, at),
+            );
+    };
+    async fn wait_for(app: &axum::Router, want: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = call(app, "GET", "/api/v1/status", None).await.1;
+            if want(&last) {
+                break;
+            }
+        }
+        last
+    }
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    set(true, shared.clock.now());
+    let s = wait_for(&app, |s| {
+        s["zones"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    assert!(
+        s["zones"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0,
+        "the cold pool heats once the pump runs: {s}"
+    );
+    // A reading 31 minutes old: stale, so not running.
+    let old = hearth_core::Timestamp(shared.clock.now().0.saturating_sub(31 * 60 * 1000));
+    set(true, old);
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;
