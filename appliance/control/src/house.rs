@@ -65,6 +65,8 @@ pub const SG_READY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub const WINDOW_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 pub const PRESENCE_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 pub const HASHPRICE_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
+/// A circulation-pump reading older than this counts as "not running".
+pub const CIRCULATION_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// An external zone temperature (API, MQTT) older than this is ignored and
 /// the zone falls back to its own sensor: the same limit as a driver
 /// sensor's last good reading.
@@ -96,6 +98,10 @@ pub struct HouseInputs {
     /// open), by zone id.
     #[serde(default)]
     pub zone_window_open: BTreeMap<String, Reading<bool>>,
+    /// A pool's circulation pump from a configured input (MQTT), by zone
+    /// id; a stale one reads as not running.
+    #[serde(default)]
+    pub zone_circulation: BTreeMap<String, Reading<bool>>,
 }
 
 /// The inputs as of one moment: stale values dropped, numbers checked.
@@ -118,6 +124,14 @@ impl HouseInputs {
             .get(zone)
             .filter(|r| r.value.is_finite() && r.fresh(now, ZONE_TEMP_MAX_AGE).is_some())
             .map(|r| (r.value, r.at))
+    }
+
+    /// `zone`'s circulation pump if a fresh reading says so; a stale one
+    /// is "not running".
+    pub fn zone_circulation_at(&self, zone: &str, now: Timestamp) -> Option<bool> {
+        self.zone_circulation
+            .get(zone)
+            .map(|r| r.fresh(now, CIRCULATION_MAX_AGE).unwrap_or(false))
     }
 
     /// `zone`'s window contact if it is fresh at `now`.

@@ -71,6 +71,11 @@ struct ControlView {
     /// The fresh house inputs (stale ones left out).
     #[schema(value_type = Object)]
     house: hearth_control::HouseNow,
+    /// The SG-Ready output relays: `state`, `relay1`, `relay2`, `wanted`
+    /// (what the policy asked), `since_ms`, `held` (why not yet), `driver`
+    /// (`null`: not wired), `written`, `error`.
+    #[schema(value_type = Object)]
+    sg_ready_output: serde_json::Value,
     /// Per zone with any: the fresh external temperature and window contact.
     zone_inputs: std::collections::BTreeMap<String, ZoneInputsView>,
 }
@@ -152,6 +157,7 @@ async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
         decision: c.last_decision.clone(),
         house: c.house.at(now),
         zone_inputs: zone_inputs_view(&c.house, now),
+        sg_ready_output: c.sg_output_json(),
     })
 }
 

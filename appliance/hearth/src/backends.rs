@@ -34,6 +34,8 @@ pub struct Hardware {
     /// Job feeds of the boards driven through their chain (for the work
     /// service); modelled boards have none.
     pub job_feeds: Vec<crate::boards::JobFeed>,
+    /// The SG-Ready output relays, if any (GPIO lines, or simulated).
+    pub sg_relays: Option<Box<dyn crate::sg_relays::RelayPair>>,
 }
 
 impl std::fmt::Debug for Hardware {
@@ -113,6 +115,8 @@ fn real(config: &Validated) -> Result<Hardware> {
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),
         job_feeds,
+        sg_relays: crate::sg_relays::GpioRelays::open(&config.raw.sg_ready_output)?
+            .map(|r| Box::new(r) as Box<dyn crate::sg_relays::RelayPair>),
     })
 }
 
@@ -279,6 +283,7 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),
         job_feeds: Vec::new(),
+        sg_relays: Some(Box::new(crate::sg_relays::SimRelays::default())),
     };
     for (zone, room, boards) in layout {
         let thermometer: Box<dyn Thermometer> = Box::new(SimThermometer::new(

@@ -57,6 +57,9 @@ pub struct Config {
     pub web: crate::web::WebConfig,
     #[serde(default)]
     pub sharechain: crate::sharechain::config::SharechainSection,
+    /// SG-Ready output relays (two GPIO lines; none: not driven).
+    #[serde(default)]
+    pub sg_ready_output: crate::sg_relays::SgReadyOutputConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -254,6 +257,7 @@ impl Config {
             storage: StorageConfig::default(),
             sim: SimConfig::default(),
             sharechain: Default::default(),
+            sg_ready_output: Default::default(),
             zones: vec![ZoneConfigFile {
                 id: "living-room".into(),
                 name: Some("Living room".into()),
@@ -314,6 +318,9 @@ impl Config {
         }
         if let Err((key, reason)) = self.web.validate() {
             return Err(invalid(key, reason));
+        }
+        if let Err(reason) = self.sg_ready_output.check() {
+            return Err(invalid("sg_ready_output", reason));
         }
         let s = &self.storage;
         if !(1..=24 * 30).contains(&s.raw_retention_hours) {

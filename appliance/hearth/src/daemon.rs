@@ -94,6 +94,7 @@ impl Daemon {
             sim_faults,
             sim_boards,
             job_feeds,
+            sg_relays,
         } = backends::build(&opts.config, opts.simulate, opts.speed)?;
         for (zone, _) in &mut zones {
             match store.load_zone_settings(zone.id.as_str()) {
@@ -116,7 +117,8 @@ impl Daemon {
             }
         }
         let tick = Duration::from_millis(opts.config.raw.daemon.tick_ms);
-        let control = crate::house_control::ControlState::load(&opts.data_dir)?;
+        let mut control = crate::house_control::ControlState::load(&opts.data_dir)?;
+        control.set_relays(sg_relays);
         let mut appliance = Appliance::new(zones, PiGains::default());
         for w in control.restore(&mut appliance) {
             tracing::warn!("{w}; skipped");
@@ -212,6 +214,7 @@ impl Daemon {
         self.publish(&report);
         // Economics totals and live house inputs survive the restart.
         crate::house_control::save_live(&shared, now);
+        crate::house_control::release_relays(&shared, now);
         let idle = report
             .boards
             .iter()

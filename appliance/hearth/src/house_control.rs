@@ -171,6 +171,12 @@ pub struct ControlState {
     /// Zones whose window contact came from `house.zone_window_open`, so a
     /// contact that disappears from there is cleared in the appliance.
     fed_windows: std::collections::BTreeSet<String>,
+    /// Which SG-Ready state the output relays may show (limits applied).
+    pub sg_out: hearth_control::SgReadyOutput,
+    relays: Option<Box<dyn crate::sg_relays::RelayPair>>,
+    /// What the relays were last set to successfully.
+    relays_written: Option<(bool, bool)>,
+    relay_error: Option<String>,
 }
 
 impl ControlState {
@@ -209,6 +215,10 @@ impl ControlState {
             live_path,
             last_live_save: None,
             fed_windows: std::collections::BTreeSet::new(),
+            sg_out: hearth_control::SgReadyOutput::default(),
+            relays: None,
+            relays_written: None,
+            relay_error: None,
         })
     }
 
@@ -244,6 +254,73 @@ impl ControlState {
         Ok(())
     }
 
+    /// The SG-Ready output relays (none: not wired, only decided).
+    pub fn set_relays(&mut self, relays: Option<Box<dyn crate::sg_relays::RelayPair>>) {
+        self.relays = relays;
+        self.relays_written = None;
+    }
+
+    /// Writes the output state to the relays if it changed (or the last
+    /// write failed). A failed write is logged once and retried each tick.
+    fn drive_relays(&mut self) {
+        let wanted = hearth_control::sg_output::relays_of(self.sg_out.state());
+        let Some(relays) = self.relays.as_mut() else {
+            return;
+        };
+        if self.relays_written == Some(wanted) {
+            return;
+        }
+        match relays.set(wanted.0, wanted.1) {
+            Ok(()) => {
+                tracing::info!(state = ?self.sg_out.state(), relay1 = wanted.0, relay2 = wanted.1, "SG-Ready outputs set");
+                self.relays_written = Some(wanted);
+                self.relay_error = None;
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.relay_error.as_deref() != Some(msg.as_str()) {
+                    tracing::error!(error = %msg, "could not set the SG-Ready outputs");
+                }
+                self.relays_written = None;
+                self.relay_error = Some(msg);
+            }
+        }
+    }
+
+    /// At exit: normal now, whatever the switching time.
+    pub fn release_relays(&mut self, now: Timestamp) {
+        self.sg_out.release(now);
+        self.drive_relays();
+    }
+
+    /// The outputs for GET /api/v1/control.
+    pub fn sg_output_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self.sg_out.view()).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "driver".into(),
+                self.relays
+                    .as_ref()
+                    .map(|r| r.describe())
+                    .map_or(serde_json::Value::Null, serde_json::Value::String),
+            );
+            obj.insert(
+                "written".into(),
+                serde_json::Value::Bool(
+                    self.relays_written
+                        == Some(hearth_control::sg_output::relays_of(self.sg_out.state())),
+                ),
+            );
+            obj.insert(
+                "error".into(),
+                self.relay_error
+                    .clone()
+                    .map_or(serde_json::Value::Null, serde_json::Value::String),
+            );
+        }
+        v
+    }
+
     /// Where the live file is (for writing off the control lock).
     pub fn live_path(&self) -> PathBuf {
         self.live_path.clone()
@@ -276,6 +353,9 @@ impl ControlState {
             } else if self.fed_windows.remove(zone) {
                 let _ = app.set_window_contact(zone, None);
             }
+            if let Some(running) = self.house.zone_circulation_at(zone, now) {
+                let _ = app.set_circulation(zone, Some(running));
+            }
         }
     }
 
@@ -290,6 +370,8 @@ impl ControlState {
             tracing::info!(rule = ?decision.rule, why = decision.reason(), "heat-source policy");
         }
         app.apply_policy(&decision);
+        self.sg_out.update(decision.sg_ready_out, now);
+        self.drive_relays();
         self.last_decision = Some(decision);
     }
 
@@ -431,6 +513,11 @@ pub fn feed_outdoor(shared: &Shared, outdoor: hearth_core::Celsius, now: Timesta
 /// The control loop's hook after each tick.
 pub fn after_tick(shared: &Shared, report: &TickReport) {
     lock(&shared.control).after_tick(report);
+}
+
+/// At shutdown: the SG-Ready outputs back to normal.
+pub fn release_relays(shared: &Shared, now: Timestamp) {
+    lock(&shared.control).release_relays(now);
 }
 
 /// At shutdown: the live inputs and totals to disk once more.

@@ -17,6 +17,7 @@ pub mod node;
 pub mod owner_only;
 pub mod remote;
 pub mod sdnotify;
+pub mod sg_relays;
 pub mod sharechain;
 pub mod sim_pic;
 pub mod state;

@@ -460,6 +460,119 @@ async fn a_zones_own_window_contact_in_the_house_inputs_holds_that_zone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sg_ready_outputs_follow_the_policy_within_their_limits_and_end_normal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    let out = &c["sg_ready_output"];
+    assert_eq!(out["state"], "normal", "{c}");
+    assert_eq!(out["driver"], "simulated relay pair", "{c}");
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (false.into(), false.into())
+    );
+    // A heat pump and a hashprice that makes the miner far cheaper: the
+    // policy holds the heat pump back through the outputs (`10`).
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/control/economics",
+        Some(r#"{"heat_pump_cop": [[-20, 3], [20, 3]], "hashprice_per_th_day": 50}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    let mut blocked = None;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+        if c["sg_ready_output"]["state"] == "block" {
+            blocked = Some(c);
+            break;
+        }
+    }
+    let c = blocked.expect("the outputs never blocked the heat pump");
+    assert_eq!(c["decision"]["rule"], "economic_miner", "{c}");
+    let out = &c["sg_ready_output"];
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (true.into(), false.into())
+    );
+    assert_eq!(out["written"], true, "{c}");
+    // At exit the outputs go back to normal at once.
+    stop(tx, handle).await;
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    let out = &c["sg_ready_output"];
+    assert_eq!(out["state"], "normal", "{c}");
+    assert_eq!(
+        (out["relay1"].clone(), out["relay2"].clone()),
+        (false.into(), false.into())
+    );
+    assert_eq!(out["written"], true, "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pools_circulation_input_in_the_house_inputs_gates_its_heat() {
+    // What an MQTT circulation topic feeds (mqtt::inputs tests cover the
+    // topic side): `house.zone_circulation`, stale = not running.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut raw = Config::sim_default();
+    raw.zones[0].kind = hearth_control::ZoneKind::Pool;
+    raw.zones[0].setpoint_c = 28.0;
+    let mut opts = options(dir.path());
+    opts.config = raw.validate().expect("a pool config");
+    opts.config.raw.daemon.tick_ms = 100;
+    let daemon = Daemon::build(&opts).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let set = |running: bool, at: hearth_core::Timestamp| {
+        hearth::state::lock(&shared.control)
+            .house
+            .zone_circulation
+            .insert(
+                "living-room".into(),
+                hearth_control::Reading::new(running, at),
+            );
+    };
+    async fn wait_for(app: &axum::Router, want: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = call(app, "GET", "/api/v1/status", None).await.1;
+            if want(&last) {
+                break;
+            }
+        }
+        last
+    }
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    set(true, shared.clock.now());
+    let s = wait_for(&app, |s| {
+        s["zones"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    assert!(
+        s["zones"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0,
+        "the cold pool heats once the pump runs: {s}"
+    );
+    // A reading 31 minutes old: stale, so not running.
+    let old = hearth_core::Timestamp(shared.clock.now().0.saturating_sub(31 * 60 * 1000));
+    set(true, old);
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;

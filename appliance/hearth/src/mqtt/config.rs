@@ -134,6 +134,9 @@ pub struct ZoneInputs {
     pub temperature_c: Option<InputTopic>,
     /// Window/door contacts; any open one counts as open.
     pub windows: Vec<InputTopic>,
+    /// A pool's circulation pump (on/off): the pool heats only while a
+    /// fresh reading says on.
+    pub circulation: Option<InputTopic>,
 }
 
 /// A topic segment Hearth builds into topics and ids: no wildcards, no
@@ -253,6 +256,9 @@ impl MqttConfig {
             }
             if let Some(t) = &z.temperature_c {
                 check_input(&format!("inputs.zone.{zone}.temperature_c"), t)?;
+            }
+            if let Some(t) = &z.circulation {
+                check_input(&format!("inputs.zone.{zone}.circulation"), t)?;
             }
             if z.windows.len() > 16 {
                 return Err(invalid(

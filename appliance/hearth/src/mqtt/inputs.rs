@@ -55,6 +55,7 @@ enum Slot {
     Presence,
     ZoneTemp(String),
     Window(String, usize),
+    Circulation(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,6 +97,7 @@ fn key(slot: &Slot) -> String {
         Slot::Presence => "presence".into(),
         Slot::ZoneTemp(z) => format!("zone/{z}/temperature"),
         Slot::Window(z, i) => format!("zone/{z}/window/{i}"),
+        Slot::Circulation(z) => format!("zone/{z}/circulation"),
     }
 }
 
@@ -191,6 +193,9 @@ impl HouseInputs {
             for (i, w) in z.windows.iter().enumerate() {
                 add(w, Slot::Window(zone.clone(), i));
             }
+            if let Some(c) = &z.circulation {
+                add(c, Slot::Circulation(zone.clone()));
+            }
         }
         HouseInputs {
             routes,
@@ -246,7 +251,7 @@ impl HouseInputs {
                 }
                 Slot::Price => Value::Number(in_range(parse_number(&raw)?, -100.0, 100.0)?),
                 Slot::PvSurplus => Value::Number(in_range(parse_number(&raw)?, -1e6, 1e6)?),
-                Slot::HeatPump | Slot::Presence | Slot::Window(..) => {
+                Slot::HeatPump | Slot::Presence | Slot::Window(..) | Slot::Circulation(_) => {
                     Value::Flag(parse_flag(&raw)?)
                 }
                 Slot::SgReady => Value::Sg(parse_sg(&raw)?),
@@ -369,6 +374,15 @@ impl HouseInputs {
                         .zone_temp_c
                         .insert(zone.clone(), PolicyReading::new(Celsius(n), at));
                 }
+            }
+        }
+        for slot in self.routes.values().flatten().map(|r| &r.slot) {
+            if let Slot::Circulation(zone) = slot {
+                // Stale or cleared: not running (no flow, no heat).
+                let running = flag(slot).unwrap_or((false, now));
+                house
+                    .zone_circulation
+                    .insert(zone.clone(), PolicyReading::new(running.0, running.1));
             }
         }
         let mut per_zone: std::collections::BTreeMap<&str, Vec<(bool, Timestamp)>> =
