@@ -222,6 +222,22 @@ fn mqtt_settings_are_validated_stored_applied_and_kept() {
     wait_for(&rx, "first/status", "offline");
     wait_for(&rx, "second/status", "online");
 
+    // A typo'd port (nothing listens), then fixed: the client that never
+    // connected is replaced promptly and the fixed one comes online.
+    let dead = free_port();
+    let (code, v) = put(http, &auth, &format!(r#"{{"port": {dead}}}"#));
+    assert_eq!(code, 200, "{v}");
+    wait_for(&rx, "second/status", "offline");
+    std::thread::sleep(Duration::from_millis(1500));
+    let fixed = Instant::now();
+    let (code, v) = put(http, &auth, &format!(r#"{{"port": {port}}}"#));
+    assert_eq!(code, 200, "{v}");
+    wait_for(&rx, "second/status", "online");
+    eprintln!(
+        "back online {} ms after the fix",
+        fixed.elapsed().as_millis()
+    );
+
     // Kept across a restart of the daemon.
     terminate(daemon);
     wait_for(&rx, "second/status", "offline");
