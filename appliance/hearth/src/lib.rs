@@ -15,6 +15,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod node;
 pub mod remote;
+pub mod remote_mqtt;
 pub mod sdnotify;
 pub mod sharechain;
 pub mod state;
