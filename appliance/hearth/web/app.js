@@ -680,6 +680,13 @@ function bindControl(main) {
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
   };
+  const site = $("#site");
+  if (site) site.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    const v = site.elements.limit.value.trim();
+    submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
+  };
   const mq = $("#mqtt");
   if (mq) mq.onsubmit = (e) => {
     e.preventDefault();
@@ -690,13 +697,6 @@ function bindControl(main) {
     if (el.password.value !== "") body.password = el.password.value;
     else if (el.clear_password && el.clear_password.checked) body.password = null;
     submitTo(mq, "PUT", "/api/v1/settings/mqtt", body, async () => { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); });
-  };
-  const site = $("#site");
-  if (site) site.onsubmit = (e) => {
-    e.preventDefault();
-    doneEditing();
-    const v = site.elements.limit.value.trim();
-    submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
   };
 }
 
