@@ -444,6 +444,22 @@ function siteCard(canWrite) {
     <button ${canWrite ? "" : "disabled"}>Save limit</button><p class="error"></p></form>`;
 }
 
+function houseCard() {
+  const h = app.control && app.control.house;
+  if (!h) return "";
+  const row = (k, label, f) => `<dt>${label}</dt><dd>${h[k] == null ? `<span class="muted">no fresh value</span>` : f(h[k])}</dd>`;
+  return `<div class="card"><h2>House inputs</h2><p class="muted">Sent by Home Assistant (MQTT) or <code>PUT /api/v1/control/house</code>; stale values are ignored.</p>
+    <dl class="kv">
+      ${row("outdoor_c", "Outdoor", (v) => num(v, 1, " °C"))}
+      ${row("price_per_kwh", "Electricity price", (v) => `${num(v, 3)}/kWh`)}
+      ${row("pv_surplus_w", "PV surplus", (v) => num(v, 0, " W"))}
+      ${row("heat_pump", "Heat pump", esc)}
+      ${row("sg_ready", "SG-Ready", esc)}
+      ${row("presence", "Someone home", (v) => v ? "yes" : "no")}
+      ${row("hashprice_per_th_day", "Hashprice", (v) => `${num(v, 4)}/TH/day`)}
+    </dl></div>`;
+}
+
 // Sync progress: our height against the best height a peer announced.
 function sharechainCard(c) {
   if (!c) return "";
@@ -472,22 +488,6 @@ function mqttCard(canWrite) {
     <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="${m.password_set ? "stored; leave empty to keep" : "none"}" ${dis}></label>
     ${m.password_set ? `<label class="switch"><input type="checkbox" name="clear_password" ${dis}> Remove the stored password</label>` : ""}
     <button ${dis}>Save MQTT</button><p class="error"></p></form>`;
-}
-
-function houseCard() {
-  const h = app.control && app.control.house;
-  if (!h) return "";
-  const row = (k, label, f) => `<dt>${label}</dt><dd>${h[k] == null ? `<span class="muted">no fresh value</span>` : f(h[k])}</dd>`;
-  return `<div class="card"><h2>House inputs</h2><p class="muted">Sent by Home Assistant (MQTT) or <code>PUT /api/v1/control/house</code>; stale values are ignored.</p>
-    <dl class="kv">
-      ${row("outdoor_c", "Outdoor", (v) => num(v, 1, " °C"))}
-      ${row("price_per_kwh", "Electricity price", (v) => `${num(v, 3)}/kWh`)}
-      ${row("pv_surplus_w", "PV surplus", (v) => num(v, 0, " W"))}
-      ${row("heat_pump", "Heat pump", esc)}
-      ${row("sg_ready", "SG-Ready", esc)}
-      ${row("presence", "Someone home", (v) => v ? "yes" : "no")}
-      ${row("hashprice_per_th_day", "Hashprice", (v) => `${num(v, 4)}/TH/day`)}
-    </dl></div>`;
 }
 
 function kvTree(v) {
