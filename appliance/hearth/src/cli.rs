@@ -45,6 +45,9 @@ pub enum Command {
     /// The P2P sharechain node.
     #[command(subcommand)]
     Sharechain(SharechainCommand),
+    /// The running daemon's MQTT connection (Home Assistant).
+    #[command(subcommand)]
+    Mqtt(crate::remote_mqtt::MqttCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -145,6 +145,13 @@ fn terminate(mut child: Killed) {
     }
 }
 
+fn auth_token(header: &str) -> String {
+    header
+        .trim_start_matches("Authorization: Bearer ")
+        .trim_end()
+        .to_string()
+}
+
 fn put(http: SocketAddr, auth: &str, body: &str) -> (u16, Value) {
     let (code, _, v) =
         http_with(http, auth, "PUT", "/api/v1/settings/mqtt", Some(body)).expect("PUT");
@@ -222,6 +229,22 @@ fn mqtt_settings_are_validated_stored_applied_and_kept() {
     wait_for(&rx, "first/status", "offline");
     wait_for(&rx, "second/status", "online");
 
+    // A typo'd port (nothing listens), then fixed: the client that never
+    // connected is replaced promptly and the fixed one comes online.
+    let dead = free_port();
+    let (code, v) = put(http, &auth, &format!(r#"{{"port": {dead}}}"#));
+    assert_eq!(code, 200, "{v}");
+    wait_for(&rx, "second/status", "offline");
+    std::thread::sleep(Duration::from_millis(1500));
+    let fixed = Instant::now();
+    let (code, v) = put(http, &auth, &format!(r#"{{"port": {port}}}"#));
+    assert_eq!(code, 200, "{v}");
+    wait_for(&rx, "second/status", "online");
+    eprintln!(
+        "back online {} ms after the fix",
+        fixed.elapsed().as_millis()
+    );
+
     // Kept across a restart of the daemon.
     terminate(daemon);
     wait_for(&rx, "second/status", "offline");
@@ -233,10 +256,59 @@ fn mqtt_settings_are_validated_stored_applied_and_kept() {
     assert_eq!(after["enabled"], true);
     assert!(!after.to_string().contains("broker-secret"));
 
+    // The CLI: show, a refusal with the daemon's reason, and a change with
+    // the password from stdin.
+    let url = format!("http://{http}");
+    let cli = |args: &[&str], stdin: &str| {
+        let mut c = Command::new(BIN)
+            .arg("mqtt")
+            .args(args)
+            .args(["--url", &url])
+            .env("HEARTH_TOKEN", auth_token(&auth))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let out = cli(&["show"], "");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("mqtt enabled\n") && shown.contains("base topic second\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("user hearth (password stored)") && !shown.contains("broker-secret"));
+    let out = cli(&["set", "--base-topic", "a/#"], "");
+    assert!(!out.status.success());
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(why.contains("mqtt.base_topic"), "{why}");
+    assert_eq!(
+        get(http, &auth)["base_topic"],
+        "second",
+        "refused: unchanged"
+    );
+    let out = cli(
+        &["set", "--base-topic", "third", "--password-stdin"],
+        "new-secret\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("base topic third"));
+    wait_for(&rx, "third/status", "online");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("\"new-secret\""));
+
     // Disabling stops the client.
     let (code, v) = put(http, &auth, r#"{"enabled": false, "password": null}"#);
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["password_set"], false);
-    wait_for(&rx, "second/status", "offline");
+    wait_for(&rx, "third/status", "offline");
     terminate(daemon);
 }

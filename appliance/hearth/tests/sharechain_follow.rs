@@ -14,13 +14,18 @@ use std::sync::Arc;
 const BIN: &str = env!("CARGO_BIN_EXE_hearth");
 
 fn status(height: u64, best: u64, pending: usize, peers: usize) -> String {
-    serde_json::json!({
-        "network": "regtest", "consensus_id": "00", "tip": "ab", "height": height,
-        "peers": peers, "best_peer_height": best, "sync_pending": pending,
-        "window_shares": height, "window_payees": 1, "our_shares": 0, "our_fraction": 0.0,
-        "our_expected_payout_sat": 0, "block_value_sat": 312500000, "bans": 0, "blocks_found": 0,
+    // The daemon's own type, so fields added to it later stay in the fake.
+    serde_json::to_string(&hearth::sharechain::p2p::SharechainStatus {
+        network: "regtest".into(),
+        tip: Some("ab".into()),
+        height: Some(height),
+        peers,
+        best_peer_height: best,
+        sync_pending: pending,
+        window_shares: usize::try_from(height).unwrap(),
+        ..Default::default()
     })
-    .to_string()
+    .unwrap()
 }
 
 /// Serves the scripted statuses one per request, then the last forever.

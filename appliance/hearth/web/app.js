@@ -454,6 +454,22 @@ function siteCard(canWrite) {
     <button ${canWrite ? "" : "disabled"}>Save limit</button><p class="error"></p></form>`;
 }
 
+function houseCard() {
+  const h = app.control && app.control.house;
+  if (!h) return "";
+  const row = (k, label, f) => `<dt>${label}</dt><dd>${h[k] == null ? `<span class="muted">no fresh value</span>` : f(h[k])}</dd>`;
+  return `<div class="card"><h2>House inputs</h2><p class="muted">Sent by Home Assistant (MQTT) or <code>PUT /api/v1/control/house</code>; stale values are ignored.</p>
+    <dl class="kv">
+      ${row("outdoor_c", "Outdoor", (v) => num(v, 1, " °C"))}
+      ${row("price_per_kwh", "Electricity price", (v) => `${num(v, 3)}/kWh`)}
+      ${row("pv_surplus_w", "PV surplus", (v) => num(v, 0, " W"))}
+      ${row("heat_pump", "Heat pump", esc)}
+      ${row("sg_ready", "SG-Ready", esc)}
+      ${row("presence", "Someone home", (v) => v ? "yes" : "no")}
+      ${row("hashprice_per_th_day", "Hashprice", (v) => `${num(v, 4)}/TH/day`)}
+    </dl></div>`;
+}
+
 // Sync progress: our height against the best height a peer announced.
 function sharechainCard(c) {
   if (!c) return "";
@@ -493,22 +509,6 @@ function miningCard(canWrite) {
   return `<form class="card setter" id="mining"><h2>Mining</h2>
     <p>${on ? "On: the heat mines." : "Off: heat only, nothing is submitted."}</p>
     <button ${canWrite ? "" : "disabled"}>${on ? "Switch mining off (heat only)" : "Switch mining on"}</button><p class="error"></p></form>`;
-}
-
-function houseCard() {
-  const h = app.control && app.control.house;
-  if (!h) return "";
-  const row = (k, label, f) => `<dt>${label}</dt><dd>${h[k] == null ? `<span class="muted">no fresh value</span>` : f(h[k])}</dd>`;
-  return `<div class="card"><h2>House inputs</h2><p class="muted">Sent by Home Assistant (MQTT) or <code>PUT /api/v1/control/house</code>; stale values are ignored.</p>
-    <dl class="kv">
-      ${row("outdoor_c", "Outdoor", (v) => num(v, 1, " °C"))}
-      ${row("price_per_kwh", "Electricity price", (v) => `${num(v, 3)}/kWh`)}
-      ${row("pv_surplus_w", "PV surplus", (v) => num(v, 0, " W"))}
-      ${row("heat_pump", "Heat pump", esc)}
-      ${row("sg_ready", "SG-Ready", esc)}
-      ${row("presence", "Someone home", (v) => v ? "yes" : "no")}
-      ${row("hashprice_per_th_day", "Hashprice", (v) => `${num(v, 4)}/TH/day`)}
-    </dl></div>`;
 }
 
 function kvTree(v) {
@@ -701,6 +701,13 @@ function bindControl(main) {
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
   };
+  const site = $("#site");
+  if (site) site.onsubmit = (e) => {
+    e.preventDefault();
+    doneEditing();
+    const v = site.elements.limit.value.trim();
+    submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
+  };
   const mq = $("#mqtt");
   if (mq) mq.onsubmit = (e) => {
     e.preventDefault();
@@ -717,13 +724,6 @@ function bindControl(main) {
     e.preventDefault();
     doneEditing();
     submitTo(mining, "PUT", "/api/v1/control/mining", { enabled: app.control.settings.mining_enabled === false }, loadControl);
-  };
-  const site = $("#site");
-  if (site) site.onsubmit = (e) => {
-    e.preventDefault();
-    doneEditing();
-    const v = site.elements.limit.value.trim();
-    submitTo(site, "PUT", "/api/v1/control/site", { power_limit_w: v === "" ? null : Number(v) }, loadControl);
   };
 }
 
