@@ -119,6 +119,57 @@ pub(crate) fn render_work(o: &mut Out, work: &Value) {
             o.sample(family, &[], v);
         }
     }
+    render_lan(o, &work["lan_server"]);
+}
+
+/// `[work.server]`'s miners (`lan` is `status.work.lan_server`, null when
+/// the LAN server is off: no series).
+fn render_lan(o: &mut Out, lan: &Value) {
+    if !lan.is_object() {
+        return;
+    }
+    o.family(
+        "hearth_work_lan_connections",
+        "gauge",
+        "LAN miners connected to the Stratum server.",
+    );
+    o.sample(
+        "hearth_work_lan_connections",
+        &[],
+        lan["connections"].as_f64().unwrap_or(0.0),
+    );
+    o.family(
+        "hearth_work_lan_refused_connections_total",
+        "counter",
+        "LAN connections closed because the server was full.",
+    );
+    o.sample(
+        "hearth_work_lan_refused_connections_total",
+        &[],
+        lan["refused_connections"].as_f64().unwrap_or(0.0),
+    );
+    o.family(
+        "hearth_work_lan_shares_total",
+        "counter",
+        "A connected LAN miner's shares by result (relayed: also met the source's target).",
+    );
+    for w in lan["workers"].as_array().map_or(&[][..], Vec::as_slice) {
+        let slot = w["slot"].to_string();
+        let miner = match (w["user"].as_str(), w["worker"].as_str()) {
+            (Some(u), Some(k)) => format!("{u}.{k}"),
+            (Some(u), None) => u.to_string(),
+            _ => String::new(),
+        };
+        for result in ["accepted", "rejected", "stale", "relayed"] {
+            if let Some(v) = w[result].as_f64() {
+                o.sample(
+                    "hearth_work_lan_shares_total",
+                    &[("slot", &slot), ("miner", &miner), ("result", result)],
+                    v,
+                );
+            }
+        }
+    }
 }
 
 /// `decision` is the policy's last decision as `GET /api/v1/control`
@@ -263,6 +314,31 @@ mod tests {
             "unknown hashrate is left out"
         );
         assert!(t.contains("hearth_work_shares_found_total 15\n"));
+        assert!(!t.contains("hearth_work_lan"), "LAN server off: no series");
+    }
+
+    #[test]
+    fn lan_miners_give_per_miner_series() {
+        let work = serde_json::json!({
+            "mode": "source", "sources": [],
+            "lan_server": {"listen": "0.0.0.0:3333", "connections": 1, "max_connections": 16,
+                "refused_connections": 2, "no_work": null,
+                "workers": [{"slot": 0, "peer": "192.168.1.7:50000", "user": "bc1qminer",
+                    "worker": "bitaxe", "difficulty": 1024.0, "accepted": 9, "rejected": 1,
+                    "stale": 0, "relayed": 3, "bad_lines": 0, "effective_hashrate_ghs": 1.5,
+                    "connected_s": 60.0}]},
+        });
+        let mut o = out();
+        render_work(&mut o, &work);
+        let t = o.0;
+        assert!(t.contains("hearth_work_lan_connections 1\n"), "{t}");
+        assert!(t.contains("hearth_work_lan_refused_connections_total 2\n"));
+        assert!(t.contains(
+            "hearth_work_lan_shares_total{slot=\"0\",miner=\"bc1qminer.bitaxe\",result=\"accepted\"} 9\n"
+        ));
+        assert!(t.contains(
+            "hearth_work_lan_shares_total{slot=\"0\",miner=\"bc1qminer.bitaxe\",result=\"relayed\"} 3\n"
+        ));
     }
 
     #[test]
