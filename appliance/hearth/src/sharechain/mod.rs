@@ -8,3 +8,4 @@ pub mod config;
 pub mod p2p;
 pub mod service;
 pub mod store;
+pub mod writer;
