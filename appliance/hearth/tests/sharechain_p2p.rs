@@ -23,6 +23,7 @@ async fn node(dir: &tempfile::TempDir, name: &str, seeds: Vec<SocketAddr>) -> P2
             listen: "127.0.0.1:0".parse().unwrap(),
             seeds,
             data_dir: dir.path().join(name),
+            store_write_delay: Duration::ZERO,
         },
         Some(test_payout_script(name.as_bytes()[0] as u32)),
     )
@@ -139,6 +140,8 @@ async fn a_flooder_of_invalid_shares_is_banned_while_honest_nodes_sync() {
         b.mine_regtest(test_payout_script(k as u32)).await.unwrap();
         let b_tip = b.status().tip;
         wait_until("a has b's share", || a.status().tip == b_tip).await;
+        // a writes to SQLite on its own thread: let it land before reading.
+        wait_until("a's store is written", || a.store_backlog() == 0).await;
         // Forge on a's real tip (read from its database), so the payout
         // rule, not a side-branch rule, must catch it.
         let mut forge = Chain::new(params(), Checker::detect());
@@ -213,4 +216,59 @@ async fn a_flooder_of_invalid_shares_is_banned_while_honest_nodes_sync() {
         "only the honest peer should be left; a has {seen} peers, b has {}",
         b.status().peers
     );
+}
+
+/// SQLite writes run on their own thread: with a store that takes 400 ms
+/// per write, a node still follows its peer's tip at once, answers
+/// commands in less than one write's time, and the store catches up later
+/// with every share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_keeps_serving_while_the_store_is_slow() {
+    const WRITE_DELAY: Duration = Duration::from_millis(400);
+    let dir = tempfile::tempdir().unwrap();
+    let slow = start(
+        P2pConfig {
+            params: params(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            seeds: vec![],
+            data_dir: dir.path().join("slow"),
+            store_write_delay: WRITE_DELAY,
+        },
+        Some(test_payout_script(1)),
+    )
+    .await
+    .expect("start slow node");
+    let b = node(&dir, "b", vec![slow.local_addr]).await;
+    wait_peers(&slow, 1).await;
+    for i in 0..15u32 {
+        b.mine_regtest(test_payout_script(i % 3))
+            .await
+            .expect("mine");
+    }
+    wait_until("the slow node follows", || same_tip(&[&slow, &b])).await;
+    assert_eq!(slow.status().height, Some(14));
+    let backlog = slow.store_backlog();
+    assert!(
+        backlog > 0,
+        "the tip moved before the writes landed (backlog {backlog})"
+    );
+    // Commands are answered while the store is still busy.
+    let t = std::time::Instant::now();
+    let pay = slow.payouts(312_500_000).await.unwrap();
+    let took = t.elapsed();
+    assert!(!pay.is_empty());
+    assert!(
+        took < WRITE_DELAY,
+        "payouts took {took:?} behind a slow store"
+    );
+    let t = std::time::Instant::now();
+    slow.mine_regtest(test_payout_script(1))
+        .await
+        .expect("mine");
+    assert!(t.elapsed() < WRITE_DELAY, "mining waited for the store");
+    assert!(slow.store_backlog() > 0);
+    // And the store catches up with every share.
+    wait_until("the store catches up", || slow.store_backlog() == 0).await;
+    let db = hearth::sharechain::store::ShareDb::open_in(&dir.path().join("slow")).unwrap();
+    assert_eq!(db.share_count().unwrap(), 16);
 }

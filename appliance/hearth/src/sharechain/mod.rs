@@ -9,3 +9,4 @@ pub mod follow;
 pub mod p2p;
 pub mod service;
 pub mod store;
+pub mod writer;

@@ -3,7 +3,8 @@
 //! bounded queues and timeouts, and one node task that owns the sans-IO
 //! [`Node`], the SQLite store, and carries out the node's actions.
 
-use super::store::ShareDb;
+use super::store::{ShareDb, SHARECHAIN_DB_FILE};
+use super::writer::{StoreWriter, WriteOp};
 use anyhow::{Context, Result};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, BlockBase};
@@ -49,6 +50,9 @@ pub struct P2pConfig {
     pub seeds: Vec<SocketAddr>,
     /// Where `sharechain.db` lives.
     pub data_dir: PathBuf,
+    /// An artificial delay per SQLite write (tests of a slow disk); zero
+    /// in the daemon.
+    pub store_write_delay: Duration,
 }
 
 /// What `hearth sharechain status` and `/api/v1/sharechain` show.
@@ -118,6 +122,7 @@ pub struct P2pHandle {
     /// The bound listen address.
     pub local_addr: SocketAddr,
     blocks: watch::Receiver<Option<Share>>,
+    store_backlog: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Command {
@@ -213,6 +218,12 @@ impl P2pHandle {
         rx.await.context("sharechain node stopped")
     }
 
+    /// SQLite writes queued and not yet on disk.
+    pub fn store_backlog(&self) -> usize {
+        self.store_backlog
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The last share that met the block target (for `submitblock`).
     pub fn last_block(&self) -> Option<Share> {
         self.blocks.borrow().clone()
@@ -233,6 +244,12 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
         tracing::warn!(refused, "stored shares refused on reload");
     }
     let bans: HashSet<String> = db.bans(now)?.into_iter().map(|b| b.addr).collect();
+    // Writes go to their own thread and connection; `db` stays for reads.
+    let store = StoreWriter::spawn(
+        &cfg.data_dir.join(SHARECHAIN_DB_FILE),
+        cfg.store_write_delay,
+    )?;
+    let store_backlog = store.backlog();
     let listener = TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding the sharechain port {}", cfg.listen))?;
@@ -262,6 +279,7 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
     let task = NodeTask {
         node,
         db,
+        store,
         id,
         bans,
         writers: HashMap::new(),
@@ -285,6 +303,7 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
         status: status_rx,
         local_addr,
         blocks: block_rx,
+        store_backlog,
     })
 }
 
@@ -355,7 +374,9 @@ fn spawn_connection(
 
 struct NodeTask {
     node: Node,
+    /// Reads (serving shares to peers); every write goes to `store`.
     db: ShareDb,
+    store: StoreWriter,
     id: ConsensusId,
     bans: HashSet<String>,
     writers: HashMap<PeerId, (mpsc::Sender<Vec<u8>>, JoinHandle<()>)>,
@@ -401,8 +422,12 @@ impl NodeTask {
         let mut prune = tokio::time::interval(Duration::from_secs(60));
         self.publish();
         loop {
+            self.store.flush_overflow();
+            // A full store queue holds peer events back (not commands,
+            // ticks or status) until the store thread catches up.
+            let store_has_room = self.store.has_room();
             tokio::select! {
-                ev = ev_rx.recv() => {
+                ev = ev_rx.recv(), if store_has_room => {
                     let Some(ev) = ev else { break };
                     self.on_event(ev);
                 }
@@ -418,9 +443,7 @@ impl NodeTask {
                     // Two windows stay, in memory and on disk.
                     if self.node.chain_mut().prune(0) > 0 {
                         let floor = self.node.chain().base_height();
-                        if let Err(e) = self.db.prune_below(floor) {
-                            tracing::warn!("pruning sharechain.db: {e}");
-                        }
+                        self.store.write(WriteOp::PruneBelow(floor));
                     }
                 }
                 _ = redial.tick() => {
@@ -462,7 +485,12 @@ impl NodeTask {
                 if let Some(hashes) = wanted {
                     let shares: Vec<Share> = hashes
                         .iter()
-                        .filter_map(|h| self.db.get_share(h).ok().flatten())
+                        .filter_map(|h| {
+                            // Not yet written: from the store's queue.
+                            self.store
+                                .pending_share(h)
+                                .or_else(|| self.db.get_share(h).ok().flatten())
+                        })
                         .collect();
                     self.send(pid, &Message::Shares(shares));
                 }
@@ -529,19 +557,17 @@ impl NodeTask {
                     if let Some(addr) = self.addrs.get(&pid) {
                         let key = ban_key(addr);
                         tracing::warn!(peer = %addr, "sharechain peer banned: {why}");
-                        let _ = self.db.put_ban(&BanRecord {
+                        self.store.write(WriteOp::Ban(BanRecord {
                             addr: key.clone(),
                             until: now_s() + BAN_SECONDS,
                             reason: why,
-                        });
+                        }));
                         self.bans.insert(key);
                     }
                     self.drop_peer(pid);
                 }
                 Action::Store { shares, tip } => {
-                    if let Err(e) = self.db.put_shares(&shares, tip) {
-                        tracing::error!("storing shares: {e}");
-                    }
+                    self.store.write(WriteOp::Shares { shares, tip });
                 }
                 Action::SubmitBlock(share) => {
                     self.blocks_found += 1;
@@ -549,10 +575,10 @@ impl NodeTask {
                     self.block_tx.send_replace(Some(*share));
                 }
                 Action::LearnedAddr(a) => {
-                    let _ = self.db.put_peer(&PeerRecord {
+                    self.store.write(WriteOp::Peer(PeerRecord {
                         addr: a,
                         last_seen: now_s(),
-                    });
+                    }));
                 }
             }
         }

@@ -28,6 +28,7 @@ pub async fn start_if_enabled(section: SharechainSection, data_dir: PathBuf, sim
         listen: settings.listen,
         seeds: settings.seeds.clone(),
         data_dir: data_dir.clone(),
+        store_write_delay: std::time::Duration::ZERO,
     };
     let handle = match start(cfg, settings.payout_script.clone()).await {
         Ok(h) => h,
