@@ -197,6 +197,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     let honest: P2pHandle = start(
         P2pConfig {
             params: ChainParams::for_network(Network::Regtest),
+            store_write_delay: Duration::ZERO,
             listen: "127.0.0.1:0".parse().unwrap(),
             seeds: vec![p2p],
             data_dir: dir.path().join("honest"),
@@ -335,6 +336,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
             let j = start(
                 P2pConfig {
                     params: ChainParams::for_network(Network::Regtest),
+                    store_write_delay: Duration::ZERO,
                     listen: "127.0.0.1:0".parse().unwrap(),
                     seeds: vec![p2p],
                     data_dir: dir.path().join("joiner"),

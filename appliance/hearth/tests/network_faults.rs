@@ -169,6 +169,7 @@ async fn honest_peer(dir: &Path, daemon_p2p: SocketAddr) -> P2pHandle {
             listen: "127.0.0.1:0".parse().unwrap(),
             seeds: vec![daemon_p2p],
             data_dir: dir.join("honest"),
+            store_write_delay: std::time::Duration::ZERO,
         },
         Some(test_payout_script(7)),
     )
