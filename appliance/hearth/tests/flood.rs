@@ -319,6 +319,29 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         }
         (n, refused, limited)
     });
+    // API requests as fast as one client can: reads, and writes without
+    // credentials (refused before any work).
+    let api = std::thread::spawn(move || {
+        let (mut reads, mut writes, mut unauthorized) = (0u64, 0u64, 0u64);
+        while Instant::now() < end {
+            if let Some((200, _, _)) = common::http_with(addr, "", "GET", "/api/v1/status", None) {
+                reads += 1;
+            }
+            if let Some((code, _, _)) = common::http_with(
+                addr,
+                "",
+                "PUT",
+                "/api/v1/zones/living-room/setpoint",
+                Some(r#"{"setpoint_c": 30.0}"#),
+            ) {
+                writes += 1;
+                if code == 401 {
+                    unauthorized += 1;
+                }
+            }
+        }
+        (reads, writes, unauthorized)
+    });
     // Meanwhile: the API answers, the zone heats, honest shares go both ways.
     let mut polls = 0u64;
     let mut failed_polls = 0u64;
@@ -380,6 +403,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     }
     let (held_tried, held_open) = held.join().unwrap();
     let (logins, refused, limited) = login.join().unwrap();
+    let (api_reads, api_writes, api_unauthorized) = api.join().unwrap();
 
     // Honest sync completes after the flood: the same tip on both sides.
     wait_until("honest sync after the flood", 60, || {
@@ -422,6 +446,11 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     eprintln!(
         "flood: api logins: {logins} ({:.0}/s), {refused} refused, {limited} rate limited (429)",
         rate(logins, flood_s)
+    );
+    eprintln!(
+        "flood: api requests: {api_reads} status reads ({:.0}/s), {api_writes} writes without credentials ({:.0}/s), {api_unauthorized} refused (401)",
+        rate(api_reads, flood_s),
+        rate(api_writes, flood_s)
     );
     eprintln!(
         "flood: daemon: {cpu_s:.2} CPU s in {flood_s:.1} s ({:.0} % of one core), RSS {} -> {} MiB (peak {} MiB)",
@@ -474,6 +503,11 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         "{held_open} silent connections held open"
     );
     assert!(limited > 0, "{logins} wrong logins and none rate limited");
+    assert_eq!(
+        api_unauthorized, api_writes,
+        "a write without credentials was not refused"
+    );
+    assert!(api_reads > 0, "no status read answered under the flood");
     // Memory stays bounded under the flood (the frame limit is 2 MiB).
     assert!(hwm < 512 * 1024, "peak RSS {hwm} KiB");
 }

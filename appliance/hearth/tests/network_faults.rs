@@ -140,7 +140,7 @@ struct Fault {
 }
 
 /// Every kind once, in a seeded order; each starts 0.5-4 s after the one
-/// before (so some overlap) and lasts 2-6 s.
+/// before (so some overlap) and lasts 3-6 s (the node is polled every second: three polls at least).
 fn plan(seed: u64) -> Vec<Fault> {
     let mut rng = Rng(seed);
     let mut kinds = vec![Gone::Mqtt, Gone::Node, Gone::Peers];
@@ -152,7 +152,7 @@ fn plan(seed: u64) -> Vec<Fault> {
         .into_iter()
         .map(|kind| {
             at += rng.between(500, 4000);
-            let len = rng.between(2000, 6000);
+            let len = rng.between(3000, 6000);
             Fault {
                 kind,
                 start_ms: at,
