@@ -36,6 +36,8 @@ pub struct Hardware {
     pub job_feeds: Vec<crate::boards::JobFeed>,
     /// The SG-Ready output relays, if any (GPIO lines, or simulated).
     pub sg_relays: Option<Box<dyn crate::sg_relays::RelayPair>>,
+    /// Pool circulation-pump inputs from `circulation_gpio`, by zone id.
+    pub circulation: crate::circulation_input::CirculationInputs,
 }
 
 impl std::fmt::Debug for Hardware {
@@ -117,6 +119,7 @@ fn real(config: &Validated) -> Result<Hardware> {
         job_feeds,
         sg_relays: crate::sg_relays::GpioRelays::open(&config.raw.sg_ready_output)?
             .map(|r| Box::new(r) as Box<dyn crate::sg_relays::RelayPair>),
+        circulation: crate::circulation_input::open_all(config, false)?,
     })
 }
 
@@ -284,6 +287,7 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
         sim_boards: BTreeMap::new(),
         job_feeds: Vec::new(),
         sg_relays: Some(Box::new(crate::sg_relays::SimRelays::default())),
+        circulation: crate::circulation_input::open_all(config, true)?,
     };
     for (zone, room, boards) in layout {
         let thermometer: Box<dyn Thermometer> = Box::new(SimThermometer::new(

@@ -176,6 +176,10 @@ pub struct ZoneConfigFile {
     pub sensor: Option<String>,
     #[serde(default)]
     pub sim: ZoneSimConfig,
+    /// A pool's circulation pump on a GPIO input line (overrides MQTT and
+    /// the API); see `crate::circulation_input`.
+    #[serde(default)]
+    pub circulation_gpio: Option<crate::circulation_input::CirculationGpioConfig>,
 }
 
 fn default_kind() -> ZoneKind {
@@ -195,6 +199,8 @@ pub struct ZoneSimConfig {
     pub initial_c: f64,
     pub internal_gain_w: f64,
     pub room: RoomParams,
+    /// With `circulation_gpio`: the simulated line's state at start.
+    pub circulation_running: bool,
 }
 
 impl Default for ZoneSimConfig {
@@ -203,6 +209,7 @@ impl Default for ZoneSimConfig {
             initial_c: 17.0,
             internal_gain_w: 0.0,
             room: RoomParams::default(),
+            circulation_running: true,
         }
     }
 }
@@ -246,6 +253,8 @@ pub struct ValidatedZone {
     pub sim: ZoneSimConfig,
     pub sensor: Option<ZoneSensor>,
     pub boards: Vec<ConfiguredBoard>,
+    /// Checked: a pool zone's only, with a valid line.
+    pub circulation_gpio: Option<crate::circulation_input::CirculationGpioConfig>,
 }
 
 impl Config {
@@ -269,6 +278,7 @@ impl Config {
                 hard_max_c: None,
                 sensor: None,
                 sim: ZoneSimConfig::default(),
+                circulation_gpio: None,
             }],
             hashboards: vec![HashboardConfig {
                 id: "board-0".into(),
@@ -431,6 +441,18 @@ fn validate_zone(
         .map(str::parse::<ZoneSensor>)
         .transpose()
         .map_err(|r| invalid(key("sensor"), r))?;
+    if let Some(c) = &z.circulation_gpio {
+        if z.kind != ZoneKind::Pool {
+            return Err(invalid(
+                key("circulation_gpio"),
+                format!(
+                    "only a pool zone has a circulation pump (this one is {:?})",
+                    z.kind
+                ),
+            ));
+        }
+        c.check().map_err(|r| invalid(key("circulation_gpio"), r))?;
+    }
     Ok(ValidatedZone {
         id,
         name: z.name.clone().unwrap_or_else(|| z.id.clone()),
@@ -441,6 +463,7 @@ fn validate_zone(
         sim: z.sim.clone(),
         sensor,
         boards: Vec::new(),
+        circulation_gpio: z.circulation_gpio.clone(),
     })
 }
 

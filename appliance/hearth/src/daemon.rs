@@ -95,6 +95,7 @@ impl Daemon {
             sim_boards,
             job_feeds,
             sg_relays,
+            circulation,
         } = backends::build(&opts.config, opts.simulate, opts.speed)?;
         for (zone, _) in &mut zones {
             match store.load_zone_settings(zone.id.as_str()) {
@@ -119,6 +120,7 @@ impl Daemon {
         let tick = Duration::from_millis(opts.config.raw.daemon.tick_ms);
         let mut control = crate::house_control::ControlState::load(&opts.data_dir)?;
         control.set_relays(sg_relays);
+        control.set_circulation_inputs(circulation);
         let mut appliance = Appliance::new(zones, PiGains::default());
         for w in control.restore(&mut appliance) {
             tracing::warn!("{w}; skipped");

@@ -177,6 +177,11 @@ pub struct ControlState {
     /// What the relays were last set to successfully.
     relays_written: Option<(bool, bool)>,
     relay_error: Option<String>,
+    /// GPIO (or simulated) circulation inputs by zone: override MQTT and
+    /// the API for their zone.
+    circulation_inputs: crate::circulation_input::CirculationInputs,
+    /// The last read error per zone (logged once, cleared on a good read).
+    circulation_errors: BTreeMap<String, String>,
 }
 
 impl ControlState {
@@ -219,6 +224,8 @@ impl ControlState {
             relays: None,
             relays_written: None,
             relay_error: None,
+            circulation_inputs: Default::default(),
+            circulation_errors: BTreeMap::new(),
         })
     }
 
@@ -258,6 +265,41 @@ impl ControlState {
     pub fn set_relays(&mut self, relays: Option<Box<dyn crate::sg_relays::RelayPair>>) {
         self.relays = relays;
         self.relays_written = None;
+    }
+
+    /// The pools' circulation inputs from `circulation_gpio`.
+    pub fn set_circulation_inputs(&mut self, inputs: crate::circulation_input::CirculationInputs) {
+        for (zone, input) in &inputs {
+            tracing::info!(zone = %zone, input = %input.describe(), "circulation pump input");
+        }
+        self.circulation_inputs = inputs;
+    }
+
+    /// `zone`'s simulated circulation line (--sim with `circulation_gpio`).
+    pub fn sim_circulation_line(&self, zone: &str) -> Option<crate::circulation_input::SimLine> {
+        self.circulation_inputs.get(zone).and_then(|i| i.sim_line())
+    }
+
+    /// Reads `zone`'s configured circulation input: `None` without one; a
+    /// read error is "not running" (logged once until a good read).
+    fn read_circulation(&mut self, zone: &str) -> Option<bool> {
+        let input = self.circulation_inputs.get_mut(zone)?;
+        match input.running() {
+            Ok(running) => {
+                if self.circulation_errors.remove(zone).is_some() {
+                    tracing::info!(zone = %zone, "circulation input readable again");
+                }
+                Some(running)
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.circulation_errors.get(zone) != Some(&msg) {
+                    tracing::warn!(zone = %zone, error = %msg, "could not read the circulation input; treating the pump as not running");
+                }
+                self.circulation_errors.insert(zone.to_string(), msg);
+                Some(false)
+            }
+        }
     }
 
     /// Writes the output state to the relays if it changed (or the last
@@ -353,7 +395,11 @@ impl ControlState {
             } else if self.fed_windows.remove(zone) {
                 let _ = app.set_window_contact(zone, None);
             }
-            if let Some(running) = self.house.zone_circulation_at(zone, now) {
+            // Precedence: a configured GPIO line, then MQTT, then the API
+            // (which set the appliance directly and is left alone here).
+            if let Some(running) = self.read_circulation(zone) {
+                let _ = app.set_circulation(zone, Some(running));
+            } else if let Some(running) = self.house.zone_circulation_at(zone, now) {
                 let _ = app.set_circulation(zone, Some(running));
             }
         }
@@ -549,6 +595,39 @@ mod tests {
         .expect("write");
         let err = ControlState::load(dir.path()).expect_err("refused");
         assert!(format!("{err:#}").contains("balance_point_c"), "{err:#}");
+    }
+
+    #[derive(Debug)]
+    struct BrokenLine;
+    impl crate::circulation_input::CirculationInput for BrokenLine {
+        fn running(&mut self) -> Result<bool> {
+            anyhow::bail!("ioctl failed")
+        }
+        fn describe(&self) -> String {
+            "broken".into()
+        }
+    }
+
+    #[test]
+    fn a_circulation_read_error_is_not_running_and_no_input_is_none() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = ControlState::load(dir.path()).expect("defaults");
+        let mut inputs = crate::circulation_input::CirculationInputs::new();
+        inputs.insert("pool".into(), Box::new(BrokenLine));
+        let line = crate::circulation_input::SimLine::new(true);
+        inputs.insert(
+            "spa".into(),
+            Box::new(crate::circulation_input::SimCirculation { line: line.clone() }),
+        );
+        c.set_circulation_inputs(inputs);
+        assert_eq!(c.read_circulation("pool"), Some(false));
+        assert!(c.circulation_errors.contains_key("pool"));
+        assert_eq!(c.read_circulation("spa"), Some(true));
+        line.set(false);
+        assert_eq!(c.read_circulation("spa"), Some(false));
+        assert_eq!(c.read_circulation("room"), None);
+        assert!(c.sim_circulation_line("spa").is_some());
+        assert!(c.sim_circulation_line("pool").is_none());
     }
 
     #[test]

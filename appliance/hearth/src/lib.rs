@@ -7,6 +7,7 @@ pub mod api;
 pub mod api_control;
 pub mod backends;
 pub mod boards;
+pub mod circulation_input;
 pub mod cli;
 pub mod config;
 pub mod daemon;

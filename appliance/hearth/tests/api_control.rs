@@ -573,6 +573,75 @@ async fn a_pools_circulation_input_in_the_house_inputs_gates_its_heat() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pools_circulation_gpio_in_sim_gates_its_heat_and_overrides_the_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut raw = Config::sim_default();
+    raw.zones[0].kind = hearth_control::ZoneKind::Pool;
+    raw.zones[0].setpoint_c = 28.0;
+    raw.zones[0].sim.circulation_running = false;
+    raw.zones[0].circulation_gpio = Some(hearth::circulation_input::CirculationGpioConfig {
+        chip: "/dev/gpiochip0".into(),
+        line: 17,
+        active_low: false,
+    });
+    let mut opts = options(dir.path());
+    opts.config = raw.validate().expect("a pool config");
+    opts.config.raw.daemon.tick_ms = 100;
+    let daemon = Daemon::build(&opts).expect("build");
+    let shared = daemon.shared.clone();
+    let line = hearth::state::lock(&shared.control)
+        .sim_circulation_line("living-room")
+        .expect("a simulated circulation line");
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let power = |s: &Value| s["zones"][0]["power_w"].as_f64().unwrap_or(0.0);
+    async fn wait_for(app: &axum::Router, want: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = call(app, "GET", "/api/v1/status", None).await.1;
+            if want(&last) {
+                break;
+            }
+        }
+        last
+    }
+    // The line says the pump is off: held, and the API cannot say otherwise.
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/living-room/circulation",
+        Some(r#"{"running": true}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    assert_eq!(power(&s), 0.0, "{s}");
+    // The simulated pump starts: the cold pool heats.
+    line.set(true);
+    let s = wait_for(&app, |s| power(s) > 0.0).await;
+    assert!(
+        power(&s) > 0.0,
+        "the cold pool heats once the line says running: {s}"
+    );
+    assert!(!hold(&s).contains("circulation"), "{s}");
+    // It stops again: held again, whatever the API said.
+    line.set(false);
+    let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;

@@ -1,4 +1,5 @@
-//! GPIO output lines (board reset, power enable) on the GPIO character
+//! GPIO output lines (board reset, power enable) and input lines (a pool
+//! pump's running contact) on the GPIO character
 //! device (`/dev/gpiochipN`), through `linux-embedded-hal`'s [`CdevPin`].
 //!
 //! A line is *asserted* when it does its job (reset held, power on).
@@ -19,7 +20,7 @@
 //! on a memory-mapped controller; they do not wait on anything external.
 
 use crate::error::{hint, LinuxError, GPIO_MISSING_HINT, GPIO_PERMISSION_HINT};
-use embedded_hal::digital::OutputPin;
+use embedded_hal::digital::{InputPin, OutputPin};
 use hearth_board::profile::DEFAULT_GPIOCHIP;
 use hearth_board::{GpioLine, ResetLine};
 use hearth_core::peripherals::DeviceError;
@@ -246,6 +247,87 @@ impl GpioOutput {
     }
 }
 
+/// One input line (a pump's running contact, say), held for as long as
+/// this value lives. Reading it is a single `GPIOHANDLE_GET_LINE_VALUES`
+/// ioctl: the kernel returns the latched level at once, it never waits for
+/// an edge, so a read is bounded like every other line operation here.
+pub struct GpioInput {
+    pin: CdevPin,
+    config: LineConfig,
+}
+
+impl fmt::Debug for GpioInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GpioInput")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpioInput {
+    /// Request `config`'s line as an input. `consumer` is the label
+    /// `gpioinfo` shows.
+    pub fn open(config: &LineConfig, consumer: &str) -> Result<GpioInput, LinuxError> {
+        let path = &config.chip;
+        let mut chip = Chip::new(path).map_err(|e| {
+            let hint_text = match io_kind(&e) {
+                Some(io::ErrorKind::PermissionDenied) => hint(GPIO_PERMISSION_HINT),
+                _ if !path.exists() => hint(GPIO_MISSING_HINT),
+                _ => String::new(),
+            };
+            LinuxError::GpioChip {
+                path: path.clone(),
+                reason: if path.exists() {
+                    e.to_string()
+                } else {
+                    "no such device".into()
+                },
+                hint: hint_text,
+            }
+        })?;
+        let line_error = |e: &dyn std::error::Error, extra: &str| LinuxError::GpioLine {
+            path: path.clone(),
+            offset: config.offset,
+            consumer: consumer.to_string(),
+            reason: e.to_string(),
+            hint: hint(extra),
+        };
+        let line = chip.get_line(config.offset).map_err(|e| {
+            line_error(&e, "the offset is the BCM GPIO number (0-27 on the header)")
+        })?;
+        let handle = line
+            .request(LineRequestFlags::INPUT, 0, consumer)
+            .map_err(|e| {
+                line_error(
+                    &e,
+                    "is the line used by another program or a device-tree overlay? \
+                     `gpioinfo` shows its consumer",
+                )
+            })?;
+        let pin = CdevPin::new(handle).map_err(|e| line_error(&e, ""))?;
+        Ok(GpioInput {
+            pin,
+            config: config.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &LineConfig {
+        &self.config
+    }
+
+    /// The logical state now: physical level mapped through the polarity.
+    pub fn is_asserted(&mut self) -> Result<bool, DeviceError> {
+        let high = self.pin.is_high().map_err(|e| {
+            DeviceError::Bus(format!(
+                "GPIO {} line {}: {e}",
+                self.config.chip.display(),
+                self.config.offset
+            ))
+        })?;
+        Ok(high != self.config.active_low)
+    }
+}
+
 /// The chips' reset line (RST_N: low = reset, so active-low by default).
 /// Opened with the chips held in reset; dropping it holds them in reset
 /// again before the line is released. Implements hearth-board's
@@ -427,6 +509,44 @@ mod tests {
         let err = PowerEnableOutput::open(&cfg, "hearth-test").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains(&file.path().display().to_string()), "{msg}");
+    }
+
+    #[test]
+    fn an_input_on_a_missing_or_bogus_chip_is_refused_with_its_path() {
+        let cfg = parse("/dev/gpiochip97:17");
+        let err = GpioInput::open(&cfg, "hearth-test").unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, LinuxError::GpioChip { .. }), "{msg}");
+        assert!(msg.contains("/dev/gpiochip97"), "{msg}");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let cfg = LineConfig {
+            chip: file.path().to_path_buf(),
+            offset: 17,
+            active_low: false,
+        };
+        let msg = GpioInput::open(&cfg, "hearth-test")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&file.path().display().to_string()), "{msg}");
+    }
+
+    /// Needs a Pi with a free line wired to a contact (or left floating
+    /// with a pull): HEARTH_TEST_INPUT_LINE (default `gpiochip0:17`). Reads
+    /// the line and checks the polarity mapping against an active-low view.
+    #[test]
+    #[ignore = "needs hardware"]
+    fn hw_input_line_reads_with_polarity() {
+        let spec = std::env::var("HEARTH_TEST_INPUT_LINE").unwrap_or("gpiochip0:17".into());
+        let cfg: LineConfig = spec.parse().unwrap();
+        let mut input = GpioInput::open(&cfg, "hearth-hw-test").unwrap();
+        let asserted = input.is_asserted().unwrap();
+        drop(input);
+        let inverted = LineConfig {
+            active_low: !cfg.active_low,
+            ..cfg
+        };
+        let mut input = GpioInput::open(&inverted, "hearth-hw-test").unwrap();
+        assert_eq!(input.is_asserted().unwrap(), !asserted);
     }
 
     /// Needs a Raspberry Pi (or any board with /dev/gpiochip0) and a free

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`i2c`] | `/dev/i2c-N` through `linux-embedded-hal`, shared by several drivers ([`I2cBus`], [`SharedI2c`]) |
 //! | [`board`] | a board's regulator, fan, thermometers and lines from its profile ([`open_board_devices`]) |
-//! | [`gpio`] | output lines on `/dev/gpiochipN` ([`GpioOutput`], [`ResetOutput`], [`PowerEnableOutput`]) |
+//! | [`gpio`] | output and input lines on `/dev/gpiochipN` ([`GpioOutput`], [`ResetOutput`], [`PowerEnableOutput`], [`GpioInput`]) |
 //! | [`pwm_fan`] | a fan on the Pi's hardware PWM with a GPIO tachometer ([`PwmFan`]) |
 //! | [`tach`] | the tachometer arithmetic, hardware-free |
 //! | [`w1`] | DS18B20 room / water probes ([`open_ds18b20`]) |
@@ -48,7 +48,7 @@ pub use board::{
 };
 pub use deadline::DeadlineThermometer;
 pub use error::LinuxError;
-pub use gpio::{GpioOutput, LineConfig, PowerEnableOutput, ResetOutput};
+pub use gpio::{GpioInput, GpioOutput, LineConfig, PowerEnableOutput, ResetOutput};
 pub use i2c::{I2cBus, SharedI2c};
 pub use pwm_fan::{PwmFan, PwmFanConfig, TachConfig};
 pub use tach::{rpm_from_pulses, TachWindow};
