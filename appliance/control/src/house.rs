@@ -63,6 +63,12 @@ pub const PV_MAX_AGE: Duration = Duration::from_secs(5 * 60);
 pub const HEAT_PUMP_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub const SG_READY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub const WINDOW_MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// A zone's window contact set through the API (PUT
+/// /api/v1/zones/{id}/window) older than this is forgotten: a contact left
+/// "open" by a client that went away must not hold a zone cold forever.
+/// Longer than MQTT's limit because a client typically sends it only when
+/// the window changes; re-send it to keep it.
+pub const API_WINDOW_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 pub const PRESENCE_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 pub const HASHPRICE_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 /// A circulation-pump reading older than this counts as "not running".
@@ -102,6 +108,10 @@ pub struct HouseInputs {
     /// id; a stale one reads as not running.
     #[serde(default)]
     pub zone_circulation: BTreeMap<String, Reading<bool>>,
+    /// A zone's window contact from the API, by zone id (front ends only
+    /// insert known zones); MQTT contacts for the zone override it.
+    #[serde(default)]
+    pub zone_window_api: BTreeMap<String, Reading<bool>>,
 }
 
 /// The inputs as of one moment: stale values dropped, numbers checked.
@@ -141,6 +151,14 @@ impl HouseInputs {
             .and_then(|r| r.fresh(now, WINDOW_MAX_AGE))
     }
 
+    /// `zone`'s API window contact if it is no older than
+    /// [`API_WINDOW_MAX_AGE`] at `now`.
+    pub fn zone_window_api_at(&self, zone: &str, now: Timestamp) -> Option<bool> {
+        self.zone_window_api
+            .get(zone)
+            .and_then(|r| r.fresh(now, API_WINDOW_MAX_AGE))
+    }
+
     /// What is fresh at `now`. Non-finite numbers count as absent.
     pub fn at(&self, now: Timestamp) -> HouseNow {
         let finite = |v: f64| v.is_finite().then_some(v);
@@ -172,6 +190,24 @@ impl HouseInputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_api_window_contact_is_forgotten_after_two_hours() {
+        let t0 = Timestamp::from_secs(1000);
+        let mut inputs = HouseInputs::default();
+        assert_eq!(inputs.zone_window_api_at("z", t0), None);
+        inputs
+            .zone_window_api
+            .insert("z".into(), Reading::new(true, t0));
+        assert_eq!(inputs.zone_window_api_at("z", t0), Some(true));
+        let almost = Timestamp::from_secs(1000 + 2 * 3600 - 60);
+        assert_eq!(inputs.zone_window_api_at("z", almost), Some(true));
+        let later = Timestamp::from_secs(1000 + 2 * 3600 + 60);
+        assert_eq!(inputs.zone_window_api_at("z", later), None);
+        assert_eq!(inputs.zone_window_api_at("other", t0), None);
+        // Longer than an MQTT contact's limit, which a sensor refreshes.
+        assert!(API_WINDOW_MAX_AGE > WINDOW_MAX_AGE);
+    }
 
     #[test]
     fn stale_and_garbage_values_read_as_absent() {

@@ -86,6 +86,8 @@ struct ZoneInputsView {
     temperature_c: Option<f64>,
     /// From the zone's MQTT window contacts combined; `null` when stale or absent.
     window_open: Option<bool>,
+    /// From PUT /api/v1/zones/{id}/window; `null` when older than 2 h or absent.
+    api_window_open: Option<bool>,
 }
 
 fn zone_inputs_view(
@@ -96,12 +98,14 @@ fn zone_inputs_view(
         .zone_temp_c
         .keys()
         .chain(house.zone_window_open.keys())
+        .chain(house.zone_window_api.keys())
         .map(|z| {
             (
                 z.clone(),
                 ZoneInputsView {
                     temperature_c: house.zone_temp_at(z, now).map(|(t, _)| t.get()),
                     window_open: house.zone_window_at(z, now),
+                    api_window_open: house.zone_window_api_at(z, now),
                 },
             )
         })
@@ -650,13 +654,15 @@ async fn put_presets(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WindowBody {
-    /// `null`: the zone has no contact (or it went silent).
+    /// `null`: the zone has no contact (or it went silent). A value is
+    /// forgotten after 2 h (send it again to keep it); an MQTT contact
+    /// for the zone overrides it.
     open: Option<bool>,
 }
 
 #[utoipa::path(put, path = "/api/v1/zones/{id}/window", tag = "zones",
     params(("id" = String, Path, description = "zone id")), request_body = WindowBody,
-    responses((status = 200, description = "`{id, open}`", body = Object),
+    responses((status = 200, description = "`{id, open, max_age_s}`", body = Object),
         (status = 400, description = "bad body; nothing changed"), (status = 404, description = "unknown zone")),
     security(("bearer" = []), ("session" = [])))]
 async fn put_window(
@@ -665,8 +671,26 @@ async fn put_window(
     body: Result<Json<WindowBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
+    known_zone(&shared, &id)?;
+    let now = shared.clock.now();
+    let zone = id.clone();
+    // Kept with its time in the live inputs, so it expires after
+    // API_WINDOW_MAX_AGE (also across a restart); applied at once too.
+    change_house(&shared, move |h| match b.open {
+        Some(open) => {
+            h.zone_window_api.insert(zone, Reading::new(open, now));
+        }
+        None => {
+            h.zone_window_api.remove(&zone);
+        }
+    })
+    .await?;
     lock(&shared.appliance).set_window_contact(&id, b.open)?;
-    Ok(Json(serde_json::json!({ "id": id, "open": b.open })))
+    Ok(Json(serde_json::json!({
+        "id": id,
+        "open": b.open,
+        "max_age_s": hearth_control::house::API_WINDOW_MAX_AGE.as_secs(),
+    })))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

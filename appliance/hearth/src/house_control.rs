@@ -168,8 +168,9 @@ pub struct ControlState {
     last_tick: Option<Timestamp>,
     live_path: PathBuf,
     last_live_save: Option<Timestamp>,
-    /// Zones whose window contact came from `house.zone_window_open`, so a
-    /// contact that disappears from there is cleared in the appliance.
+    /// Zones whose window contact came from `house.zone_window_open` (MQTT)
+    /// or `house.zone_window_api`, so a contact that disappears from there
+    /// is cleared in the appliance.
     fed_windows: std::collections::BTreeSet<String>,
     /// Which SG-Ready state the output relays may show (limits applied).
     pub sg_out: hearth_control::SgReadyOutput,
@@ -391,6 +392,10 @@ impl ControlState {
             let _ = app.set_external_temperature(zone, self.house.zone_temp_at(zone, now));
             if self.house.zone_window_open.contains_key(zone) {
                 let _ = app.set_window_contact(zone, self.house.zone_window_at(zone, now));
+                self.fed_windows.insert(zone.clone());
+            } else if self.house.zone_window_api.contains_key(zone) {
+                // The API's contact, forgotten after API_WINDOW_MAX_AGE.
+                let _ = app.set_window_contact(zone, self.house.zone_window_api_at(zone, now));
                 self.fed_windows.insert(zone.clone());
             } else if self.fed_windows.remove(zone) {
                 let _ = app.set_window_contact(zone, None);

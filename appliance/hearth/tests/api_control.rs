@@ -460,6 +460,88 @@ async fn a_zones_own_window_contact_in_the_house_inputs_holds_that_zone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_left_open_through_the_api_is_forgotten_after_two_hours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::build(&options(dir.path())).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    async fn wait_for(app: &axum::Router, want: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = call(app, "GET", "/api/v1/status", None).await.1;
+            if want(&last) {
+                break;
+            }
+        }
+        last
+    }
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/nowhere/window",
+        Some(r#"{"open": true}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{json}");
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/zones/living-room/window",
+        Some(r#"{"open": true}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json["max_age_s"], 7200, "{json}");
+    // Persisted with its time before it was acknowledged.
+    let live = std::fs::read_to_string(dir.path().join("control-live.json")).expect("live file");
+    assert!(live.contains("zone_window_api"), "{live}");
+    // Held by the contact, and still held after several ticks.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = wait_for(&app, |s| hold(s).contains("window open (contact)")).await;
+    assert!(hold(&s).contains("window open (contact)"), "{s}");
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(
+        c["zone_inputs"]["living-room"]["api_window_open"], true,
+        "{c}"
+    );
+    // The same contact, as if set 1 h 59 min ago: still held.
+    let backdate = |mins: u64| {
+        let at = hearth_core::Timestamp(shared.clock.now().0.saturating_sub(mins * 60 * 1000));
+        hearth::state::lock(&shared.control)
+            .house
+            .zone_window_api
+            .insert("living-room".into(), hearth_control::Reading::new(true, at));
+    };
+    backdate(119);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert!(hold(&s).contains("window open (contact)"), "{s}");
+    // Set 2 h 1 min ago: forgotten, the zone heats again.
+    backdate(121);
+    let s = wait_for(&app, |s| !hold(s).contains("window")).await;
+    assert!(
+        !hold(&s).contains("window"),
+        "a 2 h old open contact still holds: {s}"
+    );
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(
+        c["zone_inputs"]["living-room"]["api_window_open"],
+        Value::Null,
+        "{c}"
+    );
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sg_ready_outputs_follow_the_policy_within_their_limits_and_end_normal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app, tx, handle) = running(dir.path()).await;
