@@ -102,6 +102,11 @@ pub struct RunSummary {
     pub net_cost: f64,
     /// Mining revenue at the scenario's hashprice.
     pub revenue: f64,
+    /// The SG-Ready output relays as the daemon would drive them from this
+    /// run's policy decisions (through `hearth_control::SgReadyOutput`'s
+    /// switching limits). Recorded only: the modelled heat pump follows
+    /// the policy's decision each tick, not these relays.
+    pub sg_ready_output: SgOutputSummary,
     /// Mean over zones with boards.
     pub cycles_per_hour: f64,
     pub hashes: f64,
@@ -110,6 +115,21 @@ pub struct RunSummary {
     /// episode.
     pub safety_events: u64,
     pub zones: Vec<ZoneSummary>,
+}
+
+/// What the SG-Ready output relays showed over a run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SgOutputSummary {
+    /// Simulated hours in each state shown (`normal`, `block`, ...); empty
+    /// without a policy (nothing drives the outputs).
+    pub hours_by_state: std::collections::BTreeMap<String, f64>,
+    /// State changes of the relays.
+    pub switches: u64,
+    /// Hours the limits (minimum switching time, block limit and rest)
+    /// showed another state than the policy asked for.
+    pub held_hours: f64,
+    /// The state at the end of the run (before the exit release).
+    pub final_state: Option<SgReady>,
 }
 
 /// One sample of a zone's trace, for the comfort KPIs.
@@ -284,6 +304,8 @@ pub fn run_sources(
         Policy::new(settings, tariff, site_cop.clone(), hashprice)
     });
     let mut policy_rules = std::collections::BTreeMap::new();
+    let mut sg_out = hearth_control::SgReadyOutput::default();
+    let mut sg_summary = SgOutputSummary::default();
     // Each heat pump's room thermostat: cut off above setpoint + cutoff.
     let mut hp_cut_off = vec![false; scenario.zones.len()];
     let mut miner_j_per_th: Option<f64> = None;
@@ -329,6 +351,19 @@ pub fn run_sources(
                     .as_ref()
                     .is_some_and(|d| d.sg_ready_out == Some(SgReady::Block));
             if let Some(d) = &decision {
+                let before = sg_out.state();
+                let shown = sg_out.update(d.sg_ready_out, now);
+                if shown != before {
+                    sg_summary.switches += 1;
+                }
+                if shown != d.sg_ready_out.unwrap_or(SgReady::Normal) {
+                    sg_summary.held_hours += dt_h;
+                }
+                *sg_summary
+                    .hours_by_state
+                    .entry(format!("{shown:?}").to_lowercase())
+                    .or_insert(0.0) += dt_h;
+                sg_summary.final_state = Some(shown);
                 appliance.apply_policy(d);
                 *policy_rules.entry(format!("{:?}", d.rule)).or_insert(0u64) += 1;
             }
@@ -513,6 +548,7 @@ pub fn run_sources(
         resistive_cost,
         heat_pump_equivalent_cost: hp_equiv_cost,
         policy_rules,
+        sg_ready_output: sg_summary,
         net_cost: cost - revenue,
         revenue,
         cycles_per_hour: if with_boards.is_empty() {
@@ -885,5 +921,44 @@ capacity_w = [[-20, 1000], [7, 2000]]
         let rich = run_sources(&heat_pump_day(0.5), hearth, HeatSources::Policy);
         assert!(rich.policy_rules.contains_key("EconomicMiner"), "{rich:?}");
         assert!(rich.heat_pump_kwh < 0.1 * policy.heat_pump_kwh, "{rich:?}");
+    }
+
+    #[test]
+    fn the_report_records_the_sg_ready_outputs_within_their_limits() {
+        let hearth = ControllerKind::Hearth(PiGains::default());
+        let hours = |r: &RunSummary, state: &str| {
+            r.sg_ready_output
+                .hours_by_state
+                .get(state)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        // A hashprice that makes the miner cheaper all day: the policy asks
+        // for `block` throughout, the outputs block for at most 2 h at a
+        // time, rest 10 min, and block again.
+        let rich = run_sources(&heat_pump_day(0.5), hearth, HeatSources::Policy);
+        let out = &rich.sg_ready_output;
+        let total: f64 = out.hours_by_state.values().sum();
+        assert!((total - rich.simulated_hours).abs() < 0.01, "{out:?}");
+        assert!(
+            hours(&rich, "block") > 0.5 * rich.simulated_hours,
+            "{out:?}"
+        );
+        let blocks = (out.switches + 1) / 2;
+        assert!(
+            hours(&rich, "block") <= blocks as f64 * 2.0 + 0.01,
+            "no block longer than 2 h: {out:?}"
+        );
+        assert!(
+            out.held_hours > 0.0,
+            "the rests after each 2 h block: {out:?}"
+        );
+        // Cheap mining never: the outputs stay normal.
+        let plain = run_sources(&heat_pump_day(0.0), hearth, HeatSources::Policy);
+        assert_eq!(hours(&plain, "block"), 0.0, "{:?}", plain.sg_ready_output);
+        assert_eq!(plain.sg_ready_output.switches, 0);
+        // No policy, nothing drives them.
+        let miner_only = run_sources(&heat_pump_day(0.5), hearth, HeatSources::MinerOnly);
+        assert!(miner_only.sg_ready_output.hours_by_state.is_empty());
     }
 }
