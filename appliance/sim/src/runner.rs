@@ -944,7 +944,7 @@ capacity_w = [[-20, 1000], [7, 2000]]
             hours(&rich, "block") > 0.5 * rich.simulated_hours,
             "{out:?}"
         );
-        let blocks = (out.switches + 1) / 2;
+        let blocks = out.switches.div_ceil(2);
         assert!(
             hours(&rich, "block") <= blocks as f64 * 2.0 + 0.01,
             "no block longer than 2 h: {out:?}"
