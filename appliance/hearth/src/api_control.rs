@@ -78,6 +78,10 @@ struct ControlView {
     sg_ready_output: serde_json::Value,
     /// Per zone with any: the fresh external temperature and window contact.
     zone_inputs: std::collections::BTreeMap<String, ZoneInputsView>,
+    /// Per pool zone with `circulation_gpio`: `input` (what is read) and
+    /// the last read `error` (`null` while readable; an error = not running).
+    #[schema(value_type = Object)]
+    circulation_inputs: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -162,6 +166,7 @@ async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
         house: c.house.at(now),
         zone_inputs: zone_inputs_view(&c.house, now),
         sg_ready_output: c.sg_output_json(),
+        circulation_inputs: c.circulation_json(),
     })
 }
 

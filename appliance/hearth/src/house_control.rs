@@ -281,6 +281,23 @@ impl ControlState {
         self.circulation_inputs.get(zone).and_then(|i| i.sim_line())
     }
 
+    /// The circulation inputs for GET /api/v1/control.
+    pub fn circulation_json(&self) -> serde_json::Value {
+        self.circulation_inputs
+            .iter()
+            .map(|(zone, input)| {
+                (
+                    zone.clone(),
+                    serde_json::json!({
+                        "input": input.describe(),
+                        "error": self.circulation_errors.get(zone),
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
     /// Reads `zone`'s configured circulation input: `None` without one; a
     /// read error is "not running" (logged once until a good read).
     fn read_circulation(&mut self, zone: &str) -> Option<bool> {
@@ -632,6 +649,15 @@ mod tests {
         assert_eq!(c.read_circulation("spa"), Some(false));
         assert_eq!(c.read_circulation("room"), None);
         assert!(c.sim_circulation_line("spa").is_some());
+        let view = c.circulation_json();
+        assert!(
+            view["pool"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("ioctl failed")),
+            "{view}"
+        );
+        assert_eq!(view["spa"]["input"], "simulated circulation line", "{view}");
+        assert!(view["spa"]["error"].is_null(), "{view}");
         assert!(c.sim_circulation_line("pool").is_none());
     }
 
