@@ -152,6 +152,52 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
         .map(io::Error::kind)
 }
 
+/// Opens `config`'s chip and requests its line with `flags` (an output
+/// starting at physical level `default`), with errors that name the path,
+/// the offset and what to check.
+fn request_line(
+    config: &LineConfig,
+    consumer: &str,
+    flags: LineRequestFlags,
+    default: u8,
+) -> Result<CdevPin, LinuxError> {
+    let path = &config.chip;
+    let mut chip = Chip::new(path).map_err(|e| {
+        let hint_text = match io_kind(&e) {
+            Some(io::ErrorKind::PermissionDenied) => hint(GPIO_PERMISSION_HINT),
+            _ if !path.exists() => hint(GPIO_MISSING_HINT),
+            _ => String::new(),
+        };
+        LinuxError::GpioChip {
+            path: path.clone(),
+            reason: if path.exists() {
+                e.to_string()
+            } else {
+                "no such device".into()
+            },
+            hint: hint_text,
+        }
+    })?;
+    let line_error = |e: &dyn std::error::Error, extra: &str| LinuxError::GpioLine {
+        path: path.clone(),
+        offset: config.offset,
+        consumer: consumer.to_string(),
+        reason: e.to_string(),
+        hint: hint(extra),
+    };
+    let line = chip
+        .get_line(config.offset)
+        .map_err(|e| line_error(&e, "the offset is the BCM GPIO number (0-27 on the header)"))?;
+    let handle = line.request(flags, default, consumer).map_err(|e| {
+        line_error(
+            &e,
+            "is the line used by another program or a device-tree overlay? \
+             `gpioinfo` shows its consumer",
+        )
+    })?;
+    CdevPin::new(handle).map_err(|e| line_error(&e, ""))
+}
+
 impl GpioOutput {
     /// Request `config`'s line as an output driven to `asserted` from the
     /// first moment. `consumer` is the label `gpioinfo` shows.
@@ -160,44 +206,12 @@ impl GpioOutput {
         consumer: &str,
         asserted: bool,
     ) -> Result<GpioOutput, LinuxError> {
-        let path = &config.chip;
-        let mut chip = Chip::new(path).map_err(|e| {
-            let hint_text = match io_kind(&e) {
-                Some(io::ErrorKind::PermissionDenied) => hint(GPIO_PERMISSION_HINT),
-                _ if !path.exists() => hint(GPIO_MISSING_HINT),
-                _ => String::new(),
-            };
-            LinuxError::GpioChip {
-                path: path.clone(),
-                reason: if path.exists() {
-                    e.to_string()
-                } else {
-                    "no such device".into()
-                },
-                hint: hint_text,
-            }
-        })?;
-        let line_error = |e: &dyn std::error::Error, extra: &str| LinuxError::GpioLine {
-            path: path.clone(),
-            offset: config.offset,
-            consumer: consumer.to_string(),
-            reason: e.to_string(),
-            hint: hint(extra),
-        };
-        let line = chip.get_line(config.offset).map_err(|e| {
-            line_error(&e, "the offset is the BCM GPIO number (0-27 on the header)")
-        })?;
-        let level = u8::from(config.level_for(asserted));
-        let handle = line
-            .request(LineRequestFlags::OUTPUT, level, consumer)
-            .map_err(|e| {
-                line_error(
-                    &e,
-                    "is the line used by another program or a device-tree overlay? \
-                     `gpioinfo` shows its consumer",
-                )
-            })?;
-        let pin = CdevPin::new(handle).map_err(|e| line_error(&e, ""))?;
+        let pin = request_line(
+            config,
+            consumer,
+            LineRequestFlags::OUTPUT,
+            u8::from(config.level_for(asserted)),
+        )?;
         Ok(GpioOutput {
             pin,
             config: config.clone(),
@@ -268,43 +282,7 @@ impl GpioInput {
     /// Request `config`'s line as an input. `consumer` is the label
     /// `gpioinfo` shows.
     pub fn open(config: &LineConfig, consumer: &str) -> Result<GpioInput, LinuxError> {
-        let path = &config.chip;
-        let mut chip = Chip::new(path).map_err(|e| {
-            let hint_text = match io_kind(&e) {
-                Some(io::ErrorKind::PermissionDenied) => hint(GPIO_PERMISSION_HINT),
-                _ if !path.exists() => hint(GPIO_MISSING_HINT),
-                _ => String::new(),
-            };
-            LinuxError::GpioChip {
-                path: path.clone(),
-                reason: if path.exists() {
-                    e.to_string()
-                } else {
-                    "no such device".into()
-                },
-                hint: hint_text,
-            }
-        })?;
-        let line_error = |e: &dyn std::error::Error, extra: &str| LinuxError::GpioLine {
-            path: path.clone(),
-            offset: config.offset,
-            consumer: consumer.to_string(),
-            reason: e.to_string(),
-            hint: hint(extra),
-        };
-        let line = chip.get_line(config.offset).map_err(|e| {
-            line_error(&e, "the offset is the BCM GPIO number (0-27 on the header)")
-        })?;
-        let handle = line
-            .request(LineRequestFlags::INPUT, 0, consumer)
-            .map_err(|e| {
-                line_error(
-                    &e,
-                    "is the line used by another program or a device-tree overlay? \
-                     `gpioinfo` shows its consumer",
-                )
-            })?;
-        let pin = CdevPin::new(handle).map_err(|e| line_error(&e, ""))?;
+        let pin = request_line(config, consumer, LineRequestFlags::INPUT, 0)?;
         Ok(GpioInput {
             pin,
             config: config.clone(),
