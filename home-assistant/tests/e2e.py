@@ -428,7 +428,7 @@ def main():
         def presets():
             return hearth_get(f"/api/v1/zones/{ZONE}/presets")
 
-        def work():
+        def work_status():
             return hearth_get("/api/v1/status")["work"]
 
         round_trip("preset eco: HA -> Hearth -> HA",
@@ -477,8 +477,8 @@ def main():
 
         round_trip("switch mining off: heat-only work in Hearth, HA shows it",
                    ("switch", "turn_off", {"entity_id": "switch.hearth_mining"}),
-                   lambda: hearth_settings()["mining_enabled"] is False and work()["mode"] == "heat_only"
-                   and "switched off" in work()["reason"],
+                   lambda: hearth_settings()["mining_enabled"] is False and work_status()["mode"] == "heat_only"
+                   and "switched off" in work_status()["reason"],
                    lambda: states()["switch.hearth_mining"]["state"] == "off"
                    and states()["binary_sensor.hearth_heat_only"]["state"] == "on")
         # Heat follows the thermostat, not the switch: a zone that heats draws power.
@@ -488,7 +488,7 @@ def main():
               (st_now["zones"][0], st_now["boards"][0]))
         round_trip("switch mining on: mining again",
                    ("switch", "turn_on", {"entity_id": "switch.hearth_mining"}),
-                   lambda: hearth_settings()["mining_enabled"] is True and work()["mode"] == "source",
+                   lambda: hearth_settings()["mining_enabled"] is True and work_status()["mode"] == "source",
                    lambda: states()["switch.hearth_mining"]["state"] == "on"
                    and states()["binary_sensor.hearth_heat_only"]["state"] == "off", timeout_s=60)
 
@@ -508,7 +508,7 @@ def main():
                 check(f"blueprint: {what} (Hearth setpoint {want})", False, str(e))
         # Away on presence sets presets, not temperatures: Hearth's preset
         # table decides the setpoint and Home Assistant shows the preset.
-        table = presets()
+        table = presets()["table"]
         for what, call, preset in [
             ("nobody home: away preset", ("input_boolean", "turn_off", {"entity_id": "input_boolean.hearth_test_home"}), "away"),
             ("home again: comfort preset", ("input_boolean", "turn_on", {"entity_id": "input_boolean.hearth_test_home"}), "comfort"),
