@@ -74,8 +74,10 @@ pub enum Strategy {
     Economic,
     /// The heat pump carries the load; the miner is a backup stage below the
     /// setpoint, tops up below the balance point and carries the load during
-    /// a lockout. The economic switch is off, so PV soak and cheap hours only
-    /// raise the setpoint while the miner is topping up or carrying the load.
+    /// a lockout. The economic switch is off. The miner also joins the heat
+    /// pump (top-up, within the comfort band) while soaking PV surplus and,
+    /// with `cheap_preheat`, while SG-Ready says recommend/force; a cheap
+    /// grid price alone does not (it is cheaper still in the heat pump).
     HeatPumpFirst,
     /// The miner carries the load before the heat pump, whatever the
     /// economics; the SG-Ready outputs stay at normal so the heat pump's own
@@ -453,10 +455,10 @@ impl Policy {
                 ));
                 (MinerRole::TopUp, Rule::BelowBalancePoint)
             } else {
-                self.heat_pump_carries(strategy, revenue, price, cop, &mut why)
+                self.heat_pump_carries(house, strategy, revenue, price, cop, &mut why)
             }
         } else {
-            self.heat_pump_carries(strategy, revenue, price, cop, &mut why)
+            self.heat_pump_carries(house, strategy, revenue, price, cop, &mut why)
         };
         if s.drive_sg_ready && sg_out.is_none() && self.cop.is_some() {
             sg_out = Some(SgReady::Normal);
@@ -514,12 +516,26 @@ impl Policy {
     /// under `pv_only` runs only while soaking PV and is off otherwise.
     fn heat_pump_carries(
         &self,
+        house: &HouseNow,
         strategy: Strategy,
         revenue: f64,
         price: f64,
         cop: Option<f64>,
         why: &mut Vec<String>,
     ) -> (MinerRole, Rule) {
+        let s = &self.settings;
+        let utility_asks =
+            s.cheap_preheat && matches!(house.sg_ready, Some(SgReady::Recommend | SgReady::Force));
+        if strategy == Strategy::HeatPumpFirst && (self.soaking || utility_asks) {
+            // Free PV or the utility asking for load: the miner joins the
+            // heat pump (the soak or cheap-hours rule then sets the band).
+            why.push(
+                "strategy heat_pump_first: the heat pump carries the load, the miner adds \
+                 heat from the PV surplus or on the utility's SG-Ready request"
+                    .to_string(),
+            );
+            return (MinerRole::TopUp, Rule::EconomicHeatPump);
+        }
         if strategy != Strategy::PvOnly {
             why.push(self.heat_pump_cheaper(revenue, price, cop));
             return (MinerRole::Backup, Rule::EconomicHeatPump);
@@ -785,6 +801,43 @@ mod tests {
             Some(SgReady::Normal),
             "never holds the heat pump back"
         );
+    }
+
+    #[test]
+    fn heat_pump_first_adds_the_miner_on_pv_and_on_the_utilitys_request_only() {
+        let at = Timestamp::from_secs;
+        let mut p = with(Strategy::HeatPumpFirst, 0.0);
+        p.settings.cheap_preheat = true;
+        p.settings.cheap_price_per_kwh = 0.50;
+        // A cheap grid price alone: still backup (the heat pump is cheaper).
+        let d = p.clone().decide(&house(7.0), at(0), None);
+        assert_eq!((d.miner, d.setpoint_offset_k), (MinerRole::Backup, -0.3));
+        // SG-Ready recommend: the miner joins within the band.
+        let mut asked = house(7.0);
+        asked.sg_ready = Some(SgReady::Recommend);
+        let d = p.clone().decide(&asked, at(0), None);
+        assert_eq!(
+            (d.miner, d.rule, d.setpoint_offset_k),
+            (MinerRole::TopUp, Rule::CheapHours, 1.0),
+            "{d:?}"
+        );
+        // ... but not without the cheap-hours rule.
+        let mut q = p.clone();
+        q.settings.cheap_preheat = false;
+        assert_eq!(q.decide(&asked, at(0), None).miner, MinerRole::Backup);
+        // PV surplus past its delay: the miner soaks it next to the heat pump.
+        let sunny = HouseNow {
+            pv_surplus_w: Some(Watts(900.0)),
+            ..house(7.0)
+        };
+        assert_eq!(p.decide(&sunny, at(0), None).miner, MinerRole::Backup);
+        let d = p.decide(&sunny, at(300), None);
+        assert_eq!(
+            (d.miner, d.rule, d.setpoint_offset_k),
+            (MinerRole::TopUp, Rule::PvSoak, 1.0),
+            "{d:?}"
+        );
+        assert_eq!(d.sg_ready_out, Some(SgReady::Normal));
     }
 
     #[test]
