@@ -50,7 +50,7 @@ EXPECTED = {
               "preset_modes": ["comfort", "eco", "away", "boost", "frost"]},
     "number.hearth_power_limit": {"min": 0, "max": 1000000, "step": 10, "mode": "box",
                                   "unit_of_measurement": "W", "device_class": "power"},
-    "select.hearth_strategy": {"options": ["economic", "heat_pump_first"]},
+    "select.hearth_strategy": {"options": ["economic", "heat_pump_first", "miner_first", "pv_only"]},
     "switch.hearth_mining": {"icon": "mdi:pickaxe"},
     "sensor.hearth_power": {"unit_of_measurement": "W", "device_class": "power", "state_class": "measurement"},
     "sensor.hearth_energy": {"unit_of_measurement": "kWh", "device_class": "energy", "state_class": "total_increasing"},
@@ -167,8 +167,6 @@ automation:
       input:
         zone: {CLIMATE}
         presence: input_boolean.hearth_test_home
-        away_temperature: 16
-        comfort_temperature: 21
         away_after: {{seconds: 0}}
   - alias: hearth cheap hours
     use_blueprint:
@@ -430,7 +428,7 @@ def main():
         def presets():
             return hearth_get(f"/api/v1/zones/{ZONE}/presets")
 
-        def work():
+        def work_status():
             return hearth_get("/api/v1/status")["work"]
 
         round_trip("preset eco: HA -> Hearth -> HA",
@@ -459,19 +457,28 @@ def main():
 
         round_trip("select strategy heat_pump_first: HA -> Hearth -> HA",
                    ("select", "select_option", {"entity_id": "select.hearth_strategy", "option": "heat_pump_first"}),
-                   lambda: hearth_settings()["policy"]["economic_switch"] is False,
+                   lambda: hearth_settings()["policy"]["economic_switch"] is False
+                   and hearth_settings()["policy"]["strategy"] == "heat_pump_first",
                    lambda: states()["select.hearth_strategy"]["state"] == "heat_pump_first")
         refused("strategy 'cheapest'", "hearth/control/strategy/set", "cheapest",
-                lambda: hearth_settings()["policy"]["economic_switch"] is False)
+                lambda: hearth_settings()["policy"]["economic_switch"] is False
+                and hearth_settings()["policy"]["strategy"] == "heat_pump_first"
+                and states()["select.hearth_strategy"]["state"] == "heat_pump_first")
+        for name in ("miner_first", "pv_only"):
+            round_trip(f"select strategy {name}: HA -> Hearth -> HA",
+                       ("select", "select_option", {"entity_id": "select.hearth_strategy", "option": name}),
+                       lambda: hearth_settings()["policy"]["strategy"] == name,
+                       lambda: states()["select.hearth_strategy"]["state"] == name)
         round_trip("select strategy economic",
                    ("select", "select_option", {"entity_id": "select.hearth_strategy", "option": "economic"}),
-                   lambda: hearth_settings()["policy"]["economic_switch"] is True,
+                   lambda: hearth_settings()["policy"]["economic_switch"] is True
+                   and hearth_settings()["policy"]["strategy"] == "economic",
                    lambda: states()["select.hearth_strategy"]["state"] == "economic")
 
         round_trip("switch mining off: heat-only work in Hearth, HA shows it",
                    ("switch", "turn_off", {"entity_id": "switch.hearth_mining"}),
-                   lambda: hearth_settings()["mining_enabled"] is False and work()["mode"] == "heat_only"
-                   and "switched off" in work()["reason"],
+                   lambda: hearth_settings()["mining_enabled"] is False and work_status()["mode"] == "heat_only"
+                   and "switched off" in work_status()["reason"],
                    lambda: states()["switch.hearth_mining"]["state"] == "off"
                    and states()["binary_sensor.hearth_heat_only"]["state"] == "on")
         # Heat follows the thermostat, not the switch: a zone that heats draws power.
@@ -481,7 +488,7 @@ def main():
               (st_now["zones"][0], st_now["boards"][0]))
         round_trip("switch mining on: mining again",
                    ("switch", "turn_on", {"entity_id": "switch.hearth_mining"}),
-                   lambda: hearth_settings()["mining_enabled"] is True and work()["mode"] == "source",
+                   lambda: hearth_settings()["mining_enabled"] is True and work_status()["mode"] == "source",
                    lambda: states()["switch.hearth_mining"]["state"] == "on"
                    and states()["binary_sensor.hearth_heat_only"]["state"] == "off", timeout_s=60)
 
@@ -492,8 +499,6 @@ def main():
             ("dear price ends pre-heat", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_price", "value": 0.40}), 21.0),
             ("PV surplus boosts", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_pv", "value": 1500}), 23.0),
             ("no surplus, back to normal", ("input_number", "set_value", {"entity_id": "input_number.hearth_test_pv", "value": 0}), 21.0),
-            ("nobody home: away", ("input_boolean", "turn_off", {"entity_id": "input_boolean.hearth_test_home"}), 16.0),
-            ("home again: comfort", ("input_boolean", "turn_on", {"entity_id": "input_boolean.hearth_test_home"}), 21.0),
         ]:
             service(*call)
             try:
@@ -501,6 +506,21 @@ def main():
                 check(f"blueprint: {what} (Hearth setpoint {want})", True)
             except TimeoutError as e:
                 check(f"blueprint: {what} (Hearth setpoint {want})", False, str(e))
+        # Away on presence sets presets, not temperatures: Hearth's preset
+        # table decides the setpoint and Home Assistant shows the preset.
+        table = presets()["table"]
+        for what, call, preset in [
+            ("nobody home: away preset", ("input_boolean", "turn_off", {"entity_id": "input_boolean.hearth_test_home"}), "away"),
+            ("home again: comfort preset", ("input_boolean", "turn_on", {"entity_id": "input_boolean.hearth_test_home"}), "comfort"),
+        ]:
+            service(*call)
+            want = table[f"{preset}_c"]
+            try:
+                wait_until(what, lambda: presets()["active"] == preset and hearth_zone()["setpoint_c"] == want
+                           and states()[CLIMATE]["attributes"].get("preset_mode") == preset, 20)
+                check(f"blueprint: {what} (Hearth preset {preset}, setpoint {want})", True)
+            except TimeoutError as e:
+                check(f"blueprint: {what} (Hearth preset {preset}, setpoint {want})", False, str(e))
 
         # 6. Stopping Hearth makes every entity unavailable.
         hearth.send_signal(signal.SIGTERM)

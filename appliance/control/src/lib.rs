@@ -43,7 +43,7 @@ pub use controller::{ControllerKind, Hearth, Hysteresis, Tpi, ZoneController, Zo
 pub use economics::{Economics, Interval};
 pub use house::{HeatPumpState, HouseInputs, HouseNow, Reading, SgReady};
 pub use pi::{PiController, PiGains};
-pub use policy::{CopCurve, Decision, MinerRole, Policy, PolicySettings, Rule, Tariff};
+pub use policy::{CopCurve, Decision, MinerRole, Policy, PolicySettings, Rule, Strategy, Tariff};
 pub use preset::{Preset, PresetTable};
 pub use schedule::{Schedule, ScheduleEntry, ALL_DAYS};
 pub use sg_output::{SgOutputView, SgReadyOutput};

@@ -21,6 +21,11 @@
 //!    priced at the feed-in tariff); below `pv_stop_w` for the delay stops it.
 //! 6. **Cheap hours** (`cheap_preheat`): a price at or below
 //!    `cheap_price_per_kwh`, or SG-Ready state 3/4, warms within the band.
+//!
+//! A [`Strategy`] (`strategy` in the settings) names which of these rules
+//! decide the miner's role; see its variants. Without one, the strategy is
+//! `economic` while `economic_switch` is on and `heat_pump_first` when off
+//! (what the settings meant before strategies had names).
 
 use crate::house::{HeatPumpState, HouseNow, SgReady};
 use hearth_core::{Celsius, Timestamp};
@@ -51,6 +56,76 @@ pub struct PolicySettings {
     pub miner_efficiency_j_per_th: f64,
     /// What exported PV earns per kWh: the price of soaking it instead.
     pub feed_in_per_kwh: f64,
+    /// The named rule set; `None` derives it from `economic_switch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+}
+
+/// Which heat source goes first, as a named combination of the rules above.
+/// Under every strategy the utility block stops the miner (if obeyed) and a
+/// house without a heat pump is heated by the miner: heat comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Cheapest net heat: all rules. The miner replaces the heat pump while
+    /// a kWh of its heat costs no more (economic switch, holding the heat
+    /// pump back over SG-Ready), tops up below the balance point, carries
+    /// the load during a lockout, soaks PV and cheap hours while it runs.
+    Economic,
+    /// The heat pump carries the load; the miner is a backup stage below the
+    /// setpoint, tops up below the balance point and carries the load during
+    /// a lockout. The economic switch is off. The miner also joins the heat
+    /// pump (top-up, within the comfort band) while soaking PV surplus and,
+    /// with `cheap_preheat`, while SG-Ready says recommend/force; a cheap
+    /// grid price alone does not (it is cheaper still in the heat pump).
+    HeatPumpFirst,
+    /// The miner carries the load before the heat pump, whatever the
+    /// economics; the SG-Ready outputs stay at normal so the heat pump's own
+    /// thermostat backs it up. PV soak and cheap hours apply.
+    MinerFirst,
+    /// The miner heats only on PV surplus (the PV soak rule, priced at the
+    /// feed-in tariff) and otherwise stays off, except where the heat pump
+    /// needs it: during a lockout and, with `backup_below_balance_point`,
+    /// below the balance point.
+    PvOnly,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Economic,
+        Strategy::HeatPumpFirst,
+        Strategy::MinerFirst,
+        Strategy::PvOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Economic => "economic",
+            Strategy::HeatPumpFirst => "heat_pump_first",
+            Strategy::MinerFirst => "miner_first",
+            Strategy::PvOnly => "pv_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// `settings` with this strategy, everything else kept. Picking
+    /// `economic` or `heat_pump_first` also sets `economic_switch` to match,
+    /// so the switch and the name never disagree.
+    pub fn applied_to(self, settings: &PolicySettings) -> PolicySettings {
+        let economic_switch = match self {
+            Strategy::Economic => true,
+            Strategy::HeatPumpFirst => false,
+            Strategy::MinerFirst | Strategy::PvOnly => settings.economic_switch,
+        };
+        PolicySettings {
+            strategy: Some(self),
+            economic_switch,
+            ..settings.clone()
+        }
+    }
 }
 
 impl Default for PolicySettings {
@@ -71,11 +146,21 @@ impl Default for PolicySettings {
             comfort_band_k: 1.0,
             miner_efficiency_j_per_th: 17.5,
             feed_in_per_kwh: 0.08,
+            strategy: None,
         }
     }
 }
 
 impl PolicySettings {
+    /// The strategy in force: the named one, else the economic switch's.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy.unwrap_or(if self.economic_switch {
+            Strategy::Economic
+        } else {
+            Strategy::HeatPumpFirst
+        })
+    }
+
     /// Refuses settings that make no sense, naming the key.
     pub fn check(&self) -> Result<(), String> {
         let range = |k: &str, v: f64, lo: f64, hi: f64| {
@@ -99,6 +184,9 @@ impl PolicySettings {
             500.0,
         )?;
         range("feed_in_per_kwh", self.feed_in_per_kwh, -10.0, 10.0)?;
+        if self.strategy == Some(Strategy::PvOnly) && !self.pv_soak {
+            return Err("strategy pv_only needs pv_soak = true (it heats on PV only)".to_string());
+        }
         Ok(())
     }
 }
@@ -187,6 +275,10 @@ pub enum Rule {
     NoHeatPump,
     PvSoak,
     CheapHours,
+    /// Strategy `miner_first`: the miner carries the load.
+    MinerFirst,
+    /// Strategy `pv_only` without a PV surplus: the miner stays off.
+    PvOnly,
 }
 
 /// What the policy decided, and why.
@@ -319,6 +411,7 @@ impl Policy {
             (Some(c), Some(o)) => Some(c.at(o)),
             _ => None,
         };
+        let strategy = s.strategy();
         let mut why = Vec::new();
         let mut sg_out = None;
 
@@ -331,8 +424,16 @@ impl Policy {
         } else if s.backup_below_balance_point && house.heat_pump == Some(HeatPumpState::Lockout) {
             why.push("the heat pump reports a lockout: the miner carries the load".to_string());
             (MinerRole::Primary, Rule::HeatPumpUnavailable)
+        } else if strategy == Strategy::MinerFirst {
+            why.push(
+                "strategy miner_first: the miner carries the load, the heat pump backs it up"
+                    .to_string(),
+            );
+            (MinerRole::Primary, Rule::MinerFirst)
         } else if let (true, Some(cop)) = (
-            s.economic_switch && cop.is_some_and(|c| revenue >= price * (1.0 - 1.0 / c)),
+            strategy == Strategy::Economic
+                && s.economic_switch
+                && cop.is_some_and(|c| revenue >= price * (1.0 - 1.0 / c)),
             cop,
         ) {
             why.push(format!(
@@ -354,12 +455,10 @@ impl Policy {
                 ));
                 (MinerRole::TopUp, Rule::BelowBalancePoint)
             } else {
-                why.push(self.heat_pump_cheaper(revenue, price, cop));
-                (MinerRole::Backup, Rule::EconomicHeatPump)
+                self.heat_pump_carries(house, strategy, revenue, price, cop, &mut why)
             }
         } else {
-            why.push(self.heat_pump_cheaper(revenue, price, cop));
-            (MinerRole::Backup, Rule::EconomicHeatPump)
+            self.heat_pump_carries(house, strategy, revenue, price, cop, &mut why)
         };
         if s.drive_sg_ready && sg_out.is_none() && self.cop.is_some() {
             sg_out = Some(SgReady::Normal);
@@ -410,6 +509,47 @@ impl Policy {
             price_per_kwh: price,
             revenue_per_kwh: revenue,
             cop,
+        }
+    }
+
+    /// The heat pump carries the load: the miner is its backup stage, or
+    /// under `pv_only` runs only while soaking PV and is off otherwise.
+    fn heat_pump_carries(
+        &self,
+        house: &HouseNow,
+        strategy: Strategy,
+        revenue: f64,
+        price: f64,
+        cop: Option<f64>,
+        why: &mut Vec<String>,
+    ) -> (MinerRole, Rule) {
+        let s = &self.settings;
+        let utility_asks =
+            s.cheap_preheat && matches!(house.sg_ready, Some(SgReady::Recommend | SgReady::Force));
+        if strategy == Strategy::HeatPumpFirst && (self.soaking || utility_asks) {
+            // Free PV or the utility asking for load: the miner joins the
+            // heat pump (the soak or cheap-hours rule then sets the band).
+            why.push(
+                "strategy heat_pump_first: the heat pump carries the load, the miner adds \
+                 heat from the PV surplus or on the utility's SG-Ready request"
+                    .to_string(),
+            );
+            return (MinerRole::TopUp, Rule::EconomicHeatPump);
+        }
+        if strategy != Strategy::PvOnly {
+            why.push(self.heat_pump_cheaper(revenue, price, cop));
+            return (MinerRole::Backup, Rule::EconomicHeatPump);
+        }
+        if self.soaking {
+            why.push("strategy pv_only: the miner runs on the PV surplus".to_string());
+            (MinerRole::Primary, Rule::PvSoak)
+        } else {
+            why.push(
+                "strategy pv_only: no PV surplus to soak, the heat pump carries the load \
+                 and the miner is off"
+                    .to_string(),
+            );
+            (MinerRole::Off, Rule::PvOnly)
         }
     }
 
@@ -589,6 +729,219 @@ mod tests {
             p.decide(&live, Timestamp::from_secs(9 * 3600), None).rule,
             Rule::CheapHours
         );
+    }
+
+    fn with(strategy: Strategy, hashprice: f64) -> Policy {
+        let mut p = policy(hashprice);
+        p.settings = strategy.applied_to(&p.settings);
+        p
+    }
+
+    /// (role, rule) for the heat pump running at 7 °C, below the balance
+    /// point, in a lockout and under a utility block.
+    fn roles(p: &Policy) -> Vec<(MinerRole, Rule)> {
+        let now = Timestamp::from_secs(0);
+        let mut lockout = house(3.0);
+        lockout.heat_pump = Some(HeatPumpState::Lockout);
+        let mut block = house(-12.0);
+        block.sg_ready = Some(SgReady::Block);
+        [house(7.0), house(-12.0), lockout, block]
+            .iter()
+            .map(|h| {
+                let d = p.clone().decide(h, now, None);
+                (d.miner, d.rule)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn economic_strategy_runs_every_rule() {
+        // 0.099/TH/day makes the miner the cheaper heat at 7 °C (see the
+        // boundary test) and, with the colder COP, at -12 °C too; at 0.05 it
+        // is the dearer one at both.
+        let rich = with(Strategy::Economic, 0.099);
+        assert!(rich.settings.economic_switch);
+        assert_eq!(
+            roles(&rich),
+            [
+                (MinerRole::Primary, Rule::EconomicMiner),
+                (MinerRole::Primary, Rule::EconomicMiner),
+                (MinerRole::Primary, Rule::HeatPumpUnavailable),
+                (MinerRole::Off, Rule::UtilityBlock),
+            ]
+        );
+        assert_eq!(
+            roles(&with(Strategy::Economic, 0.05)),
+            [
+                (MinerRole::Backup, Rule::EconomicHeatPump),
+                (MinerRole::TopUp, Rule::BelowBalancePoint),
+                (MinerRole::Primary, Rule::HeatPumpUnavailable),
+                (MinerRole::Off, Rule::UtilityBlock),
+            ]
+        );
+    }
+
+    #[test]
+    fn heat_pump_first_keeps_the_miner_as_backup_however_well_it_pays() {
+        let p = with(Strategy::HeatPumpFirst, 10.0);
+        assert!(!p.settings.economic_switch);
+        assert_eq!(
+            roles(&p),
+            [
+                (MinerRole::Backup, Rule::EconomicHeatPump),
+                (MinerRole::TopUp, Rule::BelowBalancePoint),
+                (MinerRole::Primary, Rule::HeatPumpUnavailable),
+                (MinerRole::Off, Rule::UtilityBlock),
+            ]
+        );
+        let d = p.clone().decide(&house(7.0), Timestamp::from_secs(0), None);
+        assert_eq!(d.setpoint_offset_k, -0.3);
+        assert_eq!(
+            d.sg_ready_out,
+            Some(SgReady::Normal),
+            "never holds the heat pump back"
+        );
+    }
+
+    #[test]
+    fn heat_pump_first_adds_the_miner_on_pv_and_on_the_utilitys_request_only() {
+        let at = Timestamp::from_secs;
+        let mut p = with(Strategy::HeatPumpFirst, 0.0);
+        p.settings.cheap_preheat = true;
+        p.settings.cheap_price_per_kwh = 0.50;
+        // A cheap grid price alone: still backup (the heat pump is cheaper).
+        let d = p.clone().decide(&house(7.0), at(0), None);
+        assert_eq!((d.miner, d.setpoint_offset_k), (MinerRole::Backup, -0.3));
+        // SG-Ready recommend: the miner joins within the band.
+        let mut asked = house(7.0);
+        asked.sg_ready = Some(SgReady::Recommend);
+        let d = p.clone().decide(&asked, at(0), None);
+        assert_eq!(
+            (d.miner, d.rule, d.setpoint_offset_k),
+            (MinerRole::TopUp, Rule::CheapHours, 1.0),
+            "{d:?}"
+        );
+        // ... but not without the cheap-hours rule.
+        let mut q = p.clone();
+        q.settings.cheap_preheat = false;
+        assert_eq!(q.decide(&asked, at(0), None).miner, MinerRole::Backup);
+        // PV surplus past its delay: the miner soaks it next to the heat pump.
+        let sunny = HouseNow {
+            pv_surplus_w: Some(Watts(900.0)),
+            ..house(7.0)
+        };
+        assert_eq!(p.decide(&sunny, at(0), None).miner, MinerRole::Backup);
+        let d = p.decide(&sunny, at(300), None);
+        assert_eq!(
+            (d.miner, d.rule, d.setpoint_offset_k),
+            (MinerRole::TopUp, Rule::PvSoak, 1.0),
+            "{d:?}"
+        );
+        assert_eq!(d.sg_ready_out, Some(SgReady::Normal));
+    }
+
+    #[test]
+    fn miner_first_carries_the_load_however_badly_it_pays() {
+        let p = with(Strategy::MinerFirst, 0.0);
+        assert_eq!(
+            roles(&p),
+            [
+                (MinerRole::Primary, Rule::MinerFirst),
+                (MinerRole::Primary, Rule::MinerFirst),
+                (MinerRole::Primary, Rule::HeatPumpUnavailable),
+                (MinerRole::Off, Rule::UtilityBlock),
+            ]
+        );
+        let d = p.clone().decide(&house(7.0), Timestamp::from_secs(0), None);
+        assert_eq!(d.setpoint_offset_k, 0.0, "at the setpoint, not below it");
+        assert_eq!(
+            d.sg_ready_out,
+            Some(SgReady::Normal),
+            "the heat pump stays free to back it up"
+        );
+        assert!(d.reason().contains("miner_first"), "{d:?}");
+        // Cheap hours still pre-heat while the miner carries the load.
+        let mut p = p;
+        p.settings.cheap_preheat = true;
+        p.settings.cheap_price_per_kwh = 0.30;
+        let d = p.decide(&house(7.0), Timestamp::from_secs(0), None);
+        assert_eq!((d.rule, d.setpoint_offset_k), (Rule::CheapHours, 1.0));
+    }
+
+    #[test]
+    fn pv_only_heats_on_surplus_and_otherwise_leaves_it_to_the_heat_pump() {
+        let mut p = with(Strategy::PvOnly, 10.0);
+        assert_eq!(
+            roles(&p),
+            [
+                (MinerRole::Off, Rule::PvOnly),
+                (MinerRole::TopUp, Rule::BelowBalancePoint),
+                (MinerRole::Primary, Rule::HeatPumpUnavailable),
+                (MinerRole::Off, Rule::UtilityBlock),
+            ]
+        );
+        let sunny = |w: f64| HouseNow {
+            pv_surplus_w: Some(Watts(w)),
+            ..house(7.0)
+        };
+        let at = Timestamp::from_secs;
+        assert_eq!(p.decide(&sunny(800.0), at(0), None).miner, MinerRole::Off);
+        let d = p.decide(&sunny(800.0), at(300), None);
+        assert_eq!(
+            (d.miner, d.rule),
+            (MinerRole::Primary, Rule::PvSoak),
+            "{d:?}"
+        );
+        assert_eq!(d.setpoint_offset_k, 1.0);
+        assert_eq!(d.price_per_kwh, 0.08);
+        assert_eq!(d.sg_ready_out, Some(SgReady::Normal));
+        // The surplus gone for the delay: off again.
+        p.decide(&sunny(0.0), at(400), None);
+        let d = p.decide(&sunny(0.0), at(700), None);
+        assert_eq!((d.miner, d.rule), (MinerRole::Off, Rule::PvOnly));
+        // Without a heat pump the miner is the heat source under any strategy.
+        let mut alone = Policy::new(
+            Strategy::PvOnly.applied_to(&PolicySettings::default()),
+            Tariff::Fixed { per_kwh: 0.3 },
+            None,
+            0.0,
+        );
+        assert_eq!(
+            alone.decide(&house(7.0), at(0), None).rule,
+            Rule::NoHeatPump
+        );
+        // It needs the PV soak rule it is named after.
+        let mut s = Strategy::PvOnly.applied_to(&PolicySettings::default());
+        s.pv_soak = false;
+        assert!(s.check().unwrap_err().contains("pv_only"));
+    }
+
+    #[test]
+    fn strategy_names_round_trip_and_the_unnamed_one_follows_the_switch() {
+        for st in Strategy::ALL {
+            assert_eq!(Strategy::parse(st.as_str()), Some(st));
+            let s = st.applied_to(&PolicySettings::default());
+            assert_eq!(s.strategy(), st);
+            let json = serde_json::to_value(&s).expect("json");
+            assert_eq!(json["strategy"], st.as_str());
+            let back: PolicySettings = serde_json::from_value(json).expect("back");
+            assert_eq!(back, s);
+        }
+        assert_eq!(Strategy::parse("cheapest"), None);
+        let legacy = PolicySettings::default();
+        assert_eq!(legacy.strategy(), Strategy::Economic);
+        assert!(serde_json::to_value(&legacy)
+            .expect("json")
+            .get("strategy")
+            .is_none());
+        let off = PolicySettings {
+            economic_switch: false,
+            ..legacy.clone()
+        };
+        assert_eq!(off.strategy(), Strategy::HeatPumpFirst);
+        // Picking economic turns the switch back on; miner_first leaves it.
+        assert!(Strategy::Economic.applied_to(&off).economic_switch);
+        assert!(!Strategy::MinerFirst.applied_to(&off).economic_switch);
     }
 
     #[test]

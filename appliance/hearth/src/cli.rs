@@ -42,6 +42,8 @@ pub enum Command {
     /// Bearer tokens for scripts talking to the running daemon.
     #[command(subcommand)]
     Token(crate::remote::TokenCommand),
+    /// Switch mining on or off on the running daemon (off: heat only).
+    Mining(crate::remote_mining::MiningArgs),
     /// The P2P sharechain node.
     #[command(subcommand)]
     Sharechain(SharechainCommand),

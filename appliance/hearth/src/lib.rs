@@ -17,6 +17,7 @@ pub mod mqtt;
 pub mod node;
 pub mod owner_only;
 pub mod remote;
+pub mod remote_mining;
 pub mod remote_mqtt;
 pub mod sdnotify;
 pub mod sg_relays;

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Zone(cmd) => print(hearth::remote::zone(&cmd)),
         Command::Events(args) => print(hearth::remote::events(&args)),
         Command::Token(cmd) => print(hearth::remote::token(&cmd)),
+        Command::Mining(args) => print(hearth::remote_mining::mining(&args)),
         Command::Mqtt(cmd) => print(hearth::remote_mqtt::mqtt(&cmd)),
         Command::Sharechain(cmd) => hearth::sharechain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     };

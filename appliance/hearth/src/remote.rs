@@ -325,6 +325,9 @@ pub fn status(args: &StatusArgs) -> Result<String> {
             f(&b["chip_temp_c"], 1, " °C"),
         ));
     }
+    if let Some(line) = crate::remote_mining::status_line(&st["work"]) {
+        out.push_str(&format!("\n{line}\n"));
+    }
     Ok(out)
 }
 

@@ -749,3 +749,70 @@ async fn in_sim_the_worlds_outdoor_temperature_is_the_policys_input() {
     );
     stop(tx, handle).await;
 }
+
+/// Polls `GET /api/v1/control` until the decision's rule is `rule`.
+async fn decision_until(app: &axum::Router, rule: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, c) = call(app, "GET", "/api/v1/control", None).await;
+        if c["decision"]["rule"] == rule {
+            return c;
+        }
+        last = c;
+    }
+    panic!("the decision never became {rule}: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_strategies_reach_the_decision_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    for (uri, body) in [
+        (
+            "/api/v1/control/economics",
+            r#"{"heat_pump_cop": [[-20, 1.6], [-7, 2.5], [7, 4.5]], "hashprice_per_th_day": 0.04}"#,
+        ),
+        ("/api/v1/control/house", r#"{"outdoor_c": 2}"#),
+    ] {
+        let (code, json) = call(&app, "PUT", uri, Some(body)).await;
+        assert_eq!(code, StatusCode::OK, "{uri}: {json}");
+    }
+    // The heat pump is the cheaper heat here: economic makes the miner backup.
+    decision_until(&app, "economic_heat_pump").await;
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/control/policy",
+        Some(r#"{"strategy": "miner_first"}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json["strategy"], "miner_first");
+    let c = decision_until(&app, "miner_first").await;
+    assert_eq!(c["decision"]["miner"], "primary", "{c}");
+    assert_eq!(c["settings"]["policy"]["strategy"], "miner_first");
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/control/policy",
+        Some(r#"{"strategy": "pv_only"}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    let c = decision_until(&app, "pv_only").await;
+    assert_eq!(c["decision"]["miner"], "off", "no PV surplus: {c}");
+
+    for (body, reason) in [
+        (r#"{"strategy": "cheapest"}"#, "unknown variant"),
+        (r#"{"strategy": "pv_only", "pv_soak": false}"#, "pv_only"),
+    ] {
+        let (code, json) = call(&app, "PUT", "/api/v1/control/policy", Some(body)).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert!(error_of(&json).contains(reason), "{body}: {json}");
+    }
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(c["settings"]["policy"]["strategy"], "pv_only", "unchanged");
+    assert_eq!(c["settings"]["policy"]["pv_soak"], true, "unchanged");
+    stop(tx, handle).await;
+}

@@ -220,3 +220,61 @@ fn cli_talks_to_the_running_daemon() {
     let out = hearth(addr, Some(&token), &["status", "--url", "https://x"]);
     assert!(stderr(&out).contains("bad URL"), "{}", stderr(&out));
 }
+
+/// `hearth status` until its text contains `want` (the work service reads
+/// the switch at its next tick).
+fn status_until(addr: SocketAddr, token: &str, want: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let out = hearth(addr, Some(token), &["status"]);
+        let text = stdout(&out);
+        if text.contains(want) {
+            return text;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "status never showed {want:?}: {text}{}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn mining_on_and_off_from_the_cli_shows_in_status() {
+    let (_daemon, addr, _dir) = start();
+    let mut c = Command::new(BIN);
+    c.args(["token", "create", "mining"])
+        .env("HEARTH_URL", format!("http://{addr}"))
+        .env("HEARTH_PASSWORD", PASSWORD);
+    let out = c.output().expect("token");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+
+    status_until(addr, &token, "mining: on (work: ");
+    // Without a token the switch is refused and stays on.
+    let out = hearth(addr, None, &["mining", "off"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    // Not on/off: clap refuses it before anything is sent.
+    let out = hearth(addr, Some(&token), &["mining", "maybe"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    status_until(addr, &token, "mining: on (work: ");
+
+    let out = hearth(addr, Some(&token), &["mining", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "mining off: heat only, nothing is submitted"
+    );
+    status_until(addr, &token, "mining: off (work: heat_only");
+    let out = hearth(addr, Some(&token), &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["work"]["mining_enabled"], false, "{v}");
+
+    let out = hearth(addr, Some(&token), &["mining", "on"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "mining on");
+    let text = status_until(addr, &token, "mining: on (work: ");
+    assert!(!text.contains("heat_only"), "{text}");
+}

@@ -761,6 +761,7 @@ fn control_commands_on_a_real_broker() {
     assert_eq!(s["mining_enabled"], false);
     assert_eq!(s["site_limit_w"], 2000.0);
     assert_eq!(s["policy"]["economic_switch"], false);
+    assert_eq!(s["policy"]["strategy"], "heat_pump_first");
     let log = std::fs::read_to_string(dir.path().join("hearth.log")).expect("log");
     assert_eq!(log.matches("MQTT command refused").count(), 7, "{log}");
 

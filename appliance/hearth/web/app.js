@@ -432,14 +432,26 @@ const RULE_SWITCHES = [
   ["cheap_preheat", "Pre-heat in cheap hours"],
 ];
 
+// The policy's named rule sets (hearth-control's Strategy, docs/configuration.md).
+const STRATEGIES = [
+  ["economic", "Economic: the cheaper heat carries the load"],
+  ["heat_pump_first", "Heat pump first: the miner is backup"],
+  ["miner_first", "Miner first: the heat pump backs it up"],
+  ["pv_only", "PV only: the miner heats on PV surplus"],
+];
+// Unset in the settings: the economic switch says which of the first two.
+const strategyOf = (pol) => pol.strategy || (pol.economic_switch ? "economic" : "heat_pump_first");
+
 function policyCard(canWrite) {
   const c = app.control;
   if (!c) return "";
   const pol = c.settings.policy, d = c.decision;
+  const strategy = strategyOf(pol);
   return `<form class="card" id="policy"><h2>Heat-source policy</h2>
     ${d ? `<p>In charge: <strong data-testid="policy-rule">${esc(d.rule.replace(/_/g, " "))}</strong> → miner <strong>${esc(d.miner)}</strong>${d.setpoint_offset_k ? `, setpoint ${d.setpoint_offset_k > 0 ? "+" : ""}${num(d.setpoint_offset_k, 1, " K")}` : ""}</p>
       <ol class="why">${d.why.map((w) => `<li>${esc(w)}</li>`).join("")}</ol>
       <p class="muted">Price ${num(d.price_per_kwh, 3)}/kWh · mining earns ${num(d.revenue_per_kwh, 3)}/kWh${d.cop == null ? "" : ` · heat pump COP ${num(d.cop, 2)}`}</p>` : `<p class="muted">No decision yet.</p>`}
+    <label>Strategy <select name="strategy" data-testid="policy-strategy" ${canWrite ? "" : "disabled"}>${STRATEGIES.map(([k, label]) => `<option value="${k}" ${k === strategy ? "selected" : ""}>${esc(label)}</option>`).join("")}</select></label>
     ${RULE_SWITCHES.map(([k, label]) => `<label class="switch"><input type="checkbox" name="${k}" ${pol[k] ? "checked" : ""} ${canWrite ? "" : "disabled"}> ${esc(label)}</label>`).join("")}
     <label>Balance point (°C) <input name="balance_point_c" type="number" step="0.5" value="${pol.balance_point_c}" ${canWrite ? "" : "disabled"}></label>
     <button ${canWrite ? "" : "disabled"}>Save policy</button><p class="error"></p></form>`;
@@ -699,6 +711,14 @@ function bindControl(main) {
     doneEditing();
     const body = { ...app.control.settings.policy, balance_point_c: Number(pol.elements.balance_point_c.value) };
     for (const [k] of RULE_SWITCHES) body[k] = pol.elements[k].checked;
+    // A new strategy is sent by name; picking economic or heat pump first
+    // sets the economic switch to match, as the select in Home Assistant does.
+    const strategy = pol.elements.strategy.value;
+    if (strategy !== strategyOf(app.control.settings.policy)) {
+      body.strategy = strategy;
+      if (strategy === "economic") body.economic_switch = true;
+      if (strategy === "heat_pump_first") body.economic_switch = false;
+    }
     submitTo(pol, "PUT", "/api/v1/control/policy", body, loadControl);
   };
   const site = $("#site");

@@ -8,55 +8,14 @@
 use super::commands::MAX_COMMAND_BYTES;
 use super::entities::{Entity, Platform};
 use super::topics::Topics;
-use hearth_control::PolicySettings;
 use serde_json::{json, Map, Value};
 
 /// Highest site limit the API accepts (`PUT /api/v1/control/site`).
 pub const MAX_SITE_LIMIT_W: f64 = 1e6;
 
-/// How the heat-source policy picks between the heat pump and the miner,
-/// as one choice. It is the policy's `economic_switch`; the other rules
-/// (utility block, balance point, PV soak, cheap hours) apply under both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// The cheaper heat carries the load: the miner replaces the heat pump
-    /// while a kWh of its heat costs no more than the heat pump's.
-    Economic,
-    /// The heat pump carries the load; the miner is a backup stage a little
-    /// below the setpoint.
-    HeatPumpFirst,
-}
-
-impl Strategy {
-    pub const ALL: [Strategy; 2] = [Strategy::Economic, Strategy::HeatPumpFirst];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Economic => "economic",
-            Strategy::HeatPumpFirst => "heat_pump_first",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Strategy> {
-        Strategy::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    pub fn of(policy: &PolicySettings) -> Strategy {
-        if policy.economic_switch {
-            Strategy::Economic
-        } else {
-            Strategy::HeatPumpFirst
-        }
-    }
-
-    /// `policy` with this strategy, everything else kept.
-    pub fn applied_to(self, policy: &PolicySettings) -> PolicySettings {
-        PolicySettings {
-            economic_switch: self == Strategy::Economic,
-            ..policy.clone()
-        }
-    }
-}
+/// The heat-source strategy the `select` offers: the policy's own named
+/// rule sets (`hearth_control::Strategy`, documented there).
+pub use hearth_control::Strategy;
 
 /// What the control entities show, read from the control settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +29,7 @@ impl ControlsView {
     pub fn from_settings(s: &crate::house_control::ControlSettings) -> ControlsView {
         ControlsView {
             site_limit_w: s.site_limit_w,
-            strategy: Strategy::of(&s.policy),
+            strategy: s.policy.strategy(),
             mining_enabled: s.mining_enabled,
         }
     }
@@ -176,7 +135,7 @@ pub enum ControlCommandError {
     NotText,
     #[error("{0:?} is not a power in W (or \"none\" for no limit)")]
     NotAPower(String),
-    #[error("{0:?} is not a strategy; expected \"economic\" or \"heat_pump_first\"")]
+    #[error("{0:?} is not a strategy; expected one of \"economic\", \"heat_pump_first\", \"miner_first\", \"pv_only\"")]
     BadStrategy(String),
     #[error("{0:?} is not ON or OFF")]
     NotOnOff(String),
@@ -224,6 +183,7 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_control::PolicySettings;
 
     fn t() -> Topics {
         Topics::new("hearth", "homeassistant", "hearth")
@@ -246,6 +206,16 @@ mod tests {
                 "strategy",
                 "heat_pump_first",
                 ControlCommand::SetStrategy(Strategy::HeatPumpFirst),
+            ),
+            (
+                "strategy",
+                "miner_first",
+                ControlCommand::SetStrategy(Strategy::MinerFirst),
+            ),
+            (
+                "strategy",
+                "pv_only",
+                ControlCommand::SetStrategy(Strategy::PvOnly),
             ),
             ("mining", "OFF", ControlCommand::SetMining(false)),
             ("mining", "ON", ControlCommand::SetMining(true)),
@@ -286,23 +256,40 @@ mod tests {
     }
 
     #[test]
-    fn strategy_is_the_policys_economic_switch_and_nothing_else() {
+    fn a_strategy_changes_the_strategy_and_nothing_else() {
         let base = PolicySettings {
             pv_soak: false,
+            cheap_preheat: true,
             ..PolicySettings::default()
         };
-        assert_eq!(Strategy::of(&base), Strategy::Economic);
+        assert_eq!(base.strategy(), Strategy::Economic);
         let hp = Strategy::HeatPumpFirst.applied_to(&base);
         assert!(!hp.economic_switch);
-        assert_eq!(Strategy::of(&hp), Strategy::HeatPumpFirst);
+        assert_eq!(hp.strategy(), Strategy::HeatPumpFirst);
         assert_eq!(
             PolicySettings {
                 economic_switch: true,
+                strategy: None,
                 ..hp.clone()
             },
             base
         );
-        assert_eq!(Strategy::Economic.applied_to(&hp), base);
+        let mf = Strategy::MinerFirst.applied_to(&hp);
+        assert_eq!(mf.strategy(), Strategy::MinerFirst);
+        assert_eq!(
+            PolicySettings {
+                strategy: Some(Strategy::HeatPumpFirst),
+                ..mf
+            },
+            hp
+        );
+        assert_eq!(
+            Strategy::Economic.applied_to(&hp),
+            PolicySettings {
+                strategy: Some(Strategy::Economic),
+                ..base
+            }
+        );
     }
 
     #[test]
@@ -324,7 +311,7 @@ mod tests {
         }
         assert_eq!(
             ents[1].fields["options"],
-            json!(["economic", "heat_pump_first"])
+            json!(["economic", "heat_pump_first", "miner_first", "pv_only"])
         );
         let view = ControlsView {
             site_limit_w: None,

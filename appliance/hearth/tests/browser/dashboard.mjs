@@ -298,6 +298,15 @@ try {
   check((await control()).mining_enabled === true, "and switches it on again");
   await page.waitForSelector("#policy [data-testid=policy-rule]");
   check(true, `the policy card names the rule in charge (${await page.textContent("#policy [data-testid=policy-rule]")})`);
+  check(await page.inputValue("#policy [data-testid=policy-strategy]") === "economic", "the policy card shows the strategy (economic by default)");
+  await page.focus("#policy [data-testid=policy-strategy]");
+  await page.selectOption("#policy [data-testid=policy-strategy]", "miner_first");
+  await page.click("#policy button");
+  let pol = (await control()).policy;
+  for (let i = 0; i < 50 && pol.strategy !== "miner_first"; i++) { await page.waitForTimeout(200); pol = (await control()).policy; }
+  check(pol.strategy === "miner_first", `picking miner first on the policy card changes the daemon's strategy (${pol.strategy})`);
+  await page.waitForFunction(() => document.querySelector("#policy [data-testid=policy-strategy]").value === "miner_first");
+  check(true, "and the card shows it after the refresh");
   await page.screenshot({ path: join(SHOTS, "settings.png"), fullPage: true });
   console.log(`screenshot: ${join(SHOTS, "settings.png")}`);
   await page.goto(`${base}/#/mining`);
