@@ -200,6 +200,7 @@ fn a_lan_miner_mines_into_our_sharechain() {
     let checker = Checker::detect();
     let mut job = notify;
     let mut accepted = false;
+    let mut block_hash = None;
     // Both the session's difficulty (2^-20, configured) and the source's.
     let want = share_difficulty.max(0.000_000_953_674_316_406_25);
     for attempt in 0..5 {
@@ -222,7 +223,16 @@ fn a_lan_miner_mines_into_our_sharechain() {
                     job.nbits,
                     nonce,
                 );
+                // Also a block (regtest's target is about half of all
+                // hashes), so the block path is taken too.
                 if difficulty_of_hash(&checker.hash_headers(&[h])[0]) >= want {
+                    let header: bitcoin::block::Header =
+                        bitcoin::consensus::deserialize(&h).unwrap();
+                    let block_target = bitcoin::Target::from_compact(header.bits);
+                    if !block_target.is_met_by(header.block_hash()) {
+                        continue;
+                    }
+                    block_hash = Some(header.block_hash());
                     found = Some((en2, nonce));
                     break 'search;
                 }
@@ -293,6 +303,15 @@ fn a_lan_miner_mines_into_our_sharechain() {
     let (other, _) = miner_address(0xb2);
     let (_rd2, _wr2, _, second) = login(lan, &format!("{other}.s9"));
     let second = second.expect("the second miner is refused");
+    // The share was a block too: submitted, accepted by the node (its tip
+    // is that block now, whose coinbase pays the miner), counted.
+    let block_hash = block_hash.unwrap();
+    assert_eq!(second.prev_block_hash, block_hash.to_byte_array());
+    assert!(
+        st["work"]["blocks_found"].as_u64() >= Some(1),
+        "{}",
+        st["work"]
+    );
     assert!(!contains(&second.coinb2, ours.as_bytes()));
     assert!(
         contains(&second.coinb2, script.as_bytes()),
