@@ -315,8 +315,10 @@ async fn accept_loop(
                     if let Err(why) = serve(stream, peer, slot, &ctx, work, shutdown).await {
                         tracing::info!(%peer, "LAN miner disconnected: {why}");
                     }
-                    lock(&ctx.handle.board).workers.remove(&slot);
+                    // Its jobs first: once the slot is free a new miner
+                    // may take it and build its own.
                     super::lan_payout::forget(slot);
+                    lock(&ctx.handle.board).workers.remove(&slot);
                 });
             }
             changed = watch_work.changed() => {
