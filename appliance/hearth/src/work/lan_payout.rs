@@ -46,15 +46,20 @@ fn jobs() -> MutexGuard<'static, Jobs> {
 
 /// The own source built `work`: LAN miners' jobs for it use its template.
 pub(super) fn remember_template(work: &TemplateWork, version_mask: u32) {
-    let mut j = jobs();
-    if j.templates.len() >= TEMPLATES {
-        j.templates.pop_front();
-    }
-    j.templates.push_back((
+    let entry = (
         work.unit().source_job_id.clone(),
         work.template().clone(),
         version_mask,
-    ));
+    );
+    keep_last(&mut jobs().templates, entry, TEMPLATES);
+}
+
+/// Appends `item`, dropping the oldest so at most `max` are kept.
+fn keep_last<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
+    while queue.len() >= max.max(1) {
+        queue.pop_front();
+    }
+    queue.push_back(item);
 }
 
 /// The network LAN miners' addresses must be valid for: our sharechain's
@@ -97,11 +102,11 @@ pub async fn miner_unit(
     let work = work_for(&id, template, &job, version_mask, base.clean)?;
     let unit = work.unit().clone();
     let mut j = jobs();
-    let mine = j.miners.entry(slot).or_default();
-    if mine.len() >= JOBS_PER_MINER {
-        mine.pop_front();
-    }
-    mine.push_back(MinerJob { work, job });
+    keep_last(
+        j.miners.entry(slot).or_default(),
+        MinerJob { work, job },
+        JOBS_PER_MINER,
+    );
     Ok(unit)
 }
 
@@ -127,4 +132,25 @@ pub(super) fn lan_shares_from(
         .flat_map(|q| q.iter())
         .find(|m| m.work.unit().source_job_id == share.source_job_id)?;
     Some(shares_from(&found.work, &found.job, share))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_keeps_only_the_newest() {
+        let mut q = VecDeque::new();
+        for i in 0..20 {
+            keep_last(&mut q, i, JOBS_PER_MINER);
+            assert!(q.len() <= JOBS_PER_MINER);
+        }
+        assert_eq!(q.len(), JOBS_PER_MINER);
+        assert_eq!(q.front(), Some(&(20 - JOBS_PER_MINER)));
+        assert_eq!(q.back(), Some(&19));
+        // A zero bound still keeps the newest (never an empty queue to
+        // look a just-made job up in).
+        keep_last(&mut q, 99, 0);
+        assert_eq!(q, VecDeque::from([99]));
+    }
 }
