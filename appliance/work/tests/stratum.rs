@@ -414,3 +414,82 @@ proptest! {
         let _ = s.on_line(&line);
     }
 }
+
+/// The LAN miner's user names its payout address: BIP173's regtest example
+/// (P2WPKH of `751e76e8199196d454941c45d1b3a323f1433bd6`), with or without
+/// a worker suffix; anything else is refused by name.
+#[test]
+fn a_lan_users_payout_address_is_parsed_for_the_network() {
+    use hearth_work::stratum::server::payout_script_of;
+    let regtest = bitcoin::Network::Regtest;
+    let want = "0014751e76e8199196d454941c45d1b3a323f1433bd6";
+    for user in [
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.bitaxe",
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.s9.2",
+    ] {
+        let script = payout_script_of(user, regtest).unwrap();
+        assert_eq!(hex_encode(script.as_bytes()), want, "{user}");
+    }
+    // Mainnet's form of the same key is not a regtest address, and back.
+    let main = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+    assert!(payout_script_of(main, regtest)
+        .unwrap_err()
+        .contains("regtest"));
+    assert_eq!(
+        hex_encode(
+            payout_script_of(main, bitcoin::Network::Bitcoin)
+                .unwrap()
+                .as_bytes()
+        ),
+        want
+    );
+    for bad in [
+        "bcrt1qminer.bitaxe",
+        "",
+        "x",
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081",
+    ] {
+        let why = payout_script_of(bad, regtest).unwrap_err();
+        assert!(why.contains("not a bitcoin address"), "{bad}: {why}");
+    }
+}
+
+#[test]
+fn an_invalid_payout_address_is_refused_only_when_one_is_required() {
+    let cfg = ServerConfig {
+        extranonce2_len: 4,
+        difficulty: 1.0,
+        version_mask: 0,
+    };
+    let authorize =
+        |user: &str| format!(r#"{{"id":3,"method":"mining.authorize","params":["{user}","x"]}}"#);
+    // A pool as the source: any user, as today.
+    let mut pool = ServerSession::new(cfg.clone(), Checker::detect(), vec![0x80, 0, 0, 1]);
+    let out = pool.on_line(&authorize("worker1.bitaxe"));
+    assert!(out.contains(&ServerEvent::Authorized {
+        user: "worker1".into()
+    }));
+    // Our sharechain: the address must be valid for its network.
+    let mut own = ServerSession::new(cfg.clone(), Checker::detect(), vec![0x80, 0, 0, 2]);
+    own.require_address_on(Some(bitcoin::Network::Regtest));
+    let out = own.on_line(&authorize("bcrt1qminer.bitaxe"));
+    assert_eq!(out.len(), 1, "{out:?}");
+    let ServerEvent::Send(line) = &out[0] else {
+        panic!("{out:?}")
+    };
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["result"], false);
+    assert_eq!(v["error"][0], 24);
+    assert!(
+        v["error"][1]
+            .as_str()
+            .unwrap()
+            .contains("not a bitcoin address"),
+        "{line}"
+    );
+    assert!(own.user().is_none());
+    let good = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let out = own.on_line(&authorize(&format!("{good}.bitaxe")));
+    assert!(out.contains(&ServerEvent::Authorized { user: good.into() }));
+}

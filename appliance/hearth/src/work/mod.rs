@@ -27,6 +27,7 @@
 pub mod bench;
 pub mod client;
 pub mod config;
+pub mod lan_payout;
 mod lines;
 pub mod own;
 pub mod persist;
@@ -242,9 +243,14 @@ impl Service {
             return;
         }
         self.lan_sent = Some(key);
+        // Our sharechain's work: LAN miners mine under their own address.
+        let sharechain = (self.failover.name(index) == Some(own::SOURCE_NAME))
+            .then(lan_payout::network)
+            .flatten();
         self.lan_work.send_replace(Some(server::LanWork {
             source: index,
             unit: unit.clone(),
+            sharechain,
         }));
     }
 

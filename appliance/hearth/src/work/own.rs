@@ -80,7 +80,7 @@ struct Built {
     at: tokio::time::Instant,
 }
 
-async fn timed<T>(
+pub(super) async fn timed<T>(
     what: &str,
     f: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
@@ -110,6 +110,32 @@ fn template_from_rpc(t: &crate::node::rpc::BlockTemplate) -> anyhow::Result<Bloc
     })
 }
 
+/// The template's work with `job`'s payouts and commitment in the coinbase.
+pub(super) fn work_for(
+    id: &str,
+    template: BlockTemplate,
+    job: &hearth_sharechain::ShareJob,
+    version_mask: u32,
+    clean: bool,
+) -> anyhow::Result<TemplateWork> {
+    let spec = CoinbaseSpec {
+        outputs: job.payout_outputs.clone(),
+        commitment: Some(job.commitment_output.script_pubkey.clone()),
+        tag: COINBASE_TAG.to_vec(),
+        extranonce1: Vec::new(),
+        extranonce2_len: EXTRANONCE2_LEN,
+    };
+    let share_target = hearth_shacheck::Target::from_le_bytes(job.share_target.to_le_bytes());
+    Ok(TemplateWork::new(
+        id,
+        template,
+        &spec,
+        share_target,
+        version_mask,
+        clean,
+    )?)
+}
+
 async fn build(link: &OwnLink, seq: u64, version_mask: u32, clean: bool) -> anyhow::Result<Built> {
     let best_block = timed("getbestblockhash", async {
         Ok(link.rpc.best_block_hash().await?)
@@ -130,22 +156,8 @@ async fn build(link: &OwnLink, seq: u64, version_mask: u32, clean: bool) -> anyh
         ),
     )
     .await?;
-    let spec = CoinbaseSpec {
-        outputs: job.payout_outputs.clone(),
-        commitment: Some(job.commitment_output.script_pubkey.clone()),
-        tag: COINBASE_TAG.to_vec(),
-        extranonce1: Vec::new(),
-        extranonce2_len: EXTRANONCE2_LEN,
-    };
-    let share_target = hearth_shacheck::Target::from_le_bytes(job.share_target.to_le_bytes());
-    let work = TemplateWork::new(
-        &format!("sc{seq:x}"),
-        template,
-        &spec,
-        share_target,
-        version_mask,
-        clean,
-    )?;
+    let work = work_for(&format!("sc{seq:x}"), template, &job, version_mask, clean)?;
+    super::lan_payout::remember_template(&work, version_mask);
     Ok(Built {
         work,
         job,
@@ -156,11 +168,12 @@ async fn build(link: &OwnLink, seq: u64, version_mask: u32, clean: bool) -> anyh
 }
 
 /// The sharechain share (and the full block) a found share makes.
-fn shares_from(
-    built: &Built,
+pub(super) fn shares_from(
+    work: &TemplateWork,
+    job: &hearth_sharechain::ShareJob,
     share: &Share,
 ) -> anyhow::Result<(hearth_sharechain::Share, bitcoin::Block)> {
-    let block = built.work.block(share)?;
+    let block = work.block(share)?;
     let mut coinbase = block
         .txdata
         .first()
@@ -170,8 +183,7 @@ fn shares_from(
     for input in &mut coinbase.input {
         input.witness = bitcoin::Witness::new();
     }
-    let branch = built
-        .work
+    let branch = work
         .unit()
         .branch
         .0
@@ -181,7 +193,7 @@ fn shares_from(
             bitcoin::TxMerkleNode::from_byte_array(*h)
         })
         .collect();
-    let sc = hearth_sharechain::share_from_found(&built.job, block.header, coinbase, branch);
+    let sc = hearth_sharechain::share_from_found(job, block.header, coinbase, branch);
     Ok((sc, block))
 }
 
@@ -257,11 +269,15 @@ impl Source {
     /// A share found on our work: to the sharechain, and to the node as a
     /// block when it meets the block target.
     async fn found(&mut self, link: &OwnLink, share: Share) {
-        let Some(built) = self
+        let assembled = match self
             .recent
             .iter()
             .find(|b| b.work.unit().source_job_id == share.source_job_id)
-        else {
+        {
+            Some(built) => Some(shares_from(&built.work, &built.job, &share)),
+            None => super::lan_payout::lan_shares_from(&share),
+        };
+        let Some(assembled) = assembled else {
             self.event(ClientEvent::Rejected {
                 job_id: share.source_job_id.clone(),
                 reason: "template no longer remembered".into(),
@@ -270,7 +286,7 @@ impl Source {
             .await;
             return;
         };
-        let (sc, block) = match shares_from(built, &share) {
+        let (sc, block) = match assembled {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(job = %share.source_job_id, "share not assembled: {e:#}");

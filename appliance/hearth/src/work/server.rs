@@ -25,6 +25,7 @@ use super::config::LanServerConfig;
 use super::lines::{LineReader, Read};
 use hearth_core::{Clock, Timestamp};
 use hearth_shacheck::{Checker, Target};
+use hearth_work::stratum::server::payout_script_of;
 use hearth_work::stratum::{ServerConfig, ServerEvent, ServerSession};
 use hearth_work::vardiff::{Vardiff, VardiffConfig};
 use hearth_work::{Share, SourceStats, WorkUnit, LAN_EXTRANONCE_BIT};
@@ -57,6 +58,9 @@ const RETARGET_EVERY: Duration = Duration::from_secs(60);
 pub struct LanWork {
     pub source: usize,
     pub unit: WorkUnit,
+    /// The source is our sharechain on this network: miners need a payout
+    /// address valid for it and get jobs paying it (`lan_payout`).
+    pub sharechain: Option<bitcoin::Network>,
 }
 
 /// A LAN miner's share that meets the source's share target.
@@ -75,6 +79,11 @@ pub struct WorkerView {
     /// `mining.authorize`'s user (payout address part).
     pub user: Option<String>,
     pub worker: Option<String>,
+    /// The authorize user as a payout address valid for our sharechain's
+    /// network: while the sharechain is the source, this miner's shares pay
+    /// it. `None`: no such address (its shares, on a pool, go to our
+    /// account).
+    pub payout_address: Option<String>,
     pub difficulty: f64,
     /// Shares that met the session's difficulty.
     pub accepted: u64,
@@ -107,6 +116,7 @@ struct Worker {
     peer: String,
     user: Option<String>,
     worker: Option<String>,
+    payout_address: Option<String>,
     difficulty: f64,
     accepted: u64,
     rejected: u64,
@@ -154,6 +164,7 @@ impl LanHandle {
                 peer: w.peer.clone(),
                 user: w.user.clone(),
                 worker: w.worker.clone(),
+                payout_address: w.payout_address.clone(),
                 difficulty: w.difficulty,
                 accepted: w.accepted,
                 rejected: w.rejected,
@@ -274,6 +285,7 @@ async fn accept_loop(
                                 peer: peer.to_string(),
                                 user: None,
                                 worker: None,
+                                payout_address: None,
                                 difficulty: ctx.cfg.difficulty,
                                 accepted: 0,
                                 rejected: 0,
@@ -303,6 +315,9 @@ async fn accept_loop(
                     if let Err(why) = serve(stream, peer, slot, &ctx, work, shutdown).await {
                         tracing::info!(%peer, "LAN miner disconnected: {why}");
                     }
+                    // Its jobs first: once the slot is free a new miner
+                    // may take it and build its own.
+                    super::lan_payout::forget(slot);
                     lock(&ctx.handle.board).workers.remove(&slot);
                 });
             }
@@ -378,6 +393,10 @@ async fn serve(
     });
     // The source behind each job sent (by the unit's job id), for relaying.
     let mut sent_source: Option<(usize, Target, u32)> = None;
+    // The miner's own payout (address, script) once it authorized with an
+    // address valid for our sharechain's network.
+    let mut payout: Option<(String, bitcoin::ScriptBuf)> = None;
+    let mut lan_serial = next_serial();
     let mut reader = LineReader::default();
     let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -395,7 +414,10 @@ async fn serve(
                 let mut authorized = false;
                 let mut retarget = false;
                 let mut failed = None;
+                let network = work.borrow().as_ref().and_then(|w| w.sharechain);
                 for line in lines {
+                    // Our sharechain's work needs a valid payout address.
+                    session.require_address_on(network);
                     for ev in session.on_line(&line) {
                         match ev {
                             ServerEvent::Send(l) => {
@@ -405,9 +427,14 @@ async fn serve(
                             }
                             ServerEvent::Authorized { user } => {
                                 let worker = line_worker(&line);
+                                payout = (network.or_else(super::lan_payout::network))
+                                    .and_then(|n| payout_script_of(&user, n).ok())
+                                    .map(|script| (user.clone(), script));
+                                let address = payout.as_ref().map(|(a, _)| a.clone());
                                 ctx.handle.with_worker(slot, |w| {
                                     w.user = Some(user.clone());
                                     w.worker = worker;
+                                    w.payout_address = address;
                                 });
                                 tracing::info!(%peer, %user, "LAN miner authorized");
                                 authorized = true;
@@ -458,7 +485,7 @@ async fn serve(
                     // too, so the miner moves to it on a fresh job (miners
                     // apply a difficulty from their next job on).
                     let current = work.borrow().clone();
-                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, authorized) {
+                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), authorized).await {
                         break Err(e);
                     }
                 }
@@ -468,7 +495,7 @@ async fn serve(
                     break Err("work service stopped".into());
                 }
                 let current = work.borrow_and_update().clone();
-                if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, false) {
+                if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), false).await {
                     break Err(e);
                 }
             }
@@ -487,7 +514,7 @@ async fn serve(
                         }
                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
                         let current = work.borrow().clone();
-                        if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, false) {
+                        if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), false).await {
                             break Err(e);
                         }
                     }
@@ -501,6 +528,13 @@ async fn serve(
     result
 }
 
+/// A number unique to this connection, so its jobs' ids differ from those
+/// of an earlier connection in the same slot.
+fn next_serial() -> u64 {
+    static SERIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    SERIALS.fetch_add(1 << 32, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The "address.worker" name's worker part from an authorize line.
 fn line_worker(line: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -512,16 +546,23 @@ fn line_worker(line: &str) -> Option<String> {
 /// Sends `current` to the miner (a new extranonce1 first when the source's
 /// extranonce space changed). `first`: right after authorize, the job is
 /// clean whatever the source said.
-fn give_work(
+#[allow(clippy::too_many_arguments)] // one connection's state, passed as it is
+async fn give_work(
     session: &mut ServerSession,
     en1_len: &mut usize,
     slot: usize,
     current: Option<LanWork>,
     sent_source: &mut Option<(usize, Target, u32)>,
     send: &impl Fn(String) -> Result<(), String>,
+    (payout, serial): (&Option<(String, bitcoin::ScriptBuf)>, &mut u64),
     first: bool,
 ) -> Result<(), String> {
-    let Some(LanWork { source, mut unit }) = current else {
+    let Some(LanWork {
+        source,
+        mut unit,
+        sharechain,
+    }) = current
+    else {
         return Ok(());
     };
     if unshareable(&unit).is_some() || session.user().is_none() {
@@ -535,6 +576,24 @@ fn give_work(
     }
     if first {
         unit.clean = true;
+    }
+    // Our sharechain: the same template, the job paying the miner's own
+    // address. If that job cannot be made the miner gets nothing (never
+    // our payout in its name); the next unit tries again.
+    if let (Some(_), Some((_, script))) = (sharechain, payout) {
+        *serial += 1;
+        match super::lan_payout::miner_unit(slot, *serial, script.clone(), &unit).await {
+            Ok(own) => {
+                unit = WorkUnit {
+                    clean: unit.clean,
+                    ..own
+                }
+            }
+            Err(e) => {
+                tracing::warn!(slot, "no job with the LAN miner's payout: {e:#}");
+                return Ok(());
+            }
+        }
     }
     // The difficulty the source wants and the version bits it allows go
     // with the job: only shares meeting them are relayed.

@@ -56,6 +56,25 @@ pub struct ServerSession {
     next_job: u64,
     /// The last line could not be parsed; counted by the caller.
     pub bad_lines: u64,
+    /// When set, `mining.authorize` needs a payout address valid for this
+    /// network (the daemon sets it while the source is its own sharechain).
+    require_network: Option<bitcoin::Network>,
+}
+
+/// The payout script of an authorize user `"address"` or
+/// `"address.worker"`: the address must parse and be valid for `network`.
+pub fn payout_script_of(
+    user: &str,
+    network: bitcoin::Network,
+) -> Result<bitcoin::ScriptBuf, String> {
+    use std::str::FromStr as _;
+    let address = user.split('.').next().unwrap_or(user);
+    let parsed = bitcoin::Address::from_str(address)
+        .map_err(|e| format!("{address:?} is not a bitcoin address ({e})"))?;
+    let checked = parsed
+        .require_network(network)
+        .map_err(|_| format!("{address:?} is not an address for the {network} network"))?;
+    Ok(checked.script_pubkey())
 }
 
 fn params(v: &Value) -> &[Value] {
@@ -78,7 +97,14 @@ impl ServerSession {
             jobs: VecDeque::new(),
             next_job: 1,
             bad_lines: 0,
+            require_network: None,
         }
+    }
+
+    /// Authorizes from now on need a payout address for `network` (`None`:
+    /// any user, as pools take; shares then go to the daemon's account).
+    pub fn require_address_on(&mut self, network: Option<bitcoin::Network>) {
+        self.require_network = network;
     }
 
     /// A new difficulty for the miner (applies to its next submits, as
@@ -212,6 +238,17 @@ impl ServerSession {
                         Some((24, "unauthorized worker")),
                     )));
                     return out;
+                }
+                if let Some(network) = self.require_network {
+                    if let Err(why) = payout_script_of(user, network) {
+                        let why = format!("unauthorized worker: {why}");
+                        out.push(ServerEvent::Send(codec::response(
+                            &id,
+                            json!(false),
+                            Some((24, &why)),
+                        )));
+                        return out;
+                    }
                 }
                 // The payout address part of "address.worker".
                 let address = user.split('.').next().unwrap_or(user).to_string();
