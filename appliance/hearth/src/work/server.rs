@@ -577,6 +577,15 @@ async fn give_work(
     if first {
         unit.clean = true;
     }
+    // A miner that logged in under a pool with a user that is no address
+    // on the sharechain's network must not mine for our payout now that
+    // the sharechain is the source: drop it (it is refused if it returns).
+    if sharechain.is_some() && payout.is_none() {
+        return Err(format!(
+            "the sharechain is the source now and {:?} is not a payout address on its network",
+            session.user().unwrap_or_default()
+        ));
+    }
     // Our sharechain: the same template, the job paying the miner's own
     // address. If that job cannot be made the miner gets nothing (never
     // our payout in its name); the next unit tries again.
