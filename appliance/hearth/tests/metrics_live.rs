@@ -5,20 +5,12 @@
 
 mod common;
 
-use common::http_with;
+use common::{http_with, Killed};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hearth");
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn metrics(http: SocketAddr) -> Option<String> {
     use std::io::{Read, Write};

@@ -9,63 +9,17 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{free_port, mosquitto, mosquitto_on, Killed};
+
 const BIN: &str = env!("CARGO_BIN_EXE_hearth");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn mosquitto(dir: &Path) -> (Killed, u16) {
-    let port = free_port();
-    mosquitto_with(
-        dir,
-        port,
-        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-}
-
-fn mosquitto_with(dir: &Path, port: u16, conf_text: &str) -> (Killed, u16) {
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(&conf, conf_text).expect("write conf");
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("mosquitto is not installed: apt-get install mosquitto (scripts/test.sh does)");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "mosquitto did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), port)
-}
 
 /// A subscriber on the real broker; messages arrive on a channel.
 struct Watcher {
@@ -448,7 +402,7 @@ fn per_entity_discovery_on_a_real_broker() {
     drop(_broker);
     let broker_dir = tempfile::tempdir().expect("tempdir");
     std::thread::sleep(Duration::from_secs(2));
-    let (_broker, _) = mosquitto_with(
+    let _broker = mosquitto_on(
         broker_dir.path(),
         port,
         &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
@@ -543,7 +497,7 @@ fn tls_with_a_ca_file_and_a_password() {
         p("server.key"),
         p("passwd")
     );
-    let (_broker, _) = mosquitto_with(dir.path(), plain, &conf);
+    let _broker = mosquitto_on(dir.path(), plain, &conf);
     while TcpStream::connect(("127.0.0.1", tls)).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -20,63 +20,24 @@
 
 mod common;
 
+use common::{anonymous_broker, free_port, mosquitto_on, Killed};
+
 use hearth::sharechain::p2p::{start, P2pConfig, P2pHandle};
 use hearth_sharechain::miner::test_payout_script;
 use hearth_sharechain::{ChainParams, Network};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hearth");
 /// The zone's hard limit in the test's config.
 const HARD_MAX_C: f64 = 30.0;
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn mosquitto(dir: &Path, port: u16) -> Killed {
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("mosquitto is not installed: apt-get install mosquitto (scripts/test.sh does)");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "mosquitto did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Killed(child)
+    mosquitto_on(dir, port, &anonymous_broker(port))
 }
 
 fn publish(port: u16, topic: &str, payload: &str) {

@@ -65,3 +65,63 @@ pub fn owner_token(addr: SocketAddr) -> String {
     assert_eq!(code, 201, "{body}");
     body["token"].as_str().expect("token").to_string()
 }
+
+/// A child process that is killed and reaped when dropped, so a failing
+/// test leaves no daemon or broker behind.
+pub struct Killed(pub std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A real mosquitto on a free loopback port, anonymous, no persistence.
+pub fn mosquitto(dir: &std::path::Path) -> (Killed, u16) {
+    let port = free_port();
+    let broker = mosquitto_on(dir, port, &anonymous_broker(port));
+    (broker, port)
+}
+
+/// The configuration of an anonymous loopback broker on `port`.
+pub fn anonymous_broker(port: u16) -> String {
+    format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+}
+
+/// Debian's mosquitto with `conf_text`, once it listens on `port`.
+pub fn mosquitto_on(dir: &std::path::Path, port: u16, conf_text: &str) -> Killed {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(&conf, conf_text).expect("write conf");
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("mosquitto is not installed: apt-get install mosquitto (scripts/test.sh does)");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    let broker = Killed(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "mosquitto did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    broker
+}
