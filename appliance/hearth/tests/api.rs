@@ -2,17 +2,16 @@
 //! The HTTP API against a daemon built on the simulator and a real database
 //! file, driven in process.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+mod common;
+
+use axum::http::StatusCode;
+use common::router::call;
 use hearth::api::router;
 use hearth::config::Config;
 use hearth::daemon::{Daemon, RunOptions};
-use http_body_util::BodyExt;
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 fn options(data_dir: &Path) -> RunOptions {
     let config = Config::sim_default().validate().expect("default config");
@@ -25,26 +24,6 @@ fn options(data_dir: &Path) -> RunOptions {
         http: "127.0.0.1:0".parse().expect("addr"),
         speed: Some(100.0),
     }
-}
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let resp = app.clone().oneshot(req).await.expect("response");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json)
 }
 
 /// Starts the control loop and waits until /health says 200.

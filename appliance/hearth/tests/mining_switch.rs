@@ -4,40 +4,18 @@
 //! only: the board keeps heating as the thermostat asks on heat-only work
 //! while the pool receives nothing; "on" mines again.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+mod common;
+
+use axum::http::StatusCode;
+use common::router::call;
 use hearth::api::router;
 use hearth::config::Config;
 use hearth::daemon::{Daemon, RunOptions};
 use hearth::work::testpool::{Quirks, TestPool};
 use hearth::work::SIM_POOL_DIFFICULTY;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use tower::ServiceExt;
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 fn options(dir: &Path, pool: Option<&str>) -> RunOptions {
     let pool = pool.map_or(String::new(), |address| {

@@ -3,6 +3,8 @@
 //! daemon's end-to-end tests do: requests with extra headers, and the
 //! owner's bearer token (first start sets the password, a restart logs in).
 
+pub mod router;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
