@@ -448,3 +448,332 @@ async fn vardiff_raises_a_fast_miners_difficulty_and_sends_fresh_work() {
     assert_eq!(w.accepted, 16);
     assert!(w.effective_hashrate_ghs > 0.0);
 }
+
+// ---------------------------------------------------------------------
+// Short extranonce2 sources: the split adapts, with a limit on miners.
+
+fn short_pool_quirks(extranonce2_len: usize) -> Quirks {
+    Quirks {
+        extranonce2_len: Some(extranonce2_len),
+        ..Quirks::default()
+    }
+}
+
+/// A LAN miner behind a pool that gives `pool_len` extranonce2 bytes: its
+/// split, and its valid share at the pool with the session's extranonce1
+/// in front of its own extranonce2.
+async fn mine_behind_a_short_pool(pool_len: usize, en1_len: usize, en2_len: usize) {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, short_pool_quirks(pool_len))
+        .await
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(200));
+    let st = svc
+        .wait("LAN work from the short pool", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let lan = st.lan_server.unwrap();
+    // One byte of extranonce1: 7 slot bits, the limit below the config's.
+    assert_eq!(lan.capacity, Some(128), "{lan:?}");
+    let user = "bcrt1qshortpool.bitaxe";
+    let mut m = Miner::connect(&lan.listen).await;
+    m.login(user).await;
+    m.wait_job().await;
+    assert_eq!((m.extranonce1.len(), m.extranonce2_len), (en1_len, en2_len));
+    assert!(m.extranonce1[0] & LAN_EXTRANONCE_BIT != 0);
+    let mut m2 = Miner::connect(&lan.listen).await;
+    m2.login("bcrt1qsecond.s9").await;
+    m2.wait_job().await;
+    assert_ne!(m.extranonce1, m2.extranonce1);
+    let en2 = vec![0x5a; en2_len];
+    let nonce = m.search(&en2, true);
+    let a = m.submit(user, &en2, nonce).await;
+    assert_eq!(a["result"], json!(true), "{a}");
+    svc.wait("the share at the pool", |s| {
+        s.sources
+            .first()
+            .is_some_and(|p| p.stats.counters.accepted >= 1)
+    })
+    .await;
+    let log = pool.log();
+    assert_eq!(log.accepted.len(), 1, "{:?}", log.refused);
+    let share = &log.accepted[0].1;
+    assert_eq!(share.nonce, nonce);
+    let mut ours = m.extranonce1.clone();
+    ours.extend_from_slice(&en2);
+    // The pool's extranonce2 is exactly the session's part + the miner's.
+    assert_eq!(
+        share.extranonce2.len(),
+        4 + pool_len,
+        "{:?}",
+        share.extranonce2
+    );
+    assert!(
+        share.extranonce2.ends_with(&ours),
+        "{:?}",
+        share.extranonce2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_four_byte_pool_is_shared_one_byte_for_the_session_three_for_the_miner() {
+    mine_behind_a_short_pool(4, 1, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_byte_pool_is_shared_one_byte_each() {
+    mine_behind_a_short_pool(2, 1, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_miners_than_a_short_pool_fits_are_refused_with_the_reason() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, short_pool_quirks(2))
+        .await
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(130));
+    let st = svc
+        .wait("LAN work", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let address = st.lan_server.unwrap().listen;
+    let mut miners = Vec::new();
+    for i in 0..128 {
+        let mut m = Miner::connect(&address).await;
+        m.login(&format!("bcrt1qminer{i}.rig")).await;
+        miners.push(m);
+    }
+    let en1s: std::collections::HashSet<Vec<u8>> =
+        miners.iter().map(|m| m.extranonce1.clone()).collect();
+    assert_eq!(en1s.len(), 128);
+    // The 129th fits the connection limit (130) but not the extranonce
+    // space: its first request is answered with the reason, then closed.
+    let mut over = Miner::connect(&address).await;
+    let id = over
+        .send(
+            "mining.configure",
+            json!([["version-rolling"], {"version-rolling.mask": "1fffe000"}]),
+        )
+        .await;
+    let a = over.answer(id).await;
+    assert_eq!(a["result"], json!(false), "{a}");
+    let why = a["error"][1].as_str().unwrap();
+    assert!(why.contains("fits 128 LAN miners"), "{why}");
+    assert!(over.next_line().await.is_none(), "still open");
+    let st = svc
+        .wait("the refusal counted", |s| {
+            s.lan_server
+                .as_ref()
+                .is_some_and(|l| l.refused_no_room == 1 && l.connections == 128)
+        })
+        .await;
+    assert_eq!(st.lan_server.unwrap().refused_connections, 0);
+    // The ones that fit still mine.
+    let m = miners.last_mut().unwrap();
+    m.wait_job().await;
+    let id = m.send("mining.suggest_difficulty", json!([1])).await;
+    assert_eq!(m.answer(id).await["result"], json!(true));
+}
+
+// ---------------------------------------------------------------------
+// The LAN server fed by hand (no pool): what happens to connected miners
+// when the source changes under them.
+
+mod by_hand {
+    use super::*;
+    use bitcoin::{Amount, ScriptBuf, TxOut};
+    use hearth::work::server::{self, LanHandle, LanWork};
+    use hearth_work::{CoinbaseSpec, TemplateWork, WorkUnit};
+
+    pub fn unit(n: u64, extranonce2_len: usize) -> WorkUnit {
+        let spec = CoinbaseSpec {
+            outputs: vec![TxOut {
+                value: Amount::from_sat(50 * 100_000_000),
+                script_pubkey: ScriptBuf::new_op_return([0x42; 20]),
+            }],
+            commitment: None,
+            tag: b"/by-hand/".to_vec(),
+            extranonce1: Vec::new(),
+            extranonce2_len,
+        };
+        TemplateWork::new(
+            &format!("hand-{n}"),
+            hearth::work::testpool::template(n),
+            &spec,
+            hearth_shacheck::Target::MAX,
+            0x1FFF_E000,
+            true,
+        )
+        .unwrap()
+        .unit()
+        .clone()
+    }
+
+    pub struct Server {
+        pub work: tokio::sync::watch::Sender<Option<LanWork>>,
+        pub handle: LanHandle,
+        pub address: String,
+        _shares: tokio::sync::mpsc::Receiver<server::LanShare>,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    pub fn start(first: LanWork) -> Server {
+        let (work, work_rx) = tokio::sync::watch::channel(Some(first));
+        let (share_tx, shares) = tokio::sync::mpsc::channel(16);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let handle = server::start(
+            &lan_cfg(4),
+            0x1FFF_E000,
+            Arc::new(SystemClock),
+            work_rx,
+            share_tx,
+            stop_rx,
+        )
+        .unwrap();
+        let address = handle.status().listen;
+        Server {
+            work,
+            handle,
+            address,
+            _shares: shares,
+            _stop: stop,
+        }
+    }
+
+    pub fn pool_work(n: u64, extranonce2_len: usize) -> LanWork {
+        LanWork {
+            source: 1,
+            unit: unit(n, extranonce2_len),
+            sharechain: None,
+        }
+    }
+
+    /// Reads until the server closes the connection (true) or 3 s pass.
+    pub async fn closed_soon(m: &mut Miner) -> bool {
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            match tokio::time::timeout_at(until, m.next_line()).await {
+                Ok(None) => return true,
+                Ok(Some(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_address_user_from_a_pool_is_dropped_when_the_sharechain_takes_over_and_refused_after(
+) {
+    let srv = by_hand::start(by_hand::pool_work(1, 8));
+    // Under a pool any user is taken (its shares go to our pool account).
+    let mut pool_user = Miner::connect(&srv.address).await;
+    pool_user.login("pooluser.rig1").await;
+    pool_user.wait_job().await;
+    // A miner whose user is a regtest address.
+    let address = {
+        use bitcoin::hashes::Hash as _;
+        let script =
+            bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([7; 20]));
+        bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+            .unwrap()
+            .to_string()
+    };
+    let mut addressed = Miner::connect(&srv.address).await;
+    addressed.login(&format!("{address}.bitaxe")).await;
+    addressed.wait_job().await;
+
+    // Our sharechain (regtest) becomes the source.
+    srv.work.send_replace(Some(hearth::work::server::LanWork {
+        source: 0,
+        unit: by_hand::unit(2, 8),
+        sharechain: Some(bitcoin::Network::Regtest),
+    }));
+    assert!(
+        by_hand::closed_soon(&mut pool_user).await,
+        "the non-address miner was not dropped"
+    );
+    // The addressed miner stays (its own jobs need our sharechain node,
+    // which this test has not: it waits for them, connected).
+    assert!(!by_hand::closed_soon(&mut addressed).await);
+    let id = addressed
+        .send("mining.suggest_difficulty", json!([1]))
+        .await;
+    assert_eq!(addressed.answer(id).await["result"], json!(true));
+    let st = srv.handle.status();
+    assert_eq!(st.connections, 1, "{st:?}");
+    assert_eq!(
+        st.workers[0].payout_address.as_deref(),
+        Some(address.as_str())
+    );
+
+    // It comes back: refused at authorize, with the reason.
+    let mut again = Miner::connect(&srv.address).await;
+    let id = again
+        .send("mining.subscribe", json!(["bitaxe/BM1370/v2.4.0"]))
+        .await;
+    again.answer(id).await;
+    let id = again
+        .send("mining.authorize", json!(["pooluser.rig1", "x"]))
+        .await;
+    let a = again.answer(id).await;
+    assert_eq!(a["result"], json!(false), "{a}");
+    assert_eq!(a["error"][0], json!(24), "{a}");
+    assert!(
+        a["error"][1]
+            .as_str()
+            .unwrap()
+            .contains("not a bitcoin address"),
+        "{a}"
+    );
+    assert!(again.job.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smaller_extranonce_space_reaches_subscribed_miners_and_drops_the_others() {
+    let srv = by_hand::start(by_hand::pool_work(1, 8));
+    // A Bitaxe with extranonce.subscribe on.
+    let mut subscribed = Miner::connect(&srv.address).await;
+    subscribed.login("bcrt1qsubscribed.bitaxe").await;
+    let id = subscribed
+        .send("mining.extranonce.subscribe", json!([]))
+        .await;
+    assert_eq!(subscribed.answer(id).await["result"], json!(true));
+    let first = subscribed.wait_job().await;
+    assert_eq!(
+        (subscribed.extranonce1.len(), subscribed.extranonce2_len),
+        (4, 4)
+    );
+    // A cgminer: no extranonce.subscribe.
+    let mut plain = Miner::connect(&srv.address).await;
+    plain.login("bcrt1qplain.s9").await;
+    plain.wait_job().await;
+
+    // The source fails over to a 4-byte pool.
+    srv.work.send_replace(Some(by_hand::pool_work(2, 4)));
+    // The subscribed miner: set_extranonce (1 + 3 bytes), then a clean job.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline
+        && subscribed.job.as_ref().unwrap().job_id == first.job_id
+    {
+        subscribed.next_line().await.expect("open");
+    }
+    assert_eq!(
+        (subscribed.extranonce1.len(), subscribed.extranonce2_len),
+        (1, 3)
+    );
+    assert!(subscribed.extranonce1[0] & LAN_EXTRANONCE_BIT != 0);
+    assert!(subscribed.job.as_ref().unwrap().clean);
+    // Its share on the new job, with the new split, is accepted.
+    let user = "bcrt1qsubscribed.bitaxe";
+    subscribed.difficulty = SIM_POOL_DIFFICULTY;
+    let en2 = [1, 2, 3];
+    let nonce = subscribed.search(&en2, true);
+    let a = subscribed.submit(user, &en2, nonce).await;
+    assert_eq!(a["result"], json!(true), "{a}");
+    // The other is dropped (it reconnects and subscribes anew).
+    assert!(by_hand::closed_soon(&mut plain).await);
+    let mut back = Miner::connect(&srv.address).await;
+    back.login("bcrt1qplain.s9").await;
+    back.wait_job().await;
+    assert_eq!((back.extranonce1.len(), back.extranonce2_len), (1, 3));
+}

@@ -18,6 +18,8 @@
 //! - [`stats`]: accepted, rejected and stale shares per source, effective
 //!   hashrate, expected time to a share and to a block, estimated earnings.
 //! - [`vardiff`]: a LAN miner's share difficulty, aimed at a steady share rate.
+//! - [`lan_split`]: a source's extranonce2 space split between our chains
+//!   and LAN miners, adapting to short (2-5 byte) sources.
 //!
 //! Nothing here reads a clock or owns a socket: `now` comes in as an
 //! argument, lines and decisions go out as values.
@@ -25,6 +27,7 @@
 pub mod difficulty;
 pub mod failover;
 pub mod jobs;
+pub mod lan_split;
 pub mod merkle;
 pub mod stats;
 pub mod stratum;
@@ -34,6 +37,7 @@ pub mod vardiff;
 pub use difficulty::{difficulty_of_hash, target_from_difficulty, DifficultyError};
 pub use failover::{Failover, SourceHealth, WorkMode};
 pub use jobs::{JobBook, JobError, Outcome, Share, WorkUnit, LAN_EXTRANONCE_BIT};
+pub use lan_split::LanSplit;
 pub use merkle::MerkleBranch;
 pub use stats::{SourceStats, StatsView};
 pub use template::{BlockTemplate, CoinbaseSpec, TemplateError, TemplateWork};

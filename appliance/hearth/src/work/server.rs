@@ -9,13 +9,17 @@
 //! also meets the source's share target goes to the work service
 //! ([`LanShare`]) and from there to the same place our own chains' shares go.
 //!
-//! Extranonces: the source's extranonce2 space is split into the session's
-//! extranonce1 (first byte with [`LAN_EXTRANONCE_BIT`] set, which our own
-//! chains never use, then the connection's slot number) and
-//! [`MINER_EXTRANONCE2_LEN`] bytes the miner rolls, so no two miners and no
-//! miner and chain ever do the same work. A source with less than
-//! [`MIN_SOURCE_EXTRANONCE2_LEN`] bytes cannot be shared: LAN miners then
-//! get no work (the status says why).
+//! Extranonces: the source's extranonce2 space is split ([`LanSplit`]) into
+//! the session's extranonce1 (first byte with [`LAN_EXTRANONCE_BIT`] set,
+//! which our own chains never use, then the connection's slot number) and
+//! the bytes the miner rolls, so no two miners and no miner and chain ever
+//! do the same work. The split adapts to short sources (a 4-byte pool: one
+//! byte of extranonce1, three for the miner, room for 128 miners); a miner
+//! whose slot does not fit is refused with the reason. A source with less
+//! than 2 bytes cannot be shared: LAN miners then get no work (the status
+//! says why). When the split changes under a connected miner it gets
+//! `mining.set_extranonce` if it subscribed to it, else it is dropped and
+//! reconnects for the new one (cgminer ignores `set_extranonce`).
 //!
 //! Limits: a bounded write queue per connection (a miner that does not read
 //! is dropped), a login timeout, an idle timeout, a write timeout, bounded
@@ -25,10 +29,10 @@ use super::config::LanServerConfig;
 use super::lines::{LineReader, Read};
 use hearth_core::{Clock, Timestamp};
 use hearth_shacheck::{Checker, Target};
-use hearth_work::stratum::server::payout_script_of;
+use hearth_work::stratum::server::{miner_difficulty, payout_script_of};
 use hearth_work::stratum::{ServerConfig, ServerEvent, ServerSession};
 use hearth_work::vardiff::{Vardiff, VardiffConfig};
-use hearth_work::{Share, SourceStats, WorkUnit, LAN_EXTRANONCE_BIT};
+use hearth_work::{LanSplit, Share, SourceStats, WorkUnit, LAN_EXTRANONCE_BIT};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,10 +42,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-/// Bytes of extranonce2 a LAN miner rolls.
-pub const MINER_EXTRANONCE2_LEN: usize = 4;
-/// The session's extranonce1 needs two bytes (the LAN bit and a slot).
-pub const MIN_SOURCE_EXTRANONCE2_LEN: usize = MINER_EXTRANONCE2_LEN + 2;
+/// The split assumed before any source has work (an 8-byte source, as
+/// our own templates and most pools give).
+const DEFAULT_SOURCE_EXTRANONCE2_LEN: usize = 8;
 /// Lines waiting to be written to one miner.
 const WRITE_QUEUE: usize = 64;
 /// One write may take this long.
@@ -108,6 +111,12 @@ pub struct LanStatus {
     pub refused_connections: u64,
     /// Why LAN miners get no work right now (`None`: they do).
     pub no_work: Option<String>,
+    /// LAN miners the active source's extranonce space fits (the smaller
+    /// of its slots and `max_connections`; `None`: no shareable work).
+    pub capacity: Option<u64>,
+    /// Miners refused or dropped because the source's extranonce space
+    /// had no slot left for them.
+    pub refused_no_room: u64,
     pub workers: Vec<WorkerView>,
 }
 
@@ -185,30 +194,21 @@ impl LanHandle {
     }
 }
 
-/// The session's extranonce1 for `slot`: `len` bytes, the slot number
-/// big-endian with [`LAN_EXTRANONCE_BIT`] set in the first byte (two bytes
-/// hold 2^15 slots, more than `max_connections` allows).
-pub fn extranonce1_for(slot: usize, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let be = (slot as u64).to_be_bytes();
-    let take = len.min(8);
-    if let Some(tail) = out.get_mut(len - take..) {
-        tail.copy_from_slice(&be[8 - take..]);
-    }
-    if let Some(first) = out.first_mut() {
-        *first |= LAN_EXTRANONCE_BIT;
-    }
-    out
+/// The split of `work`'s extranonce space (the default before any work),
+/// or why it cannot be shared.
+fn split_of(work: &Option<LanWork>) -> Result<LanSplit, String> {
+    LanSplit::for_source(
+        work.as_ref()
+            .map_or(DEFAULT_SOURCE_EXTRANONCE2_LEN, |w| w.unit.extranonce2_len),
+    )
 }
 
-/// Why `unit` cannot be shared with LAN miners, if it cannot.
-fn unshareable(unit: &WorkUnit) -> Option<String> {
-    (unit.extranonce2_len < MIN_SOURCE_EXTRANONCE2_LEN).then(|| {
-        format!(
-            "the source's extranonce2 has {} bytes; LAN miners need at least {MIN_SOURCE_EXTRANONCE2_LEN}",
-            unit.extranonce2_len
-        )
-    })
+/// The extranonce1 of `slot`, or a placeholder (with the LAN bit) for a
+/// slot that does not fit: that miner is refused before it gets any work.
+fn extranonce1_or_placeholder(split: &LanSplit, slot: usize) -> Vec<u8> {
+    split
+        .extranonce1(slot)
+        .unwrap_or_else(|| vec![LAN_EXTRANONCE_BIT; split.extranonce1_len])
 }
 
 /// Binds `cfg.listen` and starts the accept loop. Returns the handle (its
@@ -286,7 +286,7 @@ async fn accept_loop(
                                 user: None,
                                 worker: None,
                                 payout_address: None,
-                                difficulty: ctx.cfg.difficulty,
+                                difficulty: miner_difficulty(ctx.cfg.difficulty),
                                 accepted: 0,
                                 rejected: 0,
                                 stale: 0,
@@ -325,11 +325,17 @@ async fn accept_loop(
                 if changed.is_err() {
                     return;
                 }
-                let note = match &*watch_work.borrow() {
-                    None => Some("no work source is up (heat-only work is never shared)".into()),
-                    Some(w) => unshareable(&w.unit),
+                let current = watch_work.borrow().clone();
+                let (note, capacity) = match &current {
+                    None => (Some("no work source is up (heat-only work is never shared)".into()), None),
+                    Some(_) => match split_of(&current) {
+                        Ok(split) => (None, Some(split.slots.min(ctx.cfg.max_connections as u64))),
+                        Err(why) => (Some(why), None),
+                    },
                 };
-                lock(&ctx.handle.board).status.no_work = note;
+                let mut b = lock(&ctx.handle.board);
+                b.status.no_work = note;
+                b.status.capacity = capacity;
             }
             _ = shutdown.changed() => return,
         }
@@ -363,21 +369,16 @@ async fn serve(
             .map_err(|_| "the miner does not read its lines (write queue full)".to_string())
     };
     let clock = ctx.handle.clock.clone();
-    let current_len = |w: &Option<LanWork>| {
-        w.as_ref()
-            .map(|w| w.unit.extranonce2_len)
-            .filter(|l| *l >= MIN_SOURCE_EXTRANONCE2_LEN)
-            .map_or(4, |l| l - MINER_EXTRANONCE2_LEN)
-    };
-    let mut en1_len = current_len(&work.borrow());
+    // The split the miner was told (at subscribe, or by set_extranonce).
+    let mut split = split_of(&work.borrow()).or_else(|_| split_of(&None))?;
     let mut session = ServerSession::new(
         ServerConfig {
-            extranonce2_len: MINER_EXTRANONCE2_LEN,
+            extranonce2_len: split.miner_extranonce2_len,
             difficulty: ctx.cfg.difficulty,
             version_mask: ctx.version_mask,
         },
         ctx.checker,
-        extranonce1_for(slot, en1_len),
+        extranonce1_or_placeholder(&split, slot),
     );
     let mut vardiff = ctx.cfg.vardiff.then(|| {
         Vardiff::new(
@@ -415,6 +416,33 @@ async fn serve(
                 let mut retarget = false;
                 let mut failed = None;
                 let network = work.borrow().as_ref().and_then(|w| w.sharechain);
+                let current = work.borrow().clone();
+                // Not subscribed yet: the subscribe answer carries the
+                // split of the work it will get.
+                if !session.subscribed() {
+                    if let Ok(now_split) = split_of(&current) {
+                        if now_split != split {
+                            split = now_split;
+                            session.reset_extranonce(extranonce1_or_placeholder(&split, slot), split.miner_extranonce2_len);
+                        }
+                    }
+                }
+                // More miners than the source's extranonce space fits:
+                // this one is told why and closed.
+                let no_room = current.as_ref().and_then(|w| {
+                    split_of(&current).ok().and_then(|s| s.no_room(slot, w.unit.extranonce2_len))
+                });
+                if let Some(why) = no_room {
+                    if let Some(first) = lines.first() {
+                        let id = serde_json::from_str::<serde_json::Value>(first)
+                            .ok()
+                            .and_then(|v| v.get("id").cloned())
+                            .unwrap_or(serde_json::Value::Null);
+                        let _ = send(hearth_work::stratum::codec::response(&id, serde_json::json!(false), Some((24, &why))));
+                    }
+                    lock(&ctx.handle.board).status.refused_no_room += 1;
+                    break Err(why);
+                }
                 for line in lines {
                     // Our sharechain's work needs a valid payout address.
                     session.require_address_on(network);
@@ -461,6 +489,7 @@ async fn serve(
                                 if let Some(d) = vardiff.as_mut().and_then(|v| v.on_share(now)) {
                                     if let Some(l) = session.set_difficulty(d) {
                                         failed = send(l).err().or(failed);
+                                        let d = session.difficulty();
                                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
                                         retarget = true;
                                     }
@@ -485,7 +514,7 @@ async fn serve(
                     // too, so the miner moves to it on a fresh job (miners
                     // apply a difficulty from their next job on).
                     let current = work.borrow().clone();
-                    if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), authorized).await {
+                    if let Err(e) = give_work(&mut session, &mut split, (slot, &ctx.handle), current, &mut sent_source, &send, (&mut payout, &mut lan_serial), authorized).await {
                         break Err(e);
                     }
                 }
@@ -495,7 +524,7 @@ async fn serve(
                     break Err("work service stopped".into());
                 }
                 let current = work.borrow_and_update().clone();
-                if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), false).await {
+                if let Err(e) = give_work(&mut session, &mut split, (slot, &ctx.handle), current, &mut sent_source, &send, (&mut payout, &mut lan_serial), false).await {
                     break Err(e);
                 }
             }
@@ -512,9 +541,10 @@ async fn serve(
                         if let Err(e) = send(l) {
                             break Err(e);
                         }
+                        let d = session.difficulty();
                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
                         let current = work.borrow().clone();
-                        if let Err(e) = give_work(&mut session, &mut en1_len, slot, current, &mut sent_source, &send, (&payout, &mut lan_serial), false).await {
+                        if let Err(e) = give_work(&mut session, &mut split, (slot, &ctx.handle), current, &mut sent_source, &send, (&mut payout, &mut lan_serial), false).await {
                             break Err(e);
                         }
                     }
@@ -549,12 +579,12 @@ fn line_worker(line: &str) -> Option<String> {
 #[allow(clippy::too_many_arguments)] // one connection's state, passed as it is
 async fn give_work(
     session: &mut ServerSession,
-    en1_len: &mut usize,
-    slot: usize,
+    split: &mut LanSplit,
+    (slot, handle): (usize, &LanHandle),
     current: Option<LanWork>,
     sent_source: &mut Option<(usize, Target, u32)>,
     send: &impl Fn(String) -> Result<(), String>,
-    (payout, serial): (&Option<(String, bitcoin::ScriptBuf)>, &mut u64),
+    (payout, serial): (&mut Option<(String, bitcoin::ScriptBuf)>, &mut u64),
     first: bool,
 ) -> Result<(), String> {
     let Some(LanWork {
@@ -565,13 +595,26 @@ async fn give_work(
     else {
         return Ok(());
     };
-    if unshareable(&unit).is_some() || session.user().is_none() {
+    if session.user().is_none() {
         return Ok(());
     }
-    let wanted = unit.extranonce2_len - MINER_EXTRANONCE2_LEN;
-    if wanted != *en1_len {
-        *en1_len = wanted;
-        send(session.set_extranonce(extranonce1_for(slot, wanted)))?;
+    let Ok(wanted) = LanSplit::for_source(unit.extranonce2_len) else {
+        return Ok(()); // the status says why there is no work
+    };
+    if let Some(why) = wanted.no_room(slot, unit.extranonce2_len) {
+        lock(&handle.board).status.refused_no_room += 1;
+        return Err(why);
+    }
+    if wanted != *split {
+        if !session.takes_set_extranonce() {
+            return Err(format!(
+                "the source's extranonce space changed ({} bytes now) and the miner did not subscribe to mining.set_extranonce: it reconnects for the new split",
+                unit.extranonce2_len
+            ));
+        }
+        *split = wanted;
+        let en1 = extranonce1_or_placeholder(split, slot);
+        send(session.set_extranonce_and_size(en1, split.miner_extranonce2_len))?;
         unit.clean = true;
     }
     if first {
@@ -580,6 +623,15 @@ async fn give_work(
     // A miner that logged in under a pool with a user that is no address
     // on the sharechain's network must not mine for our payout now that
     // the sharechain is the source: drop it (it is refused if it returns).
+    if let (Some(network), None, Some(user)) = (sharechain, &payout, session.user()) {
+        // Logged in before the sharechain's network was known: its user
+        // may still be a payout address for it.
+        if let Ok(script) = payout_script_of(user, network) {
+            let address = user.to_string();
+            handle.with_worker(slot, |w| w.payout_address = Some(address.clone()));
+            *payout = Some((address, script));
+        }
+    }
     if sharechain.is_some() && payout.is_none() {
         return Err(format!(
             "the sharechain is the source now and {:?} is not a payout address on its network",
@@ -589,7 +641,7 @@ async fn give_work(
     // Our sharechain: the same template, the job paying the miner's own
     // address. If that job cannot be made the miner gets nothing (never
     // our payout in its name); the next unit tries again.
-    if let (Some(_), Some((_, script))) = (sharechain, payout) {
+    if let (Some(_), Some((_, script))) = (sharechain, payout.as_ref()) {
         *serial += 1;
         match super::lan_payout::miner_unit(slot, *serial, script.clone(), &unit).await {
             Ok(own) => {
@@ -611,24 +663,4 @@ async fn give_work(
         send(line)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extranonce1_has_the_lan_bit_and_the_slot() {
-        assert_eq!(extranonce1_for(0, 2), vec![0x80, 0]);
-        assert_eq!(extranonce1_for(5, 4), vec![0x80, 0, 0, 5]);
-        assert_eq!(extranonce1_for(0x1234, 2), vec![0x92, 0x34]);
-        assert_eq!(extranonce1_for(1023, 4), vec![0x80, 0, 3, 0xFF]);
-        // Distinct for every slot the server can have, always with the bit.
-        for len in [2, 4, 8] {
-            let all: std::collections::HashSet<_> =
-                (0..1024).map(|s| extranonce1_for(s, len)).collect();
-            assert_eq!(all.len(), 1024);
-            assert!(all.iter().all(|e| e[0] & LAN_EXTRANONCE_BIT != 0));
-        }
-    }
 }

@@ -40,6 +40,9 @@ pub struct Quirks {
     /// No BIP310: `mining.configure` answers "version-rolling": false and a
     /// submit with rolled version bits is refused.
     pub no_version_rolling: bool,
+    /// Extranonce2 bytes given to each client (`None`: 8). Many pools give
+    /// 4, some 2 or 3.
+    pub extranonce2_len: Option<usize>,
 }
 
 /// What the pool saw.
@@ -208,7 +211,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let cfg = ServerConfig {
-        extranonce2_len: 8,
+        extranonce2_len: shared.quirks.extranonce2_len.unwrap_or(8),
         difficulty: shared.difficulty,
         version_mask: if shared.quirks.no_version_rolling {
             0

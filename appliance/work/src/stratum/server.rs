@@ -59,6 +59,22 @@ pub struct ServerSession {
     /// When set, `mining.authorize` needs a payout address valid for this
     /// network (the daemon sets it while the source is its own sharechain).
     require_network: Option<bitcoin::Network>,
+    /// The miner sent `mining.extranonce.subscribe`: it takes
+    /// `mining.set_extranonce` (others, cgminer for one, ignore it and must
+    /// reconnect instead).
+    extranonce_subscribed: bool,
+}
+
+/// The difficulty as a miner will read it: ESP-Miner (a Bitaxe's stock
+/// firmware) parses `mining.set_difficulty` as an integer, so a difficulty
+/// of 1 or more is sent (and checked) rounded down to one; below 1 it is
+/// sent as it is (miners that take fractions, and test setups).
+pub fn miner_difficulty(difficulty: f64) -> f64 {
+    if difficulty >= 1.0 {
+        difficulty.floor()
+    } else {
+        difficulty
+    }
 }
 
 /// The payout script of an authorize user `"address"` or
@@ -86,7 +102,8 @@ fn params(v: &Value) -> &[Value] {
 impl ServerSession {
     /// `extranonce1` must be distinct per session (the daemon hands out a
     /// counter).
-    pub fn new(cfg: ServerConfig, checker: Checker, extranonce1: Vec<u8>) -> ServerSession {
+    pub fn new(mut cfg: ServerConfig, checker: Checker, extranonce1: Vec<u8>) -> ServerSession {
+        cfg.difficulty = miner_difficulty(cfg.difficulty);
         ServerSession {
             cfg,
             checker,
@@ -98,6 +115,7 @@ impl ServerSession {
             next_job: 1,
             bad_lines: 0,
             require_network: None,
+            extranonce_subscribed: false,
         }
     }
 
@@ -113,6 +131,7 @@ impl ServerSession {
         if !difficulty.is_finite() || difficulty <= 0.0 {
             return None;
         }
+        let difficulty = miner_difficulty(difficulty);
         self.cfg.difficulty = difficulty;
         Some(codec::notification(
             "mining.set_difficulty",
@@ -123,8 +142,18 @@ impl ServerSession {
     /// A new extranonce1 for the session (`mining.set_extranonce`); jobs
     /// sent before it are forgotten, so the caller sends fresh work.
     pub fn set_extranonce(&mut self, extranonce1: Vec<u8>) -> String {
-        self.extranonce1 = extranonce1;
-        self.jobs.clear();
+        let len = self.cfg.extranonce2_len;
+        self.set_extranonce_and_size(extranonce1, len)
+    }
+
+    /// [`ServerSession::set_extranonce`] with a new extranonce2 size too
+    /// (the source's extranonce space changed).
+    pub fn set_extranonce_and_size(
+        &mut self,
+        extranonce1: Vec<u8>,
+        extranonce2_len: usize,
+    ) -> String {
+        self.reset_extranonce(extranonce1, extranonce2_len);
         codec::notification(
             "mining.set_extranonce",
             json!([
@@ -134,8 +163,32 @@ impl ServerSession {
         )
     }
 
+    /// A new extranonce1 and extranonce2 size without telling the miner:
+    /// only before it subscribed (it learns them from the subscribe
+    /// answer). Jobs sent before are forgotten.
+    pub fn reset_extranonce(&mut self, extranonce1: Vec<u8>, extranonce2_len: usize) {
+        self.extranonce1 = extranonce1;
+        self.cfg.extranonce2_len = extranonce2_len;
+        self.jobs.clear();
+    }
+
+    /// The miner has subscribed (it knows its extranonce1).
+    pub fn subscribed(&self) -> bool {
+        self.subscribed
+    }
+
     pub fn difficulty(&self) -> f64 {
         self.cfg.difficulty
+    }
+
+    /// The miner asked for `mining.set_extranonce` (`mining.extranonce.subscribe`).
+    pub fn takes_set_extranonce(&self) -> bool {
+        self.extranonce_subscribed
+    }
+
+    /// Bytes the miner rolls.
+    pub fn miner_extranonce2_len(&self) -> usize {
+        self.cfg.extranonce2_len
     }
 
     pub fn user(&self) -> Option<&str> {
@@ -261,8 +314,18 @@ impl ServerSession {
                 out.push(ServerEvent::Authorized { user: address });
             }
             "mining.submit" => out.extend(self.on_submit(&id, p)),
-            "mining.extranonce.subscribe" | "mining.suggest_difficulty" => {
+            "mining.extranonce.subscribe" => {
+                self.extranonce_subscribed = true;
                 out.push(ServerEvent::Send(codec::response(&id, json!(true), None)));
+            }
+            "mining.suggest_difficulty" => {
+                out.push(ServerEvent::Send(codec::response(&id, json!(true), None)));
+            }
+            // bmminer (an S9) asks for its own pre-BIP310 version rolling
+            // after authorize; "no" without an error: it mines without it
+            // (rolling is offered through `mining.configure` only).
+            "mining.multi_version" => {
+                out.push(ServerEvent::Send(codec::response(&id, json!(false), None)));
             }
             _ => {
                 self.bad_lines += 1;
@@ -356,5 +419,86 @@ impl ServerSession {
                 }),
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(difficulty: f64) -> ServerSession {
+        ServerSession::new(
+            ServerConfig {
+                extranonce2_len: 4,
+                difficulty,
+                version_mask: 0x1FFF_E000,
+            },
+            Checker::detect(),
+            vec![0x80, 0, 0, 1],
+        )
+    }
+
+    fn sent(events: &[ServerEvent]) -> Vec<Value> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Send(l) => serde_json::from_str(l.trim()).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_difficulty_of_one_or_more_is_an_integer_as_esp_miner_reads_it() {
+        assert_eq!(miner_difficulty(2.7), 2.0);
+        assert_eq!(miner_difficulty(1024.0), 1024.0);
+        assert_eq!(miner_difficulty(1.0), 1.0);
+        assert_eq!(miner_difficulty(0.5), 0.5);
+        let mut s = session(1536.9);
+        assert_eq!(s.difficulty(), 1536.0);
+        let line = s.set_difficulty(4000.25).unwrap();
+        let v: Value = serde_json::from_str(line.trim()).unwrap();
+        // What a Bitaxe reads (cJSON's valueint) is what the server checks.
+        assert_eq!(v["params"][0].as_f64(), Some(4000.0));
+        assert_eq!(s.difficulty(), 4000.0);
+        assert_eq!(s.set_difficulty(0.0), None);
+    }
+
+    #[test]
+    fn multi_version_is_declined_without_an_error_and_extranonce_subscribe_is_noted() {
+        let mut s = session(1.0);
+        let out = sent(&s.on_line(r#"{"id": 7, "method": "mining.multi_version", "params": [4]}"#));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["id"], 7);
+        assert_eq!(out[0]["result"], false);
+        assert!(out[0]["error"].is_null());
+        assert_eq!(s.bad_lines, 0);
+        assert!(!s.takes_set_extranonce());
+        let out = sent(&s.on_line(
+            r#"{"jsonrpc": "2.0", "id": 5, "method": "mining.extranonce.subscribe", "params": []}"#,
+        ));
+        assert_eq!(out[0]["result"], true);
+        assert!(s.takes_set_extranonce());
+        // An unknown method is still an error and a bad line.
+        let out = sent(&s.on_line(r#"{"id": 8, "method": "mining.frobnicate", "params": []}"#));
+        assert_eq!(out[0]["error"][0], 20);
+        assert_eq!(s.bad_lines, 1);
+    }
+
+    #[test]
+    fn a_new_split_before_subscribe_is_what_the_subscribe_answer_says() {
+        let mut s = session(1.0);
+        s.reset_extranonce(vec![0x85], 3);
+        let out = sent(
+            &s.on_line(r#"{"id": 2, "method": "mining.subscribe", "params": ["cgminer/4.12.1"]}"#),
+        );
+        assert_eq!(out[0]["result"][1], "85");
+        assert_eq!(out[0]["result"][2], 3);
+        assert_eq!(s.extranonce_len(), 4);
+        let line = s.set_extranonce_and_size(vec![0x80, 9], 2);
+        let v: Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["method"], "mining.set_extranonce");
+        assert_eq!(v["params"], serde_json::json!(["8009", 2]));
+        assert_eq!(s.miner_extranonce2_len(), 2);
     }
 }
