@@ -389,7 +389,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let feeds = std::mem::take(&mut daemon.job_feeds);
-    let _sim_pool = crate::work::start(&opts, shared.clone(), feeds, stop_rx.clone()).await?;
+    // The work sources follow PUT /api/v1/settings/work (stored over the
+    // file's [work] list) through the control.
+    let (_sim_pool, work_control) =
+        crate::work::start_live(&opts, shared.clone(), feeds, stop_rx.clone()).await?;
     // MQTT runs under a supervisor so the API can change its settings
     // (stored in the data directory over the file's [mqtt]) and restart it.
     let mqtt_cfg = match crate::mqtt::live::load(&opts.data_dir) {
@@ -422,7 +425,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut http_stop = stop_tx.subscribe();
     // The served app is the API plus the web app behind the auth layer;
     // connect info gives the login rate limit each client's address.
-    let app = crate::web::app(shared.clone(), Arc::new(auth)).layer(axum::Extension(mqtt_control));
+    let app = crate::web::app(shared.clone(), Arc::new(auth))
+        .layer(axum::Extension(mqtt_control))
+        .layer(axum::Extension(work_control));
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -12,6 +12,7 @@ pub mod metrics;
 mod metrics_work;
 pub mod openapi;
 pub mod settings_mqtt;
+pub mod settings_work;
 pub mod stream;
 
 pub use auth::Auth;
@@ -68,6 +69,10 @@ pub fn app(shared: Arc<Shared>, auth: Arc<Auth>) -> Router {
         .route(
             "/api/v1/settings/mqtt",
             get(settings_mqtt::get_mqtt).put(settings_mqtt::put_mqtt),
+        )
+        .route(
+            "/api/v1/settings/work",
+            get(settings_work::get_work).put(settings_work::put_work),
         )
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::asset))

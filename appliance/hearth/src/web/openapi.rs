@@ -45,6 +45,8 @@ use utoipa::{Modify, OpenApi};
         super::metrics_handler,
         super::settings_mqtt::get_mqtt,
         super::settings_mqtt::put_mqtt,
+        super::settings_work::get_work,
+        super::settings_work::put_work,
         super::stream::stream,
         document,
         super::assets::index,

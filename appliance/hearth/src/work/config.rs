@@ -15,9 +15,10 @@
 //! With no reachable pool the boards heat on local heat-only work.
 
 use crate::config::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One pool. `Debug` leaves the password out (it must never reach a log).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolEntry {
     pub name: String,
@@ -26,6 +27,17 @@ pub struct PoolEntry {
     pub user: String,
     #[serde(default = "default_password")]
     pub password: String,
+}
+
+impl std::fmt::Debug for PoolEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolEntry")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 fn default_password() -> String {

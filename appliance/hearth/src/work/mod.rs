@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod lan_payout;
 mod lines;
+pub mod live;
 pub mod own;
 pub mod persist;
 pub mod server;
@@ -196,6 +197,10 @@ struct Service {
     lan_work: watch::Sender<Option<server::LanWork>>,
     lan_sent: Option<(usize, String)>,
     lan: Option<server::LanHandle>,
+    /// Counters of every source seen since start (a source taken out of the
+    /// list and put back keeps its counts).
+    saved: std::collections::BTreeMap<String, hearth_work::stats::Counters>,
+    switch_back_after: Duration,
 }
 
 fn heat_only_reason(f: &Failover) -> String {
@@ -476,6 +481,42 @@ impl Service {
         *self.sink.status.write().unwrap_or_else(|p| p.into_inner()) = Some(self.status.clone());
     }
 
+    /// A new source list, live. The boards get heat-only work at once (they
+    /// never stop: heat-only work replaces the old source's on the running
+    /// chains), every unit of the old list is retired (a late nonce on it is
+    /// stale, never submitted, to anyone), the old tasks end (their submit
+    /// queues close and their events are no longer read), and the new
+    /// sources take over through the failover as they come up. Returns the
+    /// new sources' events.
+    fn replace_sources(&mut self, plan: live::SourcePlan) -> mpsc::Receiver<SourceEvent> {
+        for (name, c) in self.counters() {
+            self.saved.insert(name, c);
+        }
+        for i in 0..self.failover.len() {
+            self.book.retire_source(i);
+        }
+        self.submits.clear();
+        let own_source = plan.own_source.is_some();
+        let (names, submits, events) = spawn_sources(plan.pools, plan.own_source, &self.clock);
+        tracing::info!(sources = ?names, "work sources changed: restarting them; heat-only work meanwhile");
+        let now = self.clock.now();
+        self.failover = new_failover(names.clone(), own_source, self.switch_back_after);
+        self.stats = names
+            .iter()
+            .map(|n| SourceStats::new(self.saved.get(n).cloned().unwrap_or_default()))
+            .collect();
+        self.active_since = vec![now; names.len()];
+        self.latest = vec![None; names.len()];
+        self.submits = submits;
+        self.last_mode = None;
+        self.lan_sent = None;
+        self.lan_work.send_replace(None);
+        self.heat_only();
+        self.follow(now);
+        self.publish();
+        events
+    }
+
     fn counters(&self) -> Vec<(String, hearth_work::stats::Counters)> {
         (0..self.failover.len())
             .map(|i| {
@@ -497,6 +538,17 @@ pub async fn start(
     feeds: Vec<JobFeed>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<testpool::TestPool>> {
+    Ok(start_live(run, shared, feeds, shutdown).await?.0)
+}
+
+/// [`start`], with the source list stored by `PUT /api/v1/settings/work`
+/// (if any) over the config file's, and the control that changes it live.
+pub async fn start_live(
+    run: &crate::daemon::RunOptions,
+    shared: Arc<crate::state::Shared>,
+    feeds: Vec<JobFeed>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Option<testpool::TestPool>, Arc<live::WorkControl>)> {
     let cfg = &run.config.raw.work;
     let pool = if run.simulate && cfg.sim_pool && cfg.pools.is_empty() {
         let p = testpool::TestPool::start(
@@ -513,20 +565,30 @@ pub async fn start(
     } else {
         None
     };
-    let mut opts = WorkOptions::from_config(
-        cfg,
-        Some(run.data_dir.clone()),
-        pool.as_ref().map(|p| p.address.to_string()),
-    );
-    if own::effective_section(
-        &run.config.raw.sharechain,
-        run.simulate,
-        !cfg.pools.is_empty(),
-    )
-    .enabled
-    {
-        opts.own_source = Some(cfg.version_mask);
+    let base = live::Base {
+        work: cfg.clone(),
+        sim_pool: pool.as_ref().map(|p| p.address.to_string()),
+        sharechain_available: own::effective_section(
+            &run.config.raw.sharechain,
+            run.simulate,
+            !cfg.pools.is_empty(),
+        )
+        .enabled,
+    };
+    let (sources, stored) = base.initial(&run.data_dir);
+    if stored {
+        tracing::info!(
+            pools = sources.pools.len(),
+            sharechain = sources.sharechain,
+            "work sources from {} (over the config file's)",
+            live::WORK_SETTINGS_FILE
+        );
     }
+    let (control, plans) = live::WorkControl::new(run.data_dir.clone(), base, sources, stored);
+    let plan = plans.borrow().clone();
+    let mut opts = WorkOptions::from_config(cfg, Some(run.data_dir.clone()), None);
+    opts.pools = plan.pools;
+    opts.own_source = plan.own_source;
     let hashrate_from = shared.clone();
     let sink = WorkSink {
         status: shared.work.clone(),
@@ -543,8 +605,15 @@ pub async fn start(
             Arc::new(move || crate::state::lock(&shared.control).settings.mining_enabled)
         },
     };
-    spawn(opts, feeds, shared.clock.clone(), sink, shutdown);
-    Ok(pool)
+    spawn_live(
+        opts,
+        feeds,
+        shared.clock.clone(),
+        sink,
+        shutdown,
+        Some(plans),
+    );
+    Ok((pool, Arc::new(control)))
 }
 
 /// Where the service's status goes, and where it reads the boards' total
@@ -568,15 +637,88 @@ impl std::fmt::Debug for WorkSink {
 /// shares and half are below target, both paths exercised.
 pub const SIM_POOL_DIFFICULTY: f64 = 1.0 / 524_288.0;
 
+/// The next plan, once it changes; pending for ever without a receiver or
+/// once its sender is gone (the service then keeps the sources it has).
+async fn next_plan(
+    plans: &mut Option<watch::Receiver<live::SourcePlan>>,
+) -> Option<live::SourcePlan> {
+    let Some(rx) = plans.as_mut() else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *plans = None;
+        return std::future::pending().await;
+    }
+    let plan = rx.borrow_and_update().clone();
+    Some(plan)
+}
+
 /// Starts the pool tasks and the service; runs until `shutdown`.
 pub fn spawn(
     opts: WorkOptions,
     feeds: Vec<JobFeed>,
     clock: Arc<dyn Clock>,
     sink: WorkSink,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let (ev_tx, mut ev_rx) = mpsc::channel(EVENT_QUEUE);
+    spawn_live(opts, feeds, clock, sink, shutdown, None);
+}
+
+/// The source tasks for one plan: the failover names, one submit queue per
+/// source, and the events of these tasks only (a restart drops them, so a
+/// task of the old list can never speak for an index of the new one).
+fn spawn_sources(
+    pools: Vec<PoolConfig>,
+    own_source: Option<u32>,
+    clock: &Arc<dyn Clock>,
+) -> (
+    Vec<String>,
+    Vec<mpsc::Sender<Share>>,
+    mpsc::Receiver<SourceEvent>,
+) {
+    let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+    let mut names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
+    let mut submits = Vec::new();
+    // Our own sharechain first; the pools follow as fallbacks.
+    let first_pool = usize::from(own_source.is_some());
+    if let Some(version_mask) = own_source {
+        names.insert(0, own::SOURCE_NAME.to_string());
+        let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
+        submits.push(tx);
+        tokio::spawn(own::run(0, version_mask, ev_tx.clone(), rx));
+    }
+    for (i, pool) in pools.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
+        submits.push(tx);
+        tokio::spawn(client::run_pool(
+            first_pool + i,
+            pool,
+            clock.clone(),
+            ev_tx.clone(),
+            rx,
+        ));
+    }
+    (names, submits, ev_rx)
+}
+
+fn new_failover(names: Vec<String>, own_source: bool, switch_back_after: Duration) -> Failover {
+    let mut f = Failover::new(names, switch_back_after);
+    if own_source {
+        f.set_startup_grace(own::STARTUP_GRACE);
+    }
+    f
+}
+
+/// [`spawn`], following `plans` when given: each new plan restarts the
+/// sources ([`Service::replace_sources`]) while the boards keep heating.
+pub fn spawn_live(
+    opts: WorkOptions,
+    feeds: Vec<JobFeed>,
+    clock: Arc<dyn Clock>,
+    sink: WorkSink,
+    mut shutdown: watch::Receiver<bool>,
+    mut plans: Option<watch::Receiver<live::SourcePlan>>,
+) {
     let (nonce_tx, mut nonce_rx) = mpsc::channel::<NonceFound>(NONCE_QUEUE);
     for f in &feeds {
         f.tap_nonces(nonce_tx.clone());
@@ -596,28 +738,8 @@ pub fn spawn(
         .as_ref()
         .and_then(|s| s.load().ok())
         .unwrap_or_default();
-    let mut names: Vec<String> = opts.pools.iter().map(|p| p.name.clone()).collect();
-    let mut submits = Vec::new();
-    // Our own sharechain first; the pools follow as fallbacks.
-    let first_pool = usize::from(opts.own_source.is_some());
-    if let Some(version_mask) = opts.own_source {
-        names.insert(0, own::SOURCE_NAME.to_string());
-        let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
-        submits.push(tx);
-        tokio::spawn(own::run(0, version_mask, ev_tx.clone(), rx));
-    }
-    for (i, pool) in opts.pools.into_iter().enumerate() {
-        let (tx, rx) = mpsc::channel(SUBMIT_QUEUE);
-        submits.push(tx);
-        tokio::spawn(client::run_pool(
-            first_pool + i,
-            pool,
-            clock.clone(),
-            ev_tx.clone(),
-            rx,
-        ));
-    }
-    drop(ev_tx);
+    let own_source = opts.own_source.is_some();
+    let (names, submits, mut ev_rx) = spawn_sources(opts.pools, opts.own_source, &clock);
     let (lan_work, lan_work_rx) = watch::channel(None);
     let (lan_tx, mut lan_rx) = mpsc::channel::<server::LanShare>(SUBMIT_QUEUE);
     let lan = opts.lan_server.as_ref().and_then(|(cfg, version_mask)| {
@@ -640,13 +762,7 @@ pub fn spawn(
     let mut svc = Service {
         clock: clock.clone(),
         book: JobBook::new(Checker::detect()),
-        failover: {
-            let mut f = Failover::new(names.clone(), opts.switch_back_after);
-            if opts.own_source.is_some() {
-                f.set_startup_grace(own::STARTUP_GRACE);
-            }
-            f
-        },
+        failover: new_failover(names.clone(), own_source, opts.switch_back_after),
         stats: names
             .iter()
             .map(|n| SourceStats::new(saved.get(n).cloned().unwrap_or_default()))
@@ -681,6 +797,8 @@ pub fn spawn(
         lan_sent: None,
         lan,
         feeds,
+        saved,
+        switch_back_after: opts.switch_back_after,
     };
     tokio::spawn(async move {
         let now = svc.clock.now();
@@ -695,6 +813,14 @@ pub fn spawn(
                 Some(ev) = ev_rx.recv() => svc.on_event(ev),
                 Some(n) = nonce_rx.recv() => svc.on_nonce(&n),
                 Some(s) = lan_rx.recv() => svc.on_lan_share(s),
+                Some(plan) = next_plan(&mut plans) => {
+                    if let Some(s) = store.as_mut() {
+                        if let Err(e) = s.save(svc.clock.now().as_millis(), &svc.counters()) {
+                            tracing::warn!(error = %e, "saving work statistics failed");
+                        }
+                    }
+                    ev_rx = svc.replace_sources(plan);
+                }
                 _ = fast_tick.tick() => {
                     if svc.active_without_rolling() {
                         svc.refresh();

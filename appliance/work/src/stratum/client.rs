@@ -27,7 +27,8 @@ pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Notified job ids remembered (to tell a pool's own stale job from ours).
 const MAX_KNOWN_JOBS: usize = 64;
 
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` leaves the password out (it must never reach a log).
+#[derive(Clone, PartialEq)]
 pub struct ClientConfig {
     pub user: String,
     pub password: String,
@@ -35,6 +36,17 @@ pub struct ClientConfig {
     pub agent: String,
     /// BIP310 mask to ask for (0: do not ask).
     pub version_mask: u32,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("agent", &self.agent)
+            .field("version_mask", &self.version_mask)
+            .finish()
+    }
 }
 
 /// Where the session is.
