@@ -15,7 +15,15 @@
 //!    pump only while revenue per kWh >= price x (1 - 1/COP), i.e. while a kWh
 //!    of miner heat costs no more than a kWh of heat-pump heat. Then the
 //!    SG-Ready outputs hold the heat pump back (`drive_sg_ready`). Otherwise
-//!    the miner is a backup stage a little below the setpoint.
+//!    the miner is a backup stage a little below the setpoint. The verdict
+//!    has hysteresis and a dwell ([`EconomicSwitch`]): the first decision
+//!    is the plain formula; afterwards the miner takes over only once its
+//!    margin (revenue minus that threshold) reaches
+//!    `economic_hysteresis_per_kwh`, gives the load back as soon as the
+//!    margin is negative, and neither change comes sooner than
+//!    `economic_min_dwell_s` after the previous one. Without it the switch
+//!    flaps: the miner's measured J/TH, and so its revenue per kWh, depends
+//!    on the power its role asks of it.
 //! 5. **PV soak** (`pv_soak`): surplus above `pv_start_w` for `pv_delay_s`
 //!    starts soaking (warm up to `comfort_band_k` above the setpoints, power
 //!    priced at the feed-in tariff); below `pv_stop_w` for the delay stops it.
@@ -56,6 +64,14 @@ pub struct PolicySettings {
     pub miner_efficiency_j_per_th: f64,
     /// What exported PV earns per kWh: the price of soaking it instead.
     pub feed_in_per_kwh: f64,
+    /// The economic switch hands the load to the miner only once its
+    /// margin over `price x (1 - 1/COP)` reaches this (per kWh).
+    pub economic_hysteresis_per_kwh: f64,
+    /// The economic verdict changes at most once per this many seconds.
+    pub economic_min_dwell_s: u32,
+    /// The SG-Ready output relays change at most once per this many
+    /// seconds (the standard's minimum switching time is about 60 s).
+    pub sg_ready_min_switch_s: u32,
     /// The named rule set; `None` derives it from `economic_switch`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
@@ -146,6 +162,9 @@ impl Default for PolicySettings {
             comfort_band_k: 1.0,
             miner_efficiency_j_per_th: 17.5,
             feed_in_per_kwh: 0.08,
+            economic_hysteresis_per_kwh: 0.01,
+            economic_min_dwell_s: 1800,
+            sg_ready_min_switch_s: 300,
             strategy: None,
         }
     }
@@ -184,6 +203,24 @@ impl PolicySettings {
             500.0,
         )?;
         range("feed_in_per_kwh", self.feed_in_per_kwh, -10.0, 10.0)?;
+        range(
+            "economic_hysteresis_per_kwh",
+            self.economic_hysteresis_per_kwh,
+            0.0,
+            1.0,
+        )?;
+        range(
+            "economic_min_dwell_s",
+            f64::from(self.economic_min_dwell_s),
+            0.0,
+            86_400.0,
+        )?;
+        range(
+            "sg_ready_min_switch_s",
+            f64::from(self.sg_ready_min_switch_s),
+            60.0,
+            7_200.0,
+        )?;
         if self.strategy == Some(Strategy::PvOnly) && !self.pv_soak {
             return Err("strategy pv_only needs pv_soak = true (it heats on PV only)".to_string());
         }
@@ -337,6 +374,78 @@ pub struct Policy {
     soaking: bool,
     /// Since when the surplus has been on the other side of the threshold.
     crossing_since: Option<Timestamp>,
+    economic: EconomicSwitch,
+}
+
+/// The economic switch's verdict with hysteresis and a minimum dwell.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EconomicSwitch {
+    /// The verdict (`true`: the miner is the cheaper heat) and since when;
+    /// `None` before the first decision or while the switch is not used.
+    verdict: Option<(bool, Timestamp)>,
+    /// Verdict changes so far.
+    switches: u64,
+}
+
+/// What [`EconomicSwitch::step`] found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EconomicVerdict {
+    pub miner_cheaper: bool,
+    /// The plain formula says otherwise, but the band or the dwell holds it.
+    pub held: Option<&'static str>,
+}
+
+impl EconomicSwitch {
+    /// One step with `margin` = revenue − price × (1 − 1/COP) per kWh.
+    pub fn step(
+        &mut self,
+        margin: f64,
+        hysteresis: f64,
+        min_dwell: Duration,
+        now: Timestamp,
+    ) -> EconomicVerdict {
+        let plain = margin >= 0.0;
+        let Some((current, since)) = self.verdict else {
+            self.verdict = Some((plain, now));
+            return EconomicVerdict {
+                miner_cheaper: plain,
+                held: None,
+            };
+        };
+        let wants = if current {
+            margin >= 0.0
+        } else {
+            margin >= hysteresis
+        };
+        if wants == current {
+            let held = (plain != current).then_some("hysteresis band");
+            return EconomicVerdict {
+                miner_cheaper: current,
+                held,
+            };
+        }
+        if now.since(since) < min_dwell {
+            return EconomicVerdict {
+                miner_cheaper: current,
+                held: Some("minimum dwell"),
+            };
+        }
+        self.verdict = Some((wants, now));
+        self.switches += 1;
+        EconomicVerdict {
+            miner_cheaper: wants,
+            held: None,
+        }
+    }
+
+    /// Forget the verdict (the switch is off or cannot be evaluated).
+    pub fn reset(&mut self) {
+        self.verdict = None;
+    }
+
+    pub fn switches(&self) -> u64 {
+        self.switches
+    }
 }
 
 impl Policy {
@@ -353,7 +462,13 @@ impl Policy {
             default_hashprice_per_th_day,
             soaking: false,
             crossing_since: None,
+            economic: EconomicSwitch::default(),
         }
+    }
+
+    /// Changes of the economic verdict so far.
+    pub fn economic_switches(&self) -> u64 {
+        self.economic.switches()
     }
 
     pub fn soaking(&self) -> bool {
@@ -414,6 +529,23 @@ impl Policy {
         let strategy = s.strategy();
         let mut why = Vec::new();
         let mut sg_out = None;
+        // Stepped every decision, whichever rule decides, so its dwell
+        // counts real time and a higher rule does not reset it.
+        let economic = match cop {
+            Some(c) if strategy == Strategy::Economic && s.economic_switch => {
+                Some(self.economic.step(
+                    revenue - price * (1.0 - 1.0 / c),
+                    s.economic_hysteresis_per_kwh,
+                    Duration::from_secs(u64::from(s.economic_min_dwell_s)),
+                    now,
+                ))
+            }
+            _ => {
+                self.economic.reset();
+                None
+            }
+        };
+        let economic_held = economic.and_then(|v| v.held);
 
         let (miner, rule) = if s.obey_sg_block && house.sg_ready == Some(SgReady::Block) {
             why.push("SG-Ready input: the utility blocks electric heating".to_string());
@@ -430,17 +562,18 @@ impl Policy {
                     .to_string(),
             );
             (MinerRole::Primary, Rule::MinerFirst)
-        } else if let (true, Some(cop)) = (
-            strategy == Strategy::Economic
-                && s.economic_switch
-                && cop.is_some_and(|c| revenue >= price * (1.0 - 1.0 / c)),
-            cop,
-        ) {
-            why.push(format!(
-                "mining earns {revenue:.3}/kWh >= price {price:.3} x (1 - 1/COP {cop:.2}) = {:.3}: \
-                 the miner is the cheaper heat",
-                price * (1.0 - 1.0 / cop)
-            ));
+        } else if let (true, Some(cop)) = (economic.is_some_and(|v| v.miner_cheaper), cop) {
+            let threshold = price * (1.0 - 1.0 / cop);
+            why.push(match economic_held {
+                None => format!(
+                    "mining earns {revenue:.3}/kWh >= price {price:.3} x (1 - 1/COP {cop:.2}) = \
+                     {threshold:.3}: the miner is the cheaper heat"
+                ),
+                Some(held) => format!(
+                    "mining earns {revenue:.3}/kWh < price {price:.3} x (1 - 1/COP {cop:.2}) = \
+                     {threshold:.3}, but the economic switch's {held} keeps the miner on"
+                ),
+            });
             if s.drive_sg_ready {
                 sg_out = Some(SgReady::Block);
                 why.push("SG-Ready outputs hold the heat pump back".to_string());
@@ -500,6 +633,13 @@ impl Policy {
             }
             None => rule,
         };
+        if let (Some(held), Rule::EconomicHeatPump) = (economic_held, rule) {
+            why.push(format!(
+                "the economic switch's {held} keeps the heat pump on (switch threshold: margin \
+                 >= {:.3}/kWh, at most one change per {} s)",
+                s.economic_hysteresis_per_kwh, s.economic_min_dwell_s
+            ));
+        }
         Decision {
             miner,
             setpoint_offset_k: offset,
@@ -945,7 +1085,74 @@ mod tests {
     }
 
     #[test]
+    fn the_economic_switch_has_hysteresis_and_a_dwell() {
+        // At 7 °C the threshold is 0.30 x (1 - 1/4.5) = 0.2333/kWh; at
+        // 17.5 J/TH a hashprice h earns h * 1000 / 24 / 17.5 per kWh.
+        let earns = |per_kwh: f64| per_kwh * 24.0 * 17.5 / 1000.0;
+        let mut p = policy(earns(0.2333 - 0.002));
+        let at = Timestamp::from_secs;
+        let h = house(7.0);
+        let step = |p: &mut Policy, per_kwh: f64, t: u64| {
+            p.default_hashprice_per_th_day = earns(per_kwh);
+            p.decide(&h, at(t), None)
+        };
+        assert_eq!(step(&mut p, 0.2313, 0).rule, Rule::EconomicHeatPump);
+        // Just over the threshold but inside the 0.01 band: the heat pump stays.
+        let d = step(&mut p, 0.2383, 3600);
+        assert_eq!(d.rule, Rule::EconomicHeatPump, "{d:?}");
+        assert!(d.why.iter().any(|w| w.contains("hysteresis band")), "{d:?}");
+        // Past the band: the miner takes over.
+        let d = step(&mut p, 0.2443, 3700);
+        assert_eq!((d.miner, d.rule), (MinerRole::Primary, Rule::EconomicMiner));
+        assert_eq!(d.sg_ready_out, Some(SgReady::Block));
+        // Below the threshold within the dwell (30 min): still the miner,
+        // and the reason says so.
+        let d = step(&mut p, 0.2300, 3700 + 1799);
+        assert_eq!(d.rule, Rule::EconomicMiner, "{d:?}");
+        assert!(d.reason().contains("minimum dwell"), "{d:?}");
+        // After the dwell it gives the load back at once (no band that way:
+        // the miner runs only while it is the cheaper heat).
+        let d = step(&mut p, 0.2330, 3700 + 1800);
+        assert_eq!(d.rule, Rule::EconomicHeatPump, "{d:?}");
+        assert_eq!(p.economic_switches(), 2);
+        // A flapping margin changes the verdict at most once per dwell.
+        let mut q = policy(0.0);
+        let mut changes = 0;
+        let mut last = None;
+        for i in 0..360u64 {
+            let per_kwh = if i % 2 == 0 { 0.26 } else { 0.20 };
+            let d = step(&mut q, per_kwh, 10 * i);
+            if last.is_some_and(|r| r != d.rule) {
+                changes += 1;
+            }
+            last = Some(d.rule);
+        }
+        assert!(changes <= 2, "{changes} changes in one hour");
+        // No band and no dwell: the plain formula, every time.
+        let mut r = policy(0.0);
+        r.settings.economic_hysteresis_per_kwh = 0.0;
+        r.settings.economic_min_dwell_s = 0;
+        assert_eq!(step(&mut r, 0.2340, 0).rule, Rule::EconomicMiner);
+        assert_eq!(step(&mut r, 0.2330, 10).rule, Rule::EconomicHeatPump);
+        assert_eq!(step(&mut r, 0.2340, 20).rule, Rule::EconomicMiner);
+    }
+
+    #[test]
     fn settings_are_validated() {
+        for (key, f) in [
+            (
+                "economic_hysteresis_per_kwh",
+                (|s: &mut PolicySettings| s.economic_hysteresis_per_kwh = -0.1)
+                    as fn(&mut PolicySettings),
+            ),
+            ("economic_min_dwell_s", |s| s.economic_min_dwell_s = 90_000),
+            ("sg_ready_min_switch_s", |s| s.sg_ready_min_switch_s = 10),
+            ("sg_ready_min_switch_s", |s| s.sg_ready_min_switch_s = 9_000),
+        ] {
+            let mut s = PolicySettings::default();
+            f(&mut s);
+            assert!(s.check().unwrap_err().contains(key), "{key}");
+        }
         assert_eq!(PolicySettings::default().check(), Ok(()));
         let mut s = PolicySettings::default();
         s.pv_stop_w = s.pv_start_w + 1.0;

@@ -5,7 +5,9 @@
 //!
 //! Limits (heating.md: a minimum switching time of about 60 s, a lock of at
 //! most about 2 h):
-//! - the relays change at most once per [`MIN_SWITCH`];
+//! - the relays change at most once per [`MIN_SWITCH`] (by default; the
+//!   policy setting `sg_ready_min_switch_s` sets a longer dwell, see
+//!   [`SgReadyOutput::set_min_switch`]);
 //! - a block lasts at most [`MAX_BLOCK`]; then `normal` for at least
 //!   [`BLOCK_REST`] (our choice: the heat pump gets time to catch up)
 //!   before the next block;
@@ -57,6 +59,8 @@ pub struct SgReadyOutput {
     block_ended: Option<Timestamp>,
     wanted: Option<SgReady>,
     held: Option<&'static str>,
+    /// Minimum time between two changes, at least [`MIN_SWITCH`].
+    min_switch: Duration,
 }
 
 impl Default for SgReadyOutput {
@@ -67,11 +71,30 @@ impl Default for SgReadyOutput {
             block_ended: None,
             wanted: None,
             held: None,
+            min_switch: MIN_SWITCH,
         }
     }
 }
 
 impl SgReadyOutput {
+    /// Outputs that change at most once per `min_switch` (never less than
+    /// [`MIN_SWITCH`]).
+    pub fn with_min_switch(min_switch: Duration) -> SgReadyOutput {
+        let mut o = SgReadyOutput::default();
+        o.set_min_switch(min_switch);
+        o
+    }
+
+    /// A new minimum switching time (a settings change); never below
+    /// [`MIN_SWITCH`].
+    pub fn set_min_switch(&mut self, min_switch: Duration) {
+        self.min_switch = min_switch.max(MIN_SWITCH);
+    }
+
+    pub fn min_switch(&self) -> Duration {
+        self.min_switch
+    }
+
     /// The state the relays should show at `now` when the policy wants
     /// `wanted`.
     pub fn update(&mut self, wanted: Option<SgReady>, now: Timestamp) -> SgReady {
@@ -92,7 +115,7 @@ impl SgReadyOutput {
             self.held = Some("block limit reached; resting");
         }
         if target != self.state {
-            if self.since.is_some_and(|t| now.since(t) < MIN_SWITCH) {
+            if self.since.is_some_and(|t| now.since(t) < self.min_switch) {
                 self.held = Some("minimum switching time");
             } else {
                 self.enter(target, now);
@@ -189,6 +212,22 @@ mod tests {
         );
         assert_eq!(relays_of(SgReady::Recommend), (false, true));
         assert_eq!(relays_of(SgReady::Force), (true, true));
+    }
+
+    #[test]
+    fn a_longer_dwell_holds_the_relays_longer_but_never_shorter_than_a_minute() {
+        let mut o = SgReadyOutput::with_min_switch(Duration::from_secs(600));
+        o.update(Some(SgReady::Block), at(0));
+        assert_eq!(o.update(Some(SgReady::Normal), at(300)), SgReady::Block);
+        assert_eq!(o.view().held, Some("minimum switching time"));
+        assert_eq!(o.update(Some(SgReady::Normal), at(599)), SgReady::Block);
+        assert_eq!(o.update(Some(SgReady::Normal), at(600)), SgReady::Normal);
+        // The block limit still ends a block at 2 h, whatever the dwell.
+        let mut o = SgReadyOutput::with_min_switch(Duration::from_secs(7200));
+        o.update(Some(SgReady::Block), at(0));
+        assert_eq!(o.update(Some(SgReady::Block), at(7200)), SgReady::Normal);
+        let o = SgReadyOutput::with_min_switch(Duration::from_secs(5));
+        assert_eq!(o.min_switch(), MIN_SWITCH);
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl ControlState {
         };
         let live_path = data_dir.join(LIVE_FILE);
         let live = read_live(&live_path);
+        let sg_out = hearth_control::SgReadyOutput::with_min_switch(sg_min_switch(&settings));
         Ok(ControlState {
             policy: policy_from(&settings),
             path,
@@ -221,7 +222,7 @@ impl ControlState {
             live_path,
             last_live_save: None,
             fed_windows: std::collections::BTreeSet::new(),
-            sg_out: hearth_control::SgReadyOutput::default(),
+            sg_out,
             relays: None,
             relays_written: None,
             relay_error: None,
@@ -258,6 +259,7 @@ impl ControlState {
         write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
         // A new policy starts its PV-soak timers afresh.
         self.policy = policy_from(&next);
+        self.sg_out.set_min_switch(sg_min_switch(&next));
         self.settings = next;
         Ok(())
     }
@@ -516,6 +518,11 @@ fn read_live(path: &Path) -> LiveState {
 /// Writes `live` to `path` atomically.
 pub fn write_live(path: &Path, live: &LiveState) -> Result<()> {
     write_atomically(path, &serde_json::to_vec(live)?)
+}
+
+/// The SG-Ready outputs' minimum switching time from the policy settings.
+fn sg_min_switch(s: &ControlSettings) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(s.policy.sg_ready_min_switch_s))
 }
 
 fn policy_from(s: &ControlSettings) -> Policy {

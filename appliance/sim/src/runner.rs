@@ -102,11 +102,15 @@ pub struct RunSummary {
     pub net_cost: f64,
     /// Mining revenue at the scenario's hashprice.
     pub revenue: f64,
-    /// The SG-Ready output relays as the daemon would drive them from this
+    /// The SG-Ready output relays as the daemon drives them from this
     /// run's policy decisions (through `hearth_control::SgReadyOutput`'s
-    /// switching limits). Recorded only: the modelled heat pump follows
-    /// the policy's decision each tick, not these relays.
+    /// switching limits). The modelled heat pump follows these relays: it
+    /// is held back only while they show `block`.
     pub sg_ready_output: SgOutputSummary,
+    /// State changes of the SG-Ready output relays (`sg_ready_output.switches`).
+    pub relay_switches: u64,
+    /// Changes of the economic switch's verdict (miner / heat pump cheaper).
+    pub economic_switches: u64,
     /// Mean over zones with boards.
     pub cycles_per_hour: f64,
     pub hashes: f64,
@@ -304,7 +308,11 @@ pub fn run_sources(
         Policy::new(settings, tariff, site_cop.clone(), hashprice)
     });
     let mut policy_rules = std::collections::BTreeMap::new();
-    let mut sg_out = hearth_control::SgReadyOutput::default();
+    let mut sg_out = hearth_control::SgReadyOutput::with_min_switch(Duration::from_secs(
+        policy
+            .as_ref()
+            .map_or(60, |p| u64::from(p.settings.sg_ready_min_switch_s)),
+    ));
     let mut sg_summary = SgOutputSummary::default();
     // Each heat pump's room thermostat: cut off above setpoint + cutoff.
     let mut hp_cut_off = vec![false; scenario.zones.len()];
@@ -346,13 +354,11 @@ pub fn run_sources(
                 };
                 p.decide(&house, now, miner_j_per_th)
             });
-            let hp_held_back = sources == HeatSources::MinerOnly
-                || decision
-                    .as_ref()
-                    .is_some_and(|d| d.sg_ready_out == Some(SgReady::Block));
+            let mut shown_block = false;
             if let Some(d) = &decision {
                 let before = sg_out.state();
                 let shown = sg_out.update(d.sg_ready_out, now);
+                shown_block = shown == SgReady::Block;
                 if shown != before {
                     sg_summary.switches += 1;
                 }
@@ -367,6 +373,9 @@ pub fn run_sources(
                 appliance.apply_policy(d);
                 *policy_rules.entry(format!("{:?}", d.rule)).or_insert(0u64) += 1;
             }
+            // The heat pump obeys its SG-Ready input, i.e. the relays as
+            // driven (after their switching limits), not the policy's wish.
+            let hp_held_back = sources == HeatSources::MinerOnly || shown_block;
             let mut hp_w = 0.0;
             let mut hp_q = 0.0;
             for (i, z) in scenario.zones.iter().enumerate() {
@@ -548,6 +557,8 @@ pub fn run_sources(
         resistive_cost,
         heat_pump_equivalent_cost: hp_equiv_cost,
         policy_rules,
+        relay_switches: sg_summary.switches,
+        economic_switches: policy.as_ref().map_or(0, |p| p.economic_switches()),
         sg_ready_output: sg_summary,
         net_cost: cost - revenue,
         revenue,
@@ -682,7 +693,7 @@ mod tests {
     use super::*;
     use crate::scenario::ZoneSpec;
     use crate::weather::WeatherParams;
-    use hearth_control::ZoneMode;
+    use hearth_control::{PolicySettings, ZoneMode};
 
     fn day(seed: u64) -> Scenario {
         Scenario {
@@ -960,5 +971,50 @@ capacity_w = [[-20, 1000], [7, 2000]]
         // No policy, nothing drives them.
         let miner_only = run_sources(&heat_pump_day(0.5), hearth, HeatSources::MinerOnly);
         assert!(miner_only.sg_ready_output.hours_by_state.is_empty());
+        // The heat pump follows the relays, not the policy: in the rests
+        // after each 2 h block it heats although the policy still asks to
+        // hold it back.
+        assert!(rich.heat_pump_kwh > 0.0, "{rich:?}");
+        assert_eq!(rich.relay_switches, out.switches);
+    }
+
+    #[test]
+    fn hysteresis_and_dwell_stop_the_cold_snap_from_flapping_and_it_stays_cheapest() {
+        let text = include_str!("../../../docs/scenarios/cold-snap-heat-pump.toml");
+        let sc = match Scenario::from_toml(text) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        let hearth = ControllerKind::Hearth(PiGains::default());
+        // The plain formula with the standard's 60 s switching time: the
+        // boards' J/TH moves with the role the switch gives them, and the
+        // switch flaps.
+        let mut plain = sc.clone();
+        plain.policy = Some(PolicySettings {
+            economic_hysteresis_per_kwh: 0.0,
+            economic_min_dwell_s: 0,
+            sg_ready_min_switch_s: 60,
+            ..PolicySettings::default()
+        });
+        let flapping = run_sources(&plain, hearth, HeatSources::Policy);
+        let steady = run_sources(&sc, hearth, HeatSources::Policy);
+        assert!(flapping.relay_switches >= 20, "{flapping:?}");
+        assert!(
+            steady.relay_switches * 4 <= flapping.relay_switches,
+            "{} vs {}",
+            steady.relay_switches,
+            flapping.relay_switches
+        );
+        assert!(steady.economic_switches < flapping.economic_switches);
+        let hp_only = run_sources(&sc, hearth, HeatSources::HeatPumpOnly);
+        let miner_only = run_sources(&sc, hearth, HeatSources::MinerOnly);
+        assert!(
+            steady.net_cost < hp_only.net_cost && steady.net_cost < miner_only.net_cost,
+            "{} {} {}",
+            steady.net_cost,
+            hp_only.net_cost,
+            miner_only.net_cost
+        );
+        assert!(steady.discomfort_kh <= flapping.discomfort_kh + 0.05);
     }
 }
