@@ -18,7 +18,7 @@ use hearth_sharechain::miner::test_payout_script;
 use hearth_sharechain::{ChainParams, Network};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -91,9 +91,23 @@ struct Tally {
     cut_us: AtomicU64,
 }
 
-/// Writes `payload`, then waits (up to 3 s) for the daemon to close.
-fn attack_once(to: SocketAddr, payload: &[u8], t: &Tally) {
-    let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else {
+/// A runtime for an attacker thread's connects from its own loopback IP.
+fn attacker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Writes `payload` from `src`, then waits (up to 3 s) for the daemon to close.
+fn attack_once(
+    rt: &tokio::runtime::Runtime,
+    src: std::net::IpAddr,
+    to: SocketAddr,
+    payload: &[u8],
+    t: &Tally,
+) {
+    let Ok(mut s) = common::loopback::connect_from_std(rt, src, to) else {
         return;
     };
     t.conns.fetch_add(1, Relaxed);
@@ -234,6 +248,10 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         .enumerate()
     {
         attackers.push(std::thread::spawn(move || {
+            // Each kind from its own IP (127.0.0.3, .4, .5): the daemon caps
+            // inbound connections per IP, and the honest peers are 127.0.0.1.
+            let rt = attacker_runtime();
+            let src = common::loopback::lo(3 + k as u8);
             let mut rng = Rng(0x5eed + k as u64);
             while Instant::now() < end {
                 let payload = match k {
@@ -265,41 +283,54 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
                         b
                     }
                 };
-                attack_once(p2p, &payload, &tally);
+                attack_once(&rt, src, p2p, &payload, &tally);
             }
         }));
     }
-    // Connections held open and silent, as many as the attacker can get.
+    // Connections held open and silent, as many as the attacker can get:
+    // 8 tries from each of 32 IPs (127.0.0.10 to .41): the per-IP bound
+    // keeps at most 4 of each, and 32 IPs can still fill every slot.
     let held = std::thread::spawn(move || {
+        let rt = attacker_runtime();
         let mut socks = Vec::new();
-        while Instant::now() < end && socks.len() < 256 {
-            if let Ok(s) = TcpStream::connect_timeout(&p2p, Duration::from_secs(1)) {
+        let mut tries = 0u32;
+        while Instant::now() < end && tries < 256 {
+            let src = common::loopback::lo(10 + (tries / 8) as u8);
+            tries += 1;
+            if let Ok(s) = common::loopback::connect_from_std(&rt, src, p2p) {
                 socks.push(s);
             }
         }
         std::thread::sleep(Duration::from_millis(500));
         // Still open: a read that times out rather than ending.
         let mut open = 0;
+        let mut open_per_ip: std::collections::HashMap<std::net::IpAddr, usize> =
+            std::collections::HashMap::new();
         for s in &mut socks {
+            let ip = s.local_addr().map(|a| a.ip()).ok();
             let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
             let mut b = [0u8; 64];
-            match s.read(&mut b) {
-                Ok(0) => {}
-                Ok(_) => open += 1,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    open += 1
+            let is_open = match s.read(&mut b) {
+                Ok(0) => false,
+                Ok(_) => true,
+                Err(e) => {
+                    e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut
                 }
-                Err(_) => {}
+            };
+            if is_open {
+                open += 1;
+                if let Some(ip) = ip {
+                    *open_per_ip.entry(ip).or_default() += 1;
+                }
             }
         }
         let tried = socks.len();
+        let most_from_one_ip = open_per_ip.values().copied().max().unwrap_or(0);
         while Instant::now() < end {
             std::thread::sleep(Duration::from_millis(50));
         }
-        (tried, open)
+        (tried, open, most_from_one_ip)
     });
     // Wrong-password logins as fast as one client can.
     let login = std::thread::spawn(move || {
@@ -401,7 +432,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     for a in attackers {
         a.join().unwrap();
     }
-    let (held_tried, held_open) = held.join().unwrap();
+    let (held_tried, held_open, held_most_from_one_ip) = held.join().unwrap();
     let (logins, refused, limited) = login.join().unwrap();
     let (api_reads, api_writes, api_unauthorized) = api.join().unwrap();
 
@@ -434,7 +465,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     show("oversized", &oversized);
     show("junk-frames", &junk);
     eprintln!(
-        "flood: p2p held-open: {held_tried} connections opened, {held_open} still open after 0.5 s"
+        "flood: p2p held-open: {held_tried} connections opened from 32 IPs, {held_open} still open after 0.5 s, at most {held_most_from_one_ip} from one IP"
     );
     eprintln!(
         "flood: p2p a new honest peer joining during the hold: {}",
@@ -497,10 +528,15 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         joined < Duration::from_secs(seconds),
         "joined after {joined:?}"
     );
-    // Limits: no more peers than the node's bound; logins throttled.
+    // Limits: no more peers than the node's bound, nor from one IP than
+    // the per-IP bound; logins throttled.
     assert!(
         held_open <= hearth::sharechain::p2p::MAX_PEERS,
         "{held_open} silent connections held open"
+    );
+    assert!(
+        held_most_from_one_ip <= hearth::sharechain::p2p::MAX_INBOUND_PER_IP,
+        "{held_most_from_one_ip} silent connections held open from one IP"
     );
     assert!(limited > 0, "{logins} wrong logins and none rate limited");
     assert_eq!(

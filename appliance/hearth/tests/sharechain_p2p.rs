@@ -103,9 +103,13 @@ async fn a_flooder_of_invalid_shares_is_banned_while_honest_nodes_sync() {
     let a = node(&dir, "a", vec![]).await;
     let b = node(&dir, "b", vec![a.local_addr]).await;
     wait_peers(&a, 1).await;
-    // The flooder: a correct handshake, then shares with forged payouts.
+    // The flooder: a correct handshake, then shares with forged payouts;
+    // from 127.0.0.2, since bans are per IP and the honest nodes are
+    // 127.0.0.1.
     let id = params().consensus_id();
-    let mut sock = tokio::net::TcpStream::connect(a.local_addr).await.unwrap();
+    let from = tokio::net::TcpSocket::new_v4().unwrap();
+    from.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut sock = from.connect(a.local_addr).await.unwrap();
     let mut fr = FrameReader::new(&id);
     let mut buf = vec![0u8; 65536];
     let their_challenge = loop {

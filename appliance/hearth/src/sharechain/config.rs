@@ -33,6 +33,10 @@ pub struct SharechainSection {
     pub node_user: Option<String>,
     /// rpcpassword.
     pub node_password: Option<String>,
+    /// Inbound p2p connections one IP (an IPv6 /64) may hold at once, 1 to 32.
+    pub max_inbound_per_ip: usize,
+    /// How long a misbehaving peer's IP is refused, 60 s to 30 days.
+    pub ban_seconds: u64,
 }
 
 impl Default for SharechainSection {
@@ -49,6 +53,8 @@ impl Default for SharechainSection {
             node_cookie: None,
             node_user: None,
             node_password: None,
+            max_inbound_per_ip: super::p2p::MAX_INBOUND_PER_IP,
+            ban_seconds: hearth_sharechain::node::BAN_SECONDS,
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct SharechainSettings {
     pub seeds: Vec<SocketAddr>,
     /// Our payout script.
     pub payout_script: Option<bitcoin::ScriptBuf>,
+    /// Per-IP connection limit and ban length.
+    pub limits: super::p2p::PeerLimits,
 }
 
 /// A bad `[sharechain]` key.
@@ -127,11 +135,21 @@ impl SharechainSection {
         if self.node_user.is_some() != self.node_password.is_some() {
             return Err(bad("node_user", "node_user and node_password go together"));
         }
+        if !(1..=super::p2p::MAX_PEERS).contains(&self.max_inbound_per_ip) {
+            return Err(bad("max_inbound_per_ip", "1 to 32"));
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.ban_seconds) {
+            return Err(bad("ban_seconds", "60 to 2592000 (30 days)"));
+        }
         Ok(SharechainSettings {
             params,
             listen,
             seeds,
             payout_script,
+            limits: super::p2p::PeerLimits {
+                max_inbound_per_ip: self.max_inbound_per_ip,
+                ban_seconds: self.ban_seconds,
+            },
         })
     }
 }
@@ -174,5 +192,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key, "payout_address");
         assert!(toml::from_str::<SharechainSection>("bogus = 1").is_err());
+        let e = parse("max_inbound_per_ip = 0").settings().unwrap_err();
+        assert_eq!(e.key, "max_inbound_per_ip");
+        let e = parse("ban_seconds = 5").settings().unwrap_err();
+        assert_eq!(e.key, "ban_seconds");
+        let s = parse("max_inbound_per_ip = 2\nban_seconds = 600")
+            .settings()
+            .unwrap();
+        assert_eq!(s.limits.max_inbound_per_ip, 2);
+        assert_eq!(s.limits.ban_seconds, 600);
     }
 }

@@ -13,7 +13,7 @@ use hearth_sharechain::p2p::{encode_frame, FrameReader, Message};
 use hearth_sharechain::store::{load_chain, BanRecord, PeerRecord, ShareStore};
 use hearth_sharechain::{Chain, ChainParams, ConsensusId, Network, Share, ShareHash};
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +55,30 @@ pub struct P2pConfig {
     pub store_write_delay: Duration,
 }
 
+/// Per-IP limits on the p2p port (`[sharechain]` `max_inbound_per_ip`,
+/// `ban_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLimits {
+    /// Inbound connections one IP (an IPv4 address, or an IPv6 /64) may
+    /// hold at once; more are closed on arrival. Outbound connections (our
+    /// seeds) do not count.
+    pub max_inbound_per_ip: usize,
+    /// How long a misbehaving peer's IP is refused.
+    pub ban_seconds: u64,
+}
+
+/// Inbound connections per IP by default: a few nodes behind one NAT.
+pub const MAX_INBOUND_PER_IP: usize = 4;
+
+impl Default for PeerLimits {
+    fn default() -> PeerLimits {
+        PeerLimits {
+            max_inbound_per_ip: MAX_INBOUND_PER_IP,
+            ban_seconds: BAN_SECONDS,
+        }
+    }
+}
+
 /// What `hearth sharechain status` and `/api/v1/sharechain` show.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct SharechainStatus {
@@ -92,7 +116,14 @@ pub struct SharechainStatus {
 }
 
 enum Event {
-    Connected(PeerId, SocketAddr, mpsc::Sender<Vec<u8>>, JoinHandle<()>),
+    /// The bool: inbound (accepted on our port) rather than dialed by us.
+    Connected(
+        PeerId,
+        SocketAddr,
+        bool,
+        mpsc::Sender<Vec<u8>>,
+        JoinHandle<()>,
+    ),
     Message(PeerId, Message),
     Closed(PeerId),
 }
@@ -138,14 +169,26 @@ fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
-/// The key a ban is kept under: the IP, except on loopback, where every
-/// local test node shares one IP and the full address is used.
-fn ban_key(addr: &SocketAddr) -> String {
-    if addr.ip().is_loopback() {
-        addr.to_string()
-    } else {
-        addr.ip().to_string()
+/// The IP a peer is counted and banned under, never its port (a banned
+/// peer reconnecting from a new port is the same peer): the IPv4 address
+/// (also when mapped into IPv6), or the /64 of an IPv6 address, since one
+/// host may use any address of its /64. Tests tell local peers apart by
+/// using distinct loopback addresses (127.0.0.2, ...).
+pub fn ip_key(addr: &SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
+}
+
+fn ban_key(addr: &SocketAddr) -> String {
+    ip_key(addr).to_string()
 }
 
 impl P2pHandle {
@@ -233,6 +276,15 @@ impl P2pHandle {
 /// Starts the node: opens the store (resuming the chain from it), binds
 /// the listener, dials the seeds.
 pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Result<P2pHandle> {
+    start_limited(cfg, our_script, PeerLimits::default()).await
+}
+
+/// [`start`] with per-IP limits other than the defaults.
+pub async fn start_limited(
+    cfg: P2pConfig,
+    our_script: Option<bitcoin::ScriptBuf>,
+    limits: PeerLimits,
+) -> Result<P2pHandle> {
     cfg.params.check()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
@@ -243,7 +295,11 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
     if refused > 0 {
         tracing::warn!(refused, "stored shares refused on reload");
     }
-    let bans: HashSet<String> = db.bans(now)?.into_iter().map(|b| b.addr).collect();
+    let bans: HashMap<String, u64> = db
+        .bans(now)?
+        .into_iter()
+        .map(|b| (b.addr, b.until))
+        .collect();
     // Writes go to their own thread and connection; `db` stays for reads.
     let store = StoreWriter::spawn(
         &cfg.data_dir.join(SHARECHAIN_DB_FILE),
@@ -272,7 +328,7 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
                     continue;
                 };
                 let pid = PeerId(next_peer.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-                spawn_connection(stream, addr, pid, id, ev_tx.clone());
+                spawn_connection(stream, addr, true, pid, id, ev_tx.clone());
             }
         });
     }
@@ -282,6 +338,8 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
         store,
         id,
         bans,
+        limits,
+        inbound: HashSet::new(),
         writers: HashMap::new(),
         addrs: HashMap::new(),
         connected_at: HashMap::new(),
@@ -310,6 +368,7 @@ pub async fn start(cfg: P2pConfig, our_script: Option<bitcoin::ScriptBuf>) -> Re
 fn spawn_connection(
     stream: TcpStream,
     addr: SocketAddr,
+    inbound: bool,
     pid: PeerId,
     id: ConsensusId,
     ev_tx: mpsc::Sender<Event>,
@@ -363,7 +422,7 @@ fn spawn_connection(
     let ev_tx2 = ev_tx.clone();
     tokio::spawn(async move {
         if ev_tx2
-            .send(Event::Connected(pid, addr, w_tx, reader))
+            .send(Event::Connected(pid, addr, inbound, w_tx, reader))
             .await
             .is_ok()
         {
@@ -378,7 +437,11 @@ struct NodeTask {
     db: ShareDb,
     store: StoreWriter,
     id: ConsensusId,
-    bans: HashSet<String>,
+    /// Banned IP -> until (unix seconds).
+    bans: HashMap<String, u64>,
+    limits: PeerLimits,
+    /// Connections accepted on our port (the per-IP limit counts these).
+    inbound: HashSet<PeerId>,
     writers: HashMap<PeerId, (mpsc::Sender<Vec<u8>>, JoinHandle<()>)>,
     addrs: HashMap<PeerId, SocketAddr>,
     /// When each connection arrived (to evict stale handshakes, below).
@@ -394,8 +457,23 @@ struct NodeTask {
 }
 
 impl NodeTask {
+    fn banned(&self, addr: &SocketAddr, now: u64) -> bool {
+        self.bans
+            .get(&ban_key(addr))
+            .is_some_and(|until| *until > now)
+    }
+
+    /// Inbound connections from `addr`'s IP now.
+    fn inbound_from(&self, addr: &SocketAddr) -> usize {
+        let ip = ip_key(addr);
+        self.inbound
+            .iter()
+            .filter(|pid| self.addrs.get(pid).is_some_and(|a| ip_key(a) == ip))
+            .count()
+    }
+
     fn dial(&self, addr: SocketAddr) {
-        if self.bans.contains(&ban_key(&addr)) {
+        if self.banned(&addr, now_s()) {
             return;
         }
         let ev_tx = self.ev_tx.clone();
@@ -408,7 +486,7 @@ impl NodeTask {
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
             {
-                spawn_connection(stream, addr, pid, id, ev_tx);
+                spawn_connection(stream, addr, false, pid, id, ev_tx);
             }
         });
     }
@@ -462,12 +540,23 @@ impl NodeTask {
     fn on_event(&mut self, ev: Event) {
         let now = now_s();
         match ev {
-            Event::Connected(pid, addr, w, reader) => {
-                if self.bans.contains(&ban_key(&addr))
-                    || (self.writers.len() >= MAX_PEERS && !self.evict_stale_handshake())
-                {
+            Event::Connected(pid, addr, inbound, w, reader) => {
+                if self.banned(&addr, now) {
+                    tracing::debug!(peer = %addr, "sharechain: banned IP refused");
                     reader.abort();
                     return;
+                }
+                if inbound && self.inbound_from(&addr) >= self.limits.max_inbound_per_ip {
+                    tracing::debug!(peer = %addr, "sharechain: per-IP connection limit; refused");
+                    reader.abort();
+                    return;
+                }
+                if self.writers.len() >= MAX_PEERS && !self.evict_stale_handshake() {
+                    reader.abort();
+                    return;
+                }
+                if inbound {
+                    self.inbound.insert(pid);
                 }
                 self.connected_at.insert(pid, std::time::Instant::now());
                 self.writers.insert(pid, (w, reader));
@@ -526,6 +615,7 @@ impl NodeTask {
 
     fn drop_peer(&mut self, pid: PeerId) {
         self.connected_at.remove(&pid);
+        self.inbound.remove(&pid);
         self.node.on_disconnect(pid);
         if let Some((_, reader)) = self.writers.remove(&pid) {
             reader.abort();
@@ -557,12 +647,13 @@ impl NodeTask {
                     if let Some(addr) = self.addrs.get(&pid) {
                         let key = ban_key(addr);
                         tracing::warn!(peer = %addr, "sharechain peer banned: {why}");
+                        let until = now_s().saturating_add(self.limits.ban_seconds);
                         self.store.write(WriteOp::Ban(BanRecord {
                             addr: key.clone(),
-                            until: now_s() + BAN_SECONDS,
+                            until,
                             reason: why,
                         }));
-                        self.bans.insert(key);
+                        self.bans.insert(key, until);
                     }
                     self.drop_peer(pid);
                 }
@@ -686,7 +777,10 @@ impl NodeTask {
             our_fraction,
             our_expected_payout_sat: our_payout,
             block_value_sat,
-            bans: self.bans.len(),
+            bans: {
+                let now = now_s();
+                self.bans.values().filter(|until| **until > now).count()
+            },
             blocks_found: self.blocks_found,
         };
         self.status_tx.send_if_modified(|old| {

@@ -3,7 +3,7 @@
 //! without a sharechain.
 
 use super::config::SharechainSection;
-use super::p2p::{start, P2pConfig};
+use super::p2p::{start_limited, P2pConfig};
 use hearth_sharechain::Network;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub async fn start_if_enabled(section: SharechainSection, data_dir: PathBuf, sim
         data_dir: data_dir.clone(),
         store_write_delay: std::time::Duration::ZERO,
     };
-    let handle = match start(cfg, settings.payout_script.clone()).await {
+    let handle = match start_limited(cfg, settings.payout_script.clone(), settings.limits).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("sharechain not started: {e:#}");

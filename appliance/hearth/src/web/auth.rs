@@ -37,12 +37,18 @@ pub const MAX_SESSIONS: usize = 32;
 /// Bearer tokens that may exist at once.
 pub const MAX_TOKENS: usize = 32;
 /// Failed logins allowed per client per window, and from all clients together.
+/// The global bound does not apply to a client that logged in before (see
+/// [`LoginLimiter`]).
 pub const MAX_FAILURES_PER_CLIENT: usize = 5;
 pub const MAX_FAILURES_TOTAL: usize = 20;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Clients whose failures are remembered; beyond this the oldest is forgotten
 /// (the global limit still holds).
 const MAX_TRACKED_CLIENTS: usize = 256;
+/// Clients remembered for a good login, and for how long: these are exempt
+/// from the global bound (still held to their own).
+pub const MAX_KNOWN_CLIENTS: usize = 64;
+pub const KNOWN_CLIENT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Paths that accept a write without a login: they are how one logs in.
 pub const OPEN_WRITES: &[&str] = &[
@@ -123,10 +129,35 @@ struct TokenRow {
 }
 
 /// Failed-login bookkeeping. Pure: `now` is an argument.
+///
+/// Two bounds. Each client (an IPv4 address, or an IPv6 /64: one host can
+/// pick any address in its /64) may fail [`MAX_FAILURES_PER_CLIENT`] times a
+/// window. All clients together may fail [`MAX_FAILURES_TOTAL`] times a
+/// window, which stops guessing spread over many addresses and bounds the
+/// argon2 work; but that global bound does not apply to a client that logged
+/// in with the password within [`KNOWN_CLIENT_FOR`]: a flood, from one
+/// address or many, cannot lock the owner's own devices out (docs/security.md).
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     per_client: HashMap<IpAddr, VecDeque<Instant>>,
     total: VecDeque<Instant>,
+    /// Client -> its last good login.
+    known: HashMap<IpAddr, Instant>,
+}
+
+/// The address a client is counted under: IPv4 (also when mapped into
+/// IPv6), or the /64 of an IPv6 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 impl LoginLimiter {
@@ -139,8 +170,17 @@ impl LoginLimiter {
         }
     }
 
+    /// Whether `client` logged in with the password within [`KNOWN_CLIENT_FOR`].
+    pub fn is_known(&self, client: IpAddr, now: Instant) -> bool {
+        self.known
+            .get(&client_key(client))
+            .is_some_and(|t| now.saturating_duration_since(*t) < KNOWN_CLIENT_FOR)
+    }
+
     /// `Err(retry_after)` when this client may not try now.
     pub fn check(&mut self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let known = self.is_known(client, now);
+        let client = client_key(client);
         Self::prune(&mut self.total, now);
         let wait = |q: &VecDeque<Instant>| {
             q.front()
@@ -149,7 +189,7 @@ impl LoginLimiter {
                 })
                 .max(Duration::from_secs(1))
         };
-        if self.total.len() >= MAX_FAILURES_TOTAL {
+        if self.total.len() >= MAX_FAILURES_TOTAL && !known {
             return Err(wait(&self.total));
         }
         if let Some(q) = self.per_client.get_mut(&client) {
@@ -162,6 +202,7 @@ impl LoginLimiter {
     }
 
     pub fn failed(&mut self, client: IpAddr, now: Instant) {
+        let client = client_key(client);
         if !self.per_client.contains_key(&client) && self.per_client.len() >= MAX_TRACKED_CLIENTS {
             self.per_client.retain(|_, q| {
                 Self::prune(q, now);
@@ -189,8 +230,20 @@ impl LoginLimiter {
         }
     }
 
-    pub fn succeeded(&mut self, client: IpAddr) {
+    pub fn succeeded(&mut self, client: IpAddr, now: Instant) {
+        let client = client_key(client);
         self.per_client.remove(&client);
+        if !self.known.contains_key(&client) && self.known.len() >= MAX_KNOWN_CLIENTS {
+            let oldest = self
+                .known
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(ip, _)| *ip);
+            if let Some(ip) = oldest {
+                self.known.remove(&ip);
+            }
+        }
+        self.known.insert(client, now);
     }
 }
 
@@ -396,6 +449,12 @@ impl Auth {
         Ok(())
     }
 
+    /// Remembers `client` as one the owner uses (it set the password), as a
+    /// good login does.
+    pub fn remember_client(&self, client: IpAddr) {
+        lock(&self.limiter).succeeded(client, Instant::now());
+    }
+
     /// Rate-limited password check. `Err(retry_after)` when limited.
     pub async fn check_password(&self, client: IpAddr, password: &str) -> Result<bool, Duration> {
         lock(&self.limiter).check(client, Instant::now())?;
@@ -418,7 +477,7 @@ impl Auth {
         };
         let mut limiter = lock(&self.limiter);
         if ok {
-            limiter.succeeded(client);
+            limiter.succeeded(client, Instant::now());
         } else {
             limiter.failed(client, Instant::now());
         }
@@ -655,6 +714,62 @@ mod tests {
             l.failed(ip, t0);
         }
         assert!(l.check("10.9.9.9".parse().unwrap(), t0).is_err());
+    }
+
+    #[test]
+    fn a_client_that_logged_in_before_is_not_held_to_the_global_bound() {
+        let mut l = LoginLimiter::default();
+        let owner: IpAddr = "192.0.2.10".parse().unwrap();
+        let t0 = Instant::now();
+        l.succeeded(owner, t0);
+        for i in 0..MAX_FAILURES_TOTAL {
+            l.failed(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8)), t0);
+        }
+        assert!(l.check("10.9.9.9".parse().unwrap(), t0).is_err());
+        assert!(l.check(owner, t0).is_ok(), "the owner's device gets in");
+        // Its own bound still holds.
+        for _ in 0..MAX_FAILURES_PER_CLIENT {
+            l.failed(owner, t0);
+        }
+        assert!(l.check(owner, t0).is_err());
+        // The memory of a good login runs out.
+        let later = t0 + KNOWN_CLIENT_FOR;
+        for i in 0..MAX_FAILURES_TOTAL {
+            l.failed(IpAddr::V4(Ipv4Addr::new(10, 0, 1, i as u8)), later);
+        }
+        assert!(l.check(owner, later).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let mut l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_FAILURES_PER_CLIENT {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+            l.failed(ip, t0);
+        }
+        assert!(l
+            .check("2001:db8:1:2:ffff::1".parse().unwrap(), t0)
+            .is_err());
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap(), t0).is_ok());
+        assert_eq!(
+            client_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn known_clients_are_bounded() {
+        let mut l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for i in 0..(MAX_KNOWN_CLIENTS + 10) {
+            let at = t0 + Duration::from_secs(i as u64);
+            l.succeeded(IpAddr::V4(Ipv4Addr::new(10, 1, 0, i as u8)), at);
+        }
+        assert_eq!(l.known.len(), MAX_KNOWN_CLIENTS);
+        let late = t0 + Duration::from_secs(100);
+        assert!(!l.is_known(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), late));
+        assert!(l.is_known(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 73)), late));
     }
 
     #[test]

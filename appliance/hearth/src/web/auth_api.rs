@@ -100,6 +100,7 @@ pub struct PasswordBody {
         (status = 409, description = "a password is already set")))]
 pub async fn setup(
     State(auth): State<Arc<Auth>>,
+    req_ext: axum::http::Extensions,
     body: Result<Json<PasswordBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -109,6 +110,7 @@ pub async fn setup(
     match auth.setup(&body.password).await {
         Ok(true) => {
             tracing::info!("owner password set from the page");
+            auth.remember_client(client_ip(&req_ext));
             with_session(&auth, serde_json::json!({ "ok": true }))
         }
         Ok(false) => error(
