@@ -25,7 +25,7 @@ echo "--> oelint-adv"
 layer="$repo/yocto-layer/meta-hearth"
 mapfile -t recipes < <(cd "$layer" && find . -name '*.bb' -o -name '*.bbappend' | sort)
 (cd "$layer" && "$venv/bin/oelint-adv" --quiet --release wrynose --hide info \
-  --suppress oelint.vars.homepageping "${recipes[@]}")
+  --suppress oelint.vars.homepageping --constantmods="+$here/oelint-constants.json" "${recipes[@]}")
 echo "    ${#recipes[@]} recipe(s) clean"
 echo "--> BitBake parser"
 "$venv/bin/python" "$here/parse-layer.py" "$layer"

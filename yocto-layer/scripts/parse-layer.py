@@ -10,7 +10,11 @@ bitbake.conf (scripts/bb-stubs). It fails on:
   - a `require`d file that does not exist,
   - a ${VAR} reference, in any variable the layer sets, that nothing defines
     (a typo such as ${systemd_sytem_unitdir}),
-  - layer.conf lacking the collection settings BitBake needs.
+  - layer.conf lacking the collection settings BitBake needs,
+  - a .bbappend with no recipe to append to (the layer's own, or a stub of
+    another layer's in bb-stubs/recipes), parsed appended as BitBake does,
+  - config.txt settings for the hashboard buses (UART, I2C, 1-wire, PWM)
+    missing from rpi-config's append for raspberrypi4-64 or raspberrypi5.
 
     yocto-layer/scripts/parse-layer.py [LAYER_DIR]
 """
@@ -76,6 +80,52 @@ def recipe_files(d):
     return sorted(set(files))
 
 
+def append_base(append, recipes):
+    """The recipe a .bbappend applies to: BitBake's rule, `%` matching any
+    version; the layer's own recipes first, then the stubs of other layers."""
+    stem = os.path.basename(append)[: -len(".bbappend")]
+    prefix = stem.split("%")[0]
+    stubs = sorted(glob.glob(os.path.join(STUBS, "recipes", "*.bb")))
+    for bb_file in recipes + stubs:
+        name = os.path.basename(bb_file)[: -len(".bb")]
+        if name == stem or ("%" in stem and name.startswith(prefix)):
+            return bb_file
+    return None
+
+
+# What config.txt must carry for Hearth's buses on each machine
+# (recipes-bsp/bootfiles/rpi-config_%.bbappend; meta-raspberrypi's variables).
+BUS_CONFIG = {
+    "raspberrypi4-64": ["dtoverlay=disable-bt", "dtoverlay=w1-gpio,gpiopin=4",
+                        "dtoverlay=pwm-2chan,pin=18,func=2,pin2=19,func2=2"],
+    "raspberrypi5": ["dtparam=uart0=on", "dtoverlay=w1-gpio,gpiopin=4",
+                     "dtoverlay=pwm-2chan,pin=18,func=2,pin2=19,func2=2"],
+}
+
+
+def check_bus_config(d, base, append, layer):
+    problems = []
+    for machine, lines in BUS_CONFIG.items():
+        md = bb.data.createCopy(d)
+        md.setVar("MACHINE", machine)
+        md.setVar("MACHINEOVERRIDES", machine)
+        md.setVar("__BBAPPEND", append)
+        rd = bb.parse.handle(base, md)
+        rd = rd[""] if isinstance(rd, dict) else rd
+        for var in ("ENABLE_UART", "ENABLE_I2C"):
+            if rd.getVar(var) != "1":
+                problems.append(f"{machine}: {var} is {rd.getVar(var)!r}, not \"1\"")
+        extra = [x.strip() for x in (rd.getVar("RPI_EXTRA_CONFIG") or "").split("\\n")]
+        for line in lines:
+            if line not in extra:
+                problems.append(f"{machine}: RPI_EXTRA_CONFIG lacks {line}")
+    for p in problems:
+        print(f"parse-layer: {os.path.relpath(append, layer)}: {p}")
+    if not problems:
+        print(f"parse-layer: ok bus config.txt lines for {', '.join(BUS_CONFIG)}")
+    return len(problems)
+
+
 def checked_vars(rd):
     """Every variable and function after parsing. The stubs are clean, so
     an unexpandable reference can only come from the layer. (BitBake's
@@ -114,14 +164,26 @@ def main():
         except bb.parse.ParseError as e:
             fail(f"layer.conf: {e}")
         cols = check_layer_conf(d)
-        recipes = recipe_files(d)
+        found = recipe_files(d)
+        recipes = [f for f in found if f.endswith(".bb")]
+        appends = [f for f in found if f.endswith(".bbappend")]
         if not recipes:
             fail("BBFILES matches no recipe")
         bad = 0
-        for recipe in recipes:
+        bases = {}
+        for append in appends:
+            base = append_base(append, recipes)
+            if base is None:
+                print(f"parse-layer: {os.path.relpath(append, layer)}: no recipe to append to")
+                bad += 1
+            else:
+                bases[append] = base
+        for recipe in recipes + list(bases):
             rd = bb.data.createCopy(d)
+            if recipe in bases:
+                rd.setVar("__BBAPPEND", recipe)
             try:
-                variants = bb.parse.handle(recipe, rd)
+                variants = bb.parse.handle(bases.get(recipe, recipe), rd)
             except (bb.parse.ParseError, FileNotFoundError) as e:
                 print(f"parse-layer: {os.path.relpath(recipe, layer)}: {e}")
                 bad += 1
@@ -136,6 +198,13 @@ def main():
             if n == 0:
                 print(f"parse-layer: ok {os.path.relpath(recipe, layer)} "
                       f"(PN={rd.getVar('PN')}, {len((rd.getVar('SRC_URI') or '').split())} SRC_URI entries)")
+        for append, base in bases.items():
+            if os.path.basename(append).startswith("rpi-config_"):
+                bad += check_bus_config(d, base, append, layer)
+        if not any(os.path.basename(a).startswith("rpi-config_") for a in appends):
+            print("parse-layer: no rpi-config append: config.txt would lack the hashboard buses")
+            bad += 1
+        recipes = recipes + appends
         if bad:
             fail(f"{bad} problem(s) in {len(recipes)} recipe(s)")
         print(f"parse-layer: collections {' '.join(cols)}: {len(recipes)} recipe(s) parsed cleanly")

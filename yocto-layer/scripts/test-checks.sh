@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves the layer checks can fail: copies meta-hearth, breaks it three
+# Proves the layer checks can fail: copies meta-hearth, breaks it several
 # ways, and expects parse-layer.py to refuse each copy (and oelint-adv to
 # refuse a misspelt variable), then accepts the untouched layer.
 #   test-checks.sh PYTHON OELINT
@@ -34,6 +34,14 @@ if (cd "$t/l" && "$oelint" --quiet --release wrynose --hide info --suppress oeli
 else
   echo "  ok   oelint-adv refuses a misspelt SYSTEMD_SERVICE"
 fi
+bbappend="recipes-bsp/bootfiles/rpi-config_%.bbappend"
+mutate; sed -i 's/\\ndtoverlay=w1-gpio,gpiopin=4//' "$t/l/$bbappend"
+grep -q 'dtoverlay=w1-gpio' "$t/l/$bbappend" && { echo "  FAIL mutation did not apply"; fails=$((fails + 1)); }
+expect_fail "config.txt without the 1-wire overlay" "$t/l"
+mutate; sed -i '/^ENABLE_UART:raspberrypi5/d' "$t/l/$bbappend"
+expect_fail "config.txt without the UART on the Pi 5" "$t/l"
+mutate; mv "$t/l/$bbappend" "$t/l/recipes-bsp/bootfiles/rpi-confg_%.bbappend"
+expect_fail "a bbappend with no recipe to append to" "$t/l"
 if "$py" "$here/parse-layer.py" "$layer" >/dev/null; then echo "  ok   the real layer parses"; else echo "  FAIL the real layer does not parse"; fails=$((fails + 1)); fi
 [ "$fails" = 0 ] || { echo "layer checks: $fails failure(s)"; exit 1; }
 echo "layer checks: the checks catch what they should"
