@@ -777,3 +777,393 @@ async fn a_smaller_extranonce_space_reaches_subscribed_miners_and_drops_the_othe
     back.wait_job().await;
     assert_eq!((back.extranonce1.len(), back.extranonce2_len), (1, 3));
 }
+
+// ---------------------------------------------------------------------
+// Stock firmware conversations, line for line: ESP-Miner (a Bitaxe) and
+// cgminer / bmminer (an old S9), parsed the way those clients parse.
+
+mod firmware {
+    use super::*;
+
+    /// A raw line client: it writes exactly the firmware's lines.
+    pub struct Raw {
+        pub rd: BufReader<OwnedReadHalf>,
+        pub wr: OwnedWriteHalf,
+    }
+
+    impl Raw {
+        pub async fn connect(address: &str) -> Raw {
+            let (rd, wr) = TcpStream::connect(address).await.unwrap().into_split();
+            Raw {
+                rd: BufReader::new(rd),
+                wr,
+            }
+        }
+
+        pub async fn write(&mut self, line: &str) {
+            self.wr
+                .write_all(format!("{line}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+
+        pub async fn read(&mut self) -> (String, Value) {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut line))
+                .await
+                .expect("a line within 10 s")
+                .unwrap();
+            assert!(n > 0, "the server closed the connection");
+            let v = serde_json::from_str(line.trim()).unwrap();
+            (line.trim().to_string(), v)
+        }
+    }
+
+    /// A nonce (with `version_bits` rolled in) meeting `difficulty`.
+    pub fn mine(
+        job: &Notify,
+        extranonce1: &[u8],
+        en2: &[u8],
+        version_bits: u32,
+        difficulty: f64,
+    ) -> u32 {
+        use bitcoin::hashes::{sha256d, Hash as _};
+        let mut coinbase = job.coinb1.clone();
+        coinbase.extend_from_slice(extranonce1);
+        coinbase.extend_from_slice(en2);
+        coinbase.extend_from_slice(&job.coinb2);
+        let root = job
+            .branch
+            .root(sha256d::Hash::hash(&coinbase).to_byte_array());
+        let target = target_from_difficulty(difficulty).unwrap();
+        let checker = Checker::detect();
+        (0u32..)
+            .find(|nonce| {
+                let h = header_bytes(
+                    job.version ^ version_bits,
+                    &job.prev_block_hash,
+                    &root,
+                    job.ntime,
+                    job.nbits,
+                    *nonce,
+                );
+                target.is_met_by(&checker.hash_headers(&[h])[0])
+            })
+            .unwrap()
+    }
+
+    pub fn notify_of(line: &str) -> Option<Notify> {
+        match parse_server_line(line) {
+            Ok(ServerMessage::Notify(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// What ESP-Miner took from the conversation.
+#[derive(Default)]
+struct EspMinerView {
+    version_mask: Option<u32>,
+    extranonce1: Vec<u8>,
+    extranonce2_len: usize,
+    /// `mining.set_difficulty` as ESP-Miner stores it (cJSON valueint).
+    difficulty_int: Option<u32>,
+    difficulty: f64,
+    job: Option<Notify>,
+    setup_accepted: Vec<i64>,
+    setup_rejected: Vec<String>,
+    /// Answers ESP-Miner files as share results (id 5 and up: its
+    /// extranonce.subscribe answers land here, a quirk of its own).
+    results: Vec<(i64, bool)>,
+}
+
+/// ESP-Miner's login: configure (id 1), subscribe (id 2), authorize (id 3)
+/// written back to back; after a setup answer with result true it sends
+/// suggest_difficulty (id 4, after authorize) and extranonce.subscribe;
+/// responses are told apart by id (below 5: setup) and by their shape.
+async fn esp_miner_login(
+    raw: &mut firmware::Raw,
+    configure_params: &str,
+    user: &str,
+) -> EspMinerView {
+    raw.write(&format!(
+        r#"{{"jsonrpc": "2.0", "id": 1, "method": "mining.configure", "params": {configure_params}}}"#
+    ))
+    .await;
+    raw.write(r#"{"jsonrpc": "2.0", "id": 2, "method": "mining.subscribe", "params": ["bitaxe/BM1370/v2.9.0"]}"#)
+        .await;
+    raw.write(&format!(
+        r#"{{"jsonrpc": "2.0", "id": 3, "method": "mining.authorize", "params": ["{user}", "x"]}}"#
+    ))
+    .await;
+    let mut view = EspMinerView::default();
+    let mut next_id = 4;
+    // (It mines as soon as a job is in; here also until the answer to its
+    // suggest_difficulty, to check it.)
+    let answered_suggest =
+        |v: &EspMinerView| v.setup_accepted.contains(&4) || !v.setup_rejected.is_empty();
+    while view.job.is_none() || !answered_suggest(&view) {
+        let (line, v) = raw.read().await;
+        let id = v["id"].as_i64().unwrap_or(-1);
+        match v["method"].as_str() {
+            Some("mining.notify") => view.job = firmware::notify_of(&line),
+            Some("mining.set_difficulty") => {
+                let d = v["params"][0].as_f64().unwrap();
+                view.difficulty = d;
+                view.difficulty_int = Some(d as u32);
+            }
+            Some("mining.set_version_mask") => {
+                view.version_mask = u32::from_str_radix(v["params"][0].as_str().unwrap(), 16).ok()
+            }
+            Some("mining.set_extranonce") => {
+                view.extranonce1 = hex_decode(v["params"][0].as_str().unwrap()).unwrap();
+                view.extranonce2_len = v["params"][1].as_u64().unwrap() as usize;
+            }
+            Some(other) => panic!("ESP-Miner does not handle {other}: {line}"),
+            None => {
+                if !v["error"].is_null() {
+                    view.setup_rejected.push(line);
+                } else if let Some(ok) = v["result"].as_bool() {
+                    if id >= 5 {
+                        view.results.push((id, ok));
+                    } else if ok {
+                        view.setup_accepted.push(id);
+                        if id == 3 {
+                            raw.write(&format!(r#"{{"jsonrpc": "2.0", "id": {next_id}, "method": "mining.suggest_difficulty", "params": [1000]}}"#)).await;
+                            next_id += 1;
+                        }
+                        if id == 3 || id == 4 {
+                            raw.write(&format!(r#"{{"jsonrpc": "2.0", "id": {next_id}, "method": "mining.extranonce.subscribe", "params": []}}"#)).await;
+                            next_id += 1;
+                        }
+                    } else {
+                        view.setup_rejected.push(line);
+                    }
+                } else if id == 2 {
+                    view.extranonce2_len = v["result"][2].as_u64().unwrap() as usize;
+                    view.extranonce1 = hex_decode(v["result"][1].as_str().unwrap()).unwrap();
+                } else if id == 1 {
+                    let mask = v["result"]["version-rolling.mask"].as_str().unwrap();
+                    view.version_mask = u32::from_str_radix(mask, 16).ok();
+                } else {
+                    panic!("ESP-Miner cannot place this answer: {line}");
+                }
+            }
+        }
+    }
+    view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bitaxe_with_stock_esp_miner_mines_on_the_lan_server() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, Quirks::default())
+        .await
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
+    let st = svc
+        .wait("LAN work", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let address = st.lan_server.unwrap().listen;
+    // Two firmware generations: the mask alone, and with min-bit-count.
+    let configures = [
+        r#"[["version-rolling"], {"version-rolling.mask": "ffffffff"}]"#,
+        r#"[["version-rolling"], {"version-rolling.mask": "ffffffff", "version-rolling.min-bit-count": 16}]"#,
+    ];
+    for (i, configure) in configures.iter().enumerate() {
+        let user = format!("bcrt1qbitaxe{i}.gamma");
+        let mut raw = firmware::Raw::connect(&address).await;
+        let view = esp_miner_login(&mut raw, configure, &user).await;
+        assert!(view.setup_rejected.is_empty(), "{:?}", view.setup_rejected);
+        assert!(view.results.iter().all(|(_, ok)| *ok), "{:?}", view.results);
+        assert_eq!(&view.setup_accepted[..2], &[3, 4], "authorize, suggest");
+        // Our allowed mask, out of the "ffffffff" it asked for.
+        assert_eq!(view.version_mask, Some(0x1FFF_E000));
+        assert_eq!((view.extranonce1.len(), view.extranonce2_len), (4, 4));
+        // Below 1 ESP-Miner reads 0 (every ASIC nonce goes up, all of them
+        // at least the server's difficulty); 1 or more arrives whole.
+        assert_eq!(view.difficulty_int, Some(0));
+        let job = view.job.clone().unwrap();
+        assert!(job.clean);
+        // The chip rolls bit 13; ESP-Miner submits rolled ^ job version.
+        let rolled = 0x0000_2000;
+        let en2 = [0, 0, 0, 0x2a + i as u8];
+        let nonce = firmware::mine(&job, &view.extranonce1, &en2, rolled, view.difficulty);
+        let submit_id = 6 + i;
+        raw.write(&format!(
+            r#"{{"jsonrpc": "2.0", "id": {submit_id}, "method": "mining.submit", "params": ["{user}", "{}", "{}", "{:08x}", "{nonce:08x}", "{rolled:08x}"]}}"#,
+            job.job_id,
+            hex_encode(&en2),
+            job.ntime
+        ))
+        .await;
+        loop {
+            let (line, v) = raw.read().await;
+            if v["id"] == json!(submit_id) {
+                // ESP-Miner: accepted = result true and error null.
+                assert_eq!(v["result"], json!(true), "{line}");
+                assert!(v["error"].is_null(), "{line}");
+                break;
+            }
+        }
+    }
+    let st = svc
+        .wait("both shares at the pool", |s| {
+            s.sources
+                .first()
+                .is_some_and(|p| p.stats.counters.accepted >= 2)
+        })
+        .await;
+    let lan = st.lan_server.unwrap();
+    for w in &lan.workers {
+        assert_eq!((w.accepted, w.rejected, w.bad_lines), (1, 0, 0), "{w:?}");
+        assert_eq!(w.worker.as_deref(), Some("gamma"));
+    }
+    let log = pool.log();
+    assert_eq!(log.accepted.len(), 2, "{:?}", log.refused);
+    for (_, share) in &log.accepted {
+        assert_eq!(share.version & 0x1FFF_E000, 0x0000_2000, "{share:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgminer_and_bmminer_mine_on_the_lan_server_behind_a_four_byte_pool() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, short_pool_quirks(4))
+        .await
+        .unwrap();
+    let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
+    let st = svc
+        .wait("LAN work", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let address = st.lan_server.unwrap().listen;
+    // (agent, BIP310 configure first, rolled bits in the submit)
+    let miners = [
+        ("cgminer/4.12.1", false, None),
+        ("bmminer/2.0.0", true, Some(0x0004_0000u32)),
+    ];
+    for (i, (agent, configure, rolled)) in miners.into_iter().enumerate() {
+        let user = format!("bcrt1qantminer{i}.s9");
+        let mut raw = firmware::Raw::connect(&address).await;
+        let mut id = 0;
+        let mut mask = 0;
+        if configure {
+            raw.write(&format!(r#"{{"id": {id}, "method": "mining.configure", "params": [["version-rolling"], {{"version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}}]}}"#)).await;
+            let (line, v) = raw.read().await;
+            assert_eq!(v["id"], json!(id), "{line}");
+            assert_eq!(v["result"]["version-rolling"], json!(true), "{line}");
+            mask = u32::from_str_radix(v["result"]["version-rolling.mask"].as_str().unwrap(), 16)
+                .unwrap();
+            id += 1;
+        }
+        raw.write(&format!(
+            r#"{{"id": {id}, "method": "mining.subscribe", "params": ["{agent}"]}}"#
+        ))
+        .await;
+        let (line, v) = raw.read().await;
+        // cgminer's initiate_stratum: a session id from the mining.notify
+        // entry, nonce1 as valid hex, 2 <= n2size <= 16.
+        assert!(v["error"].is_null(), "{line}");
+        let subs = v["result"][0].as_array().unwrap();
+        assert!(
+            subs.iter()
+                .any(|s| s[0] == "mining.notify" && s[1].is_string()),
+            "{line}"
+        );
+        let extranonce1 = hex_decode(v["result"][1].as_str().unwrap()).unwrap();
+        let n2size = v["result"][2].as_u64().unwrap() as usize;
+        assert!((2..=16).contains(&n2size), "{line}");
+        assert_eq!((extranonce1.len(), n2size), (1, 3));
+        id += 1;
+        // cgminer writes params first.
+        raw.write(&format!(
+            r#"{{"params": ["{user}", "x"], "id": {id}, "method": "mining.authorize"}}"#
+        ))
+        .await;
+        let auth_id = id;
+        id += 1;
+        let mut difficulty = None;
+        let mut job = None;
+        let mut authorized = false;
+        while !(authorized && job.is_some() && difficulty.is_some()) {
+            let (line, v) = raw.read().await;
+            match v["method"].as_str() {
+                Some("mining.set_difficulty") => difficulty = v["params"][0].as_f64(),
+                Some("mining.notify") => {
+                    // cgminer's parse_notify: nine params, hex fields, a bool.
+                    let p = v["params"].as_array().unwrap();
+                    assert_eq!(p.len(), 9, "{line}");
+                    assert_eq!(p[1].as_str().unwrap().len(), 64);
+                    for f in &p[5..8] {
+                        assert_eq!(f.as_str().unwrap().len(), 8, "{line}");
+                    }
+                    assert!(p[8].is_boolean());
+                    job = firmware::notify_of(&line);
+                }
+                Some(other) => panic!("cgminer does not expect {other}: {line}"),
+                None => {
+                    assert_eq!(v["id"], json!(auth_id), "{line}");
+                    assert_eq!(v["result"], json!(true), "{line}");
+                    assert!(v["error"].is_null(), "{line}");
+                    authorized = true;
+                }
+            }
+        }
+        // After authorize: suggest_difficulty, and bmminer's multi_version.
+        raw.write(&format!(
+            r#"{{"id": {id}, "method": "mining.suggest_difficulty", "params": [512]}}"#
+        ))
+        .await;
+        let (line, v) = raw.read().await;
+        assert_eq!(
+            (v["id"].clone(), v["result"].clone()),
+            (json!(id), json!(true)),
+            "{line}"
+        );
+        id += 1;
+        raw.write(&format!(
+            r#"{{"id": {id}, "method": "mining.multi_version", "params": [4]}}"#
+        ))
+        .await;
+        let (line, v) = raw.read().await;
+        assert_eq!(v["id"], json!(id), "{line}");
+        assert_eq!(v["result"], json!(false), "{line}");
+        assert!(v["error"].is_null(), "{line}");
+        id += 1;
+
+        let job = job.unwrap();
+        let en2 = [0, 0, 0x10 + i as u8];
+        let bits = rolled.unwrap_or(0);
+        assert_eq!(bits & !mask, 0);
+        let nonce = firmware::mine(&job, &extranonce1, &en2, bits, difficulty.unwrap());
+        let mut params = vec![
+            json!(user),
+            json!(job.job_id),
+            json!(hex_encode(&en2)),
+            json!(format!("{:08x}", job.ntime)),
+            json!(format!("{nonce:08x}")),
+        ];
+        if let Some(b) = rolled {
+            params.push(json!(format!("{b:08x}")));
+        }
+        raw.write(&json!({"params": params, "id": id, "method": "mining.submit"}).to_string())
+            .await;
+        let (line, v) = raw.read().await;
+        assert_eq!(v["id"], json!(id), "{line}");
+        assert_eq!(v["result"], json!(true), "{line}");
+        assert!(v["error"].is_null(), "{line}");
+    }
+    let st = svc
+        .wait("both shares at the pool", |s| {
+            s.sources
+                .first()
+                .is_some_and(|p| p.stats.counters.accepted >= 2)
+        })
+        .await;
+    for w in &st.lan_server.unwrap().workers {
+        assert_eq!((w.accepted, w.rejected, w.bad_lines), (1, 0, 0), "{w:?}");
+    }
+    assert_eq!(pool.log().accepted.len(), 2);
+}

@@ -201,6 +201,8 @@ fn a_lan_miner_mines_into_our_sharechain() {
     let mut job = notify;
     let mut accepted = false;
     let mut block_hash = None;
+    // Every job the first miner got after its first.
+    let mut seen: Vec<Notify> = Vec::new();
     // Both the session's difficulty (2^-20, configured) and the source's.
     let want = share_difficulty.max(0.000_000_953_674_316_406_25);
     for attempt in 0..5 {
@@ -256,6 +258,7 @@ fn a_lan_miner_mines_into_our_sharechain() {
             let mut line = String::new();
             assert!(rd.read_line(&mut line).unwrap() > 0, "closed");
             if let Ok(ServerMessage::Notify(n)) = parse_server_line(line.trim()) {
+                seen.push(n.clone());
                 newer = Some(n);
                 continue;
             }
@@ -317,4 +320,30 @@ fn a_lan_miner_mines_into_our_sharechain() {
         contains(&second.coinb2, script.as_bytes()),
         "the first miner's share does not pay it in the window"
     );
+    // The new block reached the first miner too: a clean job on it, rebuilt
+    // for its own payout (its script in the coinbase, ours not).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen
+        .iter()
+        .any(|n| n.prev_block_hash == block_hash.to_byte_array())
+        && Instant::now() < deadline
+    {
+        let mut line = String::new();
+        assert!(rd.read_line(&mut line).unwrap() > 0, "closed");
+        if let Ok(ServerMessage::Notify(n)) = parse_server_line(line.trim()) {
+            seen.push(n);
+        }
+    }
+    let on_block = seen
+        .iter()
+        .find(|n| n.prev_block_hash == block_hash.to_byte_array())
+        .expect("no job on the new block for the first miner");
+    assert!(on_block.clean, "the new block's job is not clean");
+    assert!(contains(&on_block.coinb2, script.as_bytes()));
+    assert!(!contains(&on_block.coinb2, ours.as_bytes()));
+    // Its own job, not the second miner's: that one pays the second miner
+    // as finder (the first only through the window).
+    let (_, other_script) = miner_address(0xb2);
+    assert_ne!(on_block.coinb2, second.coinb2);
+    assert!(contains(&second.coinb2, other_script.as_bytes()));
 }
