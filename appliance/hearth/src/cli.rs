@@ -50,6 +50,9 @@ pub enum Command {
     /// The running daemon's MQTT connection (Home Assistant).
     #[command(subcommand)]
     Mqtt(crate::remote_mqtt::MqttCommand),
+    /// The running daemon's work sources (sharechain, Stratum pools).
+    #[command(subcommand)]
+    Work(crate::remote_work::WorkCommand),
 }
 
 #[derive(Debug, Subcommand)]

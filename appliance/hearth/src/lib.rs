@@ -19,6 +19,7 @@ pub mod owner_only;
 pub mod remote;
 pub mod remote_mining;
 pub mod remote_mqtt;
+pub mod remote_work;
 pub mod sdnotify;
 pub mod sg_relays;
 pub mod sharechain;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Token(cmd) => print(hearth::remote::token(&cmd)),
         Command::Mining(args) => print(hearth::remote_mining::mining(&args)),
         Command::Mqtt(cmd) => print(hearth::remote_mqtt::mqtt(&cmd)),
+        Command::Work(cmd) => print(hearth::remote_work::work(&cmd)),
         Command::Sharechain(cmd) => hearth::sharechain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -174,6 +174,7 @@ async function loadForPage() {
   if (page === "settings") {
     await loadZoneExtra();
     try { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); } catch (_) { app.extra.mqtt = null; }
+    try { app.extra.work = await api("GET", "/api/v1/settings/work"); } catch (_) { app.extra.work = null; }
   }
   if (page === "events" || page === "boards") {
     try { app.events = await api("GET", "/api/v1/events?limit=200"); } catch (_) { app.events = []; }
@@ -284,8 +285,7 @@ const PAGES = {
       ${miningCard(canWrite)}
       ${houseCard()}
       ${mqttCard(canWrite)}
-      <div class="card"><h2>Work sources</h2>
-        <p class="muted">Set in the configuration file (<code>[work]</code>); the Mining page shows their state.</p></div>
+      ${workSourcesCard(canWrite)}
       ${canWrite ? `
       <div class="card"><h2>Access tokens for scripts</h2>
         <p class="muted">Send as <code>Authorization: Bearer &lt;token&gt;</code>; the CLI reads <code>HEARTH_TOKEN</code>.</p>
@@ -510,6 +510,29 @@ function mqttCard(canWrite) {
     <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="${m.password_set ? "stored; leave empty to keep" : "none"}" ${dis}></label>
     ${m.password_set ? `<label class="switch"><input type="checkbox" name="clear_password" ${dis}> Remove the stored password</label>` : ""}
     <button ${dis}>Save MQTT</button><p class="error"></p></form>`;
+}
+
+// Work sources: our sharechain node on or off, then the Stratum pools in
+// failover order (one fieldset each, so it stacks on a phone). Passwords are
+// write-only: the field stays empty and says whether one is stored.
+function workSourcesCard(canWrite) {
+  const w = app.extra.work;
+  if (!w) return `<div class="card"><h2>Work sources</h2><p class="muted">Not available from this daemon.</p></div>`;
+  const dis = canWrite ? "" : "disabled";
+  const pool = (p, i) => `<fieldset class="pool" data-pool="${i}"><legend>Pool ${i + 1}</legend>
+      <label>Name <input name="name" value="${esc(p.name)}" maxlength="64" required ${dis}></label>
+      <label>URL <input name="url" value="${esc(p.url)}" placeholder="stratum+tcp://host:port" ${dis}></label>
+      <label>User (address.worker) <input name="user" value="${esc(p.user)}" maxlength="128" ${dis}></label>
+      <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="${p.password_set ? "stored; leave empty to keep" : "none (x)"}" ${dis}></label>
+      <label>Priority <input name="priority" type="number" min="1" step="1" value="${p.priority || i + 1}" ${dis}></label>
+      <button type="button" class="secondary del-pool" ${dis}>Remove</button></fieldset>`;
+  return `<form class="card" id="work-sources"><h2>Work sources</h2>
+    <p class="muted">${w.stored ? "Saved on the heater (over the configuration file's <code>[work]</code>)." : "From the configuration file's <code>[work]</code>; saving here overrides it."}
+      Changing them restarts the sources; the boards keep heating on local work meanwhile. The Mining page shows their state.</p>
+    <label class="switch"><input type="checkbox" name="sharechain" ${w.sharechain ? "checked" : ""} ${w.sharechain_available ? dis : "disabled"}> Mine on our sharechain first${w.sharechain_available ? "" : " (the sharechain node is off in the configuration file)"}</label>
+    ${w.pools.map(pool).join("")}
+    <button type="button" class="secondary" id="add-pool" ${dis}>Add a pool</button>
+    <button ${dis}>Save work sources</button><p class="error"></p></form>`;
 }
 
 // The mining switch: off is "heat only" (the boards heat as the thermostats
@@ -739,6 +762,38 @@ function bindControl(main) {
     else if (el.clear_password && el.clear_password.checked) body.password = null;
     submitTo(mq, "PUT", "/api/v1/settings/mqtt", body, async () => { app.extra.mqtt = await api("GET", "/api/v1/settings/mqtt"); });
   };
+  const ws = $("#work-sources");
+  if (ws) {
+    const rows = () => [...ws.querySelectorAll("fieldset.pool")].map((f) => {
+      const el = f.elements, p = { name: el.name.value.trim(), url: el.url.value.trim(), user: el.user.value.trim() };
+      if (el.priority.value !== "") p.priority = Number(el.priority.value);
+      if (el.password.value !== "") p.password = el.password.value;
+      return p;
+    });
+    // Edits kept in the card's copy, so a re-render (rows added or removed,
+    // a live update after a refusal) keeps them; typed passwords are not kept.
+    const keep = (pools) => {
+      const stored = app.extra.work.pools;
+      app.extra.work = { ...app.extra.work, pools: pools.map(({ password: _, ...p }, i) => ({ ...p, priority: p.priority || i + 1,
+        password_set: (stored.find((q) => q.name === p.name) || {}).password_set === true })) };
+    };
+    const redraw = (pools) => { keep(pools.map((p, i) => ({ ...p, priority: i + 1 }))); render(); };
+    $("#add-pool").onclick = () => redraw([...rows(), { name: "", url: "", user: "" }]);
+    for (const b of ws.querySelectorAll(".del-pool")) {
+      b.onclick = () => {
+        const i = Number(b.closest("fieldset").dataset.pool);
+        redraw(rows().filter((_, k) => k !== i));
+      };
+    }
+    ws.onsubmit = (e) => {
+      e.preventDefault();
+      doneEditing();
+      const body = { pools: rows() };
+      keep(body.pools);
+      if (!ws.elements.sharechain.disabled) body.sharechain = ws.elements.sharechain.checked;
+      submitTo(ws, "PUT", "/api/v1/settings/work", body, async () => { app.extra.work = await api("GET", "/api/v1/settings/work"); });
+    };
+  }
   const mining = $("#mining");
   if (mining) mining.onsubmit = (e) => {
     e.preventDefault();

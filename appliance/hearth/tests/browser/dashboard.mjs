@@ -283,6 +283,41 @@ try {
   const mqttAfter = await page.evaluate(async () => (await fetch("/api/v1/settings/mqtt")).json());
   check(mqttAfter.base_topic === "browser-hearth" && mqttAfter.port === 1884 && mqttAfter.password_set === true
     && !JSON.stringify(mqttAfter).includes("broker secret"), `MQTT settings saved from the page ${JSON.stringify(mqttAfter)}`);
+  // Work sources on the page: a bad pool URL is refused with its key and
+  // nothing changes; a good one is saved (password write-only) and the
+  // Mining page's source cards follow.
+  const workSettings = async () => page.evaluate(async () => (await fetch("/api/v1/settings/work")).json());
+  await page.waitForSelector("#work-sources #add-pool");
+  const workBefore = await workSettings();
+  await page.click("#work-sources #add-pool");
+  const newPool = `#work-sources fieldset[data-pool="${workBefore.pools.length}"]`;
+  await page.waitForSelector(`${newPool} input[name=name]`);
+  await page.fill(`${newPool} input[name=name]`, "browser-pool");
+  await page.fill(`${newPool} input[name=url]`, "http://pool.example/not-stratum");
+  await page.fill(`${newPool} input[name=user]`, "bcrt1qbrowser.heater");
+  await page.fill(`${newPool} input[name=password]`, "pool secret");
+  await page.click("#work-sources button:not([type])");
+  await page.waitForFunction(() => document.querySelector("#work-sources .error").textContent.length > 0);
+  const workWhy = await page.textContent("#work-sources .error");
+  check(new RegExp(`work\\.pool\\[${workBefore.pools.length}\\]\\.url`).test(workWhy), `a bad pool URL is refused on the page (${workWhy})`);
+  check(JSON.stringify(await workSettings()) === JSON.stringify(workBefore), "and nothing changed");
+  // The card keeps what was typed across re-renders, except the password.
+  check(await page.inputValue(`${newPool} input[name=name]`) === "browser-pool", "the refused entry stays in the form");
+  await page.fill(`${newPool} input[name=url]`, `stratum+tcp://127.0.0.1:${await freePort()}`);
+  await page.fill(`${newPool} input[name=password]`, "pool secret");
+  await page.click("#work-sources button:not([type])");
+  let workAfter = await workSettings();
+  for (let i = 0; i < 50 && !workAfter.stored; i++) { await page.waitForTimeout(200); workAfter = await workSettings(); }
+  const saved = workAfter.pools.find((p) => p.name === "browser-pool");
+  check(workAfter.stored && saved && saved.password_set === true && !JSON.stringify(workAfter).includes("pool secret"),
+    `work sources saved from the page, password not returned ${JSON.stringify(workAfter)}`);
+  await page.waitForFunction(() => /stored/.test(document.querySelector('#work-sources fieldset:last-of-type input[name=password]').placeholder));
+  check(true, "the form shows the password as stored, not its value");
+  await page.goto(`${base}/#/mining`);
+  await page.waitForSelector('[data-source="browser-pool"]');
+  check(true, `the mining page shows the new source (${(await page.textContent('[data-source="browser-pool"] h2')).trim()})`);
+  check(!(await page.content()).includes("pool secret"), "the password is not on the page");
+  await page.goto(`${base}/#/settings`);
   // The mining switch: off is heat only, and the work service follows within a second.
   const control = async () => (await page.evaluate(async () => (await fetch("/api/v1/control")).json())).settings;
   const work = async () => (await page.evaluate(async () => (await fetch("/api/v1/status")).json())).work;
