@@ -6,6 +6,7 @@
 //! This is the board as the room sees it. The byte-level chip simulator (the
 //! hashboard-drivers issue) will sit underneath the same physics.
 
+use hearth_board::{FanTuning, QuietFan, QuietTuning};
 use hearth_core::opoint::FREQ_STEP_MHZ;
 use hearth_core::{
     BoardEvent, BoardState, BoardTelemetry, Celsius, FreqMhz, GhPerSec, Millivolts, OperatingPoint,
@@ -41,6 +42,24 @@ pub struct SimBoardParams {
     /// ...and restart once below this, after at least `trip_min_wait_s`.
     pub recover_chip_c: f64,
     pub trip_min_wait_s: f64,
+    /// Which fan law the board's own controller runs (the byte-level
+    /// path's fan is commanded by the driver's `BoardRuntime` instead).
+    #[serde(default)]
+    pub fan_law: FanLaw,
+}
+
+/// The fan law of a [`SimBoard`] that runs on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanLaw {
+    /// `hearth_board::QuietFan`, as the daemon's board runtime runs it: the
+    /// lowest duty that holds the chips 3 K below the fan target (trip −
+    /// 10 K), from chip temperature and heat power, rate-limited.
+    #[default]
+    Quiet,
+    /// Stock-firmware style: 25 % at 55 °C plus 5 % per kelvin, at least
+    /// 20 % (the comparison for the quiet law).
+    Firmware,
 }
 
 impl SimBoardParams {
@@ -82,7 +101,27 @@ impl SimBoardParams {
             trip_chip_c: 80.0,
             recover_chip_c: 50.0,
             trip_min_wait_s: 30.0,
+            fan_law: FanLaw::Quiet,
         }
+    }
+
+    /// The quiet fan's tuning for this board: the hashboard gains, the
+    /// target 10 K and the full-duty threshold 3 K below the trip (70 and
+    /// 77 °C for an 80 °C trip; the loop aims 3 K under the target). Warmer
+    /// than `hearth_board`'s conservative hashboard default of 65 °C, which
+    /// a user raises with the board's `fan_target_c`: quiet comes from
+    /// letting the chips run warm, with margins on both sides.
+    pub fn quiet_fan_tuning(&self) -> FanTuning {
+        FanTuning {
+            target_c: self.trip_chip_c - 10.0,
+            full_duty_above_c: self.trip_chip_c - 3.0,
+            ..FanTuning::hashboard()
+        }
+    }
+
+    /// Where the quiet fan holds the chips.
+    pub fn quiet_fan_aim_c(&self) -> f64 {
+        self.quiet_fan_tuning().target_c - QuietTuning::default().margin_k
     }
 
     pub fn check(&self) -> Result<(), String> {
@@ -158,6 +197,18 @@ impl SimBoardParams {
     /// duty where they agree is found by bisection.
     pub fn steady_state(&self, op: OperatingPoint, ambient: Celsius) -> (Percent, Watts) {
         let chip_w = self.power.power(op).get();
+        if self.fan_law == FanLaw::Quiet {
+            // The loop's integral settles where the chip sits at its aim:
+            // the airflow that holds it there, within the duty's range.
+            let rise_k = self.quiet_fan_aim_c() - ambient.get();
+            let airflow = if rise_k > 0.0 {
+                chip_w * self.r_th_full_fan_k_per_w / rise_k
+            } else {
+                1.0
+            };
+            let duty = Percent::new(((airflow - 0.25) / 0.75 * 100.0).clamp(20.0, 100.0));
+            return (duty, Watts(chip_w) + self.fan_power_w(duty));
+        }
         let answer = |duty: f64| {
             let r_th = self.r_th_full_fan_k_per_w / airflow_at(Percent::new(duty));
             fan_duty_for_chip(ambient.get() + chip_w * r_th).get() - duty
@@ -248,11 +299,16 @@ pub struct SimBoard {
     external: Option<ExternalDrive>,
     events: Vec<BoardEvent>,
     dropped_events: u64,
+    quiet_fan: QuietFan,
 }
 
 impl SimBoard {
     pub fn new(params: SimBoardParams, ambient: Celsius) -> SimBoard {
+        // The model's fan starts at its idle 20 %, and so does the loop.
+        let quiet_fan = QuietFan::new(params.quiet_fan_tuning(), QuietTuning::default())
+            .starting_at(Percent::new(20.0));
         SimBoard {
+            quiet_fan,
             params,
             state: BoardState::Idle,
             power_target_w: Watts::ZERO,
@@ -431,7 +487,7 @@ impl SimBoard {
         let a = 1.0 - (-dt_s / self.params.chip_tau_s).exp();
         self.chip_c += (target_c - self.chip_c) * a;
         if self.external.is_none() {
-            self.step_fan();
+            self.step_fan(dt_s);
         }
     }
 
@@ -490,14 +546,30 @@ impl SimBoard {
         };
     }
 
-    /// Proportional fan control on chip temperature (firmware-style), full
-    /// speed when tripped.
-    fn step_fan(&mut self) {
+    /// The board's fan law while it runs, full speed when tripped (the
+    /// model's protection wins over the law), 20 % while idle.
+    fn step_fan(&mut self, dt_s: f64) {
         let duty = match self.state {
             BoardState::Tripped => 100.0,
             _ if !self.running() => 20.0,
-            _ => fan_duty_for_chip(self.chip_c).get(),
+            _ if self.params.fan_law == FanLaw::Firmware => fan_duty_for_chip(self.chip_c).get(),
+            _ => {
+                let full_w = self.power_range().1.get();
+                let fraction = if full_w > 0.0 {
+                    self.chip_power_w().get() / full_w
+                } else {
+                    1.0
+                };
+                let dt = std::time::Duration::from_secs_f64(dt_s.max(0.0));
+                let sensed = (!self.chip_sensor_failed).then_some(Celsius(self.chip_c));
+                self.quiet_fan.step(sensed, fraction, dt).get()
+            }
         };
+        if !self.running() || self.state == BoardState::Tripped {
+            // Start the quiet loop afresh from what the fan does now.
+            self.quiet_fan = QuietFan::new(self.params.quiet_fan_tuning(), QuietTuning::default())
+                .starting_at(Percent::new(duty));
+        }
         self.fan_duty = Percent::new(duty.max(20.0));
     }
 

@@ -115,6 +115,11 @@ pub struct RunSummary {
     pub cycles_per_hour: f64,
     pub hashes: f64,
     pub hashes_per_joule: f64,
+    /// Mean fan duty (%) over the ticks each board was drawing power: how
+    /// quiet the heat was (0 when no board ran).
+    pub mean_fan_duty_percent: f64,
+    /// Highest fan duty seen on a running board.
+    pub max_fan_duty_percent: f64,
     /// Board trips plus hours in sensor-stale safety handling, counted per
     /// episode.
     pub safety_events: u64,
@@ -335,6 +340,7 @@ pub fn run_sources(
     let (mut energy_wh, mut hp_wh, mut hashes, mut safety_events, mut ticks) =
         (0.0, 0.0, 0.0, 0u64, 0u64);
     let (mut cost, mut revenue) = (0.0, 0.0);
+    let (mut fan_duty_sum, mut fan_samples, mut fan_duty_max) = (0.0, 0u64, 0.0f64);
     let mut now = start;
     while now < end {
         let h = now.since(start).as_secs_f64() / 3600.0;
@@ -469,6 +475,12 @@ pub fn run_sources(
         let mut board_w = 0.0;
         for b in &report.boards {
             board_w += b.telemetry.power_w.get();
+            if b.telemetry.power_w.get() > 0.0 {
+                let duty = b.telemetry.fan_duty.get();
+                fan_duty_sum += duty;
+                fan_samples += 1;
+                fan_duty_max = fan_duty_max.max(duty);
+            }
             let hashes_tick = b.telemetry.hashrate_ghs.get() * 1e9 * scenario.tick_s;
             hashes += hashes_tick;
             // hashprice is per TH/s per day.
@@ -573,6 +585,12 @@ pub fn run_sources(
         } else {
             0.0
         },
+        mean_fan_duty_percent: if fan_samples > 0 {
+            fan_duty_sum / fan_samples as f64
+        } else {
+            0.0
+        },
+        max_fan_duty_percent: fan_duty_max,
         safety_events,
         zones,
     }
@@ -839,6 +857,50 @@ mod tests {
         assert!(hearth.cycles_per_hour < hyst.cycles_per_hour, "{hearth:?}");
         assert!(hearth.rms_error_k < hyst.rms_error_k, "{hearth:?} {hyst:?}");
         assert_eq!(hyst.controller, "hysteresis");
+    }
+
+    #[test]
+    fn the_quiet_fan_runs_slower_than_the_firmware_curve_for_the_same_comfort() {
+        // A room at its setpoint: partial load, where the fan law matters.
+        let mut quiet_day = day(1);
+        quiet_day.zones[0].initial_c = 21.0;
+        let mut loud_day = quiet_day.clone();
+        loud_day.zones[0].board_profile = Some(SimBoardParams {
+            fan_law: crate::board::FanLaw::Firmware,
+            ..SimBoardParams::bm1370_65()
+        });
+        let quiet = run(&quiet_day);
+        let loud = run(&loud_day);
+        assert!(loud.mean_fan_duty_percent > 20.0, "{loud:?}");
+        eprintln!(
+            "fan duty quiet {:.1} % (max {:.1}) vs firmware {:.1} % (max {:.1}); discomfort {:.3} vs {:.3}",
+            quiet.mean_fan_duty_percent,
+            quiet.max_fan_duty_percent,
+            loud.mean_fan_duty_percent,
+            loud.max_fan_duty_percent,
+            quiet.discomfort_kh,
+            loud.discomfort_kh
+        );
+        assert!(
+            quiet.mean_fan_duty_percent < loud.mean_fan_duty_percent - 5.0,
+            "{} vs {}",
+            quiet.mean_fan_duty_percent,
+            loud.mean_fan_duty_percent
+        );
+        assert!(
+            quiet.mean_fan_duty_percent >= 20.0,
+            "never below the minimum"
+        );
+        // The chips stay below the trip (no safety events) and the room is
+        // as comfortable; less fan power means at least as many hashes per J.
+        assert_eq!(quiet.safety_events, 0);
+        assert!(
+            quiet.discomfort_kh <= loud.discomfort_kh + 0.05,
+            "{} vs {}",
+            quiet.discomfort_kh,
+            loud.discomfort_kh
+        );
+        assert!(quiet.hashes_per_joule >= loud.hashes_per_joule * 0.999);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod config;
 pub mod fan;
 pub mod profile;
 pub mod protection;
+pub mod quiet_fan;
 pub mod runtime;
 
 pub use config::{
@@ -40,6 +41,7 @@ pub use profile::{
     I2cDevice, I2cPart, OperatingLimits, Peripherals, ProfileKind, PwmFan, ThermalLimits,
 };
 pub use protection::{Protection, ProtectionInputs, ProtectionOutput, ProtectionState, TripReason};
+pub use quiet_fan::{QuietFan, QuietTuning};
 pub use runtime::{
     BoardDevices, BoardRuntime, ResetLine, RuntimeCounters, RuntimeError, RuntimeOptions, TICK,
 };

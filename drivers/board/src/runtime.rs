@@ -1,8 +1,8 @@
 //! [`BoardRuntime`]: one hashboard's brain, sans-IO.
 //!
 //! It composes the chain driver (`hearth-chain`, bytes in and out), the
-//! board's [`BoardProfile`], [`Protection`], the [`FanController`] and the
-//! board's devices behind `hearth-core`'s seam traits ([`BoardDevices`]).
+//! board's [`BoardProfile`], [`Protection`], the [`QuietFan`] (fan duty
+//! from chip temperature and heat power) and the board's devices behind `hearth-core`'s seam traits ([`BoardDevices`]).
 //! It knows no runtime and reads no clock: the daemon owns the serial port
 //! (or pty) and the clock, and pumps it:
 //!
@@ -53,8 +53,8 @@
 //! counts), the regulator (temperature, power) and the fan tachometer,
 //! feeds [`Protection::step`], and applies the output: `allowed` caps the
 //! requested point, `core_voltage_off`/`hold_in_reset` force the board off,
-//! `fan_override` replaces the [`FanController`]'s duty (which otherwise
-//! follows the hottest chip). The duty is commanded through the `Fan` seam
+//! `fan_override` replaces the [`QuietFan`]'s duty (which otherwise
+//! follows the hottest chip and the power target). The duty is commanded through the `Fan` seam
 //! every step. Protection's events become [`BoardEvent`]s as they are
 //! (`Tripped{reason}`, `Recovered`, `Fault{reason}` for a latch); its human
 //! lines go to [`BoardRuntime::drain_messages`].
@@ -120,9 +120,9 @@ use hearth_core::{
     RegulatorReading, Rpm, Thermometer, Timestamp, Watts,
 };
 
-use crate::fan::FanController;
 use crate::profile::{operating_point_for, BoardProfile, RESET_BAUD};
 use crate::protection::{Protection, ProtectionInputs};
+use crate::quiet_fan::{QuietFan, QuietTuning};
 
 use queue::Bounded;
 use work::Work;
@@ -303,7 +303,7 @@ pub struct BoardRuntime {
     devices: BoardDevices,
     chain: ChainDriver,
     protection: Protection,
-    fan_ctl: FanController,
+    fan_ctl: QuietFan,
     mode: Mode,
     stage: Stage,
     now: Timestamp,
@@ -417,7 +417,7 @@ impl BoardRuntime {
         }
         let chain = ChainDriver::new(chain_config(&profile, &options)?)?;
         let protection = Protection::new(&profile);
-        let fan_ctl = FanController::new(*profile.fan_tuning());
+        let fan_ctl = QuietFan::new(*profile.fan_tuning(), QuietTuning::default());
         let info = profile.board_info(id);
         let mut rt = BoardRuntime {
             info,
@@ -817,7 +817,15 @@ impl BoardRuntime {
         } else {
             out.allowed
         };
-        let auto = self.fan_ctl.step(self.hottest, dt);
+        // Heat power for the quiet fan's feed-forward: the target while
+        // protection lets the board run (it leads the chips' warming).
+        let full_w = self.profile.power_range().1.get();
+        let power_fraction = if self.allowed.is_some() && full_w > 0.0 {
+            self.power_target.get() / full_w
+        } else {
+            0.0
+        };
+        let auto = self.fan_ctl.step(self.hottest, power_fraction, dt);
         let mut duty = out.fan_override.unwrap_or(auto);
         if self.mode == Mode::Stopped {
             duty = at_least(duty, STOPPED_FAN_PERCENT);
