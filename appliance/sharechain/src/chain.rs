@@ -368,6 +368,15 @@ impl Chain {
     /// Proof of work of many shares at once through the share checker:
     /// `Ok` per share, or why not. Also says which meet the block target.
     pub fn check_pow(&self, shares: &[Share]) -> Vec<Result<bool, ShareError>> {
+        self.check_pow_hashed(shares)
+            .into_iter()
+            .map(|r| r.map(|(_, is_block)| is_block))
+            .collect()
+    }
+
+    /// [`Chain::check_pow`], also giving each share's id: the checker has
+    /// just hashed the header, so the id is not hashed a second time.
+    fn check_pow_hashed(&self, shares: &[Share]) -> Vec<Result<(ShareHash, bool), ShareError>> {
         let headers: Vec<[u8; 80]> = shares.iter().map(Share::header_bytes).collect();
         let targets: Vec<hearth_shacheck::Target> = shares
             .iter()
@@ -390,7 +399,7 @@ impl Chain {
                     }
                     let block = Target::from_compact(s.header.bits);
                     let hash = Target::from_le_bytes(c.hash.as_target().to_le_bytes());
-                    Ok(hash <= block)
+                    Ok((ShareHash(c.hash.0), hash <= block))
                 })
                 .collect(),
             Err(_) => shares
@@ -407,11 +416,10 @@ impl Chain {
     /// first sync (docs/sharechain.md, "Pruned starts"); it must extend the
     /// anchors already given, or start an empty chain.
     pub fn accept_anchor(&mut self, share: Share) -> Result<Accepted, ShareError> {
-        let is_block = self
-            .check_pow(std::slice::from_ref(&share))
+        let (hash, is_block) = self
+            .check_pow_hashed(std::slice::from_ref(&share))
             .pop()
             .unwrap_or(Err(ShareError::ProofOfWork))?;
-        let hash = share.hash();
         if self.index.contains_key(&hash) {
             return Err(ShareError::Duplicate(hash.to_hex()));
         }
@@ -466,11 +474,11 @@ impl Chain {
 
     /// Validates and adds one share.
     pub fn accept(&mut self, share: Share, now: u64) -> Result<Accepted, ShareError> {
-        let pow = self
-            .check_pow(std::slice::from_ref(&share))
+        let (hash, is_block) = self
+            .check_pow_hashed(std::slice::from_ref(&share))
             .pop()
             .unwrap_or(Err(ShareError::ProofOfWork))?;
-        self.accept_checked_pow(share, pow, now)
+        self.accept_checked_pow(share, hash, is_block, now)
     }
 
     /// Validates and adds shares in order (a batch from a peer), checking
@@ -480,21 +488,25 @@ impl Chain {
         shares: Vec<Share>,
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
-        let pow = self.check_pow(&shares);
+        let pow = self.check_pow_hashed(&shares);
         shares
             .into_iter()
             .zip(pow)
-            .map(|(s, p)| p.and_then(|is_block| self.accept_checked_pow(s, is_block, now)))
+            .map(|(s, p)| {
+                p.and_then(|(hash, is_block)| self.accept_checked_pow(s, hash, is_block, now))
+            })
             .collect()
     }
 
+    /// The rules after proof of work; `hash` is the share's id as the
+    /// share checker computed it.
     fn accept_checked_pow(
         &mut self,
         share: Share,
+        hash: ShareHash,
         is_block: bool,
         now: u64,
     ) -> Result<Accepted, ShareError> {
-        let hash = share.hash();
         if self.index.contains_key(&hash) {
             return Err(ShareError::Duplicate(hash.to_hex()));
         }
@@ -629,18 +641,21 @@ impl Chain {
     /// Pushes `hash` (a child of the tip) onto the best chain and checks its
     /// payouts against the window; undone on failure.
     fn connect(&mut self, hash: ShareHash) -> Result<(), ShareError> {
-        let Some(entry) = self.index.get(&hash) else {
+        let Some(entry) = self.index.get_mut(&hash) else {
             return Err(ShareError::Orphan(hash.to_hex()));
         };
-        let meta = entry.meta.clone();
         let weight = entry.weight;
         let checked = entry.payouts_checked;
-        let outputs = self.index.get_mut(&hash).and_then(|e| e.outputs.take());
-        let cap = self.work_cap(&meta.header);
+        let outputs = entry.outputs.take();
+        let script = entry.meta.info.payout_script.clone();
+        let prev_share = entry.meta.info.prev_share;
+        let height = entry.meta.info.height;
+        let header = entry.meta.header;
+        let cap = self.work_cap(&header);
         self.window.push(
             WindowEntry {
                 hash,
-                script: meta.info.payout_script.clone(),
+                script,
                 weight,
             },
             cap,
@@ -649,11 +664,19 @@ impl Chain {
         // on its ancestors.
         if !checked {
             let outputs = outputs.unwrap_or_default();
-            let value: u64 = outputs.iter().map(|o| o.value.to_sat()).sum();
-            let expected =
-                self.window
-                    .payouts(value, &meta.info.payout_script, &meta.info.prev_share);
-            if outputs != expected {
+            // Outputs summing past u64 can never be the payouts (those sum
+            // to the value): refused, not wrapped.
+            let value = outputs
+                .iter()
+                .try_fold(0u64, |sum, o| sum.checked_add(o.value.to_sat()));
+            let matches = match (value, self.window.newest()) {
+                (Some(value), Some(newest)) => {
+                    self.window
+                        .payouts_match(&outputs, value, &newest.script, &prev_share)
+                }
+                _ => false,
+            };
+            if !matches {
                 if let Some(e) = self.index.get_mut(&hash) {
                     e.outputs = Some(outputs);
                 }
@@ -662,7 +685,7 @@ impl Chain {
             }
         }
         if self.best.is_empty() {
-            self.best_base = meta.info.height;
+            self.best_base = height;
         }
         self.best.push(hash);
         if let Some(e) = self.index.get_mut(&hash) {

@@ -24,30 +24,39 @@ pub const MAX_PRIZES: usize = 32;
 /// prizes and the finder.
 pub const DIRECT_PAYOUTS: usize = MAX_PAYOUTS - MAX_PRIZES - 1;
 
+/// `floor(a * b / d)` for `b <= d`, `d > 0` (so the result is at most `a`).
+/// Integers only (I13). When the product fits 64 bits (regtest-sized
+/// weights) it is one hardware division instead of the 128-bit division
+/// routine, which runs once per payee per payout.
+fn mul_div_floor(a: u64, b: u64, d: u64) -> u64 {
+    let d = d.max(1);
+    let p = u128::from(a) * u128::from(b);
+    match u64::try_from(p) {
+        Ok(p64) => p64 / d,
+        Err(_) => u64::try_from(p / u128::from(d)).unwrap_or(u64::MAX),
+    }
+}
+
 /// The small payees' lottery: `small_value` split into `k = min(MAX_PRIZES,
 /// small_value / DUST_SAT)` equal prizes (the remainder is left for the
 /// finder), prize `j` going to the payee at `r_j mod W` of the cumulative
 /// weights in ranking order, `r_j` the first 16 bytes (LE) of
 /// `sha256d(parent || j as u32 LE)`. Drawn with replacement, so each prize
-/// is an independent draw and the expectation is exact. O(small payees).
-fn lottery<'a>(
-    small: &[(&'a ScriptBuf, u128)],
-    small_value: u64,
-    parent: &ShareHash,
-) -> Vec<(&'a ScriptBuf, u64)> {
+/// is an independent draw and the expectation is exact. `cumulative[i]` is
+/// the running weight total of the small payees up to and including `i`;
+/// returns `(index into cumulative, prize)` per prize won, O(prizes × log
+/// small payees).
+fn lottery(cumulative: &[u128], small_value: u64, parent: &ShareHash) -> Vec<(usize, u64)> {
     let prizes = usize::try_from(small_value / DUST_SAT)
         .unwrap_or(MAX_PRIZES)
         .min(MAX_PRIZES);
-    if prizes == 0 || small.is_empty() {
+    let Some(&sum) = cumulative.last() else {
+        return Vec::new();
+    };
+    if prizes == 0 {
         return Vec::new();
     }
     let prize = small_value / prizes as u64;
-    let mut cumulative = Vec::with_capacity(small.len());
-    let mut sum = 0u128;
-    for (_, w) in small {
-        sum = sum.saturating_add(*w);
-        cumulative.push(sum);
-    }
     let mut out = Vec::with_capacity(prizes);
     let mut seed = [0u8; 36];
     seed[..32].copy_from_slice(&parent.0);
@@ -59,8 +68,8 @@ fn lottery<'a>(
         // sum <= 2^64 * payees, so the modulo bias is below 2^-50.
         let pick = u128::from_le_bytes(r) % sum.max(1);
         let i = cumulative.partition_point(|c| *c <= pick);
-        if let Some((script, _)) = small.get(i) {
-            out.push((*script, prize));
+        if i < cumulative.len() {
+            out.push((i, prize));
         }
     }
     out
@@ -227,46 +236,95 @@ impl Window {
     /// outputs. Rounding, and small amounts too little for one prize, go
     /// to the finder. Outputs are ordered by script bytes. Deterministic.
     pub fn payouts(&self, value_sat: u64, finder: &ScriptBuf, parent: &ShareHash) -> Vec<TxOut> {
+        self.payout_list(value_sat, finder, parent)
+            .into_iter()
+            .map(|(script, a)| TxOut {
+                value: Amount::from_sat(a),
+                script_pubkey: script.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether `outputs` are exactly [`Window::payouts`]`(value_sat,
+    /// finder, parent)`, without building (cloning) the expected outputs:
+    /// what validating a share needs.
+    pub fn payouts_match(
+        &self,
+        outputs: &[TxOut],
+        value_sat: u64,
+        finder: &ScriptBuf,
+        parent: &ShareHash,
+    ) -> bool {
+        let expected = self.payout_list(value_sat, finder, parent);
+        expected.len() == outputs.len()
+            && expected.iter().zip(outputs).all(|((script, a), o)| {
+                o.value.to_sat() == *a && o.script_pubkey.as_bytes() == script.as_bytes()
+            })
+    }
+
+    /// The payout set as (script, amount), ordered by script bytes. One
+    /// pass over the ranking: the direct payees are a prefix of it (the
+    /// pro-rata amount grows with the weight), every later payee is small,
+    /// and the pass sums the small payees' pro-rata amounts and their
+    /// running weight totals for the draws. The pass is O(payees) and has to
+    /// be: the small payees' value is a sum of per-payee roundings that
+    /// depends on the block value and the window total, both new with every
+    /// share, so no running total can stand in for it (docs/sharechain.md,
+    /// "Cost"). Each step is a few multiplications, no allocation.
+    fn payout_list<'a>(
+        &'a self,
+        value_sat: u64,
+        finder: &'a ScriptBuf,
+        parent: &ShareHash,
+    ) -> Vec<(&'a ScriptBuf, u64)> {
         let total = self.active_work;
-        let mut outs: Vec<(ScriptBuf, u64)> = Vec::new();
+        let mut outs: Vec<(&ScriptBuf, u64)> = Vec::with_capacity(MAX_PAYOUTS);
         if total > 0 {
             // Scale weights to 64 bits so value * weight fits in u128.
             let shift = (128 - total.leading_zeros()).saturating_sub(64);
-            let total_s = (total >> shift).max(1);
-            let mut small: Vec<(&ScriptBuf, u128)> = Vec::new();
+            let total_s = u64::try_from((total >> shift).max(1)).unwrap_or(u64::MAX);
+            let mut small_scripts: Vec<&ScriptBuf> = Vec::new();
+            let mut cumulative: Vec<u128> = Vec::new();
+            let mut small_sum = 0u128;
             let mut small_value = 0u64;
             for (rank, (Reverse(w), script)) in self.ranking.iter().enumerate() {
-                let w_s = w >> shift;
-                let amount = u128::from(value_sat) * w_s / total_s;
-                let amount = u64::try_from(amount).unwrap_or(0);
+                let w_s = u64::try_from(w >> shift).unwrap_or(u64::MAX);
+                let amount = mul_div_floor(value_sat, w_s, total_s);
                 if rank < DIRECT_PAYOUTS && amount >= DUST_SAT {
-                    outs.push((script.clone(), amount));
+                    outs.push((script, amount));
                 } else if w_s > 0 {
-                    small.push((script, w_s));
+                    small_sum = small_sum.saturating_add(u128::from(w_s));
+                    small_scripts.push(script);
+                    cumulative.push(small_sum);
                     small_value = small_value.saturating_add(amount);
                 }
             }
-            for (script, prize) in lottery(&small, small_value, parent) {
-                match outs.iter_mut().find(|(s, _)| s == script) {
-                    Some(o) => o.1 += prize,
-                    None => outs.push((script.clone(), prize)),
+            // Small payees are never direct payees, so a winner can only
+            // repeat an earlier winner: merge by index.
+            let mut won = lottery(&cumulative, small_value, parent);
+            won.sort_unstable_by_key(|(i, _)| *i);
+            let mut last: Option<usize> = None;
+            for (i, prize) in won {
+                match (last == Some(i), outs.last_mut()) {
+                    (true, Some(o)) => o.1 += prize,
+                    _ => {
+                        if let Some(script) = small_scripts.get(i) {
+                            outs.push((*script, prize));
+                        }
+                        last = Some(i);
+                    }
                 }
             }
         }
         let paid: u64 = outs.iter().map(|(_, a)| *a).sum();
         let rest = value_sat.saturating_sub(paid);
-        match outs.iter_mut().find(|(s, _)| s == finder) {
+        match outs.iter_mut().find(|(s, _)| *s == finder) {
             Some(o) => o.1 += rest,
-            None if rest > 0 => outs.push((finder.clone(), rest)),
+            None if rest > 0 => outs.push((finder, rest)),
             None => {}
         }
-        outs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        outs.into_iter()
-            .map(|(script_pubkey, a)| TxOut {
-                value: Amount::from_sat(a),
-                script_pubkey,
-            })
-            .collect()
+        outs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        outs
     }
 
     /// The expectation of what `script` is paid from a block worth
@@ -458,7 +516,239 @@ mod tests {
         assert!(differs, "another parent draws other winners");
     }
 
+    /// A deterministic window: `payees` scripts, `shares` shares whose
+    /// weights come from a fixed xorshift stream scaled by `scale` (so the
+    /// 64-bit scaling shift is non-zero when `scale` is large), some pushed
+    /// and a few popped again.
+    fn seeded_window(payees: u32, shares: u32, scale: u128, seed: u64) -> Window {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut w = Window::new(shares as usize / 2);
+        let mut all: Vec<WindowEntry> = Vec::new();
+        for i in 0..shares {
+            let r = next();
+            // Skewed: a few big payees, a long tail of small ones.
+            let payee = ((r % u64::from(payees)) * (r >> 60) / 15) as u32;
+            let mut script = vec![0x00, 0x14];
+            script.extend_from_slice(&payee.to_le_bytes());
+            script.extend_from_slice(&[0x5a; 16]);
+            let weight = (u128::from(next() % 1000) + 1) * scale;
+            let e = WindowEntry {
+                hash: seed_hash(u64::from(i)),
+                script: ScriptBuf::from_bytes(script),
+                weight,
+            };
+            all.push(e.clone());
+            w.push(e, None);
+            if next() % 16 == 0 {
+                all.pop();
+                let restore = all
+                    .len()
+                    .checked_sub(shares as usize / 2)
+                    .map(|k| all[k].clone());
+                w.pop(restore, None);
+            }
+        }
+        w
+    }
+
+    fn seed_hash(i: u64) -> ShareHash {
+        ShareHash(sha256d::Hash::hash(&i.to_le_bytes()).to_byte_array())
+    }
+
+    /// sha256d over every (script, value) of every payout set computed for
+    /// the scenarios below: one 32-byte digest pins the payout rule.
+    fn payout_digest(scenarios: &[(u32, u32, u128, u64, u64)]) -> String {
+        let mut buf = Vec::new();
+        for &(payees, shares, scale, seed, value) in scenarios {
+            let w = seeded_window(payees, shares, scale, seed);
+            let finder = w.newest().map(|e| e.script.clone()).unwrap_or_default();
+            for parent in 0..4 {
+                for o in w.payouts(value, &finder, &seed_hash(1000 + parent)) {
+                    buf.extend_from_slice(o.script_pubkey.as_bytes());
+                    buf.extend_from_slice(&o.value.to_sat().to_le_bytes());
+                }
+            }
+        }
+        let h = sha256d::Hash::hash(&buf).to_byte_array();
+        h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Test vector: the payout sets of version 2 (recorded with the round-2
+    /// implementation, before the payout code was made faster). Any change
+    /// of this digest is a consensus change.
+    #[test]
+    fn payout_rule_test_vector() {
+        let scenarios = [
+            // 100 payees, regtest-sized weights (no scaling shift).
+            (100, 2000, 2, 1, 3_125_000_000),
+            // 1000 payees, most of them small: the lottery.
+            (1000, 6000, 2, 2, 3_125_000_000),
+            // Mainnet-sized weights: the 64-bit scaling shift is non-zero.
+            (1000, 6000, 1u128 << 70, 3, 312_500_000),
+            (300, 3000, 1u128 << 90, 4, 21_000_000 * 100_000_000),
+            // Tiny value: dust and few prizes.
+            (500, 4000, 1u128 << 40, 5, 40_000),
+        ];
+        // The scenarios cover what they claim to.
+        let lottery = seeded_window(1000, 6000, 2, 2);
+        assert!(lottery.payees() > DIRECT_PAYOUTS);
+        let outs = lottery.payouts(3_125_000_000, &script(0), &seed_hash(1000));
+        assert!(outs.len() > DIRECT_PAYOUTS && outs.len() <= MAX_PAYOUTS);
+        assert!(seeded_window(1000, 6000, 1 << 70, 3).total_work() > u128::from(u64::MAX));
+        assert_eq!(
+            payout_digest(&scenarios),
+            "f397ccde7044878facf84b233fcb40922069665a86e3bb175d635ac154ed59ad"
+        );
+    }
+
+    /// The round-2 payout code, kept verbatim as the definition the faster
+    /// `Window::payout_list` must equal (the differential tests below).
+    fn reference_lottery<'a>(
+        small: &[(&'a ScriptBuf, u128)],
+        small_value: u64,
+        parent: &ShareHash,
+    ) -> Vec<(&'a ScriptBuf, u64)> {
+        let prizes = usize::try_from(small_value / DUST_SAT)
+            .unwrap_or(MAX_PRIZES)
+            .min(MAX_PRIZES);
+        if prizes == 0 || small.is_empty() {
+            return Vec::new();
+        }
+        let prize = small_value / prizes as u64;
+        let mut cumulative = Vec::with_capacity(small.len());
+        let mut sum = 0u128;
+        for (_, w) in small {
+            sum = sum.saturating_add(*w);
+            cumulative.push(sum);
+        }
+        let mut out = Vec::with_capacity(prizes);
+        let mut seed = [0u8; 36];
+        seed[..32].copy_from_slice(&parent.0);
+        for j in 0..prizes as u32 {
+            seed[32..].copy_from_slice(&j.to_le_bytes());
+            let h = sha256d::Hash::hash(&seed).to_byte_array();
+            let mut r = [0u8; 16];
+            r.copy_from_slice(&h[..16]);
+            let pick = u128::from_le_bytes(r) % sum.max(1);
+            let i = cumulative.partition_point(|c| *c <= pick);
+            if let Some((script, _)) = small.get(i) {
+                out.push((*script, prize));
+            }
+        }
+        out
+    }
+
+    fn reference_payouts(
+        w: &Window,
+        value_sat: u64,
+        finder: &ScriptBuf,
+        parent: &ShareHash,
+    ) -> Vec<TxOut> {
+        let total = w.active_work;
+        let mut outs: Vec<(ScriptBuf, u64)> = Vec::new();
+        if total > 0 {
+            let shift = (128 - total.leading_zeros()).saturating_sub(64);
+            let total_s = (total >> shift).max(1);
+            let mut small: Vec<(&ScriptBuf, u128)> = Vec::new();
+            let mut small_value = 0u64;
+            for (rank, (Reverse(wt), script)) in w.ranking.iter().enumerate() {
+                let w_s = wt >> shift;
+                let amount = u128::from(value_sat) * w_s / total_s;
+                let amount = u64::try_from(amount).unwrap_or(0);
+                if rank < DIRECT_PAYOUTS && amount >= DUST_SAT {
+                    outs.push((script.clone(), amount));
+                } else if w_s > 0 {
+                    small.push((script, w_s));
+                    small_value = small_value.saturating_add(amount);
+                }
+            }
+            for (script, prize) in reference_lottery(&small, small_value, parent) {
+                match outs.iter_mut().find(|(s, _)| s == script) {
+                    Some(o) => o.1 += prize,
+                    None => outs.push((script.clone(), prize)),
+                }
+            }
+        }
+        let paid: u64 = outs.iter().map(|(_, a)| *a).sum();
+        let rest = value_sat.saturating_sub(paid);
+        match outs.iter_mut().find(|(s, _)| s == finder) {
+            Some(o) => o.1 += rest,
+            None if rest > 0 => outs.push((finder.clone(), rest)),
+            None => {}
+        }
+        outs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        outs.into_iter()
+            .map(|(script_pubkey, a)| TxOut {
+                value: Amount::from_sat(a),
+                script_pubkey,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mul_div_floor_is_exact_at_the_edges() {
+        let cases = [
+            (0u64, 0u64, 1u64),
+            (u64::MAX, u64::MAX, u64::MAX),
+            (u64::MAX, 1, u64::MAX),
+            ((1 << 52) - 1, u64::MAX - 1, u64::MAX),
+            ((1 << 52) - 1, (1 << 63) + 12345, u64::MAX),
+            (21_000_000 * 100_000_000, 3, 7),
+            (312_500_000, u64::MAX / 3, u64::MAX / 2),
+            (1 << 52, u64::MAX - 5, u64::MAX - 4),
+        ];
+        for (a, b, d) in cases {
+            let exact = u64::try_from(u128::from(a) * u128::from(b) / u128::from(d)).unwrap();
+            assert_eq!(mul_div_floor(a, b, d), exact, "{a} * {b} / {d}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn mul_div_floor_equals_the_128_bit_division(a in any::<u64>(), b in any::<u64>(), d in 1u64..) {
+            let (b, d) = if b <= d { (b, d) } else { (d, b) };
+            let exact = u64::try_from(u128::from(a) * u128::from(b) / u128::from(d)).unwrap();
+            prop_assert_eq!(mul_div_floor(a, b, d), exact);
+        }
+
+        /// Differential: the one-pass payout code equals the round-2 code on
+        /// random seeded windows (pushes and pops, up to 600 payees so the
+        /// lottery runs, weights scaled so the 64-bit shift varies, any
+        /// block value).
+        #[test]
+        fn payouts_equal_the_reference_on_random_windows(
+            seed in any::<u64>(),
+            payees in 1u32..600,
+            shares in 2u32..1500,
+            scale_bits in 0u32..100,
+            value in prop_oneof![0u64..100_000, 0u64..=21_000_000 * 100_000_000, any::<u64>()],
+        ) {
+            let w = seeded_window(payees, shares, 1u128 << scale_bits, seed);
+            let finder = match seed % 3 {
+                0 => script(200),
+                _ => w.newest().map(|e| e.script.clone()).unwrap_or_default(),
+            };
+            for p in 0..3 {
+                let parent = seed_hash(seed.wrapping_add(p));
+                let got = w.payouts(value, &finder, &parent);
+                let want = reference_payouts(&w, value, &finder, &parent);
+                prop_assert_eq!(&got, &want);
+                prop_assert!(w.payouts_match(&want, value, &finder, &parent));
+                if let Some(first) = want.first() {
+                    let mut off = want.clone();
+                    off[0].value = Amount::from_sat(first.value.to_sat() ^ 1);
+                    prop_assert!(!w.payouts_match(&off, value, &finder, &parent));
+                    prop_assert!(!w.payouts_match(&want[1..], value, &finder, &parent));
+                }
+            }
+        }
+
         #[test]
         fn incremental_window_equals_the_definition(
             ops in proptest::collection::vec((0u8..6, 1u128..1000, proptest::option::of(500u128..5000), any::<bool>()), 1..200),

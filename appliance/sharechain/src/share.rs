@@ -225,13 +225,17 @@ impl Share {
         encode::deserialize(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
     }
 
-    /// The 80 header bytes.
+    /// The 80 header bytes (its consensus encoding, written in place: no
+    /// allocation, since every share's header goes to the share checker).
     pub fn header_bytes(&self) -> [u8; 80] {
+        let h = &self.header;
         let mut out = [0u8; 80];
-        let v = encode::serialize(&self.header);
-        if v.len() == 80 {
-            out.copy_from_slice(&v);
-        }
+        out[..4].copy_from_slice(&h.version.to_consensus().to_le_bytes());
+        out[4..36].copy_from_slice(h.prev_blockhash.as_byte_array());
+        out[36..68].copy_from_slice(h.merkle_root.as_byte_array());
+        out[68..72].copy_from_slice(&h.time.to_le_bytes());
+        out[72..76].copy_from_slice(&h.bits.to_consensus().to_le_bytes());
+        out[76..].copy_from_slice(&h.nonce.to_le_bytes());
         out
     }
 }

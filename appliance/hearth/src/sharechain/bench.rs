@@ -5,7 +5,6 @@ use super::store::ShareDb;
 use anyhow::{Context, Result};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
-use hearth_sharechain::store::ShareStore;
 use hearth_sharechain::{Chain, ChainParams, Network, Share};
 use std::time::Instant;
 
@@ -136,14 +135,16 @@ pub fn run(n: usize, miners: u32, db_path: &std::path::Path) -> Result<Sharechai
             .map(|b| Share::from_bytes(b))
             .collect::<Result<_, _>>()
             .context("decoding")?;
-        let results = chain.accept_batch(shares.clone(), now);
-        let mut accepted = Vec::with_capacity(shares.len());
-        for (s, r) in shares.into_iter().zip(results) {
-            r.map_err(|e| anyhow::anyhow!("share refused: {e}"))?;
-            accepted.push(s);
+        let heights: Vec<u64> = shares.iter().map(|s| s.info.height).collect();
+        let results = chain.accept_batch(shares, now);
+        // The received bytes are stored, not the shares re-encoded.
+        let mut accepted = Vec::with_capacity(batch.len());
+        for ((bytes, height), r) in batch.iter().zip(heights).zip(results) {
+            let a = r.map_err(|e| anyhow::anyhow!("share refused: {e}"))?;
+            accepted.push((a.hash, height, bytes.as_slice()));
         }
         let w = Instant::now();
-        db.put_shares(&accepted, chain.tip().map(|t| t.hash))?;
+        db.put_encoded(&accepted, chain.tip().map(|t| t.hash))?;
         store_seconds += w.elapsed().as_secs_f64();
     }
     let validate_seconds = start.elapsed().as_secs_f64();

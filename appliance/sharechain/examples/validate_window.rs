@@ -1,0 +1,138 @@
+//! The validation half of `hearth bench sharechain`, without SQLite, for
+//! counting instructions on aarch64 under qemu (the Raspberry Pi 4
+//! projection in docs/sharechain.md):
+//!
+//!     validate_window gen N MINERS FILE   # mine N regtest shares (run natively)
+//!     validate_window check FILE [N]      # decode and validate the first N
+//!
+//! `gen` mines the shares the benchmark mines (same scripts, times, block
+//! base); `check` decodes and validates them in batches of 500, as a syncing
+//! node does, and prints how many were accepted. Counting `check` with 8640
+//! shares and with 1 and subtracting leaves the cost of validating the rest.
+
+use bitcoin::hashes::Hash;
+use hearth_shacheck::Checker;
+use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
+use hearth_sharechain::{Chain, ChainParams, Network, Share};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+const T0: u64 = 1_700_000_000;
+const BATCH: usize = 500;
+
+fn generate(n: usize, miners: u32) -> Result<Vec<Vec<u8>>, String> {
+    let mut chain = Chain::new(
+        ChainParams::for_network(Network::Regtest),
+        Checker::detect(),
+    );
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = T0 + 10 * i as u64;
+        let base = BlockBase {
+            prev_blockhash: bitcoin::BlockHash::from_raw_hash(Hash::from_byte_array([1; 32])),
+            height: 1000,
+            bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
+            time: t as u32,
+        };
+        let job = chain.job(
+            test_payout_script(i as u32 % miners.max(1)),
+            3_125_000_000,
+            base.bits,
+            t,
+        );
+        let share = mine(&job, &base, &[[2; 32], [3; 32], [4; 32]], i as u64, 10_000)
+            .ok_or("no regtest share found")?;
+        chain
+            .accept(share.clone(), t)
+            .map_err(|e| format!("generated share refused: {e}"))?;
+        out.push(share.to_bytes());
+    }
+    Ok(out)
+}
+
+fn write_file(path: &str, shares: &[Vec<u8>]) -> Result<(), String> {
+    let mut f = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    for s in shares {
+        let len = u32::try_from(s.len()).map_err(|e| e.to_string())?;
+        f.write_all(&len.to_le_bytes()).map_err(|e| e.to_string())?;
+        f.write_all(s).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn read_file(path: &str, limit: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while rest.len() >= 4 && out.len() < limit {
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let body = rest.get(4..4 + len).ok_or("truncated share file")?;
+        out.push(body.to_vec());
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
+}
+
+fn check(received: &[Vec<u8>]) -> Result<usize, String> {
+    let n = received.len() as u64;
+    let mut chain = Chain::new(
+        ChainParams::for_network(Network::Regtest),
+        Checker::detect(),
+    );
+    let now = T0 + 10 * n;
+    let mut accepted = 0;
+    for batch in received.chunks(BATCH) {
+        let shares: Vec<Share> = batch
+            .iter()
+            .map(|b| Share::from_bytes(b))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        for r in chain.accept_batch(shares, now) {
+            r.map_err(|e| format!("share refused: {e}"))?;
+            accepted += 1;
+        }
+    }
+    Ok(accepted)
+}
+
+fn run(args: &[String]) -> Result<String, String> {
+    match args {
+        [cmd, n, miners, file] if cmd == "gen" => {
+            let n: usize = n.parse().map_err(|_| "N is a number")?;
+            let miners: u32 = miners.parse().map_err(|_| "MINERS is a number")?;
+            write_file(file, &generate(n, miners)?)?;
+            Ok(format!("wrote {n} shares from {miners} miners to {file}"))
+        }
+        [cmd, file, rest @ ..] if cmd == "check" && rest.len() <= 1 => {
+            let limit = match rest.first() {
+                Some(n) => n.parse().map_err(|_| "N is a number")?,
+                None => usize::MAX,
+            };
+            let shares = read_file(file, limit)?;
+            let accepted = check(&shares)?;
+            Ok(format!(
+                "accepted {accepted} of {} shares ({} backend)",
+                shares.len(),
+                Checker::detect().backend().name()
+            ))
+        }
+        _ => Err("usage: validate_window gen N MINERS FILE | check FILE [N]".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("validate_window: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
