@@ -45,4 +45,12 @@ pub trait Regulator: Send {
     fn set_vout(&mut self, vout: Millivolts, now: Timestamp) -> Result<(), DeviceError>;
     fn set_enabled(&mut self, on: bool, now: Timestamp) -> Result<(), DeviceError>;
     fn read(&mut self, now: Timestamp) -> Result<RegulatorReading, DeviceError>;
+    /// Whether commands this regulator accepted are still being applied (a
+    /// driver whose commands run on a worker thread, e.g. a PIC that needs
+    /// 100 ms after SET_VOLTAGE). The board runtime releases the chips'
+    /// reset and raises the clock only once this is false. Most drivers
+    /// apply a command before the call returns: false.
+    fn pending(&self) -> bool {
+        false
+    }
 }

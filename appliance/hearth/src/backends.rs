@@ -152,6 +152,9 @@ impl hearth_core::Regulator for GatedRegulator {
     fn read(&mut self, now: Timestamp) -> Result<hearth_core::RegulatorReading, DeviceError> {
         self.inner.read(now)
     }
+    fn pending(&self) -> bool {
+        self.inner.pending()
+    }
 }
 
 /// The board tasks' command lease (stale-heartbeat guard) for this config.
@@ -189,7 +192,8 @@ fn real_board(
     };
     if opened.chip_thermometers.is_empty() {
         bail!(
-            "board {}: no chip temperature sensor (set fan_address for the EMC2101's ASIC diode); \
+            "board {}: no chip temperature sensor (set fan_address for the EMC2101's ASIC diode, \
+             thermometer_address for a generic-* board's TMP75, or heatsink_probes); \
              Hearth will not run chips it cannot watch",
             board.id
         );

@@ -369,6 +369,8 @@ impl Config {
             zones.push(validate_zone(i, z, &zones)?);
         }
         let boards = validate_hashboards(&self.hashboards).map_err(|e| invalid(e.key, e.reason))?;
+        crate::heatsink_probes::check_room_probes(&zones, &boards)
+            .map_err(|(key, reason)| invalid(key, reason))?;
         for (i, board) in boards.into_iter().enumerate() {
             let Some(zone) = zones.iter_mut().find(|z| z.id.as_str() == board.zone) else {
                 return Err(invalid(
@@ -540,6 +542,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cool"), "{err}");
+    }
+
+    #[test]
+    fn a_room_probe_is_never_a_heatsink_probe() {
+        let board = "[[hashboard]]\nid = \"b\"\nzone = \"a\"\nprofile = \"generic-bm1370-65\"\nheatsink_probes = [\"28-0000075a1b2c\"]\n";
+        for (sensor, want) in [
+            (
+                "ds18b20:first",
+                "\"first\" may pick a board's heatsink probe",
+            ),
+            (
+                "ds18b20:28-0000075A1B2C",
+                "28-0000075a1b2c is board b's heatsink probe",
+            ),
+        ] {
+            let text = format!("[[zone]]\nid = \"a\"\nsensor = \"{sensor}\"\n{board}");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(want) && err.contains("`zone[0].sensor`"),
+                "{sensor}: {err}"
+            );
+        }
+        let text = format!("[[zone]]\nid = \"a\"\nsensor = \"ds18b20:28-00000b0b0b0b\"\n{board}");
+        assert!(parse(&text).is_ok());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod circulation_input;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod heatsink_probes;
 pub mod house_control;
 pub mod logging;
 pub mod mqtt;

@@ -74,9 +74,15 @@ pub struct HashboardConfig {
     /// EMC2101 address (Bitaxe default 0x4C).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_address: Option<u8>,
-    /// TMP1075/TMP75 address (Bitaxe default 0x4A, optional part).
+    /// TMP1075/TMP75 address (Bitaxe default 0x4A, optional part). On a
+    /// `generic-*` hashboard it is the sensor next to the chips and guards
+    /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermometer_address: Option<u8>,
+    /// DS18B20 probes on the heatsink, by w1 id (`"28-0000075a1b2c"`):
+    /// chip-side readings for protection (`generic-*` and `bm13xx-uart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heatsink_probes: Option<Vec<String>>,
     /// GPIO character device for the lines below (default `/dev/gpiochip0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpiochip: Option<String>,
@@ -211,6 +217,11 @@ pub fn validate_hashboard(
         let why = "its fan is driven by the EMC2101 (fan_address)";
         refuse(cfg.fan_pwm_channel.is_some(), "fan_pwm_channel", why)?;
         refuse(cfg.fan_tach_gpio.is_some(), "fan_tach_gpio", why)?;
+        refuse(
+            cfg.heatsink_probes.is_some(),
+            "heatsink_probes",
+            "its chip temperature is the EMC2101's ASIC diode",
+        )?;
     }
     // Which core regulator, if one is named (see `pic_domains` below).
     let pic = match cfg.regulator.as_deref() {
@@ -256,20 +267,20 @@ pub fn validate_hashboard(
         (false, None) => None,
     };
     if class == BoardClass::Hashboard {
-        let why = "no I2C parts but its PIC (regulator = \"bitmain-pic\") are driven on this board yet (its EEPROM is not supported)";
-        refuse(cfg.i2c_bus.is_some() && !pic, "i2c_bus", why)?;
+        let why = "its core voltage comes from its PIC (regulator = \"bitmain-pic\"); a TPS546 is not driven on this board";
         refuse(
             cfg.regulator_address.is_some() && !pic,
             "regulator_address",
             why,
         )?;
-        refuse(cfg.fan_address.is_some(), "fan_address", why)?;
-        refuse(
-            cfg.thermometer_address.is_some(),
-            "thermometer_address",
-            why,
-        )?;
     }
+    let probes =
+        heatsink_probes(cfg.heatsink_probes.as_deref()).map_err(|r| err("heatsink_probes", r))?;
+    // Chip-side sensors that read the heatsink or the board next to the
+    // chips, never the die: protection trips that much earlier on them.
+    let heatsink_class = !probes.is_empty()
+        || (class == BoardClass::Hashboard
+            && (cfg.fan_address.is_some() || cfg.thermometer_address.is_some()));
 
     let serial = match (&cfg.serial, class) {
         (Some(s), _) => {
@@ -351,6 +362,19 @@ pub fn validate_hashboard(
             .lower_chip_trip(t)
             .map_err(|r| err("max_chip_temp_c", r))?;
     }
+    if heatsink_class {
+        let die_trip = profile.thermal().chip_trip_c;
+        profile
+            .lower_chip_trip(die_trip - HEATSINK_MARGIN_K)
+            .map_err(|r| {
+                err(
+                    "max_chip_temp_c",
+                    format!(
+                        "{die_trip} °C less the {HEATSINK_MARGIN_K} K heatsink-sensor margin is too low: {r}"
+                    ),
+                )
+            })?;
+    }
     if let Some(t) = cfg.fan_target_c {
         profile
             .set_fan_target(t)
@@ -421,13 +445,20 @@ pub fn validate_hashboard(
             I2cPart::Emc2101 => &mut per.fan_controller,
             I2cPart::Tmp1075 => &mut per.board_thermometer,
         };
-        let required = slot.map_or(part != I2cPart::Tmp1075, |d| d.required);
+        // A hashboard's TMP75 may be its only chip-side sensor: required.
+        let required = slot.map_or(
+            part != I2cPart::Tmp1075 || class == BoardClass::Hashboard,
+            |d| d.required,
+        );
         *slot = Some(I2cDevice {
             part,
             address,
             required,
         });
     }
+    per.board_thermometer_near_chips =
+        class == BoardClass::Hashboard && per.board_thermometer.is_some();
+    per.heatsink_probes = probes;
     let devices = per.i2c_devices();
     for (i, a) in devices.iter().enumerate() {
         if let Some(b) = devices[..i].iter().find(|b| b.address == a.address) {
@@ -549,6 +580,45 @@ pub fn validate_hashboard(
         zone: cfg.zone.clone(),
         profile,
     })
+}
+
+/// Degrees a heatsink or board sensor is assumed to read below the die at
+/// full load: a judgement call (no vendor figure), so a board watched only
+/// through such sensors trips this much earlier than its die limit.
+pub const HEATSINK_MARGIN_K: f64 = 15.0;
+/// At most this many heatsink probes per board.
+pub const MAX_HEATSINK_PROBES: usize = 8;
+
+/// `28-` and 12 hex digits, lower-cased like the kernel names them; no
+/// duplicates; "first" is refused (the zones' room probes share the bus).
+fn heatsink_probes(ids: Option<&[String]>) -> Result<Vec<String>, String> {
+    let Some(ids) = ids else {
+        return Ok(Vec::new());
+    };
+    if ids.is_empty() {
+        return Err("must name at least one probe, or leave the key out".into());
+    }
+    if ids.len() > MAX_HEATSINK_PROBES {
+        return Err(format!(
+            "at most {MAX_HEATSINK_PROBES} probes, got {}",
+            ids.len()
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let serial = id.strip_prefix("28-").unwrap_or("");
+        if serial.len() != 12 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{id:?} is not a DS18B20 id: expected \"28-\" and 12 hex digits, e.g. \"28-0000075a1b2c\" (`ls /sys/bus/w1/devices/` lists them)"
+            ));
+        }
+        let id = id.to_ascii_lowercase();
+        if out.contains(&id) {
+            return Err(format!("{id} is listed twice"));
+        }
+        out.push(id);
+    }
+    Ok(out)
 }
 
 fn part_name(part: I2cPart) -> &'static str {
@@ -760,7 +830,8 @@ mod tests {
             ("regulator = \"tps546\"\n", "hashboard[0].regulator: not used by profile generic-bm1370-65"),
             ("regulator = \"ltc3880\"\n", "hashboard[0].regulator: unknown regulator \"ltc3880\""),
             ("regulator = \"bitmain-pic\"\nvoltage_domains = 8\nregulator_address = 0x03\n", "hashboard[0].regulator_address: 0x03 is not a usable"),
-            ("regulator = \"bitmain-pic\"\nvoltage_domains = 8\nfan_address = 0x4C\n", "hashboard[0].fan_address: not used"),
+            ("regulator_address = 0x24\n", "hashboard[0].regulator_address: not used by profile generic-bm1370-65"),
+            ("regulator = \"bitmain-pic\"\nvoltage_domains = 8\nthermometer_address = 0x50\n", "hashboard[0].thermometer_address: 0x50 is already the address of regulator_address"),
         ] {
             let e = one(&format!("{hb}{body}")).unwrap_err();
             assert!(e.contains(want), "{body}: {e}");
@@ -778,6 +849,80 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(b.profile.limits().max_voltage_mv.get(), 1150.0);
+    }
+
+    #[test]
+    fn a_hashboard_names_its_sensors_and_trips_earlier_on_them() {
+        let b = one("profile = \"generic-bm1370-65\"\nregulator = \"bitmain-pic\"\nvoltage_domains = 8\n\
+                     thermometer_address = 0x48\nfan_address = 0x4C\nheatsink_probes = [\"28-0000075A1B2C\", \"28-0316a2799cff\"]\n")
+            .unwrap();
+        let p = b.profile.peripherals();
+        assert_eq!(
+            p.board_thermometer,
+            Some(I2cDevice {
+                part: I2cPart::Tmp1075,
+                address: 0x48,
+                // The board's only chip-side I2C reading: it must answer.
+                required: true,
+            })
+        );
+        assert!(p.board_thermometer_near_chips);
+        assert_eq!(
+            p.fan_controller.map(|d| (d.address, d.required)),
+            Some((0x4C, true))
+        );
+        assert_eq!(p.heatsink_probes, ["28-0000075a1b2c", "28-0316a2799cff"]);
+        assert_eq!(p.i2c_bus.as_deref(), Some("/dev/i2c-1"));
+        // Heatsink-class sensors: the die's 80 °C less the margin, and the
+        // fan loop's target below that.
+        let t = b.profile.thermal();
+        assert_eq!(t.chip_trip_c, 80.0 - HEATSINK_MARGIN_K);
+        assert!(t.chip_recover_c <= t.chip_trip_c - 10.0);
+        assert!(b.profile.fan_tuning().target_c <= t.chip_trip_c - 5.0);
+        // Without a PIC too (the daemon refuses it later for want of a
+        // regulator, not for its sensors); the user's lower die limit
+        // counts before the margin.
+        let b = one(
+            "profile = \"generic-bm1368-108\"\nthermometer_address = 0x48\nmax_chip_temp_c = 75\n",
+        )
+        .unwrap();
+        assert_eq!(b.profile.thermal().chip_trip_c, 75.0 - HEATSINK_MARGIN_K);
+        // A chain with a heatsink probe; no I2C bus without I2C parts.
+        let b = one("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB0\"\nchip = \"BM1370\"\nchips = 4\nheatsink_probes = [\"28-00000aaaaaaa\"]\n").unwrap();
+        assert_eq!(b.profile.thermal().chip_trip_c, 75.0 - HEATSINK_MARGIN_K);
+        assert_eq!(b.profile.peripherals().i2c_bus, None);
+        assert!(!b.profile.peripherals().board_thermometer_near_chips);
+        // No sensors named: the die limit as before.
+        let b = one("profile = \"generic-bm1370-65\"\n").unwrap();
+        assert_eq!(b.profile.thermal().chip_trip_c, 80.0);
+        // A chain's TMP1075 stays a board reading, as on a Bitaxe.
+        let b = one("profile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB0\"\nchip = \"BM1370\"\nchips = 4\nthermometer_address = 0x48\n").unwrap();
+        assert!(!b.profile.peripherals().board_thermometer_near_chips);
+        assert_eq!(b.profile.thermal().chip_trip_c, 75.0);
+    }
+
+    #[test]
+    fn heatsink_probe_errors_name_the_key() {
+        let hb = "profile = \"generic-bm1370-65\"\n";
+        for (body, want) in [
+            ("heatsink_probes = [\"first\"]\n", "hashboard[0].heatsink_probes: \"first\" is not a DS18B20 id"),
+            ("heatsink_probes = [\"28-0000075a1b2\"]\n", "is not a DS18B20 id"),
+            ("heatsink_probes = [\"10-0000075a1b2c\"]\n", "is not a DS18B20 id"),
+            ("heatsink_probes = [\"28-0000075a1b2c\", \"28-0000075A1B2C\"]\n", "28-0000075a1b2c is listed twice"),
+            ("heatsink_probes = []\n", "must name at least one probe"),
+            ("heatsink_probes = [\"28-000000000001\", \"28-000000000002\", \"28-000000000003\", \"28-000000000004\", \"28-000000000005\", \"28-000000000006\", \"28-000000000007\", \"28-000000000008\", \"28-000000000009\"]\n", "at most 8 probes, got 9"),
+            // 80 - 15 = 65; a die limit of 60 leaves 45 for the heatsink, below the 50 °C floor.
+            ("thermometer_address = 0x48\nmax_chip_temp_c = 60\n", "hashboard[0].max_chip_temp_c: 60 °C less the 15 K heatsink-sensor margin is too low"),
+        ] {
+            let e = one(&format!("{hb}{body}")).unwrap_err();
+            assert!(e.contains(want), "{body}: {e}");
+        }
+        let e = one("profile = \"bitaxe-gamma\"\nheatsink_probes = [\"28-0000075a1b2c\"]\n")
+            .unwrap_err();
+        assert!(
+            e.contains("hashboard[0].heatsink_probes: not used by profile bitaxe-gamma"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -956,6 +1101,22 @@ mod tests {
                 .map(|d| (d.part, d.address)),
             Some((I2cPart::BitmainPic { series_domains: 8 }, 0x50))
         ));
+    }
+
+    #[test]
+    fn the_sensor_example_in_docs_hardware_md_is_valid() {
+        let doc = include_str!("../../../docs/hardware.md");
+        let section = doc.find("## Chip temperatures").unwrap();
+        let start = section + doc[section..].find("```toml\n").unwrap() + "```toml\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let boards = parse(&doc[start..start + len]).unwrap();
+        let p = boards[0].profile.peripherals();
+        assert!(p.board_thermometer_near_chips);
+        assert_eq!(p.heatsink_probes, ["28-0000075a1b2c"]);
+        assert_eq!(
+            boards[0].profile.thermal().chip_trip_c,
+            80.0 - HEATSINK_MARGIN_K
+        );
     }
 
     #[test]

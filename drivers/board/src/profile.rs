@@ -445,6 +445,13 @@ pub struct Peripherals {
     pub reset: Option<GpioLine>,
     /// Power enable line (the board's supply or regulator enable).
     pub power_enable: Option<GpioLine>,
+    /// DS18B20 probes (w1 ids, `28-...`) on the heatsink: chip-side
+    /// readings for protection, read on the Pi's 1-wire bus.
+    pub heatsink_probes: Vec<String>,
+    /// `board_thermometer` sits on the hashboard next to the chips (a
+    /// `generic-*` board's TMP75): protection watches it as a chip-side
+    /// reading. On a Bitaxe it is a board reading only.
+    pub board_thermometer_near_chips: bool,
 }
 
 impl Peripherals {
@@ -602,6 +609,8 @@ fn bitaxe_peripherals() -> Peripherals {
         pwm_fan: None,
         reset: None,
         power_enable: None,
+        heatsink_probes: Vec::new(),
+        board_thermometer_near_chips: false,
     }
 }
 
@@ -619,6 +628,8 @@ fn hashboard_peripherals() -> Peripherals {
         }),
         reset: None,
         power_enable: None,
+        heatsink_probes: Vec::new(),
+        board_thermometer_near_chips: false,
     }
 }
 
@@ -816,6 +827,8 @@ impl BoardProfile {
             pwm_fan: None,
             reset: None,
             power_enable: None,
+            heatsink_probes: Vec::new(),
+            board_thermometer_near_chips: false,
         };
         BoardProfile::assemble(
             ProfileKind::Bm13xxUart,

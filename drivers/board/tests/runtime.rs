@@ -66,6 +66,8 @@ struct World {
     /// > 1: a blocked heatsink.
     heatsink: f64,
     sensor_fails: bool,
+    /// The regulator still has accepted commands to apply.
+    reg_pending: bool,
 }
 
 impl World {
@@ -128,6 +130,10 @@ impl Regulator for FakeRegulator {
             power_w: Some(Watts(w.power_w())),
             temp_c: Some(Celsius(45.0)),
         })
+    }
+
+    fn pending(&self) -> bool {
+        lock(&self.0).reg_pending
     }
 }
 
@@ -232,6 +238,7 @@ impl Rig {
             capacity: 30.0 / rth,
             heatsink: 1.0,
             sensor_fails: false,
+            reg_pending: false,
         }));
         let devices = BoardDevices {
             regulator: Box::new(FakeRegulator(world.clone())),
@@ -794,6 +801,92 @@ fn an_overheat_trips_and_recovers_after_the_hysteresis() {
 
 // ----- 5. chain trouble -----
 
+/// A regulator whose commands are still being applied (the PIC behind
+/// its worker thread) holds the bring-up: the chips stay in reset until it
+/// has caught up, then the board comes up as usual.
+#[test]
+fn the_reset_is_released_only_after_the_regulator_has_applied_its_commands() {
+    let mut rig = Rig::gamma();
+    rig.run(Duration::from_secs(1));
+    let op = rig.profile.default_point();
+    let watts = rig.profile.power_model().power(op).get() + 0.01;
+    rig.w().reg_pending = true;
+    let t0 = rig.now;
+    rig.power(watts);
+    rig.run(Duration::from_secs(2));
+    {
+        let w = rig.w();
+        assert!(w
+            .reg_log
+            .iter()
+            .any(|(at, c)| *at >= t0 && *c == RegCmd::Enable(true)));
+        assert!(
+            w.reset_held,
+            "reset released while the regulator was still busy"
+        );
+        assert!(!w.reset_log.iter().any(|(at, held)| *at >= t0 && !held));
+    }
+    assert_eq!(rig.fresh_sims, 0);
+    let caught_up = rig.now;
+    rig.w().reg_pending = false;
+    rig.run_until(Duration::from_secs(20), "running at the point", |r| {
+        r.running_at(op)
+    });
+    let released = rig
+        .w()
+        .reset_log
+        .iter()
+        .find(|(_, held)| !held)
+        .map(|(at, _)| *at);
+    let released = released.unwrap();
+    assert!(released >= caught_up, "{released:?} before {caught_up:?}");
+    // Looked at again within a few polls, not a whole tick later.
+    assert!(
+        released.since(caught_up) <= Duration::from_millis(50),
+        "{:?}",
+        released.since(caught_up)
+    );
+}
+
+/// A multi-chip board watched only through a heatsink probe (as a
+/// `[[hashboard]]` table names it): accepted, and protection trips on the
+/// heatsink reading at the die limit less the margin.
+#[test]
+fn a_chain_watched_through_a_heatsink_probe_trips_at_the_lowered_limit() {
+    let cfg: hearth_board::config::HashboardConfig = toml::from_str(
+        "id = \"c\"\nzone = \"z\"\nprofile = \"bm13xx-uart\"\nserial = \"/dev/ttyUSB0\"\n\
+         chip = \"BM1370\"\nchips = 1\nheatsink_probes = [\"28-0000075a1b2c\"]\n",
+    )
+    .unwrap();
+    let board = hearth_board::config::validate_hashboard(0, &cfg).unwrap();
+    let trip_c = board.profile.thermal().chip_trip_c;
+    assert_eq!(trip_c, 75.0 - hearth_board::config::HEATSINK_MARGIN_K);
+    let mut rig = Rig::new(board.profile.clone(), 20.4, RuntimeOptions::default());
+    rig.w().temp_c = 45.0;
+    let op = rig.profile.default_point();
+    let watts = rig.profile.power_model().power(op).get() + 0.01;
+    rig.power(watts);
+    rig.run_until(Duration::from_secs(20), "running", |r| r.running_at(op));
+    rig.w().heatsink = 3.0;
+    rig.run_until(Duration::from_secs(300), "a trip", |r| {
+        !r.event_times(is_tripped).is_empty()
+    });
+    let (_, reason, temp) = rig
+        .events
+        .iter()
+        .find(|(_, e, _)| is_tripped(e))
+        .map(|(at, e, t)| (*at, format!("{e:?}"), *t))
+        .unwrap();
+    assert!(reason.contains("chip temperature"), "{reason}");
+    assert!(
+        temp > trip_c && temp < trip_c + 5.0,
+        "tripped at {temp} °C, limit {trip_c}"
+    );
+    assert_eq!(rig.w().fan_duty, 100.0);
+    assert!(!rig.w().reg_enabled);
+    assert!(rig.w().reset_held);
+}
+
 fn four_chip_rig() -> (Rig, OperatingPoint, f64) {
     let profile = four_chips();
     let watts = 60.0;
@@ -963,6 +1056,7 @@ fn bad_options_are_refused_with_a_reason() {
         capacity: 30.0,
         heatsink: 1.0,
         sensor_fails: false,
+        reg_pending: false,
     }));
     let devices = || BoardDevices {
         regulator: Box::new(FakeRegulator(world.clone())),

@@ -18,7 +18,10 @@
 //! Chip and board thermometers are kept apart on purpose: protection needs
 //! *chip* temperatures, and a board sensor (TMP1075) counted as one would
 //! keep a board running on a plausible but cooler reading after its chip
-//! diode failed.
+//! diode failed. The exception is a `generic-*` hashboard's TMP75 next to
+//! the chips and any `heatsink_probes` (DS18B20 on the heatsink): they are
+//! the board's chip-side readings, and validation has already lowered its
+//! trip limit by `hearth_board::config::HEATSINK_MARGIN_K` for them.
 
 use crate::error::{hint, LinuxError};
 use crate::gpio::{LineConfig, PowerEnableOutput, ResetOutput};
@@ -56,6 +59,10 @@ pub struct BoardOpenOptions {
     pub pwm_sysfs: Option<(u8, u8)>,
     pub tach_pulses_per_rev: u32,
     pub tach_min_window: Duration,
+    /// Where the heatsink probes are looked up (normally [`crate::W1_DEVICES`]).
+    pub w1_devices: std::path::PathBuf,
+    /// The deadline of each heatsink probe read.
+    pub w1_deadline: Duration,
 }
 
 impl BoardOpenOptions {
@@ -69,6 +76,8 @@ impl BoardOpenOptions {
             pwm_sysfs: None,
             tach_pulses_per_rev: DEFAULT_PULSES_PER_REV,
             tach_min_window: DEFAULT_MIN_WINDOW,
+            w1_devices: std::path::PathBuf::from(crate::W1_DEVICES),
+            w1_deadline: crate::DEFAULT_W1_DEADLINE,
         }
     }
 }
@@ -214,6 +223,15 @@ pub fn open_board_devices(
             None
         }
     };
+    for (i, id) in per.heatsink_probes.iter().enumerate() {
+        let probe = crate::w1::open_ds18b20(
+            &options.w1_devices,
+            &crate::ProbeSelector::Id(id.clone()),
+            &format!("{label} heatsink {}", i + 1),
+            options.w1_deadline,
+        )?;
+        devices.chip_thermometers.push(Box::new(probe));
+    }
     if devices.chip_thermometers.is_empty() {
         devices.notes.push(
             "no chip thermometer on the Pi side: chip temperatures must come from the chain".into(),
@@ -325,7 +343,29 @@ where
                 })
                 .map_err(DeviceError::from);
             if check(&dev, r, &mut out.notes)? {
-                out.regulator = Some(Box::new(pic));
+                // Its 100 ms wait after SET_VOLTAGE runs on a worker thread,
+                // not in the board task (see regulator_worker).
+                let range = vout_range(limits)?;
+                let domains = series_domains;
+                let vout_check: crate::regulator_worker::VoutCheck = Box::new(move |v| {
+                    let rail_ok =
+                        bitmain_pic::code_for_rail_mv(v.get() * f64::from(domains)).is_some();
+                    if range.contains(v) && rail_ok {
+                        Ok(())
+                    } else {
+                        Err(DeviceError::Fault(format!(
+                            "{v} is outside the PIC's range {}..={} per chip at {domains} domains",
+                            range.min(),
+                            range.max()
+                        )))
+                    }
+                });
+                let worker = crate::regulator_worker::RegulatorWorker::spawn(
+                    pic,
+                    &format!("{} PIC", options.label),
+                    vout_check,
+                )?;
+                out.regulator = Some(Box::new(worker));
             }
         }
         Some(dev) => {
@@ -355,14 +395,24 @@ where
     }
 
     if let Some(dev) = per.board_thermometer {
+        let near_chips = per.board_thermometer_near_chips;
+        let what = if near_chips {
+            "next to the chips"
+        } else {
+            "board"
+        };
         let mut tmp = Tmp75::new_tmp1075(bus.device(), dev.address)
-            .with_name(format!("{} board", options.label));
+            .with_name(format!("{} {what}", options.label));
         let r = tmp
             .read_temperature_raw()
             .map(drop)
             .map_err(DeviceError::from);
         if check(&dev, r, &mut out.notes)? {
-            out.board_thermometers.push(Box::new(tmp));
+            if near_chips {
+                out.chip_thermometers.push(Box::new(tmp));
+            } else {
+                out.board_thermometers.push(Box::new(tmp));
+            }
         }
     }
     Ok(out)
@@ -738,6 +788,85 @@ mod tests {
         assert!(devs.regulator.is_some());
         assert!(devs.notes[0].contains("version 0x05"), "{:?}", devs.notes);
         done(bus);
+    }
+
+    #[test]
+    fn a_hashboards_tmp75_is_a_chip_side_reading_and_required() {
+        let cfg = HashboardConfig {
+            id: "big".into(),
+            zone: "z".into(),
+            profile: "generic-bm1370-65".into(),
+            regulator: Some("bitmain-pic".into()),
+            voltage_domains: Some(8),
+            regulator_address: Some(0x51),
+            thermometer_address: Some(0x48),
+            ..HashboardConfig::default()
+        };
+        let p = validate_hashboard(0, &cfg).unwrap().profile;
+        let mut script = pic_start(0x03);
+        // Probed at open, then read: 0x3200 = 50 °C.
+        script.push(T::write_read(0x48, vec![0x00], vec![0x19, 0x00]));
+        script.push(T::write_read(0x48, vec![0x00], vec![0x32, 0x00]));
+        let (mut devs, bus) = open_mock(&p, &script);
+        assert!(devs.board_thermometers.is_empty());
+        assert_eq!(devs.chip_thermometers.len(), 1);
+        assert_eq!(devs.chip_thermometers[0].name(), "desk next to the chips");
+        assert_eq!(
+            devs.chip_thermometers[0].read_temp(Timestamp(0)),
+            Ok(Celsius(50.0))
+        );
+        drop(devs);
+        done(bus);
+        // Silent: an error naming it, not a board left without its sensor.
+        let mut script = pic_start(0x03);
+        script.push(T::write_read(0x48, vec![0x00], vec![0, 0]).with_error(nack()));
+        let bus = I2cBus::from_bus("/dev/i2c-1", Mock::new(&script));
+        let err = open_i2c_devices(
+            p.peripherals(),
+            p.limits(),
+            &bus,
+            &BoardOpenOptions::new("desk"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("TMP1075 at 0x48"), "{err}");
+        done(bus);
+    }
+
+    #[test]
+    fn heatsink_probes_are_chip_side_readings_from_the_w1_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "28-0000075a1b2c";
+        std::fs::create_dir(dir.path().join(id)).unwrap();
+        std::fs::write(
+            dir.path().join(id).join("w1_slave"),
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n",
+        )
+        .unwrap();
+        let mut cfg = HashboardConfig {
+            id: "c".into(),
+            zone: "z".into(),
+            profile: "bm13xx-uart".into(),
+            serial: Some("/dev/ttyUSB0".into()),
+            chip: Some("BM1370".into()),
+            chips: Some(4),
+            heatsink_probes: Some(vec![id.into()]),
+            ..HashboardConfig::default()
+        };
+        let p = validate_hashboard(0, &cfg).unwrap().profile;
+        let mut options = BoardOpenOptions::new("c");
+        options.w1_devices = dir.path().to_path_buf();
+        let mut devs = open_board_devices(&p, &options).unwrap();
+        assert_eq!(devs.chip_thermometers.len(), 1);
+        assert_eq!(devs.chip_thermometers[0].name(), "c heatsink 1");
+        assert_eq!(
+            devs.chip_thermometers[0].read_temp(Timestamp(0)),
+            Ok(Celsius(23.125))
+        );
+        // A probe that is not on the bus stops the open, naming the id.
+        cfg.heatsink_probes = Some(vec!["28-00000b0b0b0b".into()]);
+        let p = validate_hashboard(0, &cfg).unwrap().profile;
+        let err = open_board_devices(&p, &options).unwrap_err().to_string();
+        assert!(err.contains("28-00000b0b0b0b"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | [`tach`] | the tachometer arithmetic, hardware-free |
 //! | [`w1`] | DS18B20 room / water probes ([`open_ds18b20`]) |
 //! | [`deadline`] | a worker thread with a deadline for reads the kernel does not bound |
+//! | [`regulator_worker`] | a regulator whose commands (and their settle waits) run on a worker thread ([`RegulatorWorker`]) |
 //!
 //! Blocking std IO throughout: the daemon calls these off its control
 //! thread. No async runtime here (only the `hearth` binary knows tokio), and
@@ -39,6 +40,7 @@ pub mod error;
 pub mod gpio;
 pub mod i2c;
 pub mod pwm_fan;
+pub mod regulator_worker;
 pub mod tach;
 pub mod w1;
 
@@ -51,5 +53,6 @@ pub use error::LinuxError;
 pub use gpio::{GpioInput, GpioOutput, LineConfig, PowerEnableOutput, ResetOutput};
 pub use i2c::{I2cBus, SharedI2c};
 pub use pwm_fan::{PwmFan, PwmFanConfig, TachConfig};
+pub use regulator_worker::RegulatorWorker;
 pub use tach::{rpm_from_pulses, TachWindow};
 pub use w1::{discover_probes, open_ds18b20, ProbeSelector, DEFAULT_W1_DEADLINE, W1_DEVICES};

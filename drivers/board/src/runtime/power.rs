@@ -16,6 +16,8 @@ const VOLTAGE_EPS_MV: f64 = 0.01;
 /// final PLL write is on the wire by then: the IO layer writes the chain's
 /// bytes right after each call).
 pub(super) const SETTLE: Duration = Duration::from_millis(50);
+/// How often a stage waiting for a regulator's pending commands looks again.
+const PENDING_POLL: Duration = Duration::from_millis(10);
 
 /// `freq` in whole kHz, rounded down so a limit is never exceeded; `None`
 /// for a non-finite or non-positive frequency.
@@ -75,7 +77,13 @@ impl BoardRuntime {
             Stage::Off => self.power_up(op, now),
             Stage::Energizing { release_at } => {
                 self.follow_voltage(op, now);
-                if now >= release_at {
+                if now >= release_at && self.devices.regulator.pending() {
+                    // The rail is still settling on the regulator's worker:
+                    // look again shortly, chips still in reset.
+                    self.stage = Stage::Energizing {
+                        release_at: now.plus(PENDING_POLL),
+                    };
+                } else if now >= release_at {
                     match self.release_reset(now) {
                         Ok(()) => {
                             self.stage = Stage::Releasing {
@@ -201,6 +209,10 @@ impl BoardRuntime {
         let current = self.vout.map_or(0.0, Millivolts::get);
         if self.freq_asked != Some(target) {
             let raising = target > self.chain.frequency();
+            if self.devices.regulator.pending() {
+                // The new voltage counts from when the regulator has applied it.
+                self.vout_set_at = Some(now);
+            }
             let settled = self.vout_set_at.is_none_or(|at| now >= at.plus(SETTLE));
             if raising && (current + VOLTAGE_EPS_MV < wanted || !settled) {
                 return;
