@@ -25,8 +25,15 @@ dtbdir="$root/usr/lib/linux-image-$kver/broadcom"
 if [ -d "$dtbdir" ]; then cp "$dtbdir"/bcm2711-*.dtb "$dtbdir"/bcm2712-*.dtb "$fw/a/" 2>/dev/null || true; fi
 cp "$fw"/bcm27*.dtb "$fw/a/" 2>/dev/null || true
 ls "$fw/a/"bcm2711-rpi-4-b.dtb >/dev/null
+# Hearth's buses (UART0 on GPIO 14/15 with Bluetooth off, I2C1, 1-wire on
+# GPIO 4, PWM on GPIO 18/19) go into the Pi 4 family's trees themselves:
+# Debian's trees take no Raspberry Pi overlays (dt/hearth-buses.dtsi says why).
+"$(dirname "$0")/dt/merge.sh" "$fw/a/"bcm2711-*.dtb
+echo "    device trees with Hearth's buses: $(cd "$fw/a" && ls bcm2711-*.dtb | tr '\n' ' ')"
+# (No serial console: GPIO 14/15 carry the hashboard chain, and console
+# text or a login prompt on them would reach the chips.)
 [ -d "$fw/overlays" ] && cp -r "$fw/overlays" "$fw/a/overlays"
-echo "console=serial0,115200 console=tty1 root=PARTUUID=$disk-02 rootfstype=ext4 rootflags=noatime ro rootwait fsck.repair=yes panic=10 hearth.slot=a" > "$fw/a/cmdline.txt"
+echo "console=tty1 root=PARTUUID=$disk-02 rootfstype=ext4 rootflags=noatime ro rootwait fsck.repair=yes panic=10 hearth.slot=a" > "$fw/a/cmdline.txt"
 # Slot b starts as a copy (its root is empty until the first update: a
 # trial boot of it panics and the firmware falls back to a).
 cp -a "$fw/a" "$fw/b"
@@ -45,6 +52,9 @@ cat > "$fw/hearth-setup.txt.example" <<'SETUP'
 #wifi_ssid=MyNetwork
 #wifi_psk=my-wifi-password
 SETUP
-# The root keeps no second copy of the kernel and initramfs.
+# The root keeps no second copy of the kernel and initramfs, nor of the
+# device trees and firmware files just copied to BOOT (~50 MB less to write
+# per update; nothing reads them at run time on a read-only root).
 rm -f "$root"/boot/vmlinuz-* "$root"/boot/initrd.img-* "$root"/boot/System.map-*
+rm -rf "$root"/usr/lib/linux-image-* "$root"/usr/lib/raspi-firmware
 echo "    kernel $kver, slots a/ b/: $(ls "$fw/a" | tr '\n' ' ')"

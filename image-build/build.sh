@@ -32,8 +32,19 @@ cache=$(cd "$cache" && pwd)
 
 STEPS=6
 t0=$(date +%s)
+# Each step's wall time, printed as a table at the end (CI time budget).
+phase_names=() phase_starts=()
 step() {
+  phase_names+=("$1. $2"); phase_starts+=("$(date +%s)")
   printf '\n[%s/%s] %s (%ss elapsed)\n' "$1" "$STEPS" "$2" "$(( $(date +%s) - t0 ))"
+}
+phase_table() {
+  local i end now; now=$(date +%s)
+  echo "Phase timings:"
+  for i in "${!phase_names[@]}"; do
+    end=${phase_starts[$((i + 1))]:-$now}
+    printf '    %5ss  %s\n' "$(( end - phase_starts[i] ))" "${phase_names[$i]}"
+  done
 }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Long silent commands get a heartbeat so the build never looks hung.
@@ -54,7 +65,7 @@ need=()
 for pair in mmdebstrap:mmdebstrap genimage:genimage qemu-aarch64-static:qemu-user-static \
             update-binfmts:binfmt-support mcopy:mtools arch-test:arch-test depmod:kmod file:file curl:curl mkfs.vfat:dosfstools sfdisk:fdisk \
             mke2fs:e2fsprogs aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu openssl:openssl \
-            qemu-system-aarch64:qemu-system-arm; do
+            qemu-system-aarch64:qemu-system-arm dtc:device-tree-compiler fdtget:device-tree-compiler; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 [ -e /usr/aarch64-linux-gnu/lib/libc.a ] || need+=(libc6-dev-arm64-cross)
@@ -72,18 +83,10 @@ as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
 
 # ---------------------------------------------------------------- 2. binary
 step 2 "Static aarch64 hearth binary"
-rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
-# A target dir of its own: the static flags would otherwise rebuild the
-# (dynamic) aarch64 build scripts/test.sh makes, and back again.
-static_dir="$repo/target/image-static"
-with_ticker "cargo build" env CARGO_TARGET_DIR="$static_dir" \
-  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --quiet --release --locked --target aarch64-unknown-linux-gnu -p hearth \
-  --manifest-path "$repo/Cargo.toml"
-bin="$static_dir/aarch64-unknown-linux-gnu/release/hearth"
-if file "$bin" | grep -q 'dynamically linked'; then
-  echo "hearth is not statically linked: $(file "$bin")"; exit 1
-fi
+# The same build as scripts/test.sh's aarch64 release step (static-hearth.sh):
+# in CI it is already done by the time the image is built.
+with_ticker "cargo build" "$here/static-hearth.sh" --build
+bin=$("$here/static-hearth.sh" --path)
 echo "    $(file -b "$bin" | cut -d, -f1-2), $(du -h "$bin" | cut -f1)"
 
 # ---------------------------------------------------------------- 3. base
@@ -161,4 +164,5 @@ sfdisk -d "$out/hearth-rpi4.img" | sed 's/^/    /'
 echo
 echo "Image: $out/hearth-rpi4.img ($(du -h --apparent-size "$out/hearth-rpi4.img" | cut -f1), $(du -h "$out/hearth-rpi4.img" | cut -f1) allocated)"
 echo "Root filesystem for update bundles: $out/rootA.ext4"
+phase_table
 echo "Built in $(( $(date +%s) - t0 )) s"

@@ -26,6 +26,9 @@ fails=0
 pass() { echo "  ok   $*"; }
 fail() { echo "  FAIL $*"; fails=$((fails + 1)); }
 elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
+# Wall time of each phase, printed at the end (CI time budget).
+timings=() mark=$t0
+phase_done() { local now; now=$(date +%s); timings+=("$(printf '%5ss  %s' "$(( now - mark ))" "$1")"); mark=$now; }
 
 seed=$(mktemp -d); qemu_pid=
 cleanup() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true; rm -rf "$seed"; }
@@ -53,7 +56,7 @@ profile = "generic-bm1370-65"
 TOML
 echo 'HEARTH_ARGS=--sim' > "$seed/etc/hearth/hearth.env"
 # The self-test marker; the A/B phase attaches a bundle as /dev/vdb.
-echo 'install=/dev/vdb' > "$seed/etc/hearth/selftest"
+printf 'install=/dev/vdb\nrefuse=/dev/vdc\n' > "$seed/etc/hearth/selftest"
 # A failed trial should roll back within a minute, not the default three.
 echo 'HEARTH_UPDATE_HEALTH_TIMEOUT_S=60' > "$seed/etc/hearth/update.env"
 
@@ -61,6 +64,7 @@ echo "==> building the test image"
 HEARTH_IMAGE_OUT="$out" HEARTH_IMAGE_DATA_SEED="$seed" "$here/build.sh"
 img="$out/hearth-rpi4.img"
 echo "==> image built at $(elapsed)"
+phase_done "image build (build.sh)"
 
 echo "==> partition layout"
 layout=$(sfdisk -d "$img")
@@ -80,11 +84,24 @@ for f in start4.elf fixup4.dat config.txt a/vmlinuz a/initrd.img a/cmdline.txt a
   mdir -i "$fat" "::$f" >/dev/null 2>&1 && pass "boot has $f" || fail "boot lacks $f"
 done
 cfg=$(mtype -i "$fat" ::config.txt)
-for want in 'arm_64bit=1' 'enable_uart=1' 'dtparam=i2c_arm=on' 'dtoverlay=w1-gpio' 'dtoverlay=pwm-2chan' 'os_prefix=a/' '\[tryboot\]'; do
+for want in 'arm_64bit=1' 'enable_uart=1' 'os_prefix=a/' '\[tryboot\]'; do
   grep -q "^$want" <<<"$cfg" && pass "config.txt: $want" || fail "config.txt lacks $want"
 done
+# The buses live in the slots' device trees (dt/hearth-buses.dtsi); a
+# dtoverlay= line would silently do nothing with Debian's trees.
+grep -Eq '^(dtoverlay|dtparam)=' <<<"$cfg" && fail "config.txt has dtoverlay/dtparam lines Debian's trees cannot take" || pass "config.txt: no dtoverlay/dtparam lines"
+dtdir=$(mktemp -d)
+for slot in a b; do
+  for dtb in bcm2711-rpi-4-b.dtb bcm2711-rpi-400.dtb bcm2711-rpi-cm4-io.dtb; do
+    if mcopy -o -i "$fat" "::$slot/$dtb" "$dtdir/$dtb" 2>/dev/null && "$here/dt/check.sh" "$dtdir/$dtb" > "$dtdir/check.log"; then
+      pass "$slot/$dtb: UART0 on GPIO 14/15 with Bluetooth off, I2C1 100 kHz, 1-wire GPIO 4, PWM GPIO 18/19"
+    else fail "$slot/$dtb: $(grep -v '^  ok' "$dtdir/check.log" 2>/dev/null | head -n3 | tr '\n' ' ')"; fi
+  done
+done
+rm -rf "$dtdir"
 grep -q 'root=PARTUUID=4ea27a00-02 .* ro ' <(mtype -i "$fat" ::a/cmdline.txt) && pass "slot a: root=PARTUUID=...-02, ro" || fail "slot a cmdline: $(mtype -i "$fat" ::a/cmdline.txt)"
 grep -q 'root=PARTUUID=4ea27a00-03 ' <(mtype -i "$fat" ::b/cmdline.txt) && pass "slot b: root=PARTUUID=...-03" || fail "slot b cmdline"
+grep -q 'console=serial0' <(mtype -i "$fat" ::a/cmdline.txt) && fail "slot a puts a console on the chain's UART" || pass "no console on the chain's UART (GPIO 14/15)"
 
 # Boots $run the way the Pi firmware would pick the slot; extra qemu
 # arguments (a second disk) may follow. Sets qemu_pid; serial output to $1.
@@ -119,7 +136,7 @@ wait_exit() { # timeout_s: the VM rebooting ends qemu (-no-reboot)
 
 ab=${HEARTH_SMOKE_AB:-1}
 key="${HEARTH_IMAGE_CACHE:-$repo/target/image-cache}/keys/update-signing.pem"
-bundle_disk() { echo -drive "if=none,file=$1,format=raw,id=hd1,readonly=on" -device virtio-blk-pci,drive=hd1; }
+bundle_disk() { echo -drive "if=none,file=$1,format=raw,id=${2:-hd1},readonly=on" -device "virtio-blk-pci,drive=${2:-hd1}"; }
 boot1_extra=()
 if [ "$ab" = 1 ]; then
   echo "==> update bundles for the A/B phase"
@@ -133,7 +150,11 @@ if [ "$ab" = 1 ]; then
   [ "$(debugfs -R 'cat /usr/bin/hearth' "$out/broken.ext4" 2>/dev/null | head -c 9)" = '#!/bin/sh' ] || { echo "could not make the broken root"; exit 1; }
   "$here/bundle.sh" --key "$key" --rootfs "$out/broken.ext4" --boot-dir "$out/boot-a" --version smoke-broken --out "$out/smoke-broken.hup"
   rm -f "$out/broken.ext4"
-  read -r -a boot1_extra <<<"$(bundle_disk "$out/smoke-good.hup")"
+  # The good bundle signed by a key the image does not trust.
+  [ -s "$out/stranger.pem" ] || openssl genpkey -algorithm ed25519 -out "$out/stranger.pem" 2>/dev/null
+  "$here/bundle.sh" --key "$out/stranger.pem" --rootfs "$out/rootA.ext4" --boot-dir "$out/boot-a" --version smoke-stranger --out "$out/smoke-stranger.hup"
+  read -r -a boot1_extra <<<"$(bundle_disk "$out/smoke-good.hup" hd1) $(bundle_disk "$out/smoke-stranger.hup" hd2)"
+  phase_done "three update bundles (bundle.sh)"
 fi
 
 echo "==> boot 1 under qemu-system-aarch64 -M virt (at $(elapsed))"
@@ -164,6 +185,7 @@ report=$(grep -a 'HEARTH-SELFTEST' "$serial" | tr -d '\r' || true)
 echo "$report" | sed 's/^.*HEARTH-SELFTEST/    HEARTH-SELFTEST/'
 fact() { echo "$report" | sed -n "s/^.*HEARTH-SELFTEST $1=//p" | head -n1; }
 [[ ",$(fact root_options)," == *,ro,* ]] && pass "root mounted read-only ($(fact root_options))" || fail "root options: $(fact root_options)"
+[[ ",$(fact root_options)," == *,noatime,* ]] && pass "root mounted noatime" || fail "root without noatime: $(fact root_options)"
 [ "$(fact root_write)" = denied ] && pass "writing to / is refused" || fail "root is writable"
 [[ "$(fact data)" == /dev/vda4,ext4,rw,*noatime* ]] && pass "DATA (p4) on /data, rw, noatime" || fail "data: $(fact data)"
 [[ "$(fact boot)" == /dev/vda1,vfat,ro,* ]] && pass "BOOT (p1) on /boot/firmware, read-only" || fail "boot: $(fact boot)"
@@ -173,6 +195,7 @@ fact() { echo "$report" | sed -n "s/^.*HEARTH-SELFTEST $1=//p" | head -n1; }
 [ "$(fact hearth_state)" = active ] && pass "hearth.service active" || fail "hearth.service: $(fact hearth_state)"
 [ "$(fact hearth_type)" = "notify,watchdog_usec=30s" ] && pass "Type=notify, WatchdogSec=30" || fail "unit: $(fact hearth_type)"
 [ "$(fact avahi)" = active ] && pass "avahi-daemon active" || fail "avahi: $(fact avahi)"
+phase_done "boot 1 (slot a) to the self-test report"
 
 # ---- A/B update under qemu. Boot 1 (slot a) installs the good bundle into
 # slot b and reboots; boot 2 is the one-shot trial of b, commits it after
@@ -188,6 +211,13 @@ if [ "$ab" = 1 ]; then
   if wait_exit 900 && grep -aq 'rebooting into slot b for a trial boot' "$serial"; then
     pass "slot a verified the signed bundle, wrote slot b, rebooted ($(elapsed))"
   else fail "install from slot a did not complete"; stop_vm; fi
+  # Tried before the good bundle, in the same boot (see selftest).
+  report=$(grep -a 'HEARTH-SELFTEST' "$serial" | tr -d '\r' || true)
+  case "$(fact refuse)" in
+    refused,untouched,*) pass "bundle signed by an untrusted key refused, nothing written ($(fact refuse | cut -d, -f3- | tr '_' ' '))" ;;
+    *) fail "untrusted bundle: $(fact refuse)" ;;
+  esac
+  phase_done "boot 1: refuse the untrusted bundle, install the good one into b"
   fatdir tryboot.flag && pass "one-shot trial boot requested" || fail "no trial boot requested"
   [ "$(committed)" = "os_prefix=a/" ] && pass "a still committed before the trial" || fail "committed before the trial: $(committed)"
 
@@ -203,6 +233,7 @@ if [ "$ab" = 1 ]; then
     pass "slot b wrote the broken bundle into slot a, rebooted ($(elapsed))"
   else fail "install from slot b did not complete"; stop_vm; fi
   [ "$(committed)" = "os_prefix=b/" ] && pass "config.txt commits b" || fail "committed after the trial: $(committed)"
+  phase_done "boot 2: trial of b, commit, install the broken bundle into a"
 
   boot_vm "$out/serial-3.log"
   if wait_exit 900 && grep -aq 'health check failed; rolling back to slot b' "$out/serial-3.log"; then
@@ -210,6 +241,7 @@ if [ "$ab" = 1 ]; then
   else fail "the failed trial did not roll back"; stop_vm; fi
   fatdir tryboot.flag && fail "trial flag left behind" || pass "one-shot flag consumed"
   [ "$(committed)" = "os_prefix=b/" ] && pass "b still committed" || fail "committed: $(committed)"
+  phase_done "boot 3: trial of a, health check fails, reboot"
 
   boot_vm "$out/serial-4.log"
   wait_serial 'HEARTH-SELFTEST done' "$out/serial-4.log" 900 || true
@@ -218,8 +250,11 @@ if [ "$ab" = 1 ]; then
   grep -aq 'HEARTH-SELFTEST update=.*rolled back from slot a' "$out/serial-4.log" && pass "rollback recorded on the device" || fail "rollback not recorded"
   curl -fsS --max-time 5 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && pass "/health after the rollback" || fail "/health after the rollback"
   stop_vm
+  phase_done "boot 4: back on b"
 fi
 
+echo "==> phase timings"
+printf '    %s\n' "${timings[@]}"
 echo "==> smoke test finished in $(elapsed) (serial logs: $out/serial*.log)"
 if [ "$fails" -gt 0 ]; then
   for log in "$out"/serial*.log; do echo "---- last 30 lines of $log"; tail -n 30 "$log"; done

@@ -93,12 +93,14 @@ fi
 
 if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   step "Release build (aarch64, the Raspberry Pi)"
-  cargo build --release --target aarch64-unknown-linux-gnu -p hearth --quiet
-  file target/aarch64-unknown-linux-gnu/release/hearth 2>/dev/null || true
+  # Statically linked, the very binary the Pi image ships (build.sh step 2
+  # then has nothing left to compile).
+  arm_bin=$(image-build/static-hearth.sh)
+  file "$arm_bin" 2>/dev/null || true
 
   step "Same seed, same simulation on x86-64 and aarch64"
   x86=$(target/release/hearth sim --json --seed 7 --hours 12)
-  arm=$(qemu-aarch64 -L /usr/aarch64-linux-gnu target/aarch64-unknown-linux-gnu/release/hearth sim --json --seed 7 --hours 12)
+  arm=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm_bin" sim --json --seed 7 --hours 12)
   if [ "$x86" != "$arm" ]; then
     echo "x86-64: $x86"; echo "aarch64: $arm"; echo "simulation differs between architectures"; exit 1
   fi
