@@ -687,6 +687,18 @@ pub fn validate_hashboards(cfgs: &[HashboardConfig]) -> Result<Vec<ConfiguredBoa
                 }
                 v
             };
+            if let Some(id) = p
+                .heatsink_probes
+                .iter()
+                .find(|id| q.heatsink_probes.contains(id))
+            {
+                // One probe on one heatsink: another board's reading would
+                // guard the wrong chips.
+                return Err(err(
+                    "heatsink_probes",
+                    format!("{id} is already a heatsink probe of hashboard[{j}]"),
+                ));
+            }
             let theirs = lines(q);
             for (chip, line, key) in lines(p) {
                 if theirs.iter().any(|(c, l, _)| *c == chip && *l == line) {
@@ -917,6 +929,13 @@ mod tests {
             let e = one(&format!("{hb}{body}")).unwrap_err();
             assert!(e.contains(want), "{body}: {e}");
         }
+        let two = "[[hashboard]]\nid = \"a\"\nzone = \"z\"\nprofile = \"generic-bm1370-65\"\nserial = \"/dev/ttyUSB0\"\nheatsink_probes = [\"28-0000075a1b2c\"]\n\
+                   [[hashboard]]\nid = \"b\"\nzone = \"z\"\nprofile = \"generic-bm1370-65\"\nserial = \"/dev/ttyUSB1\"\nfan_pwm_channel = 1\nheatsink_probes = [\"28-00000b0b0b0b\", \"28-0000075a1b2c\"]\n";
+        let e = parse(two).unwrap_err();
+        assert!(
+            e.contains("hashboard[1].heatsink_probes: 28-0000075a1b2c is already a heatsink probe of hashboard[0]"),
+            "{e}"
+        );
         let e = one("profile = \"bitaxe-gamma\"\nheatsink_probes = [\"28-0000075a1b2c\"]\n")
             .unwrap_err();
         assert!(
