@@ -383,3 +383,66 @@ fn work_sources_are_validated_stored_switched_live_and_kept() {
         "a password reached the log"
     );
 }
+
+/// `--sim` without pools: our sharechain node first, the in-process pool
+/// behind it. Switching the sharechain off and on again from the API
+/// restarts the sources both ways, the boards heating throughout.
+#[test]
+fn the_sharechain_source_is_switched_off_and_on_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = "[[zone]]\nid = \"living-room\"\n\
+        [[hashboard]]\nid = \"board-0\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n";
+    let path = dir.path().join("hearth.toml");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--sim", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--http", &http.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Killed(child);
+    let start = Instant::now();
+    while http_with(http, "", "GET", "/health", None).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "daemon did not serve"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let auth = format!("Authorization: Bearer {}\r\n", common::owner_token(http));
+    let v = get(http, &auth);
+    assert_eq!(v["sharechain"], true, "{v}");
+    assert_eq!(v["sharechain_available"], true);
+    assert_eq!(
+        v["pools"].as_array().unwrap().len(),
+        0,
+        "the sim pool is implicit"
+    );
+    wait_mining_on(http, &auth, "sharechain");
+
+    let names = |s: &Value| -> Vec<String> {
+        s["work"]["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x["name"].as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    let (code, v) = put(http, &auth, r#"{"sharechain": false}"#);
+    assert_eq!(code, 200, "{v}");
+    let s = wait_mining_on(http, &auth, "sim-pool");
+    assert_eq!(names(&s), ["sim-pool"]);
+    assert!(s["boards"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0);
+
+    let (code, v) = put(http, &auth, r#"{"sharechain": true}"#);
+    assert_eq!(code, 200, "{v}");
+    let s = wait_mining_on(http, &auth, "sharechain");
+    assert_eq!(names(&s), ["sharechain", "sim-pool"]);
+    assert!(s["boards"][0]["power_w"].as_f64().unwrap_or(0.0) > 0.0);
+    terminate(daemon);
+}

@@ -31,7 +31,8 @@ pub enum DiscoveryStyle {
     PerEntity,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `Debug` leaves the password out (it must never reach a log).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     /// Off unless set: Hearth heats without any broker.
@@ -56,6 +57,27 @@ pub struct MqttConfig {
     /// Longest wait between reconnection attempts.
     pub max_backoff_s: u64,
     pub inputs: InputsConfig,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("enabled", &self.enabled)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("client_id", &self.client_id)
+            .field("base_topic", &self.base_topic)
+            .field("discovery_prefix", &self.discovery_prefix)
+            .field("discovery", &self.discovery)
+            .field("keep_alive_s", &self.keep_alive_s)
+            .field("state_interval_s", &self.state_interval_s)
+            .field("max_backoff_s", &self.max_backoff_s)
+            .field("inputs", &self.inputs)
+            .finish()
+    }
 }
 
 impl Default for MqttConfig {

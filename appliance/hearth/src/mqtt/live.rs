@@ -18,8 +18,8 @@ pub const MQTT_SETTINGS_FILE: &str = "mqtt-settings.json";
 /// Longest an old client may take to say `offline` before the new one starts.
 const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The connection keys the API may change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The connection keys the API may change. `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     pub enabled: bool,
@@ -33,6 +33,20 @@ pub struct Connection {
     pub keep_alive_s: u64,
     pub state_interval_s: u64,
     pub max_backoff_s: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("enabled", &self.enabled)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("client_id", &self.client_id)
+            .field("base_topic", &self.base_topic)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {

@@ -255,6 +255,37 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_a_password() {
+        let p = PoolEntry {
+            password: "hunter2-pool".into(),
+            ..pool("a", "a.example:1")
+        };
+        let s = Sources {
+            sharechain: false,
+            pools: vec![p.clone()],
+        };
+        let base = Base {
+            work: WorkConfig::default(),
+            sim_pool: None,
+            sharechain_available: false,
+        };
+        let text = format!("{s:?} {:?}", base.plan(&s));
+        assert!(
+            !text.contains("hunter2-pool") && text.contains("<redacted>"),
+            "{text}"
+        );
+        let m = crate::mqtt::config::MqttConfig {
+            password: Some("hunter2-mqtt".into()),
+            ..Default::default()
+        };
+        let text = format!("{m:?} {:?}", crate::mqtt::live::Connection::of(&m));
+        assert!(
+            !text.contains("hunter2-mqtt") && text.contains("<redacted>"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn refusals_name_their_key() {
         let base = WorkConfig::default();
         let ok = |pools: Vec<PoolEntry>| Sources {

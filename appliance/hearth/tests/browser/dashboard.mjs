@@ -317,6 +317,14 @@ try {
   await page.waitForSelector('[data-source="browser-pool"]');
   check(true, `the mining page shows the new source (${(await page.textContent('[data-source="browser-pool"] h2')).trim()})`);
   check(!(await page.content()).includes("pool secret"), "the password is not on the page");
+  // The form with a pool in it fits the phone.
+  await mobile.goto(`${base}/#/settings`);
+  await mobile.reload(); // same URL as before: goto alone would not load it again
+  await mobile.waitForSelector('#work-sources fieldset.pool input[name=url]');
+  const poolWide = await mobile.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(poolWide <= 0, `the work-sources form on the phone: nothing scrolls sideways (overflow ${poolWide} px)`);
+  await (await mobile.$("#work-sources")).screenshot({ path: join(SHOTS, "work-sources-phone.png") });
+  console.log(`screenshot: ${join(SHOTS, "work-sources-phone.png")}`);
   await page.goto(`${base}/#/settings`);
   // The mining switch: off is heat only, and the work service follows within a second.
   const control = async () => (await page.evaluate(async () => (await fetch("/api/v1/control")).json())).settings;
