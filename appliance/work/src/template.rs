@@ -104,6 +104,48 @@ impl TemplateWork {
         version_mask: u32,
         clean: bool,
     ) -> Result<TemplateWork, TemplateError> {
+        let txids: Vec<_> = template
+            .transactions
+            .iter()
+            .map(|t| t.compute_txid())
+            .collect();
+        let branch = MerkleBranch::for_coinbase(&txids);
+        Self::build(
+            id,
+            Arc::new(template),
+            branch,
+            spec,
+            (share_target, version_mask, clean),
+        )
+    }
+
+    /// The same template with another coinbase (a LAN miner's own payout):
+    /// the merkle branch is the template's, computed once, and the
+    /// template is shared, not copied.
+    pub fn with_coinbase(
+        &self,
+        id: &str,
+        spec: &CoinbaseSpec,
+        share_target: Target,
+        version_mask: u32,
+        clean: bool,
+    ) -> Result<TemplateWork, TemplateError> {
+        Self::build(
+            id,
+            self.template.clone(),
+            self.unit.branch.clone(),
+            spec,
+            (share_target, version_mask, clean),
+        )
+    }
+
+    fn build(
+        id: &str,
+        template: Arc<BlockTemplate>,
+        branch: MerkleBranch,
+        spec: &CoinbaseSpec,
+        (share_target, version_mask, clean): (Target, u32, bool),
+    ) -> Result<TemplateWork, TemplateError> {
         let en_len = spec.extranonce1.len() + spec.extranonce2_len;
         if en_len == 0 || en_len > MAX_EXTRANONCE || spec.extranonce2_len == 0 {
             return Err(TemplateError::ExtranonceSize(en_len));
@@ -162,12 +204,6 @@ impl TemplateWork {
         let start = 4 + 1 + 36 + 1 + height.len() + 1;
         let (coinb1, rest) = bytes.split_at(start);
         let coinb2 = rest.get(en_len..).unwrap_or_default().to_vec();
-        let txids: Vec<_> = template
-            .transactions
-            .iter()
-            .map(|t| t.compute_txid())
-            .collect();
-        let branch = MerkleBranch::for_coinbase(&txids);
         let block_target =
             Target::from_le_bytes(bitcoin::Target::from_compact(template.bits).to_le_bytes());
         let unit = WorkUnit {
@@ -188,7 +224,7 @@ impl TemplateWork {
         };
         let segwit = template.witness_commitment.is_some();
         Ok(TemplateWork {
-            template: Arc::new(template),
+            template,
             unit,
             segwit,
         })
@@ -229,5 +265,77 @@ impl TemplateWork {
         txdata.push(coinbase);
         txdata.extend(self.template.transactions.iter().cloned());
         Ok(Block { header, txdata })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(txs: usize) -> BlockTemplate {
+        BlockTemplate {
+            version: BlockVersion::from_consensus(0x2000_0000),
+            prev_blockhash: BlockHash::from_byte_array([7; 32]),
+            bits: CompactTarget::from_consensus(0x207F_FFFF),
+            curtime: 1_700_000_000,
+            height: 500,
+            coinbase_value: Amount::from_sat(50 * 100_000_000),
+            transactions: (0..txs)
+                .map(|n| Transaction {
+                    version: TxVersion::TWO,
+                    lock_time: LockTime::ZERO,
+                    input: vec![TxIn {
+                        previous_output: OutPoint {
+                            txid: bitcoin::Txid::from_byte_array([n as u8; 32]),
+                            vout: 0,
+                        },
+                        script_sig: ScriptBuf::new(),
+                        sequence: Sequence::MAX,
+                        witness: Witness::new(),
+                    }],
+                    output: vec![TxOut {
+                        value: Amount::from_sat(1000),
+                        script_pubkey: ScriptBuf::new_op_return([n as u8; 4]),
+                    }],
+                })
+                .collect(),
+            witness_commitment: Some(ScriptBuf::new_op_return([9; 36])),
+        }
+    }
+
+    fn spec(payee: u8) -> CoinbaseSpec {
+        CoinbaseSpec {
+            outputs: vec![TxOut {
+                value: Amount::from_sat(1_000_000),
+                script_pubkey: ScriptBuf::new_op_return([payee; 20]),
+            }],
+            commitment: Some(ScriptBuf::new_op_return([3; 32])),
+            tag: b"/t/".to_vec(),
+            extranonce1: vec![0x81],
+            extranonce2_len: 7,
+        }
+    }
+
+    #[test]
+    fn another_coinbase_on_the_same_template_is_what_new_builds() {
+        let t = template(37);
+        let base =
+            TemplateWork::new("a", t.clone(), &spec(1), Target::MAX, 0x1FFF_E000, true).unwrap();
+        let other = base
+            .with_coinbase("b", &spec(2), Target::MAX, 0, false)
+            .unwrap();
+        let fresh = TemplateWork::new("b", t, &spec(2), Target::MAX, 0, false).unwrap();
+        assert_eq!(other.unit(), fresh.unit());
+        assert_ne!(other.unit().coinb2, base.unit().coinb2);
+        assert_eq!(other.unit().branch, base.unit().branch);
+        // One template behind both (shared, not copied).
+        assert!(std::ptr::eq(base.template(), other.template()));
+        // Its checks still apply.
+        let mut overpaying = spec(3);
+        overpaying.outputs[0].value = Amount::from_sat(51 * 100_000_000);
+        assert!(matches!(
+            base.with_coinbase("c", &overpaying, Target::MAX, 0, false),
+            Err(TemplateError::Overpays { .. })
+        ));
     }
 }

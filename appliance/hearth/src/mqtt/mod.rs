@@ -13,6 +13,7 @@ pub mod controls;
 pub mod energy;
 pub mod entities;
 pub mod inputs;
+pub mod lan_workers;
 pub mod live;
 pub mod topics;
 
@@ -167,6 +168,7 @@ pub fn spawn(
     let worker = Worker {
         shared,
         entities: entities::entities(&catalog, &topics),
+        lan_entities: Vec::new(),
         catalog,
         topics,
         style: cfg.discovery,
@@ -190,6 +192,9 @@ struct Worker {
     catalog: Catalog,
     topics: Topics,
     entities: Vec<Entity>,
+    /// The connected LAN miners' entities (`lan_workers`), announced with
+    /// `entities` and removed when their miner is gone.
+    lan_entities: Vec<Entity>,
     style: DiscoveryStyle,
     client: AsyncClient,
     house: Arc<Mutex<inputs::HouseInputs>>,
@@ -292,26 +297,34 @@ impl Worker {
         self.publish_states(true);
     }
 
+    /// The configured entities and the connected LAN miners'.
+    fn all_entities(&self) -> Vec<Entity> {
+        let mut all = self.entities.clone();
+        all.extend(self.lan_entities.iter().cloned());
+        all
+    }
+
     fn announce(&mut self, removed: &[(String, Platform)]) {
+        let all = self.all_entities();
         match self.style {
             DiscoveryStyle::Device => {
-                let (topic, payload) = entities::device_discovery(
-                    &self.catalog,
-                    &self.topics,
-                    &self.entities,
-                    removed,
-                );
+                let (topic, payload) =
+                    entities::device_discovery(&self.catalog, &self.topics, &all, removed);
                 self.publish(&topic, payload, true);
             }
             DiscoveryStyle::PerEntity => {
+                for (id, platform) in removed {
+                    let topic = self.topics.entity_config(*platform, id);
+                    self.publish(&topic, String::new(), true);
+                }
                 for (topic, payload) in
-                    entities::per_entity_discovery(&self.catalog, &self.topics, &self.entities)
+                    entities::per_entity_discovery(&self.catalog, &self.topics, &all)
                 {
                     self.publish(&topic, payload, true);
                 }
             }
         }
-        tracing::info!(entities = self.entities.len(), style = ?self.style, "Home Assistant discovery published");
+        tracing::info!(entities = all.len(), style = ?self.style, "Home Assistant discovery published");
     }
 
     /// The snapshot with each zone's settings read from the appliance, so a
@@ -389,6 +402,31 @@ impl Worker {
             &settings,
         );
         let mut docs = docs;
+        // LAN miners: entities while connected, removed when gone.
+        let workers = status
+            .work
+            .as_ref()
+            .and_then(|w| w.lan_server.as_ref())
+            .map(|l| l.workers.clone())
+            .unwrap_or_default();
+        let lan_now = lan_workers::entities(&self.topics, &workers);
+        if lan_now != self.lan_entities {
+            let removed = lan_workers::gone(&self.lan_entities, &lan_now);
+            self.lan_entities = lan_now;
+            self.announce(&removed);
+            // A miner's last state stays retained otherwise.
+            for (id, _) in &removed {
+                if let Some(key) = id
+                    .strip_prefix(&format!("{}_lan_", self.topics.node()))
+                    .and_then(|rest| rest.strip_suffix("_connected"))
+                {
+                    let topic = self.topics.lan_worker_state(key);
+                    self.published.remove(&topic);
+                    self.publish(&topic, String::new(), true);
+                }
+            }
+        }
+        docs.extend(lan_workers::states(&self.topics, &workers));
         let inputs = lock(&self.house).snapshot(self.shared.clock.now());
         if let Ok(json) = serde_json::to_string(&inputs) {
             docs.push((self.topics.inputs(), json));
@@ -421,7 +459,7 @@ impl Worker {
         if let Some((platform, object_id)) = self.topics.parse_entity_config(topic) {
             let ours = self.style == DiscoveryStyle::PerEntity
                 && self
-                    .entities
+                    .all_entities()
                     .iter()
                     .any(|e| e.platform == platform && e.id == object_id);
             if !payload.is_empty() && !ours {
@@ -442,7 +480,8 @@ impl Worker {
                 self.publish(topic, String::new(), true);
                 return;
             }
-            let current: BTreeSet<&str> = self.entities.iter().map(|e| e.id.as_str()).collect();
+            let all = self.all_entities();
+            let current: BTreeSet<&str> = all.iter().map(|e| e.id.as_str()).collect();
             let removed: Vec<(String, Platform)> = entities::announced_components(payload)
                 .into_iter()
                 .filter(|(id, _)| !current.contains(id.as_str()))

@@ -51,6 +51,11 @@ impl Topics {
         format!("{}/board/{board}/state", self.base)
     }
 
+    /// A LAN miner's state (`mqtt/lan_workers.rs`).
+    pub fn lan_worker_state(&self, worker: &str) -> String {
+        format!("{}/lan/{worker}/state", self.base)
+    }
+
     /// `<base>/zone/<id>/<what>/set`.
     pub fn zone_command(&self, zone: &str, what: &str) -> String {
         format!("{}/zone/{zone}/{what}/set", self.base)

@@ -149,6 +149,25 @@ fn render_lan(o: &mut Out, lan: &Value) {
         lan["refused_connections"].as_f64().unwrap_or(0.0),
     );
     o.family(
+        "hearth_work_lan_refused_no_room_total",
+        "counter",
+        "LAN miners refused or dropped: the source's extranonce space had no slot left.",
+    );
+    o.sample(
+        "hearth_work_lan_refused_no_room_total",
+        &[],
+        lan["refused_no_room"].as_f64().unwrap_or(0.0),
+    );
+    // Only while there is shareable work (null otherwise: no sample).
+    if let Some(capacity) = lan["capacity"].as_f64() {
+        o.family(
+            "hearth_work_lan_capacity",
+            "gauge",
+            "LAN miners the active source's extranonce space fits (at most max_connections).",
+        );
+        o.sample("hearth_work_lan_capacity", &[], capacity);
+    }
+    o.family(
         "hearth_work_lan_shares_total",
         "counter",
         "A connected LAN miner's shares by result (relayed: also met the source's target).",
@@ -322,7 +341,7 @@ mod tests {
         let work = serde_json::json!({
             "mode": "source", "sources": [],
             "lan_server": {"listen": "0.0.0.0:3333", "connections": 1, "max_connections": 16,
-                "refused_connections": 2, "no_work": null,
+                "refused_connections": 2, "no_work": null, "capacity": 16, "refused_no_room": 3,
                 "workers": [{"slot": 0, "peer": "192.168.1.7:50000", "user": "bc1qminer",
                     "worker": "bitaxe", "difficulty": 1024.0, "accepted": 9, "rejected": 1,
                     "stale": 0, "relayed": 3, "bad_lines": 0, "effective_hashrate_ghs": 1.5,
@@ -333,6 +352,11 @@ mod tests {
         let t = o.0;
         assert!(t.contains("hearth_work_lan_connections 1\n"), "{t}");
         assert!(t.contains("hearth_work_lan_refused_connections_total 2\n"));
+        assert!(
+            t.contains("hearth_work_lan_refused_no_room_total 3\n"),
+            "{t}"
+        );
+        assert!(t.contains("hearth_work_lan_capacity 16\n"), "{t}");
         assert!(t.contains(
             "hearth_work_lan_shares_total{slot=\"0\",miner=\"bc1qminer.bitaxe\",result=\"accepted\"} 9\n"
         ));

@@ -17,6 +17,13 @@
 //! A third figure is the pure part of building work from a block template
 //! of our own node: coinbase, merkle branch over `template_txs`
 //! transactions, and the fan-out to every chain.
+//!
+//! A fourth is the LAN server's per-miner part on our sharechain: from one
+//! template to a `mining.notify` line for each of 1, 8 and 64 LAN miners,
+//! each its own sharechain job paying its address (the sharechain's `job`,
+//! coinbase and merkle branch, the session's notify), as
+//! `lan_payout::miner_unit` builds them. Not in it: the round trip to the
+//! sharechain node task and the TCP writes.
 
 use super::testpool::{Quirks, TestPool};
 use super::{client::Backoff, client::PoolConfig, WorkOptions, WorkSink, SIM_POOL_DIFFICULTY};
@@ -149,8 +156,21 @@ pub struct BenchReport {
     /// (pure: coinbase, merkle branch, fan-out).
     pub template_txs: usize,
     pub template_to_jobs: Percentiles,
+    /// Template -> a job for every LAN miner, each with its own payout
+    /// (pure part, see the module doc), for 1, 8 and 64 miners.
+    pub template_to_lan_miner_jobs: Vec<LanMinerJobs>,
     pub targets_met: bool,
 }
+
+/// [`BenchReport::template_to_lan_miner_jobs`] for one miner count.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanMinerJobs {
+    pub miners: usize,
+    pub all_miners: Percentiles,
+}
+
+/// LAN miner counts the per-miner figure is taken for.
+pub const LAN_MINER_COUNTS: [usize; 3] = [1, 8, 64];
 
 type Log<T> = Arc<Mutex<Vec<T>>>;
 
@@ -250,7 +270,8 @@ impl AsyncWrite for ChipTap {
     }
 }
 
-fn template_to_jobs(txs: usize, chains: usize, rounds: usize) -> Result<Percentiles> {
+/// A template like `testpool::template(1)` with `txs` transactions.
+fn bench_template(txs: usize) -> hearth_work::BlockTemplate {
     use bitcoin::blockdata::script::ScriptBuf;
     use bitcoin::blockdata::transaction::{OutPoint, Transaction, TxIn, TxOut, Version};
     use bitcoin::hashes::Hash as _;
@@ -275,6 +296,82 @@ fn template_to_jobs(txs: usize, chains: usize, rounds: usize) -> Result<Percenti
         .collect();
     let mut template = super::testpool::template(1);
     template.transactions = transactions;
+    template
+}
+
+/// Template -> a `mining.notify` for each of `miners` LAN miners, each on
+/// its own sharechain job (regtest chain, empty window) paying its own
+/// P2WPKH script.
+fn template_to_lan_miners(txs: usize, miners: usize, rounds: usize) -> Result<Percentiles> {
+    use bitcoin::hashes::Hash as _;
+    use hearth_work::stratum::{ServerConfig, ServerSession};
+    let template = bench_template(txs);
+    let mut chain = hearth_sharechain::Chain::new(
+        hearth_sharechain::ChainParams::for_network(hearth_sharechain::Network::Regtest),
+        Checker::detect(),
+    );
+    let split = hearth_work::LanSplit::for_source(super::own::EXTRANONCE2_LEN)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sessions = Vec::with_capacity(miners);
+    for i in 0..miners {
+        let key = u8::try_from(i % 256).unwrap_or(0);
+        let script =
+            bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([key; 20]));
+        let en1 = split
+            .extranonce1(i)
+            .ok_or_else(|| anyhow::anyhow!("slot {i} does not fit"))?;
+        let mut session = ServerSession::new(
+            ServerConfig {
+                extranonce2_len: split.miner_extranonce2_len,
+                difficulty: 1024.0,
+                version_mask: 0x1FFF_E000,
+            },
+            Checker::detect(),
+            en1,
+        );
+        session.on_line(r#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#);
+        session.on_line(r#"{"id":2,"method":"mining.authorize","params":["bench.rig","x"]}"#);
+        sessions.push((script, session));
+    }
+    let mut out = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        // The shared unit (our chains' work) is built first: its merkle
+        // branch is what every miner's job reuses. Timed from the template.
+        let t0 = Instant::now();
+        let shared = super::own::work_for(
+            &format!("t{r}"),
+            template.clone(),
+            &chain.job(
+                bitcoin::ScriptBuf::new_op_return([0x55; 20]),
+                template.coinbase_value.to_sat(),
+                template.bits,
+                u64::from(template.curtime),
+            ),
+            0x1FFF_E000,
+            true,
+        )?;
+        for (i, (script, session)) in sessions.iter_mut().enumerate() {
+            let job = chain.job(
+                script.clone(),
+                template.coinbase_value.to_sat(),
+                template.bits,
+                u64::from(template.curtime),
+            );
+            let work = super::own::work_on(&shared, &format!("t{r}l{i}"), &job, 0x1FFF_E000, true)?;
+            let line = session
+                .notify(work.unit())
+                .ok_or_else(|| anyhow::anyhow!("session not logged in"))?;
+            std::hint::black_box(line);
+        }
+        out.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(percentiles(out))
+}
+
+fn template_to_jobs(txs: usize, chains: usize, rounds: usize) -> Result<Percentiles> {
+    use bitcoin::blockdata::script::ScriptBuf;
+    use bitcoin::blockdata::transaction::TxOut;
+    let template = bench_template(txs);
     let spec = hearth_work::CoinbaseSpec {
         outputs: vec![TxOut {
             value: bitcoin::Amount::from_sat(1000),
@@ -513,6 +610,15 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
         let _ = tokio::task::block_in_place(|| h.stop_safely(clock.now()));
     }
     let template = template_to_jobs(opts.template_txs, opts.chains, opts.rounds.max(20))?;
+    let template_to_lan_miner_jobs = LAN_MINER_COUNTS
+        .iter()
+        .map(|&miners| {
+            Ok(LanMinerJobs {
+                miners,
+                all_miners: template_to_lan_miners(opts.template_txs, miners, opts.rounds.max(20))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let new_work = percentiles(new_work);
     let share_relay = percentiles(relay);
     let targets_met = new_work.p99_ms <= NEW_WORK_P99_TARGET_MS
@@ -531,6 +637,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
         chip_nonces: chip_nonces.len(),
         template_txs: opts.template_txs,
         template_to_jobs: template,
+        template_to_lan_miner_jobs,
         targets_met,
     })
 }
@@ -610,6 +717,13 @@ fn print_report(report: &BenchReport) {
             report.template_txs,
             p(&report.template_to_jobs)
         );
+        for l in &report.template_to_lan_miner_jobs {
+            println!(
+                "template -> {:>2} LAN miners' own jobs: {}",
+                l.miners,
+                p(&l.all_miners)
+            );
+        }
         println!("targets met: {}", report.targets_met);
     }
 }

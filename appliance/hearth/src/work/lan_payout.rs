@@ -14,8 +14,8 @@
 //! `found` assembles the sharechain share from the job the miner hashed;
 //! a slot's jobs go when its connection closes.
 
-use super::own::{self, shares_from, timed, work_for};
-use hearth_work::{BlockTemplate, Share, TemplateWork, WorkUnit};
+use super::own::{self, shares_from, timed, work_on};
+use hearth_work::{Share, TemplateWork, WorkUnit};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
@@ -30,8 +30,9 @@ struct MinerJob {
 }
 
 struct Jobs {
-    /// (the shared unit's job id, its template, its version mask).
-    templates: VecDeque<(String, BlockTemplate, u32)>,
+    /// (the shared unit's job id, its work (template and merkle branch),
+    /// its version mask).
+    templates: VecDeque<(String, TemplateWork, u32)>,
     miners: BTreeMap<usize, VecDeque<MinerJob>>,
 }
 
@@ -48,7 +49,7 @@ fn jobs() -> MutexGuard<'static, Jobs> {
 pub(super) fn remember_template(work: &TemplateWork, version_mask: u32) {
     let entry = (
         work.unit().source_job_id.clone(),
-        work.template().clone(),
+        work.clone(),
         version_mask,
     );
     keep_last(&mut jobs().templates, entry, TEMPLATES);
@@ -86,12 +87,13 @@ pub async fn miner_unit(
     base: &WorkUnit,
 ) -> anyhow::Result<WorkUnit> {
     let link = own::link().ok_or_else(|| anyhow::anyhow!("no sharechain source installed"))?;
-    let (template, version_mask) = jobs()
+    let (shared, version_mask) = jobs()
         .templates
         .iter()
         .find(|(id, _, _)| *id == base.source_job_id)
-        .map(|(_, t, m)| (t.clone(), *m))
+        .map(|(_, w, m)| (w.clone(), *m))
         .ok_or_else(|| anyhow::anyhow!("template {} no longer remembered", base.source_job_id))?;
+    let template = shared.template();
     let job = timed(
         "sharechain job",
         link.handle
@@ -99,7 +101,8 @@ pub async fn miner_unit(
     )
     .await?;
     let id = format!("{}l{slot:x}n{serial:x}", base.source_job_id);
-    let work = work_for(&id, template, &job, version_mask, base.clean)?;
+    // The shared unit's merkle branch and template, this miner's coinbase.
+    let work = work_on(&shared, &id, &job, version_mask, base.clean)?;
     let unit = work.unit().clone();
     let mut j = jobs();
     keep_last(

@@ -34,7 +34,7 @@ const TEMPLATE_EVERY: Duration = Duration::from_secs(30);
 /// Every call to the node or the p2p task is bounded by this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Extranonce2 bytes per chain and job (no extranonce1: we are the pool).
-const EXTRANONCE2_LEN: usize = 8;
+pub(super) const EXTRANONCE2_LEN: usize = 8;
 /// Pushed after the extranonce in the coinbase scriptSig.
 const COINBASE_TAG: &[u8] = b"/hearth/";
 
@@ -134,6 +134,26 @@ pub(super) fn work_for(
         version_mask,
         clean,
     )?)
+}
+
+/// [`work_for`] on `base`'s template (a LAN miner's own payout): the
+/// template's merkle branch is reused, not computed again.
+pub(super) fn work_on(
+    base: &TemplateWork,
+    id: &str,
+    job: &hearth_sharechain::ShareJob,
+    version_mask: u32,
+    clean: bool,
+) -> anyhow::Result<TemplateWork> {
+    let spec = CoinbaseSpec {
+        outputs: job.payout_outputs.clone(),
+        commitment: Some(job.commitment_output.script_pubkey.clone()),
+        tag: COINBASE_TAG.to_vec(),
+        extranonce1: Vec::new(),
+        extranonce2_len: EXTRANONCE2_LEN,
+    };
+    let share_target = hearth_shacheck::Target::from_le_bytes(job.share_target.to_le_bytes());
+    Ok(base.with_coinbase(id, &spec, share_target, version_mask, clean)?)
 }
 
 async fn build(link: &OwnLink, seq: u64, version_mask: u32, clean: bool) -> anyhow::Result<Built> {

@@ -100,6 +100,8 @@ pub struct WorkerView {
     /// From accepted shares over the last 10 minutes.
     pub effective_hashrate_ghs: f64,
     pub connected_s: f64,
+    /// Seconds since its last accepted share (`None`: none yet).
+    pub last_share_s_ago: Option<f64>,
 }
 
 /// `work.lan_server` in `GET /api/v1/status`.
@@ -134,6 +136,7 @@ struct Worker {
     bad_lines: u64,
     stats: SourceStats,
     since: Timestamp,
+    last_share: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -182,6 +185,7 @@ impl LanHandle {
                 bad_lines: w.bad_lines,
                 effective_hashrate_ghs: w.stats.effective_hashrate_hs(now, w.since) / 1e9,
                 connected_s: now.since(w.since).as_secs_f64(),
+                last_share_s_ago: w.last_share.map(|t| now.since(t).as_secs_f64()),
             })
             .collect();
         status
@@ -294,6 +298,7 @@ async fn accept_loop(
                                 bad_lines: 0,
                                 stats: SourceStats::default(),
                                 since: ctx.handle.clock.now(),
+                                last_share: None,
                             });
                             Some(slot)
                         }
@@ -476,6 +481,7 @@ async fn serve(
                                 ctx.handle.with_worker(slot, |w| {
                                     w.accepted += 1;
                                     w.stats.accepted(difficulty, now);
+                                    w.last_share = Some(now);
                                     if relay.is_some() {
                                         w.relayed += 1;
                                     }
