@@ -44,6 +44,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/zones/{id}/window", put(put_window))
         .route("/api/v1/zones/{id}/temperature", put(put_zone_temperature))
         .route("/api/v1/zones/{id}/circulation", put(put_circulation))
+        .route(
+            "/api/v1/sim/zones/{id}/circulation",
+            put(put_sim_circulation),
+        )
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -760,5 +764,47 @@ async fn put_circulation(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     lock(&shared.appliance).set_circulation(&id, b.running)?;
+    Ok(Json(serde_json::json!({ "id": id, "running": b.running })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SimCirculationBody {
+    /// The simulated pump's running contact.
+    running: bool,
+}
+
+/// `--sim` only: sets a pool's simulated circulation line (what
+/// `circulation_gpio` reads in simulation), as the pump's contact would
+/// change on real hardware. The line overrides MQTT and the API, as a real
+/// GPIO line does; this is the only way to change it while running.
+#[utoipa::path(put, path = "/api/v1/sim/zones/{id}/circulation", tag = "zones",
+    params(("id" = String, Path, description = "zone id")), request_body = SimCirculationBody,
+    responses((status = 200, description = "`{id, running}`", body = Object),
+        (status = 400, description = "bad body, or the zone has no simulated circulation line (not --sim, or no `circulation_gpio`); nothing changed"),
+        (status = 404, description = "unknown zone")),
+    security(("bearer" = []), ("session" = [])))]
+async fn put_sim_circulation(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<SimCirculationBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    if !lock(&shared.appliance)
+        .zone_configs()
+        .any(|z| z.id.as_str() == id)
+    {
+        return Err(hearth_control::SettingError::UnknownZone(id).into());
+    }
+    let line = lock(&shared.control)
+        .sim_circulation_line(&id)
+        .ok_or_else(|| {
+            bad(format!(
+                "zone {id} has no simulated circulation line (only --sim with circulation_gpio \
+             on a pool zone has one)"
+            ))
+        })?;
+    line.set(b.running);
+    tracing::info!(zone = %id, running = b.running, "simulated circulation line set");
     Ok(Json(serde_json::json!({ "id": id, "running": b.running })))
 }

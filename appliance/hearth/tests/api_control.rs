@@ -76,6 +76,21 @@ async fn bad_control_bodies_are_refused_and_change_nothing() {
         ),
         (
             "/api/v1/control/policy",
+            r#"{"sg_ready_min_switch_s": 5}"#,
+            "sg_ready_min_switch_s",
+        ),
+        (
+            "/api/v1/control/policy",
+            r#"{"economic_min_dwell_s": 999999}"#,
+            "economic_min_dwell_s",
+        ),
+        (
+            "/api/v1/control/policy",
+            r#"{"economic_hysteresis_per_kwh": -0.5}"#,
+            "economic_hysteresis_per_kwh",
+        ),
+        (
+            "/api/v1/control/policy",
             r#"{"colour": 1}"#,
             "unknown field",
         ),
@@ -698,6 +713,121 @@ async fn a_pools_circulation_gpio_in_sim_gates_its_heat_and_overrides_the_api() 
     line.set(false);
     let s = wait_for(&app, |s| hold(s).contains("circulation")).await;
     assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sim_circulation_endpoint_stops_and_resumes_the_pools_heat_at_run_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut raw = Config::sim_default();
+    raw.zones[0].kind = hearth_control::ZoneKind::Pool;
+    raw.zones[0].setpoint_c = 28.0;
+    raw.zones[0].sim.circulation_running = true;
+    raw.zones[0].circulation_gpio = Some(hearth::circulation_input::CirculationGpioConfig {
+        chip: "/dev/gpiochip0".into(),
+        line: 17,
+        active_low: false,
+    });
+    let mut opts = options(dir.path());
+    opts.config = raw.validate().expect("a pool config");
+    opts.config.raw.daemon.tick_ms = 100;
+    let daemon = Daemon::build(&opts).expect("build");
+    let shared = daemon.shared.clone();
+    let app = router(shared.clone());
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(daemon.control_loop(rx));
+    let hold = |s: &Value| {
+        s["zones"][0]["hold_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let power = |s: &Value| s["zones"][0]["power_w"].as_f64().unwrap_or(0.0);
+    async fn wait_for(app: &axum::Router, want: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = call(app, "GET", "/api/v1/status", None).await.1;
+            if want(&last) {
+                break;
+            }
+        }
+        last
+    }
+    let put = |body: &'static str| {
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                "PUT",
+                "/api/v1/sim/zones/living-room/circulation",
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Running from the start: the cold pool heats.
+    let s = wait_for(&app, |s| power(s) > 0.0).await;
+    assert!(power(&s) > 0.0, "{s}");
+    // The pump stops (over HTTP, as its contact would): the pool stops heating.
+    let (code, json) = put(r#"{"running": false}"#).await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json["running"], false);
+    let s = wait_for(&app, |s| hold(s).contains("circulation") && power(s) == 0.0).await;
+    assert!(hold(&s).contains("circulation pump is not running"), "{s}");
+    assert_eq!(power(&s), 0.0, "{s}");
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert!(
+        c["circulation_inputs"]["living-room"]["input"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("simulated"),
+        "{c}"
+    );
+    // It runs again: the pool resumes.
+    let (code, _) = put(r#"{"running": true}"#).await;
+    assert_eq!(code, StatusCode::OK);
+    let s = wait_for(&app, |s| power(s) > 0.0).await;
+    assert!(power(&s) > 0.0, "the pool resumes: {s}");
+    assert!(!hold(&s).contains("circulation"), "{s}");
+    // Bad bodies and unknown zones are refused and change nothing.
+    for (body, want) in [
+        (r#"{"running": "yes"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"running": true, "x": 1}"#, StatusCode::BAD_REQUEST),
+        (r#"{}"#, StatusCode::BAD_REQUEST),
+    ] {
+        let (code, json) = put(body).await;
+        assert_eq!(code, want, "{body}: {json}");
+    }
+    let (code, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/sim/zones/attic/circulation",
+        Some(r#"{"running": false}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let s = wait_for(&app, |s| power(s) > 0.0).await;
+    assert!(power(&s) > 0.0, "still heating after the refusals: {s}");
+    stop(tx, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_without_a_simulated_circulation_line_refuses_the_sim_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    let (code, json) = call(
+        &app,
+        "PUT",
+        "/api/v1/sim/zones/living-room/circulation",
+        Some(r#"{"running": true}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{json}");
+    assert!(
+        error_of(&json).contains("no simulated circulation line"),
+        "{json}"
+    );
     stop(tx, handle).await;
 }
 

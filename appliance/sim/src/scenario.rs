@@ -358,6 +358,10 @@ pub struct ZoneSpec {
     pub boards: u32,
     #[serde(default)]
     pub board_profile: Option<SimBoardParams>,
+    /// The boards' fan law (`quiet` or `firmware`), overriding the
+    /// profile's: compares fan laws without a full `board_profile`.
+    #[serde(default)]
+    pub fan_law: Option<crate::board::FanLaw>,
     /// Setpoint schedule (repeats daily, or per weekday).
     #[serde(default)]
     pub schedule: Vec<ScheduleSpec>,
@@ -413,6 +417,7 @@ impl ZoneSpec {
             room: RoomParams::default(),
             boards: 1,
             board_profile: None,
+            fan_law: None,
             schedule: Vec::new(),
             windows: Vec::new(),
             gains: Vec::new(),
@@ -694,10 +699,13 @@ pub fn build_world(
             Celsius(spec.initial_c),
             Watts(spec.internal_gain_w),
         );
-        let profile = spec
+        let mut profile = spec
             .board_profile
             .clone()
             .unwrap_or_else(SimBoardParams::bm1370_65);
+        if let Some(law) = spec.fan_law {
+            profile.fan_law = law;
+        }
         let boards: Vec<usize> = (0..spec.boards)
             .map(|_| world.add_board(room, profile.clone()))
             .collect();

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         crate::api_control::put_presets,
         crate::api_control::put_window,
         crate::api_control::put_circulation,
+        crate::api_control::put_sim_circulation,
         crate::api_control::put_zone_temperature,
         crate::sharechain::api::status,
         super::auth_api::state,
