@@ -171,6 +171,13 @@ fn sim(args: SimArgs) -> Result<()> {
             "energy {:.2} kWh, heat {:.2} kWh, {:.3e} hashes/J, {} safety events",
             summary.energy_kwh, summary.heat_kwh, summary.hashes_per_joule, summary.safety_events
         );
+        println!(
+            "fan duty mean {:.1} % (max {:.1} %), SG-Ready relay switches {}, economic switch changes {}",
+            summary.mean_fan_duty_percent,
+            summary.max_fan_duty_percent,
+            summary.relay_switches,
+            summary.economic_switches
+        );
         for z in &summary.zones {
             println!(
                 "  {:<16} final {:.2} °C  min {:.2}  max {:.2}  discomfort {:.3} Kh  overshoot {:.2} K  rms {:.3} K",
