@@ -10,9 +10,12 @@
 #      read-only, the data partition is mounted, the journal is in RAM and
 #      hearth.service is Type=notify with a watchdog.
 #   4. with HEARTH_SMOKE_AB=1 (the default when run by hand; scripts/test.sh
-#      sets 0): the A/B update inside the VM, over four more boots: install
-#      a signed bundle into slot b, trial boot, commit after /health; then a
-#      bundle whose hearth cannot start, trial boot of a, rollback to b.
+#      sets 0): the A/B update inside the VM, over three more boots: refuse
+#      a bundle signed by an untrusted key with nothing written, install a
+#      signed bundle into slot b, trial boot, commit after /health; then a
+#      bundle whose hearth cannot start, trial boot of a, rollback to b
+#      (~33 minutes on a loaded 2-core machine).
+#   Each phase's wall time is printed at the end.
 # What it cannot check here: the Pi's firmware, GPU boot, device tree
 # overlays and buses (qemu -M virt is not a Pi); see docs/install.md.
 set -euo pipefail
