@@ -1177,6 +1177,7 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netfaults::HEAT_ONLY;
 
     fn small() -> Campaign {
         Campaign {
@@ -1257,6 +1258,47 @@ mod tests {
         assert!(unguarded.hang_heat_wh > 1000.0, "{unguarded:?}");
         // With it, about 30 s of heat before the boards idle by themselves.
         assert!(out.hang_heat_wh < 40.0, "{out:?}");
+    }
+
+    #[test]
+    fn a_broker_outage_puts_an_mqtt_fed_zone_in_safety_mode_until_it_returns() {
+        let (c, p) = one_fault(FaultKind::MqttGone, 0.0);
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.net.mqtt_fed);
+        // An hour without the broker: 60 publishes lost; after 5 min the
+        // zone has no temperature (every tick of the remaining 55 min).
+        assert_eq!(out.net.publishes_lost, 60);
+        assert!(
+            out.net.safety_mode_ticks >= 55 * 6,
+            "{}",
+            out.net.safety_mode_ticks
+        );
+        let back = out.net.mqtt_recovered_after_s.expect("input back");
+        assert!(back <= 2.0 * HA_PUBLISH_EVERY_S, "{back}");
+    }
+
+    #[test]
+    fn with_node_and_pool_gone_work_is_heat_only_and_the_sharechain_returns() {
+        let (c, mut p) = one_fault(FaultKind::NodeGone, 0.0);
+        p.faults.push(Fault {
+            kind: FaultKind::PoolGone,
+            ..p.faults[0]
+        });
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(!out.net.mqtt_fed);
+        assert!(
+            (out.net.heat_only_s - 3600.0).abs() <= 20.0,
+            "{}",
+            out.net.heat_only_s
+        );
+        assert!(
+            out.net.shares[HEAT_ONLY] > 0,
+            "the boards kept hashing (and heating)"
+        );
+        assert!(out.net.shares[0] > 0);
+        assert!(out.net.work_resumed_after_s.is_some_and(|s| s <= 20.0));
     }
 
     #[test]
