@@ -74,13 +74,23 @@ pub fn run(path: &Path, seed: Option<u64>, json: bool) -> Result<()> {
         );
         for k in &report.by_kind {
             println!(
-                "  {:<18} injected {:>5}  survived {:>5}{}",
-                k.kind,
-                k.injected,
-                k.survived,
-                if k.hook_only { "  (hook only)" } else { "" }
+                "  {:<18} injected {:>5}  survived {:>5}",
+                k.kind, k.injected, k.survived
             );
         }
+        let n = &report.net;
+        println!(
+            "network: {} MQTT-fed runs, {} publishes lost, {} ticks in safety mode, input back within {:.0} s; {:.1} h on heat-only work, shares sharechain/pool/heat-only (never submitted) {}/{}/{}, sharechain back within {:.0} s",
+            n.mqtt_fed_runs,
+            n.publishes_lost,
+            n.safety_mode_ticks,
+            n.worst_mqtt_recovery_s,
+            n.heat_only_hours,
+            n.shares[0],
+            n.shares[1],
+            n.shares[2],
+            n.worst_work_resume_s
+        );
         for (seed, v) in &report.failures {
             println!(
                 "  FAILED seed {seed}: {} at {:.0} s: {} (replay: --seed {seed})",

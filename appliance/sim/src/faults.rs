@@ -15,7 +15,11 @@
 //!   `trip_grace_s`;
 //! * after the last fault clears, the zone heats again (boards draw power)
 //!   or is already near its setpoint within `recovery_window_min`;
-//! * no panic (each run is caught; a panic is a violation with its message).
+//! * no panic (each run is caught; a panic is a violation with its message);
+//! * the network faults' own invariants (see [`crate::netfaults`]): an
+//!   MQTT-fed zone never steers on a stale input and regains its input after
+//!   the broker returns; work falls to local heat-only work while no source
+//!   is up, heat goes on meanwhile, and the preferred source takes over again.
 //!
 //! Time is kept twice: the world's true time, and the controller's clock,
 //! which a `clock_jump` fault steps. Device wrappers ignore the controller's
@@ -23,6 +27,9 @@
 
 use crate::board::SimBoardParams;
 use crate::devices::{SimHashboard, SimThermometer};
+use crate::netfaults::{
+    HomeAssistantFeed, NetworkUp, NoLocalProbe, WorkSide, HA_PUBLISH_EVERY_S, SWITCH_BACK_AFTER,
+};
 use crate::rng::SimRng;
 use crate::room::RoomParams;
 use crate::weather::WeatherParams;
@@ -61,10 +68,8 @@ fn invalid(key: &str, reason: impl Into<String>) -> CampaignError {
     }
 }
 
-/// Every fault the campaign knows. The network ones are hooks: they are
-/// planned, recorded and checked like the others, but nothing in the
-/// simulated world consumes them yet (the MQTT, node, sharechain and pool
-/// pieces will read [`Injected::network_down`] when they exist).
+/// Every fault the campaign knows. The network ones act on the world's
+/// network side ([`crate::netfaults`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
@@ -90,9 +95,13 @@ pub enum FaultKind {
     /// The controller's clock steps by `magnitude` seconds (either sign) and
     /// steps back when the fault ends.
     ClockJump,
+    /// The MQTT broker is gone: Home Assistant's publishes are lost.
     MqttGone,
+    /// The Bitcoin node is gone: the sharechain source is down.
     NodeGone,
+    /// Every sharechain peer is gone: the sharechain source is down.
     PeersGone,
+    /// The pool is gone: the pool source is down.
     PoolGone,
 }
 
@@ -113,18 +122,8 @@ impl FaultKind {
         FaultKind::PoolGone,
     ];
 
-    /// Faults that change the simulated world today (the default campaign).
-    pub const EFFECTIVE: [FaultKind; 9] = [
-        FaultKind::SensorStuck,
-        FaultKind::SensorDrift,
-        FaultKind::SensorGone,
-        FaultKind::FanStall,
-        FaultKind::ChipDrop,
-        FaultKind::RegulatorOvertemp,
-        FaultKind::BoardSilent,
-        FaultKind::ControlHang,
-        FaultKind::ClockJump,
-    ];
+    /// The default campaign's kinds: every one.
+    pub const EFFECTIVE: [FaultKind; 13] = FaultKind::ALL;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -144,8 +143,7 @@ impl FaultKind {
         }
     }
 
-    /// Whether the simulated world reacts to this fault yet.
-    pub fn is_hook_only(self) -> bool {
+    fn is_network(self) -> bool {
         matches!(
             self,
             FaultKind::MqttGone | FaultKind::NodeGone | FaultKind::PeersGone | FaultKind::PoolGone
@@ -293,6 +291,22 @@ pub struct Fault {
     pub magnitude: f64,
 }
 
+impl RunPlan {
+    /// Whether the zone's temperature comes over MQTT (a run with an
+    /// `mqtt_gone` fault; otherwise the broker would not matter).
+    pub fn mqtt_fed(&self) -> bool {
+        self.faults.iter().any(|f| f.kind == FaultKind::MqttGone)
+    }
+
+    fn last_end_of(&self, kinds: &[FaultKind]) -> Option<f64> {
+        self.faults
+            .iter()
+            .filter(|f| kinds.contains(&f.kind))
+            .map(Fault::end_s)
+            .reduce(f64::max)
+    }
+}
+
 impl Fault {
     fn active(&self, t_s: f64) -> bool {
         t_s >= self.start_s && t_s < self.start_s + self.duration_s
@@ -380,7 +394,7 @@ pub struct Injected {
     pub sensor_gone: bool,
     /// Board index -> silent.
     pub board_silent: BTreeMap<usize, bool>,
-    /// Network pieces currently gone (hooks; see [`FaultKind`]).
+    /// Network pieces currently gone ([`crate::netfaults`]).
     pub network_down: Vec<FaultKind>,
 }
 
@@ -522,6 +536,30 @@ pub struct RunOutcome {
     pub resumed_after_s: Option<f64>,
     /// Heat the boards delivered while the control loop was hung, Wh.
     pub hang_heat_wh: f64,
+    /// The network side's figures.
+    pub net: NetFigures,
+}
+
+/// What the network side of one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetFigures {
+    /// The zone's temperature came over MQTT.
+    pub mqtt_fed: bool,
+    /// Home Assistant publishes lost to the broker being gone.
+    pub publishes_lost: u64,
+    /// Control ticks in the stale-input safety mode (no temperature).
+    pub safety_mode_ticks: u64,
+    /// From the last `mqtt_gone` clearing to the zone having a temperature
+    /// again, s.
+    pub mqtt_recovered_after_s: Option<f64>,
+    /// Simulated seconds on local heat-only work.
+    pub heat_only_s: f64,
+    /// Shares submitted to the sharechain and the pool, and found on
+    /// heat-only work (never submitted).
+    pub shares: [u64; 3],
+    /// From the last node/peers/pool fault clearing to the sharechain being
+    /// the source again, s.
+    pub work_resumed_after_s: Option<f64>,
 }
 
 impl RunOutcome {
@@ -538,11 +576,16 @@ struct Watch {
 }
 
 /// The world and its devices for one plan.
-fn build(
-    plan: &RunPlan,
-    start: Timestamp,
-    faults: &SharedInjected,
-) -> (SharedWorld, Vec<(ZoneConfig, ZoneHardware)>, ZoneKind) {
+/// The world, its zone, and for an MQTT-fed zone ([`RunPlan::mqtt_fed`])
+/// Home Assistant's feed.
+type Built = (
+    SharedWorld,
+    Vec<(ZoneConfig, ZoneHardware)>,
+    ZoneKind,
+    Option<HomeAssistantFeed>,
+);
+
+fn build(plan: &RunPlan, start: Timestamp, faults: &SharedInjected) -> Built {
     let weather = WeatherParams {
         mean_c: plan.outdoor_mean_c,
         ..WeatherParams::default()
@@ -584,14 +627,21 @@ fn build(
             mode: ZoneMode::Heat,
         },
     };
+    let sensor: Box<dyn Thermometer> = Box::new(FaultyThermometer {
+        inner: SimThermometer::new(world.clone(), room, "zone air"),
+        faults: faults.clone(),
+    });
+    // An MQTT-fed zone: the sensor is Home Assistant's, the zone has none.
+    let (thermometer, feed): (Box<dyn Thermometer>, _) = if plan.mqtt_fed() {
+        (Box::new(NoLocalProbe), Some(HomeAssistantFeed::new(sensor)))
+    } else {
+        (sensor, None)
+    };
     let hw = ZoneHardware {
-        thermometer: Box::new(FaultyThermometer {
-            inner: SimThermometer::new(world.clone(), room, "zone air"),
-            faults: faults.clone(),
-        }),
+        thermometer,
         boards,
     };
-    (world, vec![(config, hw)], kind)
+    (world, vec![(config, hw)], kind, feed)
 }
 
 /// Applies the faults active at `t_s` to the world and the wrappers. Called
@@ -678,6 +728,7 @@ pub fn run_plan(campaign: &Campaign, plan: &RunPlan) -> RunOutcome {
                 board_trips: 0,
                 resumed_after_s: None,
                 hang_heat_wh: f64::NAN,
+                net: NetFigures::default(),
             }
         }
     }
@@ -696,7 +747,7 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
         true_now: start,
         ..Injected::default()
     }));
-    let (world, zones, kind) = build(plan, start, &faults);
+    let (world, zones, kind, mut feed) = build(plan, start, &faults);
     let hard_max_c = kind.default_limits().hard_max_c.get();
     let trip_c = SimBoardParams::bm1370_65().trip_chip_c;
     let boards = plan.boards as usize;
@@ -716,6 +767,36 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
     let mut resumed_after_s: Option<f64> = None;
     let mut board_trips = 0u64;
     let mut reported_over = vec![false; boards];
+    // The network side.
+    let mut work = WorkSide::new();
+    let mut net = NetFigures {
+        mqtt_fed: feed.is_some(),
+        ..NetFigures::default()
+    };
+    let stale_after_s = hearth_control::house::ZONE_TEMP_MAX_AGE.as_secs_f64();
+    // True time of the last value the daemon received, and the one waiting
+    // for the next tick.
+    let mut delivered_at_s: Option<f64> = None;
+    let mut pending_input = None;
+    // The zone regains its input this long after the broker (and Home
+    // Assistant's sensor) are back: two publishes and two ticks.
+    let mqtt_bound_s = plan.last_end_of(&[FaultKind::MqttGone]).map(|end| {
+        end.max(plan.last_end_of(&[FaultKind::SensorGone]).unwrap_or(0.0))
+            + 2.0 * HA_PUBLISH_EVERY_S
+            + 2.0 * tick_s as f64
+    });
+    let mqtt_end_s = plan.last_end_of(&[FaultKind::MqttGone]);
+    let work_end_s = plan.last_end_of(&[
+        FaultKind::NodeGone,
+        FaultKind::PeersGone,
+        FaultKind::PoolGone,
+    ]);
+    let work_bound_s =
+        work_end_s.map(|e| e + SWITCH_BACK_AFTER.as_secs_f64() + 2.0 * tick_s as f64);
+    let (mut mqtt_checked, mut work_checked) = (false, false);
+    // The controller asked for heat on heat-only work at the last tick,
+    // with no fault but network ones in force.
+    let mut asked_on_local_work = false;
 
     for t in 1..=total_s {
         let t_s = t as f64;
@@ -779,8 +860,74 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
                 }
             }
         }
+        let jump_s: f64 = plan
+            .faults
+            .iter()
+            .filter(|x| x.kind == FaultKind::ClockJump && x.active(t_s))
+            .map(|x| x.magnitude)
+            .sum();
+        let controller_ms = (now.as_millis() as f64 + jump_s * 1000.0).max(0.0);
+        let controller_now = Timestamp::from_millis(controller_ms as u64);
+        let up = {
+            let f = inj(&faults);
+            let gone = |k| f.network_down.contains(&k);
+            NetworkUp {
+                broker: !gone(FaultKind::MqttGone),
+                node: !gone(FaultKind::NodeGone),
+                peers: !gone(FaultKind::PeersGone),
+                pool: !gone(FaultKind::PoolGone),
+            }
+        };
+        // Home Assistant publishes whether or not the control loop runs; the
+        // daemon's MQTT side stamps a value with its clock on receipt.
+        if let Some(ha) = feed.as_mut() {
+            if let Some(v) = ha.step(t_s, now, controller_now, up.broker) {
+                delivered_at_s = Some(t_s);
+                pending_input = Some(v);
+            }
+            net.publishes_lost = ha.lost;
+        }
         if t % tick_s != 0 {
             continue;
+        }
+        // The work pipeline runs beside the control loop (a hang does not
+        // stop it).
+        // The failover on the world's true (monotonic) clock.
+        let (hashrate_ths, true_power_w) = {
+            let w = lock(&world);
+            (0..boards)
+                .filter_map(|b| w.board(b))
+                .fold((0.0, 0.0), |(h, p), x| {
+                    (h + x.hashrate().get() / 1000.0, p + x.power_w().get())
+                })
+        };
+        let active = work.step(now, up, hashrate_ths, tick_s as f64);
+        if let Some(i) = active {
+            if !work.source_up(i) && violations.len() < 16 {
+                violations.push(Violation {
+                    invariant: "work_from_a_live_source",
+                    at_s: t_s,
+                    detail: format!("source {i} is active while it is down"),
+                });
+            }
+        }
+        if let (Some(end), Some(bound)) = (work_end_s, work_bound_s) {
+            if t_s >= end && active == Some(0) && net.work_resumed_after_s.is_none() {
+                net.work_resumed_after_s = Some(t_s - end);
+            }
+            if t_s >= bound && !work_checked {
+                work_checked = true;
+                if active != Some(0) {
+                    violations.push(Violation {
+                        invariant: "work_resumes",
+                        at_s: t_s,
+                        detail: format!(
+                            "source {active:?}, not the sharechain, {:.0} s after the last outage",
+                            t_s - end
+                        ),
+                    });
+                }
+            }
         }
         let hung = plan
             .faults
@@ -795,15 +942,73 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
                 / 3600.0;
             continue;
         }
-        let jump_s: f64 = plan
+        if let Some(v) = pending_input.take() {
+            let _ = appliance.set_external_temperature("zone", Some(v));
+        }
+        let report = appliance.tick(controller_now);
+        let zone = report.zones.first();
+        let temperature = zone.and_then(|z| z.temperature_c);
+        if feed.is_some() {
+            if temperature.is_none() {
+                net.safety_mode_ticks += 1;
+            }
+            // Stale by the true clock (whatever the controller's says): the
+            // zone must not be steering on it.
+            let age_s = delivered_at_s.map_or(f64::INFINITY, |d| t_s - d);
+            if age_s > stale_after_s + tick_s as f64
+                && temperature.is_some()
+                && violations.len() < 16
+            {
+                violations.push(Violation {
+                    invariant: "no_control_on_stale_input",
+                    at_s: t_s,
+                    detail: format!(
+                        "the zone steers on {:?} from MQTT although the last value arrived {age_s:.0} s ago",
+                        temperature.map(|c| c.get())
+                    ),
+                });
+            }
+            if let (Some(end), Some(bound)) = (mqtt_end_s, mqtt_bound_s) {
+                if t_s >= end && temperature.is_some() && net.mqtt_recovered_after_s.is_none() {
+                    net.mqtt_recovered_after_s = Some(t_s - end);
+                }
+                if t_s >= bound && !mqtt_checked {
+                    mqtt_checked = true;
+                    if temperature.is_none() {
+                        violations.push(Violation {
+                            invariant: "mqtt_input_recovers",
+                            at_s: t_s,
+                            detail: format!(
+                                "no temperature {:.0} s after the broker came back",
+                                t_s - end
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        // Heat goes on without work: what the controller asked for at the
+        // last tick is being drawn (the boards hash local work).
+        let only_network = plan
             .faults
             .iter()
-            .filter(|x| x.kind == FaultKind::ClockJump && x.active(t_s))
-            .map(|x| x.magnitude)
-            .sum();
-        let controller_ms = (now.as_millis() as f64 + jump_s * 1000.0).max(0.0);
-        let controller_now = Timestamp::from_millis(controller_ms as u64);
-        let report = appliance.tick(controller_now);
+            .filter(|x| x.active(t_s) || (x.end_s() <= t_s && t_s - x.end_s() < 1800.0))
+            .all(|x| x.kind.is_network());
+        if asked_on_local_work
+            && active.is_none()
+            && only_network
+            && true_power_w <= 0.0
+            && violations.len() < 16
+        {
+            violations.push(Violation {
+                invariant: "heat_continues_on_local_work",
+                at_s: t_s,
+                detail: "heat asked for on heat-only work, none drawn".into(),
+            });
+        }
+        asked_on_local_work =
+            active.is_none() && only_network && zone.is_some_and(|z| z.power_target_w.get() > 50.0);
+
         // Commands that reached a board renew its lease (true time: the
         // board has its own clock).
         let silent: Vec<bool> = {
@@ -842,6 +1047,11 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
         board_trips,
         resumed_after_s,
         hang_heat_wh,
+        net: NetFigures {
+            heat_only_s: work.heat_only_s,
+            shares: work.shares,
+            ..net
+        },
     }
 }
 
@@ -850,7 +1060,6 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct KindTally {
     pub kind: String,
-    pub hook_only: bool,
     pub injected: u64,
     pub survived: u64,
 }
@@ -870,6 +1079,25 @@ pub struct CampaignReport {
     pub board_trips: u64,
     /// Worst time from the last fault clearing to heat again, s.
     pub worst_resume_s: f64,
+    /// The network side, summed over the runs.
+    pub net: NetTotals,
+}
+
+/// [`NetFigures`] over a campaign.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetTotals {
+    /// Runs whose zone was MQTT-fed.
+    pub mqtt_fed_runs: u32,
+    pub publishes_lost: u64,
+    pub safety_mode_ticks: u64,
+    /// Worst time from the broker's return to the zone's input, s.
+    pub worst_mqtt_recovery_s: f64,
+    pub heat_only_hours: f64,
+    /// Shares submitted to the sharechain, the pool, and found on
+    /// heat-only work (never submitted).
+    pub shares: [u64; 3],
+    /// Worst time from the last work outage to the sharechain again, s.
+    pub worst_work_resume_s: f64,
 }
 
 /// Most failures kept in a report; the count of failed runs is exact.
@@ -882,6 +1110,7 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
     let mut passed = 0;
     let mut margin = f64::INFINITY;
     let (mut longest, mut trips, mut worst_resume) = (0.0_f64, 0u64, 0.0_f64);
+    let mut net = NetTotals::default();
     for n in 0..campaign.runs {
         let seed = campaign.first_seed + u64::from(n);
         let p = plan(campaign, seed);
@@ -897,7 +1126,6 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
         for f in &p.faults {
             let t = tallies.entry(f.kind).or_insert_with(|| KindTally {
                 kind: f.kind.name().into(),
-                hook_only: f.kind.is_hook_only(),
                 ..KindTally::default()
             });
             t.injected += 1;
@@ -915,6 +1143,20 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
         if let Some(s) = out.resumed_after_s {
             worst_resume = worst_resume.max(s);
         }
+        let n = &out.net;
+        net.mqtt_fed_runs += u32::from(n.mqtt_fed);
+        net.publishes_lost += n.publishes_lost;
+        net.safety_mode_ticks += n.safety_mode_ticks;
+        net.worst_mqtt_recovery_s = net
+            .worst_mqtt_recovery_s
+            .max(n.mqtt_recovered_after_s.unwrap_or(0.0));
+        net.heat_only_hours += n.heat_only_s / 3600.0;
+        for (sum, x) in net.shares.iter_mut().zip(n.shares) {
+            *sum += x;
+        }
+        net.worst_work_resume_s = net
+            .worst_work_resume_s
+            .max(n.work_resumed_after_s.unwrap_or(0.0));
     }
     CampaignReport {
         name: campaign.name.clone(),
@@ -928,12 +1170,14 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
         longest_over_trip_s: longest,
         board_trips: trips,
         worst_resume_s: worst_resume,
+        net,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netfaults::HEAT_ONLY;
 
     fn small() -> Campaign {
         Campaign {
@@ -1014,6 +1258,47 @@ mod tests {
         assert!(unguarded.hang_heat_wh > 1000.0, "{unguarded:?}");
         // With it, about 30 s of heat before the boards idle by themselves.
         assert!(out.hang_heat_wh < 40.0, "{out:?}");
+    }
+
+    #[test]
+    fn a_broker_outage_puts_an_mqtt_fed_zone_in_safety_mode_until_it_returns() {
+        let (c, p) = one_fault(FaultKind::MqttGone, 0.0);
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.net.mqtt_fed);
+        // An hour without the broker: 60 publishes lost; after 5 min the
+        // zone has no temperature (every tick of the remaining 55 min).
+        assert_eq!(out.net.publishes_lost, 60);
+        assert!(
+            out.net.safety_mode_ticks >= 55 * 6,
+            "{}",
+            out.net.safety_mode_ticks
+        );
+        let back = out.net.mqtt_recovered_after_s.expect("input back");
+        assert!(back <= 2.0 * HA_PUBLISH_EVERY_S, "{back}");
+    }
+
+    #[test]
+    fn with_node_and_pool_gone_work_is_heat_only_and_the_sharechain_returns() {
+        let (c, mut p) = one_fault(FaultKind::NodeGone, 0.0);
+        p.faults.push(Fault {
+            kind: FaultKind::PoolGone,
+            ..p.faults[0]
+        });
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(!out.net.mqtt_fed);
+        assert!(
+            (out.net.heat_only_s - 3600.0).abs() <= 20.0,
+            "{}",
+            out.net.heat_only_s
+        );
+        assert!(
+            out.net.shares[HEAT_ONLY] > 0,
+            "the boards kept hashing (and heating)"
+        );
+        assert!(out.net.shares[0] > 0);
+        assert!(out.net.work_resumed_after_s.is_some_and(|s| s <= 20.0));
     }
 
     #[test]

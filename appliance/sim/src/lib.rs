@@ -15,6 +15,7 @@ pub mod board;
 pub mod clock;
 pub mod devices;
 pub mod faults;
+pub mod netfaults;
 pub mod rng;
 pub mod room;
 pub mod runner;
