@@ -14,9 +14,9 @@
 //! boards mine into the sharechain again, the peer is back in sync, and the
 //! heat still follows the thermostat (a setpoint below the room stops it).
 //!
-//! Not covered: `pool_gone` (a LAN pool the test can kill; the sim's pool is
-//! in-process), and speeds above real time (the chips are simulated at the
-//! byte level, in real time).
+//! Not covered here: `pool_gone` (its own test, `tests/pool_gone.rs`, with
+//! a pool as the only source), and speeds above real time (the chips are
+//! simulated at the byte level, in real time).
 
 mod common;
 

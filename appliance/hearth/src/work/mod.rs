@@ -314,10 +314,15 @@ impl Service {
 
     /// After any health change: follow the failover's choice.
     fn follow(&mut self, now: Timestamp) {
+        let before = self.failover.active();
+        self.follow_from(before, now);
+    }
+
+    /// [`Self::follow`], from the source that was active `before` the change.
+    fn follow_from(&mut self, before: Option<usize>, now: Timestamp) {
         let enabled = (self.sink.mining_enabled)();
         self.failover.set_paused(!enabled);
         self.status.mining_enabled = enabled;
-        let before = self.failover.active();
         let after = self.failover.decide(now);
         let mode = self.failover.mode();
         if self.last_mode.as_ref() != Some(&mode) {
@@ -357,8 +362,12 @@ impl Service {
         let now = self.clock.now();
         match ev {
             SourceEvent::Health(i, h) => {
+                // `set_health` decides at once: read the active source
+                // before it, or a switch to heat-only would look like no
+                // change (the old job kept hashing, its shares counted).
+                let before = self.failover.active();
                 self.failover.set_health(i, h, now);
-                self.follow(now);
+                self.follow_from(before, now);
             }
             SourceEvent::Problem(i, why) => {
                 tracing::warn!(source = self.failover.name(i).unwrap_or("?"), "{why}");
