@@ -55,6 +55,10 @@ pub struct WorkConfig {
     pub switch_back_after_s: u64,
     /// BIP310 mask to ask pools for.
     pub version_mask: u32,
+    /// Our sharechain node asks the Bitcoin node for a fresh template (new
+    /// transactions, fees) at least this often, without a new block or
+    /// share tip; LAN miners and chains get it as a job that is not clean.
+    pub template_refresh_s: u64,
     /// `[work.server]`: the LAN Stratum server (off by default).
     pub server: LanServerConfig,
 }
@@ -144,6 +148,7 @@ impl Default for WorkConfig {
             sim_pool: true,
             switch_back_after_s: 30,
             version_mask: 0x1FFF_E000,
+            template_refresh_s: 30,
             server: LanServerConfig::default(),
         }
     }
@@ -207,6 +212,9 @@ impl WorkConfig {
                 "may only contain BIP320's general-purpose bits 0x1fffe000",
             ));
         }
+        if !(1..=600).contains(&self.template_refresh_s) {
+            return Err(invalid("work.template_refresh_s".into(), "must be 1-600"));
+        }
         self.server.validate()?;
         Ok(())
     }
@@ -246,6 +254,13 @@ mod tests {
             ..WorkConfig::default()
         };
         assert!(c.validate().is_err());
+        for (s, ok) in [(0, false), (1, true), (600, true), (601, false)] {
+            let c = WorkConfig {
+                template_refresh_s: s,
+                ..WorkConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "template_refresh_s = {s}");
+        }
     }
 
     #[test]

@@ -332,7 +332,10 @@ impl Service {
             }
             self.last_mode = Some(mode);
         }
-        if before == after && self.status.jobs_sent > 0 {
+        // Nothing new to send; without chains of our own (only LAN miners)
+        // no job is ever counted, so the LAN's last unit says it was sent:
+        // re-sending it clean every tick would make their shares stale.
+        if before == after && (self.status.jobs_sent > 0 || self.lan_sent.is_some()) {
             return;
         }
         match after {
@@ -559,6 +562,7 @@ pub async fn start_live(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Option<testpool::TestPool>, Arc<live::WorkControl>)> {
     let cfg = &run.config.raw.work;
+    own::set_template_every(Duration::from_secs(cfg.template_refresh_s));
     let pool = if run.simulate && cfg.sim_pool && cfg.pools.is_empty() {
         let p = testpool::TestPool::start(
             SIM_POOL_DIFFICULTY,

@@ -29,8 +29,24 @@ use tokio::sync::mpsc;
 const RECENT_TEMPLATES: usize = 16;
 /// How often the node's best block and the share tip are checked.
 const POLL_EVERY: Duration = Duration::from_secs(1);
-/// A fresh template (new transactions) at least this often.
+/// A fresh template (new transactions) at least this often, unless
+/// `[work] template_refresh_s` says otherwise ([`set_template_every`]).
 const TEMPLATE_EVERY: Duration = Duration::from_secs(30);
+/// `[work] template_refresh_s` in seconds (0: [`TEMPLATE_EVERY`]); set once
+/// at start-up, read by every poll.
+static TEMPLATE_EVERY_S: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sets how often a template is refreshed without a new block or share tip.
+pub fn set_template_every(every: Duration) {
+    TEMPLATE_EVERY_S.store(every.as_secs(), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn template_every() -> Duration {
+    match TEMPLATE_EVERY_S.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => TEMPLATE_EVERY,
+        s => Duration::from_secs(s),
+    }
+}
 /// Every call to the node or the p2p task is bounded by this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Extranonce2 bytes per chain and job (no extranonce1: we are the pool).
@@ -265,7 +281,7 @@ impl Source {
             None => true,
             Some(_) if self.health != SourceHealth::Up => true,
             Some(b) if b.best_block != best || b.share_tip != tip => true,
-            Some(b) if b.at.elapsed() >= TEMPLATE_EVERY => false,
+            Some(b) if b.at.elapsed() >= template_every() => false,
             Some(_) => return,
         };
         self.seq += 1;

@@ -518,8 +518,10 @@ async fn serve(
                 if authorized || retarget {
                     // Work at once, if there is any; after a new difficulty
                     // too, so the miner moves to it on a fresh job (miners
-                    // apply a difficulty from their next job on).
-                    let current = work.borrow().clone();
+                    // apply a difficulty from their next job on). Marked
+                    // seen: the same unit must not come again as a second
+                    // job (clean, if the source's was) right after this one.
+                    let current = work.borrow_and_update().clone();
                     if let Err(e) = give_work(&mut session, &mut split, (slot, &ctx.handle), current, &mut sent_source, &send, (&mut payout, &mut lan_serial), authorized).await {
                         break Err(e);
                     }
@@ -549,7 +551,7 @@ async fn serve(
                         }
                         let d = session.difficulty();
                         ctx.handle.with_worker(slot, |w| w.difficulty = d);
-                        let current = work.borrow().clone();
+                        let current = work.borrow_and_update().clone();
                         if let Err(e) = give_work(&mut session, &mut split, (slot, &ctx.handle), current, &mut sent_source, &send, (&mut payout, &mut lan_serial), false).await {
                             break Err(e);
                         }
