@@ -110,6 +110,11 @@ struct ZoneRuntime {
     /// A fresh temperature from outside the zone's own sensor (API, MQTT)
     /// and when it was observed; preferred to the sensor while it is fresh.
     external_temp: Option<(Celsius, Timestamp)>,
+    /// The zone's own sensor's reading this tick while an external value
+    /// steers: the hard limit is checked against it too, so a wrong or
+    /// hostile external value can never heat past the limit the zone's own
+    /// sensor sees.
+    own_reading: Option<Celsius>,
     /// Stuck-reading detection and the demand it is judged against.
     stuck: crate::stuck::StuckWatch,
     sensor_stuck: bool,
@@ -165,6 +170,7 @@ impl Appliance {
                 contact: None,
                 circulation: None,
                 external_temp: None,
+                own_reading: None,
                 stuck: crate::stuck::StuckWatch::default(),
                 sensor_stuck: false,
                 last_demand: 0.0,
@@ -479,6 +485,7 @@ impl ZoneRuntime {
     fn read_temperature(&mut self, now: Timestamp) -> (Option<Celsius>, Option<String>) {
         let max_power = self.max_power();
         self.sensor_stuck = false;
+        self.own_reading = None;
         if let Some((t, at)) = self
             .external_temp
             .filter(|(t, at)| t.is_finite() && now.since(*at) <= crate::house::ZONE_TEMP_MAX_AGE)
@@ -486,6 +493,12 @@ impl ZoneRuntime {
             // The external value stands in for the sensor while fresh; its
             // age counts from when it was observed, not from now.
             self.last_good = Some((t, at));
+            self.own_reading = self
+                .hw
+                .thermometer
+                .read_temp(now)
+                .ok()
+                .filter(|own| own.is_finite());
             return (Some(t), None);
         }
         match self.hw.thermometer.read_temp(now) {
@@ -606,6 +619,17 @@ impl ZoneRuntime {
             self.controller.reset();
             hold_reason = Some(format!(
                 "at or above the hard limit {}",
+                self.config.limits.hard_max_c
+            ));
+            held = true;
+        } else if let Some(own) = self
+            .own_reading
+            .filter(|t| *t >= self.config.limits.hard_max_c)
+        {
+            self.controller.reset();
+            hold_reason = Some(format!(
+                "the zone's own sensor reads {own}, at or above the hard limit {}, \
+                 whatever the external temperature says",
                 self.config.limits.hard_max_c
             ));
             held = true;
@@ -986,6 +1010,30 @@ mod tests {
             .set_external_temperature("z", Some((Celsius(f64::NAN), Timestamp::from_secs(0))))
             .is_err());
         assert!(r.app.set_external_temperature("nope", None).is_err());
+    }
+
+    #[test]
+    fn the_own_sensor_holds_the_hard_limit_whatever_an_external_value_says() {
+        let mut r = rig(ZoneKind::Room, 1);
+        let hard = r.app.zones[0].config.limits.hard_max_c.get();
+        // A hostile or broken Home Assistant keeps saying the room is cold
+        // while the zone's own sensor reads the hard limit.
+        set_temp(&r, Some(hard));
+        r.app
+            .set_external_temperature("z", Some((Celsius(5.0), Timestamp::from_secs(0))))
+            .expect("known zone");
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(5.0)));
+        assert_eq!(target(&r, 0), 0.0, "no heat at the own sensor's hard limit");
+        assert!(rep.zones[0]
+            .hold_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("own sensor"));
+        // Below the limit the external value steers again and heats.
+        set_temp(&r, Some(hard - 5.0));
+        r.app.tick(Timestamp::from_secs(60));
+        assert!(target(&r, 0) > 0.0);
     }
 
     #[test]

@@ -323,7 +323,10 @@ try {
   await mobile.waitForSelector('#work-sources fieldset.pool input[name=url]');
   const poolWide = await mobile.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(poolWide <= 0, `the work-sources form on the phone: nothing scrolls sideways (overflow ${poolWide} px)`);
-  await (await mobile.$("#work-sources")).screenshot({ path: join(SHOTS, "work-sources-phone.png") });
+  // A locator, not an element handle: a live update can re-render the
+  // settings page between finding the card and taking its picture, and a
+  // locator finds the new card again where a handle would be detached.
+  await mobile.locator("#work-sources").screenshot({ path: join(SHOTS, "work-sources-phone.png") });
   console.log(`screenshot: ${join(SHOTS, "work-sources-phone.png")}`);
   await page.goto(`${base}/#/settings`);
   // The mining switch: off is heat only, and the work service follows within a second.
