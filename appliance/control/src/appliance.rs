@@ -165,7 +165,7 @@ impl Appliance {
                 contact: None,
                 circulation: None,
                 external_temp: None,
-                stuck: crate::stuck::StuckWatch::default(),
+                stuck: crate::stuck::StuckWatch::for_kind(config.kind),
                 sensor_stuck: false,
                 last_demand: 0.0,
                 config,
