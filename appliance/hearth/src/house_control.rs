@@ -257,8 +257,13 @@ impl ControlState {
     /// Persists `next` (atomically), then makes it the settings in force.
     pub fn commit(&mut self, next: ControlSettings) -> Result<()> {
         write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
-        // A new policy starts its PV-soak timers afresh.
-        self.policy = policy_from(&next);
+        // A new policy starts its PV-soak timers afresh, but keeps the
+        // economic switch's dwell (see Policy::keep_economic_state_from).
+        let mut policy = policy_from(&next);
+        if let Some(now) = self.last_tick {
+            policy.keep_economic_state_from(&self.policy, now);
+        }
+        self.policy = policy;
         self.sg_out.set_min_switch(sg_min_switch(&next));
         self.settings = next;
         Ok(())
