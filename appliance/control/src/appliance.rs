@@ -171,7 +171,7 @@ impl Appliance {
                 circulation: None,
                 external_temp: None,
                 own_reading: None,
-                stuck: crate::stuck::StuckWatch::default(),
+                stuck: crate::stuck::StuckWatch::for_kind(config.kind),
                 sensor_stuck: false,
                 last_demand: 0.0,
                 config,

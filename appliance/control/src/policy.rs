@@ -471,6 +471,39 @@ impl Policy {
         self.economic.switches()
     }
 
+    /// Whether these settings use the economic switch at all.
+    fn economic_in_use(s: &PolicySettings) -> bool {
+        s.strategy() == Strategy::Economic && s.economic_switch
+    }
+
+    /// Takes over `old`'s economic switch (its verdict, since when, and the
+    /// switch count) when this policy replaces it after a settings change
+    /// at `now`. Without this, any edit (a PV threshold, a price) reset the
+    /// dwell and let the verdict flip at once. The verdict is dropped, so
+    /// the next decision starts from the plain formula, only when the
+    /// economic rule itself was switched off or on, or when the dwell was
+    /// shortened to less than the verdict has already held (it is over
+    /// under the new setting).
+    pub fn keep_economic_state_from(&mut self, old: &Policy, now: Timestamp) {
+        self.economic.switches = old.economic.switches;
+        let (was_on, is_on) = (
+            Policy::economic_in_use(&old.settings),
+            Policy::economic_in_use(&self.settings),
+        );
+        if !(was_on && is_on) {
+            return;
+        }
+        let Some((verdict, since)) = old.economic.verdict else {
+            return;
+        };
+        let dwell_s = self.settings.economic_min_dwell_s;
+        let shortened = dwell_s < old.settings.economic_min_dwell_s;
+        if shortened && now.since(since) >= Duration::from_secs(u64::from(dwell_s)) {
+            return;
+        }
+        self.economic.verdict = Some((verdict, since));
+    }
+
     pub fn soaking(&self) -> bool {
         self.soaking
     }
@@ -1082,6 +1115,69 @@ mod tests {
         // Picking economic turns the switch back on; miner_first leaves it.
         assert!(Strategy::Economic.applied_to(&off).economic_switch);
         assert!(!Strategy::MinerFirst.applied_to(&off).economic_switch);
+    }
+
+    #[test]
+    fn a_settings_change_keeps_the_economic_dwell_unless_the_rule_itself_changed() {
+        let earns = |per_kwh: f64| per_kwh * 24.0 * 17.5 / 1000.0;
+        let at = Timestamp::from_secs;
+        let h = house(7.0);
+        let step = |p: &mut Policy, per_kwh: f64, t: u64| {
+            p.default_hashprice_per_th_day = earns(per_kwh);
+            p.decide(&h, at(t), None)
+        };
+        // The miner became the cheaper heat at t = 0 (threshold 0.2333).
+        let mut old = policy(0.0);
+        assert_eq!(step(&mut old, 0.2443, 0).rule, Rule::EconomicMiner);
+        let replaced = |old: &Policy, edit: fn(&mut PolicySettings), now: u64| {
+            let mut settings = old.settings.clone();
+            edit(&mut settings);
+            let mut next = Policy::new(settings, old.tariff.clone(), old.cop.clone(), 0.0);
+            next.keep_economic_state_from(old, at(now));
+            next
+        };
+        // An unrelated edit 10 min in: the 30-min dwell still holds the
+        // miner against a margin below the threshold...
+        let mut kept = replaced(&old, |s| s.pv_start_w = 900.0, 600);
+        let d = step(&mut kept, 0.2300, 600);
+        assert_eq!(d.rule, Rule::EconomicMiner, "{d:?}");
+        assert!(d.reason().contains("minimum dwell"), "{d:?}");
+        assert_eq!(kept.economic_switches(), old.economic_switches());
+        // ...until 30 min after the verdict changed, not after the edit.
+        assert_eq!(step(&mut kept, 0.2300, 1800).rule, Rule::EconomicHeatPump);
+        // A fresh policy (what an edit did before) flips at once.
+        let mut fresh = Policy::new(
+            old.settings.clone(),
+            old.tariff.clone(),
+            old.cop.clone(),
+            0.0,
+        );
+        assert_eq!(step(&mut fresh, 0.2300, 600).rule, Rule::EconomicHeatPump);
+        // A longer dwell, or one shortened but not below the 10 min spent,
+        // keeps the verdict too.
+        let mut longer = replaced(&old, |s| s.economic_min_dwell_s = 3600, 600);
+        assert_eq!(step(&mut longer, 0.2300, 1800).rule, Rule::EconomicMiner);
+        let mut shorter = replaced(&old, |s| s.economic_min_dwell_s = 900, 600);
+        assert_eq!(step(&mut shorter, 0.2300, 600).rule, Rule::EconomicMiner);
+        assert_eq!(step(&mut shorter, 0.2300, 900).rule, Rule::EconomicHeatPump);
+        // Shortened below the time spent: the dwell is over, the plain
+        // formula decides at once.
+        let mut over = replaced(&old, |s| s.economic_min_dwell_s = 300, 600);
+        assert_eq!(step(&mut over, 0.2300, 600).rule, Rule::EconomicHeatPump);
+        // The rule switched off, then on again: no verdict carried over.
+        let off = replaced(&old, |s| s.economic_switch = false, 600);
+        let mut on_again = replaced(&off, |s| s.economic_switch = true, 600);
+        assert_eq!(
+            step(&mut on_again, 0.2300, 610).rule,
+            Rule::EconomicHeatPump
+        );
+        let strategy_changed = replaced(&old, |s| s.strategy = Some(Strategy::MinerFirst), 600);
+        let mut back = replaced(
+            &strategy_changed,
+            |s| s.strategy = Some(Strategy::Economic),
+            600,
+        );
+        assert_eq!(step(&mut back, 0.2300, 610).rule, Rule::EconomicHeatPump);
     }
 
     #[test]

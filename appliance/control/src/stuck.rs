@@ -20,25 +20,68 @@
 //! price of a false alarm (a zone at full power that really is not warming,
 //! in a cold snap beyond the boards' capacity) is a pause of the heat until
 //! the reading moves: safe, and counted.
+//!
+//! A pool is different: 30 m³ of water takes 7.9 MJ per 1/16 K, so at
+//! 3 kW (less ~2 kW of evaporation and losses in summer) its reading
+//! rightly stays on one step for an hour or two. The room threshold
+//! declared such a pool's sensor stuck several times a day and paused its
+//! heat (the pool scenario's eight "safety events"). A pool's watch waits
+//! for [`POOL_STUCK_ENERGY_J`] instead: three 1/16 K steps of 30 m³
+//! without losses, i.e. about 2 h at 3 kW. That much heat lifts such a
+//! pool by 0.2 K, so a stuck sensor still cannot take it far; a small
+//! basin (a 2 m³ tub: 2.8 K) is the price, and its hard maximum only
+//! binds while the sensor is honest.
 
 use hearth_core::{Celsius, Timestamp, Watts};
 
+use crate::zone::ZoneKind;
+
 pub const STUCK_ENERGY_J: f64 = 1500.0 * 600.0;
+/// The pool's threshold: 3 x 1/16 K x 30 m³ of water (4.186 MJ/m³K).
+pub const POOL_STUCK_ENERGY_J: f64 = 3.0 * 0.0625 * 30.0 * 4.186e6;
 pub const HARD_DEMAND: f64 = 0.5;
 /// Gaps between readings longer than this count as this (a hung loop must
 /// not make one reading look like an hour of heat).
 const MAX_STEP_S: f64 = 60.0;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StuckWatch {
     last_bits: Option<u64>,
     last_at: Option<Timestamp>,
     /// Energy asked for at hard demand since the reading last changed, J.
     energy_j: f64,
+    /// Energy after which an unchanged reading counts as stuck, J.
+    limit_j: f64,
     latched: bool,
 }
 
+impl Default for StuckWatch {
+    /// A room's (and a greenhouse's) watch.
+    fn default() -> StuckWatch {
+        StuckWatch {
+            last_bits: None,
+            last_at: None,
+            energy_j: 0.0,
+            limit_j: STUCK_ENERGY_J,
+            latched: false,
+        }
+    }
+}
+
 impl StuckWatch {
+    /// The watch for a zone of `kind`: a pool's water needs far more heat
+    /// to move its reading than a room's air.
+    pub fn for_kind(kind: ZoneKind) -> StuckWatch {
+        let limit_j = match kind {
+            ZoneKind::Pool => POOL_STUCK_ENERGY_J,
+            ZoneKind::Room | ZoneKind::Greenhouse => STUCK_ENERGY_J,
+        };
+        StuckWatch {
+            limit_j,
+            ..StuckWatch::default()
+        }
+    }
+
     /// Observes a reading taken at `now`; `demand` is the zone's demand and
     /// `max_power` its boards' total since the previous reading. Returns true
     /// while the sensor counts as stuck.
@@ -71,7 +114,7 @@ impl StuckWatch {
         if power_w.is_finite() && power_w > 0.0 {
             self.energy_j += demand.min(1.0) * power_w * dt_s;
         }
-        if self.energy_j >= STUCK_ENERGY_J {
+        if self.energy_j >= self.limit_j {
             self.latched = true;
         }
         self.latched
@@ -101,6 +144,34 @@ mod tests {
         assert!(w.observe(c, 0.0, p, at(5000)));
         // A changed reading does.
         assert!(!w.observe(Celsius(18.125), 0.0, p, at(5010)));
+    }
+
+    #[test]
+    fn a_pool_waits_for_hours_of_heat_a_room_for_minutes() {
+        let c = Celsius(26.5);
+        let p = Watts(3000.0);
+        let mut room = StuckWatch::for_kind(ZoneKind::Room);
+        let mut pool = StuckWatch::for_kind(ZoneKind::Pool);
+        assert!(!room.observe(c, 1.0, p, at(0)));
+        assert!(!pool.observe(c, 1.0, p, at(0)));
+        // 900 kJ at 3 kW: the room's watch fires after 300 s...
+        for s in (10..300).step_by(10) {
+            assert!(!room.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(room.observe(c, 1.0, p, at(300)));
+        // ...the pool's after 23.5 MJ, 7848 s, and not a tick before.
+        let fires_s = (POOL_STUCK_ENERGY_J / 3000.0 / 10.0).ceil() as u64 * 10;
+        assert_eq!(fires_s, 7850);
+        for s in (10..fires_s).step_by(10) {
+            assert!(!pool.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(pool.observe(c, 1.0, p, at(fires_s)));
+        // A greenhouse's air is a room's.
+        let mut gh = StuckWatch::for_kind(ZoneKind::Greenhouse);
+        for s in (0..300).step_by(60) {
+            assert!(!gh.observe(c, 1.0, p, at(s)), "{s}");
+        }
+        assert!(gh.observe(c, 1.0, p, at(300)));
     }
 
     #[test]

@@ -175,16 +175,29 @@ async fn get_control(State(shared): State<Arc<Shared>>) -> Json<ControlView> {
 }
 
 #[utoipa::path(put, path = "/api/v1/control/policy", tag = "control",
-    request_body(content = Object, description = "policy settings: any subset of the keys in docs/configuration.md, the rest default"),
+    request_body(content = Object, description = "policy settings: any subset of the keys in docs/configuration.md; keys left out keep their current values (the body is merged onto the settings in force, then the result is validated as a whole)"),
     responses((status = 200, description = "the policy settings now in force", body = Object),
         (status = 400, description = "invalid value or unknown key; nothing changed")),
     security(("bearer" = []), ("session" = [])))]
 async fn put_policy(
     State(shared): State<Arc<Shared>>,
-    body: Result<Json<hearth_control::PolicySettings>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<hearth_control::PolicySettings>, ApiError> {
-    let Json(policy) = body?;
-    Ok(Json(set_policy(&shared, policy).await?))
+    let Json(patch) = body?;
+    Ok(Json(patch_policy(&shared, patch).await?))
+}
+
+/// A partial policy change: `patch`'s keys merged onto the settings in
+/// force (read under the settings gate, so two patches cannot lose each
+/// other's keys), the result checked as a whole, persisted, applied.
+async fn patch_policy(
+    shared: &Arc<Shared>,
+    patch: serde_json::Value,
+) -> Result<hearth_control::PolicySettings, ApiError> {
+    let _gate = shared.settings_gate.lock().await;
+    let current = lock(&shared.control).settings.policy.clone();
+    let policy = crate::policy_patch::merge(&current, &patch).map_err(bad)?;
+    commit_policy(shared, policy).await
 }
 
 /// The one path for a policy change (HTTP and MQTT): check, persist, apply.
@@ -192,8 +205,16 @@ pub(crate) async fn set_policy(
     shared: &Arc<Shared>,
     policy: hearth_control::PolicySettings,
 ) -> Result<hearth_control::PolicySettings, ApiError> {
-    policy.check().map_err(bad)?;
     let _gate = shared.settings_gate.lock().await;
+    commit_policy(shared, policy).await
+}
+
+/// Checks, persists and applies `policy`; the caller holds the settings gate.
+async fn commit_policy(
+    shared: &Arc<Shared>,
+    policy: hearth_control::PolicySettings,
+) -> Result<hearth_control::PolicySettings, ApiError> {
+    policy.check().map_err(bad)?;
     let mut next = lock(&shared.control).settings.clone();
     next.policy = policy.clone();
     commit(shared, next).await?;

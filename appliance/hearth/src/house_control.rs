@@ -257,8 +257,13 @@ impl ControlState {
     /// Persists `next` (atomically), then makes it the settings in force.
     pub fn commit(&mut self, next: ControlSettings) -> Result<()> {
         write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
-        // A new policy starts its PV-soak timers afresh.
-        self.policy = policy_from(&next);
+        // A new policy starts its PV-soak timers afresh, but keeps the
+        // economic switch's dwell (see Policy::keep_economic_state_from).
+        let mut policy = policy_from(&next);
+        if let Some(now) = self.last_tick {
+            policy.keep_economic_state_from(&self.policy, now);
+        }
+        self.policy = policy;
         self.sg_out.set_min_switch(sg_min_switch(&next));
         self.settings = next;
         Ok(())
@@ -624,6 +629,38 @@ mod tests {
         .expect("write");
         let err = ControlState::load(dir.path()).expect_err("refused");
         assert!(format!("{err:#}").contains("balance_point_c"), "{err:#}");
+    }
+
+    #[test]
+    fn a_commit_keeps_the_economic_dwell() {
+        // Threshold at 7 °C: 0.30 x (1 - 1/4.5) = 0.2333/kWh; at the default
+        // 17.5 J/TH a hashprice h earns h * 1000 / 24 / 17.5 per kWh.
+        let earns = |per_kwh: f64| per_kwh * 24.0 * 17.5 / 1000.0;
+        let at = Timestamp::from_secs;
+        let house = hearth_control::HouseNow {
+            outdoor_c: Some(hearth_core::Celsius(7.0)),
+            ..hearth_control::HouseNow::default()
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = ControlState::load(dir.path()).expect("defaults");
+        let mut next = c.settings.clone();
+        next.tariff = Tariff::Fixed { per_kwh: 0.30 };
+        next.heat_pump_cop = Some(CopCurve(vec![[-20.0, 1.6], [-7.0, 2.5], [7.0, 4.5]]));
+        next.hashprice_per_th_day = earns(0.2443);
+        c.commit(next.clone()).expect("commit");
+        let d = c.policy.decide(&house, at(0), None);
+        assert_eq!(d.rule, hearth_control::Rule::EconomicMiner, "{d:?}");
+        // Ten minutes on, the hashprice drops below the threshold and the
+        // user edits an unrelated setting: the 30-min dwell still holds.
+        c.last_tick = Some(at(600));
+        next.policy.pv_start_w = 900.0;
+        next.hashprice_per_th_day = earns(0.2300);
+        c.commit(next).expect("commit");
+        let d = c.policy.decide(&house, at(600), None);
+        assert_eq!(d.rule, hearth_control::Rule::EconomicMiner, "{d:?}");
+        assert!(d.reason().contains("minimum dwell"), "{d:?}");
+        let d = c.policy.decide(&house, at(1800), None);
+        assert_eq!(d.rule, hearth_control::Rule::EconomicHeatPump, "{d:?}");
     }
 
     #[derive(Debug)]

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod node;
 pub mod owner_only;
+pub mod policy_patch;
 pub mod remote;
 pub mod remote_mining;
 pub mod remote_mqtt;

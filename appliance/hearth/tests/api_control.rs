@@ -924,3 +924,63 @@ async fn named_strategies_reach_the_decision_and_bad_ones_are_refused() {
     assert_eq!(c["settings"]["policy"]["pv_soak"], true, "unchanged");
     stop(tx, handle).await;
 }
+
+/// `PUT /api/v1/control/policy` is a partial update: keys left out keep
+/// their current values (also across a restart), a bad key is refused with
+/// its name and nothing changes, and a full object (what the web page and
+/// MQTT send) still replaces everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_policy_update_keeps_the_other_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, tx, handle) = running(dir.path()).await;
+    let put = |body: &'static str| {
+        let app = app.clone();
+        async move { call(&app, "PUT", "/api/v1/control/policy", Some(body)).await }
+    };
+    let (code, json) =
+        put(r#"{"balance_point_c": -8, "pv_start_w": 1200, "pv_stop_w": 200}"#).await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    let before = c["settings"]["policy"].clone();
+    assert_eq!(before["balance_point_c"], -8.0);
+
+    // One key: only that key changes, in the answer and in force.
+    let (code, json) = put(r#"{"pv_delay_s": 120}"#).await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    let mut expected = before.clone();
+    expected["pv_delay_s"] = 120.into();
+    assert_eq!(json, expected);
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(c["settings"]["policy"], expected);
+
+    // Bad bodies: refused naming the key, nothing changed.
+    for (body, key) in [
+        (r#"{"pv_delay_s": 60, "pv_start_w": "lots"}"#, "pv_start_w"),
+        (r#"{"pv_delay_s": 60, "colour": 1}"#, "colour"),
+        // Valid alone, invalid with the start threshold in force (1200 W).
+        (r#"{"pv_delay_s": 60, "pv_stop_w": 1500}"#, "pv_stop_w"),
+        (r#"[1, 2]"#, "object"),
+    ] {
+        let (code, json) = put(body).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert!(error_of(&json).contains(key), "{body}: {json}");
+    }
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(c["settings"]["policy"], expected, "unchanged");
+
+    // A full object, as the web page and MQTT send: replaces everything.
+    let mut full: Value =
+        serde_json::to_value(hearth_control::PolicySettings::default()).expect("json");
+    full["economic_min_dwell_s"] = 900.into();
+    let body: &'static str = Box::leak(full.to_string().into_boxed_str());
+    let (code, json) = put(body).await;
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json, full);
+    stop(tx, handle).await;
+
+    // What was kept is what a restart reads back.
+    let (app, tx, handle) = running(dir.path()).await;
+    let (_, c) = call(&app, "GET", "/api/v1/control", None).await;
+    assert_eq!(c["settings"]["policy"], full);
+    stop(tx, handle).await;
+}

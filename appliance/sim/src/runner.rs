@@ -123,7 +123,26 @@ pub struct RunSummary {
     /// Board trips plus hours in sensor-stale safety handling, counted per
     /// episode.
     pub safety_events: u64,
+    /// What each of `safety_events` was, in order (the first
+    /// `SAFETY_LOG_LIMIT`; the count above is never capped).
+    pub safety_event_log: Vec<SafetyEventRecord>,
     pub zones: Vec<ZoneSummary>,
+}
+
+/// At most this many entries in `RunSummary::safety_event_log`.
+pub const SAFETY_LOG_LIMIT: usize = 64;
+
+/// One safety event of a run: a board trip or a zone whose temperature
+/// input went stale while it was heating.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyEventRecord {
+    /// Simulated hours since the start.
+    pub at_h: f64,
+    /// `trip` or `stale_sensor`.
+    pub kind: String,
+    /// The board or zone.
+    pub source: String,
+    pub detail: String,
 }
 
 /// What the SG-Ready output relays showed over a run.
@@ -339,6 +358,17 @@ pub fn run_sources(
         .collect();
     let (mut energy_wh, mut hp_wh, mut hashes, mut safety_events, mut ticks) =
         (0.0, 0.0, 0.0, 0u64, 0u64);
+    let mut safety_event_log: Vec<SafetyEventRecord> = Vec::new();
+    let mut log_safety = |at_h: f64, kind: &str, source: String, detail: String| {
+        if safety_event_log.len() < SAFETY_LOG_LIMIT {
+            safety_event_log.push(SafetyEventRecord {
+                at_h,
+                kind: kind.to_string(),
+                source,
+                detail,
+            });
+        }
+    };
     let (mut cost, mut revenue) = (0.0, 0.0);
     let (mut fan_duty_sum, mut fan_samples, mut fan_duty_max) = (0.0, 0u64, 0.0f64);
     let mut now = start;
@@ -457,6 +487,12 @@ pub fn run_sources(
             let stale = zone.temperature_c.is_none() && zone.mode.heats();
             if stale && !acc.stale {
                 safety_events += 1;
+                log_safety(
+                    h,
+                    "stale_sensor",
+                    zone.id.to_string(),
+                    "temperature input stale while heating".to_string(),
+                );
             }
             acc.stale = stale;
             let Some(t) = t.map(|t| t.get()) else {
@@ -513,11 +549,12 @@ pub fn run_sources(
             let e_from_pv = hp_elec.min(pv_w);
             hp_equiv_cost += (e_from_pv * feed_in + (hp_elec - e_from_pv) * price) * dt_h / 1000.0;
         }
-        safety_events += report
-            .events
-            .iter()
-            .filter(|(_, e)| matches!(e, BoardEvent::Tripped { .. }))
-            .count() as u64;
+        for (board, event) in &report.events {
+            if let BoardEvent::Tripped { reason } = event {
+                safety_events += 1;
+                log_safety(h, "trip", board.to_string(), reason.clone());
+            }
+        }
         now = now.plus(tick);
     }
     let heat_wh = lock(&built.world).heat_delivered_wh();
@@ -592,6 +629,7 @@ pub fn run_sources(
         },
         max_fan_duty_percent: fan_duty_max,
         safety_events,
+        safety_event_log,
         zones,
     }
 }
@@ -1038,6 +1076,34 @@ capacity_w = [[-20, 1000], [7, 2000]]
         // hold it back.
         assert!(rich.heat_pump_kwh > 0.0, "{rich:?}");
         assert_eq!(rich.relay_switches, out.switches);
+    }
+
+    #[test]
+    fn the_pool_scenario_has_no_safety_events_and_the_log_names_each_one() {
+        // The pool's water moves its 1/16 K reading only every hour or two
+        // at full heat: the stuck-sensor watch must not take that for a
+        // frozen sensor (it used to, eight times in three days, pausing
+        // the heat each time).
+        let pool = include_str!("../../../docs/scenarios/pool-summer-pv.toml");
+        let sc = Scenario::from_toml(pool).unwrap_or_else(|e| panic!("{e}"));
+        for controller in [
+            ControllerKind::Hearth(PiGains::default()),
+            ControllerKind::Hysteresis,
+        ] {
+            let s = run_with(&sc, controller);
+            assert_eq!(s.safety_events, 0, "{:?}", s.safety_event_log);
+            assert!(s.safety_event_log.is_empty());
+        }
+        // The sensor-failure scenario's one event is the failure itself,
+        // at the hour the scenario fails the sensor (plus the 5-min hold
+        // on the last good reading).
+        let failing = include_str!("../../../docs/scenarios/sensor-failure.toml");
+        let sc = Scenario::from_toml(failing).unwrap_or_else(|e| panic!("{e}"));
+        let s = run(&sc);
+        assert_eq!(s.safety_events, 1, "{:?}", s.safety_event_log);
+        let e = &s.safety_event_log[0];
+        assert_eq!(e.kind, "stale_sensor");
+        assert!((10.0..10.5).contains(&e.at_h), "{e:?}");
     }
 
     #[test]
