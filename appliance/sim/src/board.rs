@@ -6,7 +6,8 @@
 //! This is the board as the room sees it. The byte-level chip simulator (the
 //! hashboard-drivers issue) will sit underneath the same physics.
 
-use hearth_board::{FanTuning, QuietFan, QuietTuning};
+use hearth_board::protection::fan_stall_trips;
+use hearth_board::{FanTuning, QuietFan, QuietTuning, ThermalLimits};
 use hearth_core::opoint::FREQ_STEP_MHZ;
 use hearth_core::{
     BoardEvent, BoardState, BoardTelemetry, Celsius, FreqMhz, GhPerSec, Millivolts, OperatingPoint,
@@ -292,6 +293,9 @@ pub struct SimBoard {
     fan_duty: Percent,
     tripped_for_s: f64,
     fan_stalled: bool,
+    /// How long the tach has read a stall at a duty that should spin the
+    /// fan, as the driver's protection times it; `None` = not stalled.
+    stall_seen_s: Option<f64>,
     /// Extra chip temperature rise (a detached heatsink, dust), fault injection.
     thermal_fault_k: f64,
     /// The chip temperature sensor stops answering, fault injection.
@@ -319,6 +323,7 @@ impl SimBoard {
             fan_duty: Percent::new(20.0),
             tripped_for_s: 0.0,
             fan_stalled: false,
+            stall_seen_s: None,
             thermal_fault_k: 0.0,
             chip_sensor_failed: false,
             external: None,
@@ -491,13 +496,32 @@ impl SimBoard {
         }
     }
 
+    /// The driver's stall rule ([`fan_stall_trips`]) with this board's trip.
+    fn stall_limits(&self) -> ThermalLimits {
+        ThermalLimits {
+            chip_trip_c: self.params.trip_chip_c,
+            ..ThermalLimits::hashboard()
+        }
+    }
+
     fn step_protection(&mut self, dt_s: f64) {
+        // The tach as the driver's protection reads it: a stall counts only
+        // at a duty that should spin the fan.
+        let limits = self.stall_limits();
+        let looks_stalled = self.fan_rpm().get() < limits.fan_stall_rpm
+            && self.fan_duty.get() >= limits.fan_stall_min_duty_percent;
+        self.stall_seen_s = looks_stalled.then(|| self.stall_seen_s.map_or(0.0, |s| s + dt_s));
+        let stall_trip = self
+            .stall_seen_s
+            .is_some_and(|s| fan_stall_trips(&limits, s, Some(self.chip_c)));
         match self.state {
             BoardState::Stopped => {}
             BoardState::Tripped => {
                 self.tripped_for_s += dt_s;
+                // Like the driver: no restart while the fan is still stalled.
                 if self.tripped_for_s >= self.params.trip_min_wait_s
                     && self.chip_c < self.params.recover_chip_c
+                    && self.stall_seen_s.is_none()
                 {
                     self.state = BoardState::Idle;
                     self.push_event(BoardEvent::Recovered);
@@ -511,6 +535,18 @@ impl SimBoard {
                 let reason = format!(
                     "chip temperature {:.1} °C above {:.1} °C",
                     self.chip_c, self.params.trip_chip_c
+                );
+                self.push_event(BoardEvent::Tripped { reason });
+            }
+            _ if stall_trip && self.running() => {
+                self.state = BoardState::Tripped;
+                self.tripped_for_s = 0.0;
+                self.freq_mhz = 0.0;
+                self.voltage_mv = 0.0;
+                let reason = format!(
+                    "fan stalled at {:.0} % duty, chip temperature {:.1} °C",
+                    self.fan_duty.get(),
+                    self.chip_c
                 );
                 self.push_event(BoardEvent::Tripped { reason });
             }
@@ -715,6 +751,34 @@ mod tests {
         run(&mut b, 300);
         assert!(b.take_events().contains(&BoardEvent::Recovered));
         assert!(b.power_w().get() > 0.0, "heats again after recovery");
+    }
+
+    #[test]
+    fn a_stall_on_a_hot_board_trips_before_the_chip_passes_its_trip() {
+        // Full power with a heatsink fault: the chip sits a few kelvin under
+        // its 80 °C trip, then the fan stops.
+        let mut b = SimBoard::new(SimBoardParams::bm1370_65(), Celsius(20.0));
+        b.set_power_target(Watts(1600.0));
+        run(&mut b, 120);
+        b.set_thermal_fault(10.0);
+        run(&mut b, 120);
+        let before = b.chip_temp().get();
+        assert!(before > 70.0 && before < 80.0, "{before}");
+        assert!(b.take_events().is_empty());
+        b.set_fan_stalled(true);
+        let mut hottest = before;
+        for _ in 0..300 {
+            b.step(1.0, Celsius(20.0));
+            hottest = hottest.max(b.chip_temp().get());
+        }
+        assert!(hottest <= 80.0, "{hottest}");
+        let events = b.take_events();
+        assert!(
+            matches!(events.as_slice(), [BoardEvent::Tripped { reason }] if reason.contains("fan stalled")),
+            "{events:?}"
+        );
+        // No restart while the fan is still stalled, however cool.
+        assert_eq!(b.power_w(), Watts::ZERO);
     }
 
     #[test]

@@ -1246,6 +1246,36 @@ mod tests {
     }
 
     #[test]
+    fn harsh_seed_1001249_a_stall_on_a_hot_board_stays_below_trip() {
+        // Replays the harsh campaign's seed 1001249: a regulator fault of
+        // +41.7 K from 839 s, then the fan stalls at 844 s with the chip at
+        // 74.5 °C under 1.5 kW. The board's protection waited out the stall
+        // filter, the chip reached 102 °C in the next second and stayed over
+        // its 80 °C trip for 16 s; a stall within 10 K of the trip now trips
+        // at once (hearth_board::protection::fan_stall_trips).
+        let c = Campaign::from_toml(include_str!("../campaigns/harsh.toml")).unwrap();
+        let p = plan(&c, 1_001_249);
+        let has = |kind: FaultKind, from_s: f64| {
+            p.faults
+                .iter()
+                .any(|f| f.kind == kind && f.board == 0 && (f.start_s - from_s).abs() < 1.0)
+        };
+        assert!(
+            p.boards == 1
+                && has(FaultKind::FanStall, 844.0)
+                && has(FaultKind::RegulatorOvertemp, 839.0),
+            "the planner no longer draws this run: {p:?}"
+        );
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert_eq!(out.longest_over_trip_s, 0.0, "{out:?}");
+        assert!(
+            out.board_trips >= 1,
+            "the stall must trip the board: {out:?}"
+        );
+    }
+
+    #[test]
     fn a_hung_control_loop_idles_boards_through_the_lease() {
         let (c, mut p) = one_fault(FaultKind::ControlHang, 0.0);
         // The room is cold and wants full heat when the loop hangs.

@@ -265,6 +265,20 @@ pub struct ThermalLimits {
     pub fan_stall_rpm: f64,
     /// ...for this long trips.
     pub fan_stall_after_s: f64,
+    /// ...or at once, while the hottest chip is within this of
+    /// `chip_trip_c`: the delay filters tach glitches on a cool board, but a
+    /// loaded board without airflow gains several kelvin a second, so from
+    /// this close it would cross the trip inside the delay, and a chip over
+    /// its trip with no airflow sheds that heat slowly once unpowered.
+    #[serde(default = "default_fan_stall_hot_margin_k")]
+    pub fan_stall_hot_margin_k: f64,
+}
+
+/// The margin of [`ThermalLimits::fan_stall_hot_margin_k`]: the fan target
+/// of the stock tunings sits 10 K below the trip, so a board running at its
+/// target is just outside it and keeps the glitch filter.
+fn default_fan_stall_hot_margin_k() -> f64 {
+    10.0
 }
 
 impl ThermalLimits {
@@ -292,6 +306,7 @@ impl ThermalLimits {
             fan_stall_min_duty_percent: 30.0,
             fan_stall_rpm: 500.0,
             fan_stall_after_s: 10.0,
+            fan_stall_hot_margin_k: default_fan_stall_hot_margin_k(),
         }
     }
 
@@ -327,6 +342,7 @@ impl ThermalLimits {
             ),
             ("fan_stall_rpm", self.fan_stall_rpm),
             ("fan_stall_after_s", self.fan_stall_after_s),
+            ("fan_stall_hot_margin_k", self.fan_stall_hot_margin_k),
         ];
         for (name, v) in fields {
             if !v.is_finite() {
@@ -360,6 +376,9 @@ impl ThermalLimits {
                 "chip_max_slew_k_per_s must be > 0, chip_slew_noise_k and step_up_margin_k >= 0"
                     .into(),
             );
+        }
+        if self.fan_stall_hot_margin_k < 0.0 {
+            return Err("fan_stall_hot_margin_k must be >= 0".into());
         }
         if !(0.0..=100.0).contains(&self.fan_stall_min_duty_percent) || self.fan_stall_rpm < 0.0 {
             return Err("fan_stall_min_duty_percent must be 0..=100 and fan_stall_rpm >= 0".into());

@@ -17,7 +17,9 @@
 //!    steps or for `stale_after_s` seconds: a board that cannot be measured
 //!    is treated as hot (the fan goes to 100 % at the first bad step), or
 //! 4. the fan stalled: duty at least `fan_stall_min_duty_percent` while the
-//!    tachometer reads below `fan_stall_rpm`, for `fan_stall_after_s`.
+//!    tachometer reads below `fan_stall_rpm`, for `fan_stall_after_s`, or
+//!    at the first such step while the hottest valid chip is within
+//!    `fan_stall_hot_margin_k` of `chip_trip_c` ([`fan_stall_trips`]).
 //!
 //! A chip reading is *valid* when it is a finite number inside
 //! `chip_plausible_min_c..=chip_plausible_max_c` and did not move further
@@ -70,6 +72,27 @@ use std::fmt;
 
 /// Regulator readings outside this range are treated as no reading.
 const REGULATOR_PLAUSIBLE_C: (f64, f64) = (-40.0, 200.0);
+
+/// Whether a fan that has looked stalled for `stalled_for_s` trips the
+/// board, with `hottest_chip_c` the hottest valid chip reading. Shared with
+/// the simulated board's own protection so the fault campaigns run this rule.
+///
+/// Why not always wait `fan_stall_after_s`: a loaded hashboard without
+/// airflow gains kelvins a second, and once it is over its trip with the fan
+/// still stalled, an unpowered chip cools only by natural convection, so the
+/// trip would come too late and the chip would stay over the limit for
+/// many seconds (harsh campaign seed 1001249: a stall at 74.5 °C under
+/// 1.5 kW). Near the trip a stall is acted on at once; further away the
+/// delay still filters tach glitches. No reading is not "near": a board
+/// without valid readings has its own rule.
+pub fn fan_stall_trips(
+    th: &ThermalLimits,
+    stalled_for_s: f64,
+    hottest_chip_c: Option<f64>,
+) -> bool {
+    stalled_for_s >= th.fan_stall_after_s
+        || hottest_chip_c.is_some_and(|h| h >= th.chip_trip_c - th.fan_stall_hot_margin_k)
+}
 
 /// What protection looks at in one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -538,7 +561,7 @@ impl Protection {
         }
         let (since, rpm) = self.stall_since?;
         let seconds = now.since(since).as_secs_f64();
-        (seconds >= th.fan_stall_after_s).then_some(TripReason::FanStalled {
+        fan_stall_trips(th, seconds, hottest).then_some(TripReason::FanStalled {
             rpm,
             duty_percent: duty,
             seconds,
@@ -1231,6 +1254,33 @@ mod tests {
         rig.rpm = Some(3000.0);
         let out = rig.step(1, 30.0);
         assert_eq!(out.events, vec![BoardEvent::Recovered]);
+    }
+
+    #[test]
+    fn a_stall_near_the_trip_trips_at_once() {
+        // A hashboard (trip 80 °C) running at 74.5 °C when its fan stops:
+        // waiting the 10 s glitch filter would let it cross the trip.
+        let mut rig = Rig::new(&BoardProfile::by_name("generic-bm1370-65").unwrap());
+        assert_eq!(rig.p.thermal().chip_trip_c, 80.0);
+        rig.duty = 100.0;
+        rig.ramp(40.0, 74.5);
+        assert!(!rig.p.is_tripped());
+        rig.rpm = Some(0.0);
+        let out = rig.step(1, 74.5);
+        assert_off(&out);
+        assert!(
+            tripped_reason(&out).contains("fan stalled: 0 rpm at 100 % duty for 0 s"),
+            "{out:?}"
+        );
+        // Just outside the margin the glitch filter still applies.
+        let mut rig = Rig::new(&BoardProfile::by_name("generic-bm1370-65").unwrap());
+        rig.duty = 100.0;
+        rig.ramp(40.0, 69.5);
+        rig.rpm = Some(0.0);
+        let (_, events) = rig.hold(10, 69.5);
+        assert!(!rig.p.is_tripped(), "{events:?}");
+        let out = rig.step(1, 69.5);
+        assert!(tripped_reason(&out).contains("for 10 s"), "{out:?}");
     }
 
     #[test]
