@@ -100,28 +100,10 @@ pub fn load(data_dir: &Path) -> Result<Option<Connection>> {
 /// Writes the override durably (temp file, fsync, rename, fsync the dir):
 /// a power cut leaves the old settings or the new, never half of either.
 pub fn store(data_dir: &Path, c: &Connection) -> Result<()> {
-    use std::io::Write as _;
+    // Owner-only: it holds the broker password.
     let path = data_dir.join(MQTT_SETTINGS_FILE);
-    let tmp = data_dir.join(format!("{MQTT_SETTINGS_FILE}.tmp"));
     let body = serde_json::to_vec_pretty(c)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // It holds the broker password.
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&body)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(dir) = std::fs::File::open(data_dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    crate::owner_only::replace(&path, &body).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What the API holds to read and change the running MQTT settings.

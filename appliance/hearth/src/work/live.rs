@@ -97,14 +97,8 @@ pub fn load(data_dir: &Path) -> Result<Option<Sources>> {
 /// new, never half of either.
 pub fn store(data_dir: &Path, s: &Sources) -> Result<()> {
     let path = data_dir.join(WORK_SETTINGS_FILE);
-    let tmp = data_dir.join(format!("{WORK_SETTINGS_FILE}.tmp"));
     let body = serde_json::to_vec_pretty(s)?;
-    crate::owner_only::write(&tmp, &body).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(dir) = std::fs::File::open(data_dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    crate::owner_only::replace(&path, &body).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What the work service restarts its sources with.
