@@ -143,13 +143,6 @@ fn rate(n: u64, s: f64) -> f64 {
     n as f64 / s
 }
 
-fn heat_w(status: &Value) -> f64 {
-    status["boards"]
-        .as_array()
-        .map(|b| b.iter().map(|b| b["power_w"].as_f64().unwrap_or(0.0)).sum())
-        .unwrap_or(0.0)
-}
-
 async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
@@ -410,7 +403,7 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         match get(addr, "/api/v1/status") {
             Some((200, v)) => {
                 worst_ms = worst_ms.max(t.elapsed().as_millis());
-                min_heat_w = min_heat_w.min(heat_w(&v));
+                min_heat_w = min_heat_w.min(common::heat_w(&v));
                 let now_ms = v["time_ms"].as_u64().unwrap_or(0);
                 if now_ms > last_time_ms {
                     ticks_seen += 1;

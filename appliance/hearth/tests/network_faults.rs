@@ -25,7 +25,6 @@ use common::{anonymous_broker, free_port, mosquitto_on, Killed};
 use hearth::sharechain::p2p::{start, P2pConfig, P2pHandle};
 use hearth_sharechain::miner::test_payout_script;
 use hearth_sharechain::{ChainParams, Network};
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,20 +53,6 @@ fn publish(port: u16, topic: &str, payload: &str) {
             payload,
         ])
         .status();
-}
-
-fn get(addr: SocketAddr, path: &str) -> Option<Value> {
-    match common::http_with(addr, "", "GET", path, None) {
-        Some((200, _, v)) => Some(v),
-        _ => None,
-    }
-}
-
-fn heat_w(status: &Value) -> f64 {
-    status["boards"]
-        .as_array()
-        .map(|b| b.iter().map(|b| b["power_w"].as_f64().unwrap_or(0.0)).sum())
-        .unwrap_or(0.0)
 }
 
 /// splitmix64: the plan, from the seed.
@@ -225,10 +210,10 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
     let mut last = String::new();
     let steady = Instant::now();
     until("steady state", 90, || {
-        let s = get(addr, "/api/v1/status")?;
-        let c = get(addr, "/api/v1/sharechain")?;
+        let s = common::get(addr, "/api/v1/status")?;
+        let c = common::get(addr, "/api/v1/sharechain")?;
         let p = peer.as_ref()?.status();
-        let outdoor = get(addr, "/api/v1/control")?["house"]["outdoor_c"].clone();
+        let outdoor = common::get(addr, "/api/v1/control")?["house"]["outdoor_c"].clone();
         let now = format!(
             "work {} outdoor {outdoor} daemon peers {} tip {} peer tip {:?}",
             s["work"]["name"], c["peers"], c["tip"], p.tip
@@ -282,14 +267,14 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
             }
         }
         polls += 1;
-        match get(addr, "/api/v1/status") {
+        match common::get(addr, "/api/v1/status") {
             Some(s) => {
                 let z = &s["zones"][0];
                 let temp = z["temperature_c"].as_f64().unwrap_or(f64::NAN);
                 max_temp_c = max_temp_c.max(temp);
                 assert!(temp < hard_limit_c, "zone at {temp} °C: {s}");
                 if temp < 24.0 {
-                    min_heat_w = min_heat_w.min(heat_w(&s));
+                    min_heat_w = min_heat_w.min(common::heat_w(&s));
                 }
                 fell_back |= s["work"]["name"] == "sim-pool";
             }
@@ -304,19 +289,20 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
     let rec = Instant::now();
     publish(mqtt_port, "house/outdoor", "-2.5");
     until("MQTT inputs flow again", 60, || {
-        (get(addr, "/api/v1/control")?["house"]["outdoor_c"].as_f64() == Some(-2.5)).then_some(())
+        (common::get(addr, "/api/v1/control")?["house"]["outdoor_c"].as_f64() == Some(-2.5))
+            .then_some(())
     })
     .await;
     let mqtt_s = rec.elapsed().as_secs_f64();
     until("mining into the sharechain again", 60, || {
-        (get(addr, "/api/v1/status")?["work"]["name"] == "sharechain").then_some(())
+        (common::get(addr, "/api/v1/status")?["work"]["name"] == "sharechain").then_some(())
     })
     .await;
     let node_s = rec.elapsed().as_secs_f64();
     let p = peer.as_ref().unwrap();
     let _ = p.mine_regtest(test_payout_script(7)).await;
     until("the peer back in sync", 60, || {
-        let c = get(addr, "/api/v1/sharechain")?;
+        let c = common::get(addr, "/api/v1/sharechain")?;
         let t = p.status().tip;
         (c["peers"].as_u64() >= Some(1) && t.is_some() && c["tip"].as_str() == t.as_deref())
             .then_some(())
@@ -324,7 +310,7 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
     .await;
     let peers_s = rec.elapsed().as_secs_f64();
     // The thermostat still rules: a setpoint below the room stops the heat.
-    let room = get(addr, "/api/v1/status").unwrap()["zones"][0]["temperature_c"]
+    let room = common::get(addr, "/api/v1/status").unwrap()["zones"][0]["temperature_c"]
         .as_f64()
         .unwrap();
     let low = (room - 3.0).max(5.0);
@@ -339,12 +325,12 @@ async fn mqtt_node_and_peers_gone_and_back_heat_goes_on_and_everything_recovers(
     assert_eq!(code, 200, "{body}");
     // The controller's answer is a PI loop ticking every 10 s: demand
     // falls at once and heat stops once the integral has unwound.
-    let demand_before = get(addr, "/api/v1/status").unwrap()["zones"][0]["demand"]
+    let demand_before = common::get(addr, "/api/v1/status").unwrap()["zones"][0]["demand"]
         .as_f64()
         .unwrap_or(1.0);
     let mut seen = Vec::new();
     let fallen = until("demand falling below the new setpoint", 90, || {
-        let s = get(addr, "/api/v1/status")?;
+        let s = common::get(addr, "/api/v1/status")?;
         let z = &s["zones"][0];
         let d = z["demand"].as_f64()?;
         if seen.last() != Some(&d) {

@@ -24,7 +24,6 @@ mod common;
 use common::{free_port, Killed};
 use hearth::work::testpool::{Quirks, TestPool};
 use hearth::work::SIM_POOL_DIFFICULTY;
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -93,20 +92,6 @@ impl Drop for PoolProcess {
     }
 }
 
-fn get(addr: SocketAddr, path: &str) -> Option<Value> {
-    match common::http_with(addr, "", "GET", path, None) {
-        Some((200, _, v)) => Some(v),
-        _ => None,
-    }
-}
-
-fn heat_w(status: &Value) -> f64 {
-    status["boards"]
-        .as_array()
-        .map(|b| b.iter().map(|b| b["power_w"].as_f64().unwrap_or(0.0)).sum())
-        .unwrap_or(0.0)
-}
-
 fn until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -165,7 +150,7 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
         }
     });
     let child = Killed(child);
-    until("the API", 60, || get(addr, "/api/v1/status"));
+    until("the API", 60, || common::get(addr, "/api/v1/status"));
     let token = common::owner_token(addr);
     let auth = format!("Authorization: Bearer {token}\r\n");
     let (code, _, body) = common::http_with(
@@ -181,7 +166,7 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
     // Steady state: mining on the pool, shares accepted.
     let steady = Instant::now();
     until("mining on the pool", 90, || {
-        let s = get(addr, "/api/v1/status")?;
+        let s = common::get(addr, "/api/v1/status")?;
         (s["work"]["mode"] == "source"
             && s["work"]["name"] == "home-pool"
             && pool.pool.log().accepted.len() >= 2)
@@ -194,7 +179,7 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
     );
     std::thread::sleep(Duration::from_millis(kill_after_ms));
 
-    let jobs_before = get(addr, "/api/v1/status").unwrap()["work"]["jobs_sent"]
+    let jobs_before = common::get(addr, "/api/v1/status").unwrap()["work"]["jobs_sent"]
         .as_u64()
         .unwrap();
     // The pool dies.
@@ -206,13 +191,13 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
     let mut found_at_heat_only = None;
     while t0.elapsed() < Duration::from_millis(gone_ms) {
         polls += 1;
-        match get(addr, "/api/v1/status") {
+        match common::get(addr, "/api/v1/status") {
             Some(s) => {
                 let temp = s["zones"][0]["temperature_c"].as_f64().unwrap_or(f64::NAN);
                 max_temp_c = max_temp_c.max(temp);
                 assert!(temp < HARD_MAX_C, "zone at {temp} °C: {s}");
                 if temp < SETPOINT_C - 1.0 {
-                    min_heat_w = min_heat_w.min(heat_w(&s));
+                    min_heat_w = min_heat_w.min(common::heat_w(&s));
                 }
                 if s["work"]["mode"] == "heat_only" && heat_only_at.is_none() {
                     heat_only_at = Some(t0.elapsed().as_secs_f64());
@@ -229,7 +214,7 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
         summary.starts_with("Heating on local work only"),
         "the status says heat-only plainly: {summary:?}"
     );
-    let work = get(addr, "/api/v1/status").unwrap()["work"].clone();
+    let work = common::get(addr, "/api/v1/status").unwrap()["work"].clone();
     assert!(
         work["jobs_sent"].as_u64().unwrap() > jobs_before,
         "the boards were given heat-only work, not left on the dead pool's job: {work}"
@@ -245,7 +230,7 @@ fn pool_gone_heats_on_heat_only_work_submits_nothing_of_it_and_mines_again_after
     let back = PoolProcess::start(&pool_addr, 1);
     let rec = Instant::now();
     until("real work again and a share accepted", 60, || {
-        let s = get(addr, "/api/v1/status")?;
+        let s = common::get(addr, "/api/v1/status")?;
         (s["work"]["mode"] == "source" && !back.pool.log().accepted.is_empty()).then_some(())
     });
     let recovery_s = rec.elapsed().as_secs_f64();

@@ -128,3 +128,21 @@ pub fn mosquitto_on(dir: &std::path::Path, port: u16, conf_text: &str) -> Killed
     }
     broker
 }
+
+/// A GET with no credentials: the JSON body of a 200, else `None` (the
+/// daemon down or refusing counts as no answer, which fault tests poll for).
+pub fn get(addr: SocketAddr, path: &str) -> Option<Value> {
+    match http_with(addr, "", "GET", path, None) {
+        Some((200, _, v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The heat the boards draw now: the sum of `/api/v1/status`'s
+/// `boards[].power_w`.
+pub fn heat_w(status: &Value) -> f64 {
+    status["boards"]
+        .as_array()
+        .map(|b| b.iter().map(|b| b["power_w"].as_f64().unwrap_or(0.0)).sum())
+        .unwrap_or(0.0)
+}
