@@ -10,8 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the disk space left: a CI machine once ran out of it.
+step() { printf '\n==> %s  [%s free]\n' "$*" "$(df -h --output=avail . | tail -1 | tr -d ' ')"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# A clean run gains nothing from incremental state, and it costs gigabytes
+# (set CARGO_INCREMENTAL=1 to keep it when re-running locally).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # Pure crates (no async runtime, no IO), plus hearth-linux (blocking IO, no
 # runtime), which I1 covers too. They also run on aarch64 under qemu.
@@ -142,4 +146,5 @@ if [ "${HEARTH_SKIP_IMAGE:-0}" != 1 ]; then
   HEARTH_SMOKE_AB="${HEARTH_SMOKE_AB:-0}" image-build/smoke-test.sh
 fi
 
+du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null || true
 step "All tests passed"
