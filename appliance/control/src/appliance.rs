@@ -117,6 +117,16 @@ struct ZoneRuntime {
     own_reading: Option<Celsius>,
     /// Stuck-reading detection and the demand it is judged against.
     stuck: crate::stuck::StuckWatch,
+    /// The same for the external value: a Home Assistant sensor that froze
+    /// keeps being republished with fresh stamps, so freshness alone cannot
+    /// tell (the harsh campaign's seeds 1000475 and 1001580: an MQTT-fed
+    /// room at full heat on a frozen value, up to 34.3 °C).
+    external_stuck: crate::stuck::StuckWatch,
+    /// The stamp of an external value dropped because the clock stepped
+    /// back after it was stamped: a front end that hands the same reading
+    /// again (the daemon re-feeds its house inputs every tick) must not
+    /// revive it once the clock has caught up with its stamp.
+    undatable_external: Option<Timestamp>,
     sensor_stuck: bool,
     last_demand: f64,
 }
@@ -172,6 +182,8 @@ impl Appliance {
                 external_temp: None,
                 own_reading: None,
                 stuck: crate::stuck::StuckWatch::for_kind(config.kind),
+                external_stuck: crate::stuck::StuckWatch::for_kind(config.kind),
+                undatable_external: None,
                 sensor_stuck: false,
                 last_demand: 0.0,
                 config,
@@ -270,7 +282,8 @@ impl Appliance {
                 "external temperature must be a finite number".into(),
             ));
         }
-        self.zone_mut(zone)?.external_temp = reading;
+        let z = self.zone_mut(zone)?;
+        z.external_temp = reading.filter(|(_, at)| z.undatable_external != Some(*at));
         Ok(())
     }
 
@@ -486,22 +499,44 @@ impl ZoneRuntime {
         let max_power = self.max_power();
         self.sensor_stuck = false;
         self.own_reading = None;
-        if let Some((t, at)) = self
-            .external_temp
-            .filter(|(t, at)| t.is_finite() && now.since(*at) <= crate::house::ZONE_TEMP_MAX_AGE)
-        {
-            // The external value stands in for the sensor while fresh; its
-            // age counts from when it was observed, not from now.
-            self.last_good = Some((t, at));
-            self.own_reading = self
-                .hw
-                .thermometer
-                .read_temp(now)
-                .ok()
-                .filter(|own| own.is_finite());
-            return (Some(t), None);
+        // Why an external value the zone has is not used, if it is not.
+        let mut external_problem = self
+            .undatable_external
+            .filter(|_| self.external_temp.is_none())
+            .map(|_| "external temperature dropped (the clock stepped back after it came)".into());
+        if let Some((t, at)) = self.external_temp.filter(|(t, _)| t.is_finite()) {
+            if !crate::house::zone_temp_fresh(now, at) {
+                external_problem = Some(crate::house::known_age(now, at).map_or_else(
+                    || "external temperature stamped ahead of the clock (it stepped back)".into(),
+                    |age| format!("external temperature {:.0} s old", age.as_secs_f64()),
+                ));
+            } else if self
+                .external_stuck
+                .observe(t, self.last_demand, max_power, now)
+            {
+                // Ignored like a frozen probe; the zone's own sensor, if it
+                // has one, takes over. The learned losses were fooled too.
+                self.sensor_stuck = true;
+                if self.last_good.is_some_and(|(g, _)| g == t) {
+                    self.last_good = None;
+                }
+                external_problem = Some(format!(
+                    "external temperature stuck ({t} unchanged under the heat given)"
+                ));
+            } else {
+                // The external value stands in for the sensor while fresh;
+                // its age counts from when it was observed, not from now.
+                self.last_good = Some((t, at));
+                self.own_reading = self
+                    .hw
+                    .thermometer
+                    .read_temp(now)
+                    .ok()
+                    .filter(|own| own.is_finite());
+                return (Some(t), None);
+            }
         }
-        match self.hw.thermometer.read_temp(now) {
+        let (temperature, problem) = match self.hw.thermometer.read_temp(now) {
             Ok(t) if t.is_finite() && self.stuck.observe(t, self.last_demand, max_power, now) => {
                 self.sensor_stuck = true;
                 (
@@ -518,13 +553,38 @@ impl ZoneRuntime {
             }
             Ok(_) => self.fallback(now, "temperature reading is not a number".into()),
             Err(e) => self.fallback(now, format!("{}: {e}", self.hw.thermometer.name())),
+        };
+        // A zone without a temperature runs blind: say why, external first.
+        let problem = match (problem, external_problem) {
+            (Some(p), Some(e)) if temperature.is_none() => Some(format!("running blind: {e}; {p}")),
+            (p, _) => p,
+        };
+        (temperature, problem)
+    }
+
+    /// The clock stepped back since the last tick: every stamp taken before
+    /// the step is now indistinguishable from one taken after it, so the
+    /// readings it dates are dropped (the harsh campaign's seed 1000643: a
+    /// value stamped 1,383 s ahead looked 3 s old once the clock caught up,
+    /// 1,379 s after it arrived). The zone's own sensor is read again at
+    /// once; an MQTT-fed zone waits for the next publish.
+    fn forget_undatable(&mut self) {
+        if let Some((_, at)) = self.external_temp.take() {
+            self.undatable_external = Some(at);
         }
+        self.last_good = None;
     }
 
     /// Keep using the last good reading for a while; after that, no reading.
+    /// A reading stamped ahead of the clock (it stepped back) cannot be
+    /// dated and is not used.
     fn fallback(&self, now: Timestamp, why: String) -> (Option<Celsius>, Option<String>) {
         match self.last_good {
-            Some((t, at)) if now.since(at) < SENSOR_STALE_AFTER => (Some(t), None),
+            Some((t, at))
+                if crate::house::known_age(now, at).is_some_and(|a| a < SENSOR_STALE_AFTER) =>
+            {
+                (Some(t), None)
+            }
             _ => (None, Some(format!("temperature sensor stale ({why})"))),
         }
     }
@@ -562,6 +622,12 @@ impl ZoneRuntime {
         budget: &mut Option<Watts>,
     ) -> ZoneStatus {
         let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
+        if self
+            .last_tick
+            .is_some_and(|t| t.since(now) > crate::house::CLOCK_SKEW_TOLERANCE)
+        {
+            self.forget_undatable();
+        }
         self.last_tick = Some(now);
         self.end_boost(now);
         let next_setpoint = self.follow_schedule(now);
@@ -1010,6 +1076,89 @@ mod tests {
             .set_external_temperature("z", Some((Celsius(f64::NAN), Timestamp::from_secs(0))))
             .is_err());
         assert!(r.app.set_external_temperature("nope", None).is_err());
+    }
+
+    #[test]
+    fn an_mqtt_only_zone_drops_its_value_when_the_clock_steps_back() {
+        // No sensor of its own: the zone lives on the external value.
+        let mut r = rig(ZoneKind::Room, 1);
+        set_temp(&r, None);
+        let t = Timestamp::from_secs;
+        let cold = Some((Celsius(15.0), t(100_000)));
+        r.app
+            .set_external_temperature("z", cold)
+            .expect("known zone");
+        let rep = r.app.tick(t(100_000));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.0)));
+        assert!(target(&r, 0) > 0.0, "cold by the value: heat");
+        // The clock steps back an hour (the broker is gone, no new value).
+        // Before: the stamp from the future read as fresh and the zone kept
+        // heating on it for an hour and five minutes.
+        let rep = r.app.tick(t(96_410));
+        assert_eq!(rep.zones[0].temperature_c, None);
+        assert_eq!(target(&r, 0), 0.0, "blind without learned losses: no heat");
+        let why = rep.zones[0].hold_reason.clone().unwrap_or_default();
+        assert!(why.contains("running blind"), "{why}");
+        // A front end re-feeding the same reading (the daemon does, every
+        // tick) does not revive it, not even once the clock has caught up
+        // with its stamp.
+        for now in [96_420, 100_000, 100_010] {
+            r.app
+                .set_external_temperature("z", cold)
+                .expect("known zone");
+            let rep = r.app.tick(t(now));
+            assert_eq!(rep.zones[0].temperature_c, None, "{now}");
+            assert_eq!(target(&r, 0), 0.0, "{now}");
+        }
+        // The next value, stamped on the stepped clock, steers again.
+        r.app
+            .set_external_temperature("z", Some((Celsius(15.5), t(100_020))))
+            .expect("known zone");
+        let rep = r.app.tick(t(100_020));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.5)));
+        assert!(target(&r, 0) > 0.0);
+        // A stamp a few seconds ahead (the MQTT task stamped just after the
+        // tick read the clock) is no clock step.
+        r.app
+            .set_external_temperature("z", Some((Celsius(15.6), t(100_033))))
+            .expect("known zone");
+        let rep = r.app.tick(t(100_030));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.6)));
+    }
+
+    #[test]
+    fn a_frozen_external_value_under_heat_is_not_trusted() {
+        // Home Assistant's sensor froze at 15 °C and keeps being published
+        // with fresh stamps: freshness alone would heat forever.
+        let mut r = rig(ZoneKind::Room, 2);
+        set_temp(&r, None);
+        let mut stopped_at = None;
+        for s in (0..3600).step_by(10) {
+            let now = Timestamp::from_secs(s);
+            r.app
+                .set_external_temperature("z", Some((Celsius(15.0), now)))
+                .expect("known zone");
+            let rep = r.app.tick(now);
+            if rep.zones[0].temperature_c.is_none() {
+                let why = rep.zones[0].hold_reason.clone().unwrap_or_default();
+                assert!(why.contains("external temperature stuck"), "{why}");
+                assert!(why.contains("running blind"), "{why}");
+                assert_eq!(target(&r, 0) + target(&r, 1), 0.0);
+                stopped_at = Some(s);
+                break;
+            }
+            assert!(target(&r, 0) > 0.0, "{s}");
+        }
+        // 900 kJ at 2 kW: 450 s.
+        assert_eq!(stopped_at, Some(450));
+        // A value that moves is trusted again at once.
+        let now = Timestamp::from_secs(460);
+        r.app
+            .set_external_temperature("z", Some((Celsius(15.1), now)))
+            .expect("known zone");
+        let rep = r.app.tick(now);
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.1)));
+        assert!(target(&r, 0) > 0.0);
     }
 
     #[test]

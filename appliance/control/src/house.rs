@@ -77,6 +77,33 @@ pub const CIRCULATION_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// the zone falls back to its own sensor: the same limit as a driver
 /// sensor's last good reading.
 pub const ZONE_TEMP_MAX_AGE: Duration = Duration::from_secs(300);
+/// How far ahead of `now` a zone temperature's stamp may be and still count
+/// as taken now: the daemon's MQTT task stamps a value on receipt with the
+/// clock the control tick read a moment before.
+pub const CLOCK_SKEW_TOLERANCE: Duration = Duration::from_secs(5);
+
+/// The age at `now` of a reading stamped `at`, or `None` when the stamp is
+/// more than [`CLOCK_SKEW_TOLERANCE`] in the future: the clock stepped back
+/// since (NTP correcting a Pi that booted without a clock), and how old the
+/// value really is can no longer be told. The harsh campaign's seed 1000335
+/// is why: a value stamped just before a 64,000 s step back looked fresh
+/// for 18 hours, and a zone fed only by MQTT steered on it with the broker
+/// gone.
+pub fn known_age(now: Timestamp, at: Timestamp) -> Option<Duration> {
+    if at.since(now) > CLOCK_SKEW_TOLERANCE {
+        None
+    } else {
+        Some(now.since(at))
+    }
+}
+
+/// Whether a zone temperature stamped `at` may steer its zone at `now`: its
+/// age is known and at most [`ZONE_TEMP_MAX_AGE`]. (Unlike
+/// [`Reading::fresh`], a stamp from the future is not fresh: a zone must
+/// not steer on a value it cannot date.)
+pub fn zone_temp_fresh(now: Timestamp, at: Timestamp) -> bool {
+    known_age(now, at).is_some_and(|age| age <= ZONE_TEMP_MAX_AGE)
+}
 
 /// The latest value of every house input, each with its time.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -132,7 +159,7 @@ impl HouseInputs {
     pub fn zone_temp_at(&self, zone: &str, now: Timestamp) -> Option<(Celsius, Timestamp)> {
         self.zone_temp_c
             .get(zone)
-            .filter(|r| r.value.is_finite() && r.fresh(now, ZONE_TEMP_MAX_AGE).is_some())
+            .filter(|r| r.value.is_finite() && zone_temp_fresh(now, r.at))
             .map(|r| (r.value, r.at))
     }
 
@@ -255,5 +282,21 @@ mod tests {
         let later = Timestamp::from_secs(1000 + 301);
         assert_eq!(inputs.zone_temp_at("office", later), None);
         assert_eq!(inputs.zone_window_at("office", later), Some(true));
+        // The clock stepped back ten minutes: the value cannot be dated.
+        let stepped_back = Timestamp::from_secs(400);
+        assert_eq!(inputs.zone_temp_at("office", stepped_back), None);
+    }
+
+    #[test]
+    fn a_stamp_from_the_future_has_no_known_age() {
+        let t = Timestamp::from_secs;
+        assert_eq!(known_age(t(1000), t(990)), Some(Duration::from_secs(10)));
+        // The tick read the clock a moment before the MQTT task stamped.
+        assert_eq!(known_age(t(1000), t(1005)), Some(Duration::ZERO));
+        assert_eq!(known_age(t(1000), t(1006)), None);
+        assert!(zone_temp_fresh(t(1300), t(1000)));
+        assert!(!zone_temp_fresh(t(1301), t(1000)));
+        assert!(zone_temp_fresh(t(1000), t(1005)));
+        assert!(!zone_temp_fresh(t(1000), t(64_000)), "clock stepped back");
     }
 }

@@ -31,6 +31,18 @@
 //! pool by 0.2 K, so a stuck sensor still cannot take it far; a small
 //! basin (a 2 m³ tub: 2.8 K) is the price, and its hard maximum only
 //! binds while the sensor is honest.
+//!
+//! Hard demand alone misses a reading stuck just under the setpoint in a
+//! zone with several boards: the harsh campaign's seed 1001766 froze a
+//! room's reading 0.28 K low with four boards (6 kW); the PI integral
+//! raised demand from 26 % to 48 %, never half, while the asked power rose
+//! from 1.6 to 2.9 kW and took the room past its 30 °C hard limit in 80
+//! minutes. So the watch also counts the *excess* energy: power asked
+//! above what the zone was asked for when the reading last changed. At an
+//! honest steady state that excess stays near zero (the power that held
+//! the reading still holds it), so the rule cannot fire there; heat beyond
+//! it must warm the zone, and an honest reading moves within the same
+//! [`STUCK_ENERGY_J`] (or the pool's limit).
 
 use hearth_core::{Celsius, Timestamp, Watts};
 
@@ -52,6 +64,10 @@ pub struct StuckWatch {
     energy_j: f64,
     /// Energy after which an unchanged reading counts as stuck, J.
     limit_j: f64,
+    /// Power asked when the reading last changed, W, and the energy asked
+    /// above it since, J.
+    base_w: f64,
+    excess_j: f64,
     latched: bool,
 }
 
@@ -63,6 +79,8 @@ impl Default for StuckWatch {
             last_at: None,
             energy_j: 0.0,
             limit_j: STUCK_ENERGY_J,
+            base_w: 0.0,
+            excess_j: 0.0,
             latched: false,
         }
     }
@@ -96,25 +114,32 @@ impl StuckWatch {
             .last_at
             .map_or(0.0, |t| now.since(t).as_secs_f64().min(MAX_STEP_S));
         self.last_at = Some(now);
+        let power_w = max_power.get();
+        let asked_w = if demand.is_finite() && power_w.is_finite() && power_w > 0.0 {
+            demand.clamp(0.0, 1.0) * power_w
+        } else {
+            0.0
+        };
         let bits = reading.get().to_bits();
         if self.last_bits != Some(bits) {
             self.last_bits = Some(bits);
             self.energy_j = 0.0;
+            self.base_w = asked_w;
+            self.excess_j = 0.0;
             self.latched = false;
             return false;
         }
         if self.latched {
             return true;
         }
+        // Heat beyond what held the reading when it last moved.
+        self.excess_j += (asked_w - self.base_w).max(0.0) * dt_s;
         if demand.is_nan() || demand < HARD_DEMAND {
             self.energy_j = 0.0;
-            return false;
+        } else {
+            self.energy_j += asked_w * dt_s;
         }
-        let power_w = max_power.get();
-        if power_w.is_finite() && power_w > 0.0 {
-            self.energy_j += demand.min(1.0) * power_w * dt_s;
-        }
-        if self.energy_j >= self.limit_j {
+        if self.energy_j >= self.limit_j || self.excess_j >= self.limit_j {
             self.latched = true;
         }
         self.latched
@@ -184,6 +209,38 @@ mod tests {
             assert!(!w.observe(c, 1.0, p, at(s)), "{s}");
         }
         assert!(w.observe(c, 1.0, p, at(150)));
+    }
+
+    #[test]
+    fn rising_partial_demand_on_a_frozen_reading_is_stuck() {
+        // Seed 1001766's shape: four boards (6 kW), a reading frozen just
+        // under the setpoint, demand creeping up from 26 % and never
+        // reaching half. 900 kJ above the 1.56 kW it started at: demand
+        // rising 0.0005 per 10 s gives 30 W more each tick, so the excess
+        // reaches 900 kJ after 2,450 s, at 38 % demand.
+        let mut w = StuckWatch::default();
+        let c = Celsius(24.974);
+        let p = Watts(6000.0);
+        let demand = |s: u64| 0.26 + 0.0005 * (s / 10) as f64;
+        assert!(!w.observe(c, demand(0), p, at(0)));
+        let mut fired = None;
+        for s in (10..6000).step_by(10) {
+            assert!(demand(s) < HARD_DEMAND, "the old rule never fires");
+            if w.observe(c, demand(s), p, at(s)) {
+                fired = Some(s);
+                break;
+            }
+        }
+        let fired = fired.expect("the excess rule fires");
+        assert!((2400..=2500).contains(&fired), "{fired}");
+        // The same demand (below half, where only the new rule counts)
+        // with an honest reading that moves every ten minutes never fires.
+        let mut honest = StuckWatch::default();
+        for s in (0..4700).step_by(10) {
+            assert!(demand(s) < HARD_DEMAND);
+            let moving = Celsius(24.974 + (s / 600) as f64 * 0.0625);
+            assert!(!honest.observe(moving, demand(s), p, at(s)), "{s}");
+        }
     }
 
     #[test]

@@ -702,6 +702,32 @@ fn apply_faults(plan: &RunPlan, t_s: f64, world: &mut World, f: &mut Injected, b
     }
 }
 
+/// A clock step voids the age of every value stamped before it (the
+/// controller drops them: `hearth_control::house::known_age`), so the
+/// input can only be back one publish after the step: `bound_s` moved past
+/// each step (a `clock_jump` fault's start or end) between `from_s` and it
+/// by `after_s`. The safety side (no steering on a stale input) is checked
+/// on the true clock and is not moved.
+fn extend_past_clock_steps(plan: &RunPlan, from_s: f64, bound_s: f64, after_s: f64) -> f64 {
+    let mut steps: Vec<f64> = plan
+        .faults
+        .iter()
+        .filter(|f| f.kind == FaultKind::ClockJump)
+        .flat_map(|f| [f.start_s, f.end_s()])
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    steps
+        .into_iter()
+        .filter(|s| *s >= from_s)
+        .fold(bound_s, |bound, s| {
+            if s <= bound {
+                bound.max(s + after_s)
+            } else {
+                bound
+            }
+        })
+}
+
 /// Runs one plan, catching panics.
 pub fn run_plan(campaign: &Campaign, plan: &RunPlan) -> RunOutcome {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -778,12 +804,16 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
     // for the next tick.
     let mut delivered_at_s: Option<f64> = None;
     let mut pending_input = None;
-    // The zone regains its input this long after the broker (and Home
-    // Assistant's sensor) are back: two publishes and two ticks.
+    // The zone regains its input this long after the broker and Home
+    // Assistant's sensor are back (gone, or stuck: a frozen value is not
+    // trusted until it moves, `hearth_control::stuck`): two publishes and
+    // two ticks; and one publish and two ticks after a clock step inside
+    // that time.
+    let sensor_end_s = plan.last_end_of(&[FaultKind::SensorGone, FaultKind::SensorStuck]);
     let mqtt_bound_s = plan.last_end_of(&[FaultKind::MqttGone]).map(|end| {
-        end.max(plan.last_end_of(&[FaultKind::SensorGone]).unwrap_or(0.0))
-            + 2.0 * HA_PUBLISH_EVERY_S
-            + 2.0 * tick_s as f64
+        let base =
+            end.max(sensor_end_s.unwrap_or(0.0)) + 2.0 * HA_PUBLISH_EVERY_S + 2.0 * tick_s as f64;
+        extend_past_clock_steps(plan, end, base, HA_PUBLISH_EVERY_S + 2.0 * tick_s as f64)
     });
     let mqtt_end_s = plan.last_end_of(&[FaultKind::MqttGone]);
     let work_end_s = plan.last_end_of(&[
@@ -1273,6 +1303,127 @@ mod tests {
             out.board_trips >= 1,
             "the stall must trip the board: {out:?}"
         );
+    }
+
+    /// The harsh campaign's run for `seed`, checked to still be the run a
+    /// regression test was written for: `kinds` with their starts (s).
+    fn harsh_run(seed: u64, kinds: &[(FaultKind, f64)]) -> (Campaign, RunPlan) {
+        let c = Campaign::from_toml(include_str!("../campaigns/harsh.toml")).unwrap();
+        let p = plan(&c, seed);
+        for (kind, from_s) in kinds {
+            assert!(
+                p.faults
+                    .iter()
+                    .any(|f| f.kind == *kind && (f.start_s - from_s).abs() < 1.0),
+                "the planner no longer draws seed {seed}'s run: {p:?}"
+            );
+        }
+        (c, p)
+    }
+
+    #[test]
+    fn harsh_seed_1000335_a_clock_step_back_voids_the_mqtt_value() {
+        // The clock runs 63,970 s fast from 2,886 s and steps back at
+        // 6,026 s, with the broker gone since 5,933 s. The last value,
+        // stamped on the fast clock, then lay 17.7 h in the future, read as
+        // fresh, and the MQTT-fed zone steered on a 469 s old 13.9 °C (and
+        // would have for hours). Now the step drops it: the zone runs blind
+        // until the broker is back.
+        let (c, p) = harsh_run(
+            1_000_335,
+            &[
+                (FaultKind::ClockJump, 2886.0),
+                (FaultKind::MqttGone, 5933.0),
+            ],
+        );
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.net.mqtt_fed);
+        // Blind from about 6,026 s to the broker's return at 10,424 s.
+        assert!(out.net.safety_mode_ticks >= 400, "{:?}", out.net);
+    }
+
+    #[test]
+    fn harsh_seed_1000643_a_value_from_before_a_step_stays_void_after_the_clock_catches_up() {
+        // The clock runs 1,383 s fast until 1,895 s; the broker is gone
+        // from 1,286 s. After the step back the last value's stamp came
+        // within a few seconds of the clock by 2,640 s, and a rule on the
+        // stamp alone took it for a 3 s old value (1,379 s old in truth).
+        let (c, p) = harsh_run(
+            1_000_643,
+            &[(FaultKind::ClockJump, 494.0), (FaultKind::MqttGone, 1286.0)],
+        );
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+    }
+
+    #[test]
+    fn harsh_seed_1001580_a_frozen_home_assistant_sensor_does_not_overheat_the_room() {
+        // Three boards, an MQTT-fed room, Home Assistant's sensor frozen
+        // from 21,250 s for an hour: its value kept arriving with fresh
+        // stamps and the room reached 32.7 °C (hard limit 30 °C). The
+        // external value now has its own stuck watch.
+        let (c, p) = harsh_run(
+            1_001_580,
+            &[
+                (FaultKind::SensorStuck, 21_250.0),
+                (FaultKind::MqttGone, 20_104.0),
+            ],
+        );
+        assert_eq!(p.boards, 3);
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.max_zone_c < out.hard_max_c - 2.0, "{out:?}");
+    }
+
+    #[test]
+    fn harsh_seed_1001766_a_reading_frozen_below_the_setpoint_at_partial_demand_is_caught() {
+        // Four boards, a room's own sensor frozen 0.28 K under the setpoint
+        // at 829 s: demand crept from 26 % to 48 %, never the stuck rule's
+        // half, and 1.6-2.9 kW took the room to 30.4 °C. The excess-energy
+        // rule (hearth_control::stuck) catches it.
+        let (c, p) = harsh_run(1_001_766, &[(FaultKind::SensorStuck, 829.0)]);
+        assert_eq!(p.boards, 4);
+        assert!(!p.mqtt_fed());
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.max_zone_c < 29.0, "{out:?}");
+    }
+
+    #[test]
+    fn harsh_seed_1001473_the_mqtt_input_returns_one_publish_after_a_clock_step() {
+        // The broker is back at 8,998 s; the clock steps 52,468 s ahead at
+        // 9,130 s, which makes the value received since look 14.6 h old:
+        // the zone waits for the next publish (by 9,190 s). The recovery
+        // bound now allows that publish after a step.
+        let (c, p) = harsh_run(
+            1_001_473,
+            &[
+                (FaultKind::ClockJump, 9130.0),
+                (FaultKind::MqttGone, 8346.0),
+            ],
+        );
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.net.mqtt_recovered_after_s.is_some(), "{:?}", out.net);
+    }
+
+    #[test]
+    fn the_mqtt_recovery_bound_moves_past_clock_steps_only_inside_it() {
+        let mut p = plan(&Campaign::default(), 1);
+        let jump = |start_s: f64, duration_s: f64| Fault {
+            kind: FaultKind::ClockJump,
+            board: 0,
+            start_s,
+            duration_s,
+            magnitude: 600.0,
+        };
+        p.faults = vec![jump(1100.0, 50.0), jump(5000.0, 60.0)];
+        // Steps at 1,100 and 1,150 s: each inside the bound moves it.
+        assert_eq!(extend_past_clock_steps(&p, 1000.0, 1140.0, 80.0), 1230.0);
+        // Steps before the broker's return or after the bound do not.
+        assert_eq!(extend_past_clock_steps(&p, 1200.0, 1340.0, 80.0), 1340.0);
+        assert_eq!(extend_past_clock_steps(&p, 1000.0, 1090.0, 80.0), 1090.0);
     }
 
     #[test]
