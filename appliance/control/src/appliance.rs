@@ -1127,6 +1127,39 @@ mod tests {
     }
 
     #[test]
+    fn a_blind_mqtt_only_zone_heats_below_its_learned_loss_and_says_so() {
+        // An hour of steering on a fresh external value a little under
+        // the setpoint, with an outdoor temperature: the controller learns
+        // the zone's losses. Then the values stop.
+        let mut r = rig(ZoneKind::Room, 2);
+        set_temp(&r, None);
+        r.app.set_outdoor(Some(Celsius(6.0)));
+        let mut steering = 0.0;
+        for s in (0..3600).step_by(10) {
+            let now = Timestamp::from_secs(s);
+            let t = Celsius(20.9 + if (s / 10) % 2 == 0 { 0.0 } else { 0.01 });
+            r.app
+                .set_external_temperature("z", Some((t, now)))
+                .expect("known zone");
+            let rep = r.app.tick(now);
+            steering = rep.zones[0].demand;
+        }
+        assert!(steering > 0.02, "{steering}");
+        let rep = r.app.tick(Timestamp::from_secs(3590 + 301));
+        let zone = &rep.zones[0];
+        assert_eq!(zone.temperature_c, None);
+        // Bounded: 90 % of the learned loss at the setpoint, never more
+        // than what held the zone just under it.
+        assert!(zone.demand > 0.0 && zone.demand < steering, "{zone:?}");
+        let why = zone.hold_reason.clone().unwrap_or_default();
+        assert!(
+            why.starts_with("running blind: external temperature"),
+            "{why}"
+        );
+        assert!(why.contains("safety mode at"), "{why}");
+    }
+
+    #[test]
     fn a_frozen_external_value_under_heat_is_not_trusted() {
         // Home Assistant's sensor froze at 15 °C and keeps being published
         // with fresh stamps: freshness alone would heat forever.
