@@ -412,8 +412,17 @@ impl ControlState {
     fn feed_zones(&mut self, app: &mut Appliance, now: Timestamp) {
         let zones: Vec<String> = app.zone_configs().map(|z| z.id.to_string()).collect();
         for zone in &zones {
-            // Known zone, finite value: cannot fail.
-            let _ = app.set_external_temperature(zone, self.house.zone_temp_at(zone, now));
+            // Known zone, finite value: cannot fail. The latest value goes
+            // over whatever its age: the appliance judges freshness with the
+            // simulator's rule, and must see a value stamped before a clock
+            // step back to drop it for good (hearth_control::house::known_age).
+            let latest = self
+                .house
+                .zone_temp_c
+                .get(zone)
+                .filter(|r| r.value.is_finite())
+                .map(|r| (r.value, r.at));
+            let _ = app.set_external_temperature(zone, latest);
             if self.house.zone_window_open.contains_key(zone) {
                 let _ = app.set_window_contact(zone, self.house.zone_window_at(zone, now));
                 self.fed_windows.insert(zone.clone());
@@ -661,6 +670,66 @@ mod tests {
         assert!(d.reason().contains("minimum dwell"), "{d:?}");
         let d = c.policy.decide(&house, at(1800), None);
         assert_eq!(d.rule, hearth_control::Rule::EconomicHeatPump, "{d:?}");
+    }
+
+    #[derive(Debug)]
+    struct NoProbe;
+    impl hearth_core::Thermometer for NoProbe {
+        fn name(&self) -> &str {
+            "none"
+        }
+        fn read_temp(
+            &mut self,
+            _now: Timestamp,
+        ) -> Result<hearth_core::Celsius, hearth_core::DeviceError> {
+            Err(hearth_core::DeviceError::Timeout)
+        }
+    }
+
+    #[test]
+    fn an_mqtt_value_from_before_a_clock_step_back_is_not_revived() {
+        use hearth_control::{ZoneConfig, ZoneHardware, ZoneKind, ZoneMode, ZoneSettings};
+        use hearth_core::{Celsius, ZoneId};
+        let at = Timestamp::from_secs;
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = ControlState::load(dir.path()).expect("defaults");
+        let kind = ZoneKind::Room;
+        let config = ZoneConfig {
+            id: ZoneId::new("z").expect("id"),
+            name: "z".into(),
+            kind,
+            limits: kind.default_limits(),
+            settings: ZoneSettings {
+                setpoint_c: Celsius(21.0),
+                mode: ZoneMode::Heat,
+            },
+        };
+        let hw = ZoneHardware {
+            thermometer: Box::new(NoProbe),
+            boards: Vec::new(),
+        };
+        let mut app = Appliance::new(vec![(config, hw)], hearth_control::PiGains::default());
+        // The MQTT task's last value, then the broker goes quiet.
+        c.house.zone_temp_c.insert(
+            "z".into(),
+            hearth_control::house::Reading::new(Celsius(15.0), at(100_000)),
+        );
+        let temp = |c: &mut ControlState, app: &mut Appliance, s: u64| {
+            c.feed_zones(app, at(s));
+            app.tick(at(s)).zones[0].temperature_c
+        };
+        assert_eq!(temp(&mut c, &mut app, 100_000), Some(Celsius(15.0)));
+        // NTP steps the clock back an hour: the value cannot be dated.
+        assert_eq!(temp(&mut c, &mut app, 96_400), None);
+        // Once the clock has caught up with its stamp it would look 2 s
+        // old; it is still the value from before the step.
+        assert_eq!(temp(&mut c, &mut app, 100_002), None);
+        // A new value on the stepped clock steers.
+        c.house.zone_temp_c.insert(
+            "z".into(),
+            hearth_control::house::Reading::new(Celsius(15.5), at(100_010)),
+        );
+        assert_eq!(temp(&mut c, &mut app, 100_010), Some(Celsius(15.5)));
     }
 
     #[derive(Debug)]
