@@ -205,6 +205,13 @@ pub struct Checker {
     backend: Backend,
 }
 
+/// The fastest backend this CPU has ([`Checker::detect`]).
+impl Default for Checker {
+    fn default() -> Checker {
+        Checker::detect()
+    }
+}
+
 impl Checker {
     /// With `backend`, refused when this CPU lacks it.
     pub fn new(backend: Backend) -> Result<Checker, BackendError> {

@@ -2,15 +2,14 @@
 //! against the parent), best chain by cumulative work, reorgs, the tip's
 //! PPLNS window, pruning. Sans-IO: `now` is an argument.
 
+use crate::digests::{share_digests, ShareDigests};
 use crate::params::{ChainParams, ConsensusId};
 use crate::pplns::{Window, WindowEntry};
 use crate::retarget::next_share_bits;
 use crate::share::{
-    merkle_root_from_branch, parse_commitment, Share, ShareHash, ShareInfo,
-    MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
+    parse_commitment, Share, ShareHash, ShareInfo, MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
 };
 use crate::work::target_work;
-use bitcoin::hashes::Hash;
 use bitcoin::{ScriptBuf, Target, TxOut, Work};
 use hearth_shacheck::{Checker, Targets};
 use std::collections::HashMap;
@@ -184,7 +183,8 @@ impl Chain {
     /// An empty chain.
     pub fn new(params: ChainParams, checker: Checker) -> Chain {
         let id = params.consensus_id();
-        let window = Window::new(params.window_shares as usize);
+        let mut window = Window::new(params.window_shares as usize);
+        window.set_hasher(checker);
         Chain {
             params,
             id,
@@ -336,6 +336,20 @@ impl Chain {
     /// (Proof of work is [`Chain::check_pow`], batched; the payouts are
     /// checked against the window when the share joins the best chain.)
     pub fn check_context_free(&self, share: &Share) -> Result<(), ShareError> {
+        let digests = share_digests(&self.checker, &self.id, std::slice::from_ref(share));
+        match digests.first() {
+            Some(d) => self.check_context_free_with(share, d),
+            None => Err(ShareError::MerkleRoot),
+        }
+    }
+
+    /// [`Chain::check_context_free`] with the share's hashes already
+    /// computed (for a batch at once, by [`share_digests`]).
+    fn check_context_free_with(
+        &self,
+        share: &Share,
+        digests: &ShareDigests,
+    ) -> Result<(), ShareError> {
         let info = &share.info;
         if info.version != SHARE_VERSION {
             return Err(ShareError::Version(info.version));
@@ -355,11 +369,10 @@ impl Chain {
             .iter()
             .filter_map(|o| parse_commitment(&o.script_pubkey));
         let commit = commits.next();
-        if commit != Some(info.ref_hash(&self.id)) || commits.next().is_some() {
+        if commit != Some(digests.ref_hash) || commits.next().is_some() {
             return Err(ShareError::Commitment);
         }
-        let txid = share.coinbase.compute_txid().to_byte_array();
-        if merkle_root_from_branch(txid, &share.merkle_branch) != share.header.merkle_root {
+        if digests.merkle_root != share.header.merkle_root {
             return Err(ShareError::MerkleRoot);
         }
         Ok(())
@@ -478,7 +491,9 @@ impl Chain {
             .check_pow_hashed(std::slice::from_ref(&share))
             .pop()
             .unwrap_or(Err(ShareError::ProofOfWork))?;
-        self.accept_checked_pow(share, hash, is_block, now)
+        let digests = share_digests(&self.checker, &self.id, std::slice::from_ref(&share));
+        let digests = digests.first().copied().ok_or(ShareError::MerkleRoot)?;
+        self.accept_checked_pow(share, hash, is_block, &digests, now)
     }
 
     /// Validates and adds shares in order (a batch from a peer), checking
@@ -489,11 +504,15 @@ impl Chain {
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
         let pow = self.check_pow_hashed(&shares);
+        // The coinbase txids, ref hashes and merkle branches of the whole
+        // batch, hashed side by side (share checker lanes).
+        let digests = share_digests(&self.checker, &self.id, &shares);
         shares
             .into_iter()
             .zip(pow)
-            .map(|(s, p)| {
-                p.and_then(|(hash, is_block)| self.accept_checked_pow(s, hash, is_block, now))
+            .zip(digests)
+            .map(|((s, p), d)| {
+                p.and_then(|(hash, is_block)| self.accept_checked_pow(s, hash, is_block, &d, now))
             })
             .collect()
     }
@@ -505,6 +524,7 @@ impl Chain {
         share: Share,
         hash: ShareHash,
         is_block: bool,
+        digests: &ShareDigests,
         now: u64,
     ) -> Result<Accepted, ShareError> {
         if self.index.contains_key(&hash) {
@@ -514,7 +534,7 @@ impl Chain {
             self.mark_invalid(hash);
             return Err(ShareError::KnownInvalid(hash.to_hex()));
         }
-        self.check_context_free(&share)?;
+        self.check_context_free_with(&share, digests)?;
         let info = &share.info;
         if let Some(tip) = self.height() {
             if info

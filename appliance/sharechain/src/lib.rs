@@ -8,6 +8,7 @@
 //! and `now` in here and acts on what comes back. See docs/sharechain.md.
 
 pub mod chain;
+pub mod digests;
 pub mod miner;
 pub mod node;
 pub mod p2p;
