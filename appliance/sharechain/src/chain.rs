@@ -336,7 +336,7 @@ impl Chain {
     /// (Proof of work is [`Chain::check_pow`], batched; the payouts are
     /// checked against the window when the share joins the best chain.)
     pub fn check_context_free(&self, share: &Share) -> Result<(), ShareError> {
-        let digests = share_digests(&self.checker, &self.id, std::slice::from_ref(share));
+        let digests = share_digests(&self.checker, &self.id, &[share]);
         match digests.first() {
             Some(d) => self.check_context_free_with(share, d),
             None => Err(ShareError::MerkleRoot),
@@ -491,7 +491,7 @@ impl Chain {
             .check_pow_hashed(std::slice::from_ref(&share))
             .pop()
             .unwrap_or(Err(ShareError::ProofOfWork))?;
-        let digests = share_digests(&self.checker, &self.id, std::slice::from_ref(&share));
+        let digests = share_digests(&self.checker, &self.id, &[&share]);
         let digests = digests.first().copied().ok_or(ShareError::MerkleRoot)?;
         self.accept_checked_pow(share, hash, is_block, &digests, now)
     }
@@ -504,15 +504,25 @@ impl Chain {
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
         let pow = self.check_pow_hashed(&shares);
-        // The coinbase txids, ref hashes and merkle branches of the whole
-        // batch, hashed side by side (share checker lanes).
-        let digests = share_digests(&self.checker, &self.id, &shares);
+        // The coinbase txids, ref hashes and merkle branches of the shares
+        // whose proof of work holds, hashed side by side (share checker
+        // lanes). Only those: the header check stays the cheap gate, so a
+        // flood of shares without work costs no coinbase hashing.
+        let worked: Vec<&Share> = shares
+            .iter()
+            .zip(&pow)
+            .filter(|(_, p)| p.is_ok())
+            .map(|(s, _)| s)
+            .collect();
+        let mut digests = share_digests(&self.checker, &self.id, &worked).into_iter();
         shares
             .into_iter()
             .zip(pow)
-            .zip(digests)
-            .map(|((s, p), d)| {
-                p.and_then(|(hash, is_block)| self.accept_checked_pow(s, hash, is_block, &d, now))
+            .map(|(s, p)| {
+                p.and_then(|(hash, is_block)| {
+                    let d = digests.next().ok_or(ShareError::MerkleRoot)?;
+                    self.accept_checked_pow(s, hash, is_block, &d, now)
+                })
             })
             .collect()
     }

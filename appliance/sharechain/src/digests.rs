@@ -57,7 +57,7 @@ fn encode_messages(
 }
 
 /// The digests of every share in `shares`, in order, hashed in batches.
-pub fn share_digests(checker: &Checker, id: &ConsensusId, shares: &[Share]) -> Vec<ShareDigests> {
+pub fn share_digests(checker: &Checker, id: &ConsensusId, shares: &[&Share]) -> Vec<ShareDigests> {
     // One buffer for every message of the batch: no allocation per share.
     let mut buf = Vec::with_capacity(
         shares
@@ -143,6 +143,7 @@ mod tests {
             chain.accept(share.clone(), t).expect("accepted");
             shares.push(share);
         }
+        let shares: Vec<&Share> = shares.iter().collect();
         let want: Vec<ShareDigests> = shares
             .iter()
             .map(|s| {

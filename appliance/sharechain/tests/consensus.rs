@@ -472,3 +472,43 @@ fn a_side_branch_share_with_wrong_payouts_never_joins_the_best_chain() {
     extend(&mut honest, 3, 3, t + 40, 8);
     assert_eq!(honest.height(), Some(9));
 }
+
+/// A batch whose shares fail proof of work in between valid ones: the
+/// batch's hashes (txids, ref hashes, branches) are computed for the shares
+/// with work only, and each valid share is still checked against its own.
+#[test]
+fn a_batch_with_shares_without_work_between_valid_ones() {
+    let mut source = new_chain(50);
+    let shares = extend(&mut source, 6, 3, T0, 0);
+    let no_work = |s: &Share| {
+        let mut bad = s.clone();
+        let probe = new_chain(50);
+        while probe.check_pow(std::slice::from_ref(&bad))[0].is_ok() {
+            bad.header.nonce = bad.header.nonce.wrapping_add(1);
+        }
+        bad
+    };
+    let batch = vec![
+        no_work(&shares[0]),
+        shares[0].clone(),
+        shares[1].clone(),
+        no_work(&shares[2]),
+        no_work(&shares[5]),
+        shares[2].clone(),
+        shares[3].clone(),
+        shares[4].clone(),
+        no_work(&shares[1]),
+        shares[5].clone(),
+    ];
+    let mut chain = new_chain(50);
+    let results = chain.accept_batch(batch, T0 + 100);
+    let verdicts: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
+    assert_eq!(
+        verdicts,
+        [false, true, true, false, false, true, true, true, false, true]
+    );
+    for i in [0, 3, 4, 8] {
+        assert_eq!(results[i], Err(ShareError::ProofOfWork), "{i}");
+    }
+    assert_eq!(chain.tip().map(|t| t.hash), source.tip().map(|t| t.hash));
+}
