@@ -17,6 +17,7 @@ pub mod pplns;
 pub mod retarget;
 pub mod share;
 pub mod store;
+pub mod txview;
 pub mod work;
 
 pub use chain::{
