@@ -3,11 +3,14 @@
 //! projection in docs/sharechain.md):
 //!
 //!     validate_window gen N MINERS FILE   # mine N regtest shares (run natively)
-//!     validate_window check FILE [N]      # decode and validate the first N
+//!     validate_window check FILE [N]      # validate the first N from their bytes
+//!     validate_window check-decoded FILE [N]  # decode them first (`Share`)
 //!
 //! `gen` mines the shares the benchmark mines (same scripts, times, block
-//! base); `check` decodes and validates them in batches of 500, as a syncing
-//! node does, and prints how many were accepted. Counting `check` with 8640
+//! base); `check` validates them in batches of 500 as a syncing node does,
+//! from the received bytes (`Chain::accept_batch_encoded`, coinbases
+//! borrowed), and prints how many were accepted; `check-decoded` decodes
+//! each into a `Share` first (`Chain::accept_batch`). Counting `check` with 8640
 //! shares and with 1 and subtracting leaves the cost of validating the rest.
 
 use bitcoin::hashes::Hash;
@@ -76,7 +79,7 @@ fn read_file(path: &str, limit: usize) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-fn check(received: &[Vec<u8>]) -> Result<usize, String> {
+fn check(received: &[Vec<u8>], decoded: bool) -> Result<usize, String> {
     let n = received.len() as u64;
     let mut chain = Chain::new(
         ChainParams::for_network(Network::Regtest),
@@ -85,12 +88,18 @@ fn check(received: &[Vec<u8>]) -> Result<usize, String> {
     let now = T0 + 10 * n;
     let mut accepted = 0;
     for batch in received.chunks(BATCH) {
-        let shares: Vec<Share> = batch
-            .iter()
-            .map(|b| Share::from_bytes(b))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        for r in chain.accept_batch(shares, now) {
+        let results = if decoded {
+            let shares: Vec<Share> = batch
+                .iter()
+                .map(|b| Share::from_bytes(b))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            chain.accept_batch(shares, now)
+        } else {
+            let bytes: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            chain.accept_batch_encoded(&bytes, now)
+        };
+        for r in results {
             r.map_err(|e| format!("share refused: {e}"))?;
             accepted += 1;
         }
@@ -106,20 +115,23 @@ fn run(args: &[String]) -> Result<String, String> {
             write_file(file, &generate(n, miners)?)?;
             Ok(format!("wrote {n} shares from {miners} miners to {file}"))
         }
-        [cmd, file, rest @ ..] if cmd == "check" && rest.len() <= 1 => {
+        [cmd, file, rest @ ..] if (cmd == "check" || cmd == "check-decoded") && rest.len() <= 1 => {
             let limit = match rest.first() {
                 Some(n) => n.parse().map_err(|_| "N is a number")?,
                 None => usize::MAX,
             };
             let shares = read_file(file, limit)?;
-            let accepted = check(&shares)?;
+            let accepted = check(&shares, cmd == "check-decoded")?;
             Ok(format!(
                 "accepted {accepted} of {} shares ({} backend)",
                 shares.len(),
                 Checker::detect().backend().name()
             ))
         }
-        _ => Err("usage: validate_window gen N MINERS FILE | check FILE [N]".into()),
+        _ => Err(
+            "usage: validate_window gen N MINERS FILE | check FILE [N] | check-decoded FILE [N]"
+                .into(),
+        ),
     }
 }
 

@@ -12,12 +12,12 @@
 //! of a share's validation cost on a Pi 4 (docs/sharechain.md, "Cost").
 //!
 //! Consensus is unchanged: the same bytes are hashed (the txid's message is
-//! the coinbase's non-witness encoding, written field by field the way
-//! `Transaction::compute_txid` writes it), only elsewhere.
+//! the coinbase's non-witness encoding, taken from the received bytes: the
+//! whole coinbase when it has no witness, else its version, inputs, outputs
+//! and lock time copied without the witness), only elsewhere.
 
 use crate::params::ConsensusId;
-use crate::share::Share;
-use bitcoin::consensus::Encodable;
+use crate::share_view::ShareView;
 use bitcoin::hashes::Hash;
 use bitcoin::TxMerkleNode;
 use hearth_shacheck::Checker;
@@ -35,43 +35,62 @@ pub struct ShareDigests {
     pub merkle_root: TxMerkleNode,
 }
 
-/// Appends the coinbase's txid message (its encoding without witness) and
-/// the ref hash message to `buf`, returning their ranges. Writing into a
-/// `Vec` cannot fail.
-fn encode_messages(
-    share: &Share,
-    id: &ConsensusId,
-    buf: &mut Vec<u8>,
-) -> (Range<usize>, Range<usize>) {
-    let start = buf.len();
-    let tx = &share.coinbase;
-    let _ = tx.version.consensus_encode(buf);
-    let _ = tx.input.consensus_encode(buf);
-    let _ = tx.output.consensus_encode(buf);
-    let _ = tx.lock_time.consensus_encode(buf);
-    let txid = start..buf.len();
-    let info_start = buf.len();
-    buf.extend_from_slice(&id.0);
-    let _ = share.info.consensus_encode(buf);
-    (txid, info_start..buf.len())
+/// Where a share's txid message lies: in the received bytes (a coinbase
+/// without witness is its own txid message) or in the batch buffer.
+enum TxidMessage<'a> {
+    Received(&'a [u8]),
+    Copied(Range<usize>),
 }
 
 /// The digests of every share in `shares`, in order, hashed in batches.
-pub fn share_digests(checker: &Checker, id: &ConsensusId, shares: &[&Share]) -> Vec<ShareDigests> {
-    // One buffer for every message of the batch: no allocation per share.
+pub fn share_digests(
+    checker: &Checker,
+    id: &ConsensusId,
+    shares: &[&ShareView<'_>],
+) -> Vec<ShareDigests> {
+    // One buffer for the messages that are not in the received bytes
+    // (the ref hashes' `id || info`, witness coinbases without their
+    // witness): no allocation per share, nothing re-encoded.
     let mut buf = Vec::with_capacity(
         shares
             .iter()
-            .map(|s| s.coinbase.output.len() * 40 + 400)
+            .map(|s| {
+                id.0.len()
+                    + s.info_bytes().len()
+                    + if s.coinbase.has_witness() {
+                        s.coinbase.len()
+                    } else {
+                        0
+                    }
+            })
             .sum(),
     );
-    let ranges: Vec<(Range<usize>, Range<usize>)> = shares
+    let ranges: Vec<(TxidMessage<'_>, Range<usize>)> = shares
         .iter()
-        .map(|s| encode_messages(s, id, &mut buf))
+        .map(|s| {
+            let txid = match s.coinbase.txid_message() {
+                Some(m) => TxidMessage::Received(m),
+                None => {
+                    let start = buf.len();
+                    s.coinbase.write_txid_message(&mut buf);
+                    TxidMessage::Copied(start..buf.len())
+                }
+            };
+            let start = buf.len();
+            buf.extend_from_slice(&id.0);
+            buf.extend_from_slice(s.info_bytes());
+            (txid, start..buf.len())
+        })
         .collect();
     let msgs: Vec<&[u8]> = ranges
         .iter()
-        .flat_map(|(t, r)| [&buf[t.clone()], &buf[r.clone()]])
+        .flat_map(|(t, r)| {
+            let txid = match t {
+                TxidMessage::Received(m) => m,
+                TxidMessage::Copied(c) => &buf[c.clone()],
+            };
+            [txid, &buf[r.clone()]]
+        })
         .collect();
     let hashed = checker.sha256d_messages(&msgs);
     let mut out: Vec<ShareDigests> = hashed
@@ -115,7 +134,7 @@ pub fn share_digests(checker: &Checker, id: &ConsensusId, shares: &[&Share]) -> 
 mod tests {
     use super::*;
     use crate::miner::{mine, test_payout_script, BlockBase};
-    use crate::share::merkle_root_from_branch;
+    use crate::share::{merkle_root_from_branch, Share};
     use crate::{Chain, ChainParams, Network};
     use hearth_shacheck::Backend;
 
@@ -143,7 +162,12 @@ mod tests {
             chain.accept(share.clone(), t).expect("accepted");
             shares.push(share);
         }
-        let shares: Vec<&Share> = shares.iter().collect();
+        let encoded: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
+        let views: Vec<ShareView<'_>> = encoded
+            .iter()
+            .map(|b| ShareView::parse(b).expect("parses"))
+            .collect();
+        let views: Vec<&ShareView<'_>> = views.iter().collect();
         let want: Vec<ShareDigests> = shares
             .iter()
             .map(|s| {
@@ -161,9 +185,9 @@ mod tests {
             .all(|(d, s)| d.merkle_root == s.header.merkle_root));
         for backend in Backend::available() {
             let c = Checker::new(backend).expect("available");
-            assert_eq!(share_digests(&c, &id, &shares), want, "{backend}");
+            assert_eq!(share_digests(&c, &id, &views), want, "{backend}");
             for n in 1..=9 {
-                for (chunk, w) in shares.chunks(n).zip(want.chunks(n)) {
+                for (chunk, w) in views.chunks(n).zip(want.chunks(n)) {
                     assert_eq!(share_digests(&c, &id, chunk), w, "{backend} batches of {n}");
                 }
             }

@@ -16,6 +16,7 @@ pub mod params;
 pub mod pplns;
 pub mod retarget;
 pub mod share;
+pub mod share_view;
 pub mod store;
 pub mod txview;
 pub mod work;

@@ -9,6 +9,7 @@
 //! without re-walking the window.
 
 use crate::share::ShareHash;
+use crate::txview::OutputRef;
 use bitcoin::{Amount, ScriptBuf, TxOut};
 use hearth_shacheck::Checker;
 use std::cmp::Reverse;
@@ -275,11 +276,32 @@ impl Window {
         finder: &ScriptBuf,
         parent: &ShareHash,
     ) -> bool {
+        self.payouts_match_refs(
+            outputs.iter().map(|o| OutputRef {
+                value_sat: o.value.to_sat(),
+                script: o.script_pubkey.as_bytes(),
+            }),
+            value_sat,
+            finder,
+            parent,
+        )
+    }
+
+    /// [`Window::payouts_match`] of outputs borrowed from a coinbase's
+    /// bytes ([`crate::txview`]): what validating a received share needs.
+    pub fn payouts_match_refs<'o>(
+        &self,
+        mut outputs: impl Iterator<Item = OutputRef<'o>>,
+        value_sat: u64,
+        finder: &ScriptBuf,
+        parent: &ShareHash,
+    ) -> bool {
         let expected = self.payout_list(value_sat, finder, parent);
-        expected.len() == outputs.len()
-            && expected.iter().zip(outputs).all(|((script, a), o)| {
-                o.value.to_sat() == *a && o.script_pubkey.as_bytes() == script.as_bytes()
-            })
+        expected.iter().all(|(script, a)| {
+            outputs
+                .next()
+                .is_some_and(|o| o.value_sat == *a && o.script == script.as_bytes())
+        }) && outputs.next().is_none()
     }
 
     /// The payout set as (script, amount), ordered by script bytes. One

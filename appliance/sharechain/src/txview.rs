@@ -134,6 +134,18 @@ impl<'a> Outputs<'a> {
     }
 }
 
+impl<'a> Outputs<'a> {
+    /// Outputs from bytes a [`TxView`] already checked (its
+    /// [`TxView::output_bytes`], kept): not checked again. Bytes that were
+    /// not end the iteration early, they cannot panic it.
+    pub fn checked(bytes: &'a [u8], count: usize) -> Outputs<'a> {
+        Outputs {
+            rest: bytes,
+            left: count,
+        }
+    }
+}
+
 impl<'a> Iterator for Outputs<'a> {
     type Item = OutputRef<'a>;
 
