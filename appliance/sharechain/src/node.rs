@@ -522,7 +522,16 @@ impl Node {
             let s = rest.remove(0);
             results.push(self.chain.accept_anchor(s));
         }
-        results.extend(self.chain.accept_batch(rest, now));
+        // The rest from the bytes received when we have them (coinbases
+        // checked in place, not re-encoded), else from the decoded shares.
+        let anchored = results.len();
+        match share_bytes.get(anchored..) {
+            Some(received) if share_bytes.len() == shares.len() => {
+                let received: Vec<&[u8]> = received.iter().map(Vec::as_slice).collect();
+                results.extend(self.chain.accept_batch_encoded(&received, now));
+            }
+            _ => results.extend(self.chain.accept_batch(rest, now)),
+        }
         self.after_accept(peer, shares, share_bytes, results, out);
         self.request_shares(peer, now, out);
     }
@@ -605,7 +614,15 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.tip_height = p.tip_height.max(share.info.height);
         }
-        match self.chain.accept(share.clone(), now) {
+        let accepted = match share_bytes.as_slice() {
+            [received] => self
+                .chain
+                .accept_batch_encoded(&[received.as_slice()], now)
+                .pop()
+                .unwrap_or(Err(ShareError::ProofOfWork)),
+            _ => self.chain.accept(share.clone(), now),
+        };
+        match accepted {
             Err(ShareError::Orphan(_)) => self.request_headers(peer, now, out),
             r => self.after_accept(peer, vec![share], share_bytes, vec![r], out),
         }
