@@ -530,8 +530,23 @@ impl Chain {
         shares: Vec<Share>,
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
-        let encoded: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
-        let bytes: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        // One buffer for the batch, sized up front: no growth per share.
+        let mut buf = Vec::with_capacity(
+            shares
+                .iter()
+                .map(|s| s.coinbase.output.len() * 44 + 512)
+                .sum(),
+        );
+        let ranges: Vec<std::ops::Range<usize>> = shares
+            .iter()
+            .map(|s| {
+                let start = buf.len();
+                // Writing into a Vec cannot fail.
+                let _ = bitcoin::consensus::Encodable::consensus_encode(s, &mut buf);
+                start..buf.len()
+            })
+            .collect();
+        let bytes: Vec<&[u8]> = ranges.iter().filter_map(|r| buf.get(r.clone())).collect();
         self.accept_batch_encoded(&bytes, now)
     }
 
