@@ -121,7 +121,10 @@ if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   mkdir -p "$tools"
   aarch64-linux-gnu-gcc -O2 -shared -fPIC -o "$tools/libmask_hwcap.so" scripts/aarch64/mask_hwcap.c -ldl
   mask=$(cd "$tools" && pwd)/libmask_hwcap.so
-  bins=$(cargo test -p hearth-shacheck --target aarch64-unknown-linux-gnu --no-run --message-format=json 2>/dev/null \
+  # hearth-sharechain too: its chains then hash txids, merkle branches and
+  # lottery seeds on the NEON lanes (the payout test vector included); ~60 s
+  # more under qemu (debug build, already compiled by the step above).
+  bins=$(cargo test -p hearth-shacheck -p hearth-sharechain --target aarch64-unknown-linux-gnu --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
   for bin in $bins; do
     HEARTH_EXPECT_BACKEND=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 -E LD_PRELOAD="$mask" "$bin"

@@ -145,6 +145,22 @@ impl Backend {
         }
     }
 
+    /// SHA-256d of messages of any lengths (see
+    /// [`crate::Checker::sha256d_messages`]): the lane backends hash them
+    /// side by side; `scalar`, `shani` and `ce` one after another through
+    /// `sha2`, which runs the CPU's SHA instructions itself.
+    pub(crate) fn hash_messages(self, msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+        match self {
+            #[cfg(target_arch = "aarch64")]
+            Backend::Neon => crate::neon::hash_messages(msgs, out),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Sse2 => crate::x86::sse2_hash_messages(msgs, out),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => crate::x86::avx2_hash_messages(msgs, out),
+            _ => crate::scalar::hash_messages(msgs, out),
+        }
+    }
+
     pub(crate) fn check_nonces(
         self,
         pre: &NoncePre,

@@ -273,3 +273,99 @@ pub(crate) fn check_nonces<V: Lanes>(
         }
     }
 }
+
+/// Blocks in the SHA-256 padding of a `len`-byte message: the bytes, 0x80,
+/// zeros, and the 64-bit bit length.
+#[inline(always)]
+pub(crate) fn padded_blocks(len: usize) -> usize {
+    (len + 9).div_ceil(64)
+}
+
+/// Block `b` of the padded `msg` as big-endian words (`b < padded_blocks`).
+/// Whole blocks are read in place; only the last one or two are copied to
+/// be padded.
+#[inline(always)]
+pub(crate) fn padded_block_words(msg: &[u8], b: usize) -> [u32; 16] {
+    let start = 64 * b;
+    let mut block = [0u8; 64];
+    match msg.get(start..start + 64) {
+        Some(whole) => block.copy_from_slice(whole),
+        None => {
+            let rest = msg.get(start..).unwrap_or(&[]);
+            block[..rest.len()].copy_from_slice(rest);
+            if start <= msg.len() {
+                block[rest.len()] = 0x80;
+            }
+            if b + 1 == padded_blocks(msg.len()) {
+                let bits = (msg.len() as u64).wrapping_mul(8);
+                block[56..].copy_from_slice(&bits.to_be_bytes());
+            }
+        }
+    }
+    core::array::from_fn(|j| {
+        u32::from_be_bytes([
+            block[4 * j],
+            block[4 * j + 1],
+            block[4 * j + 2],
+            block[4 * j + 3],
+        ])
+    })
+}
+
+/// SHA-256d of messages of any lengths, `N` at a time: `out[i]` receives
+/// the final state words of `sha256(sha256(msgs[i]))`.
+///
+/// Lanes run in lockstep, so a group costs its longest message's blocks;
+/// the messages are grouped in order of length (stable), so messages of
+/// nearly one length (the coinbases of one window) share a group. A lane
+/// whose message ends early has its state taken after its last block; the
+/// blocks after that are computed on zeros and dropped.
+#[inline(always)]
+pub(crate) fn hash_messages<V: Lanes>(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    let iv = splat8::<V>(&IV);
+    let mut order: Vec<usize> = (0..msgs.len().min(out.len())).collect();
+    order.sort_by_key(|&i| padded_blocks(msgs[i].len()));
+    for group in order.chunks(V::N) {
+        let blocks: [usize; MAX_LANES] = core::array::from_fn(|lane| {
+            group.get(lane).map_or(0, |&i| padded_blocks(msgs[i].len()))
+        });
+        let most = blocks.iter().copied().max().unwrap_or(0);
+        let mut state = iv;
+        let mut first = [[0u32; MAX_LANES]; 8];
+        for b in 0..most {
+            let mut words = [[0u32; MAX_LANES]; 16];
+            for (lane, &i) in group.iter().enumerate() {
+                if b < blocks[lane] {
+                    let w = padded_block_words(msgs[i], b);
+                    for (j, wj) in w.iter().enumerate() {
+                        words[j][lane] = *wj;
+                    }
+                }
+            }
+            let w: [V; 16] = core::array::from_fn(|j| V::load(&words[j]));
+            state = compress(&state, w);
+            if blocks[..group.len()].contains(&(b + 1)) {
+                let mut lanes = [[0u32; MAX_LANES]; 8];
+                for (k, l) in lanes.iter_mut().enumerate() {
+                    state[k].store(l);
+                }
+                for lane in 0..group.len() {
+                    if blocks[lane] == b + 1 {
+                        for k in 0..8 {
+                            first[k][lane] = lanes[k][lane];
+                        }
+                    }
+                }
+            }
+        }
+        let h1: [V; 8] = core::array::from_fn(|k| V::load(&first[k]));
+        let h2 = compress(&iv, third_block(&h1));
+        let mut lanes = [[0u32; MAX_LANES]; 8];
+        for (k, l) in lanes.iter_mut().enumerate() {
+            h2[k].store(l);
+        }
+        for (lane, &i) in group.iter().enumerate() {
+            out[i] = core::array::from_fn(|k| lanes[k][lane]);
+        }
+    }
+}

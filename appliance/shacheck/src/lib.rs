@@ -1,8 +1,10 @@
 //! Batch SHA-256d share checking for 80-byte Bitcoin block headers.
 //!
-//! Two paths:
+//! Three paths:
 //! - **headers**: every header its own (sharechain sync: each share has its
 //!   own merkle root), 3 compressions per header: [`Checker::check_headers`].
+//! - **messages**: any lengths, many at once (coinbase txids, seeds):
+//!   [`Checker::sha256d_messages`].
 //! - **nonces**: one job, many nonces (ASIC results): the first 64 bytes are
 //!   compressed once into a [`Midstate`] (one per rolled version), then 2
 //!   compressions per nonce: [`Checker::check_nonces`].
@@ -203,6 +205,13 @@ pub struct Checker {
     backend: Backend,
 }
 
+/// The fastest backend this CPU has ([`Checker::detect`]).
+impl Default for Checker {
+    fn default() -> Checker {
+        Checker::detect()
+    }
+}
+
 impl Checker {
     /// With `backend`, refused when this CPU lacks it.
     pub fn new(backend: Backend) -> Result<Checker, BackendError> {
@@ -230,6 +239,20 @@ impl Checker {
     pub fn hash_headers(&self, headers: &[[u8; 80]]) -> Vec<Hash> {
         let mut states = vec![[0u32; 8]; headers.len()];
         self.backend.hash_headers(headers, &mut states);
+        states.iter().map(Hash::from_state).collect()
+    }
+
+    /// SHA-256d of each message, any lengths, in order (the digest bytes as
+    /// `sha2` gives them: a Bitcoin txid's internal byte order).
+    ///
+    /// For many independent messages at once (a batch of shares' coinbase
+    /// transactions, lottery seeds, merkle nodes): the lane backends (neon,
+    /// sse2, avx2) hash 4 or 8 of them side by side, grouped by length, so a
+    /// group costs its longest member's blocks; the others hash them one by
+    /// one with `sha2`.
+    pub fn sha256d_messages(&self, msgs: &[&[u8]]) -> Vec<Hash> {
+        let mut states = vec![[0u32; 8]; msgs.len()];
+        self.backend.hash_messages(msgs, &mut states);
         states.iter().map(Hash::from_state).collect()
     }
 

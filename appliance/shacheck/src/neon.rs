@@ -95,3 +95,7 @@ pub(crate) fn hash_headers(headers: &[[u8; 80]], out: &mut [[u32; 8]]) {
 pub(crate) fn check_nonces(pre: &NoncePre, nonces: &[u32], target: &Target, out: &mut [bool]) {
     lanes::check_nonces::<Neon>(pre, nonces, target, out);
 }
+
+pub(crate) fn hash_messages(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    lanes::hash_messages::<Neon>(msgs, out);
+}

@@ -47,3 +47,21 @@ pub(crate) fn check_nonces(pre: &NoncePre, nonces: &[u32], target: &Target, out:
         *o = target.is_met_by_state(&second_hash(&s));
     }
 }
+
+/// SHA-256d of messages of any lengths, one after another through `sha2`
+/// (which uses SHA-NI or the ARMv8 SHA-2 instructions itself when present:
+/// the path of the `scalar`, `shani` and `ce` backends).
+pub(crate) fn hash_messages(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    use sha2::{Digest, Sha256};
+    for (m, o) in msgs.iter().zip(out.iter_mut()) {
+        let second = Sha256::digest(Sha256::digest(m));
+        *o = core::array::from_fn(|k| {
+            u32::from_be_bytes([
+                second[4 * k],
+                second[4 * k + 1],
+                second[4 * k + 2],
+                second[4 * k + 3],
+            ])
+        });
+    }
+}

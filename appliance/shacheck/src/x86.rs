@@ -127,6 +127,10 @@ pub(crate) fn sse2_hash_headers(headers: &[[u8; 80]], out: &mut [[u32; 8]]) {
     lanes::hash_headers::<Sse2>(headers, out);
 }
 
+pub(crate) fn sse2_hash_messages(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    lanes::hash_messages::<Sse2>(msgs, out);
+}
+
 pub(crate) fn sse2_check_nonces(pre: &NoncePre, nonces: &[u32], target: &Target, out: &mut [bool]) {
     lanes::check_nonces::<Sse2>(pre, nonces, target, out);
 }
@@ -242,6 +246,11 @@ fn avx2_hash_headers_impl(headers: &[[u8; 80]], out: &mut [[u32; 8]]) {
 }
 
 #[target_feature(enable = "avx2")]
+fn avx2_hash_messages_impl(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    lanes::hash_messages::<Avx2>(msgs, out);
+}
+
+#[target_feature(enable = "avx2")]
 fn avx2_check_nonces_impl(pre: &NoncePre, nonces: &[u32], target: &Target, out: &mut [bool]) {
     lanes::check_nonces::<Avx2>(pre, nonces, target, out);
 }
@@ -261,5 +270,14 @@ pub(crate) fn avx2_check_nonces(pre: &NoncePre, nonces: &[u32], target: &Target,
         unsafe { avx2_check_nonces_impl(pre, nonces, target, out) }
     } else {
         crate::scalar::check_nonces(pre, nonces, target, out);
+    }
+}
+
+pub(crate) fn avx2_hash_messages(msgs: &[&[u8]], out: &mut [[u32; 8]]) {
+    if avx2_supported() {
+        // SAFETY: AVX2 was detected at runtime just above.
+        unsafe { avx2_hash_messages_impl(msgs, out) }
+    } else {
+        crate::scalar::hash_messages(msgs, out);
     }
 }

@@ -3,11 +3,18 @@
 //! projection in docs/sharechain.md):
 //!
 //!     validate_window gen N MINERS FILE   # mine N regtest shares (run natively)
-//!     validate_window check FILE [N]      # decode and validate the first N
+//!     validate_window check FILE [N]      # validate the first N from their bytes
+//!     validate_window check-decoded FILE [N]  # decode them first (`Share`)
+//!     validate_window check-node FILE [N]     # decode, then validate the bytes
 //!
 //! `gen` mines the shares the benchmark mines (same scripts, times, block
-//! base); `check` decodes and validates them in batches of 500, as a syncing
-//! node does, and prints how many were accepted. Counting `check` with 8640
+//! base); `check` validates them in batches of 500 as a syncing node does,
+//! from the received bytes (`Chain::accept_batch_encoded`, coinbases
+//! borrowed), and prints how many were accepted; `check-decoded` decodes
+//! each into a `Share` first (`Chain::accept_batch`); `check-node` does what
+//! the daemon's node does with a peer's shares: its p2p codec decodes each
+//! into a `Share` (kept for relaying and block submission) and the chain
+//! validates the bytes received. Counting `check` with 8640
 //! shares and with 1 and subtracting leaves the cost of validating the rest.
 
 use bitcoin::hashes::Hash;
@@ -76,7 +83,15 @@ fn read_file(path: &str, limit: usize) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-fn check(received: &[Vec<u8>]) -> Result<usize, String> {
+/// How `check` hands the shares to the chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Encoded,
+    Decoded,
+    Node,
+}
+
+fn check(received: &[Vec<u8>], path: Path) -> Result<usize, String> {
     let n = received.len() as u64;
     let mut chain = Chain::new(
         ChainParams::for_network(Network::Regtest),
@@ -85,12 +100,25 @@ fn check(received: &[Vec<u8>]) -> Result<usize, String> {
     let now = T0 + 10 * n;
     let mut accepted = 0;
     for batch in received.chunks(BATCH) {
-        let shares: Vec<Share> = batch
-            .iter()
-            .map(|b| Share::from_bytes(b))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        for r in chain.accept_batch(shares, now) {
+        let decode = || -> Result<Vec<Share>, String> {
+            batch
+                .iter()
+                .map(|b| Share::from_bytes(b))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())
+        };
+        let bytes: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        let results = match path {
+            Path::Decoded => chain.accept_batch(decode()?, now),
+            Path::Encoded => chain.accept_batch_encoded(&bytes, now),
+            Path::Node => {
+                let shares = decode()?;
+                let results = chain.accept_batch_encoded(&bytes, now);
+                drop(std::hint::black_box(shares));
+                results
+            }
+        };
+        for r in results {
             r.map_err(|e| format!("share refused: {e}"))?;
             accepted += 1;
         }
@@ -106,20 +134,29 @@ fn run(args: &[String]) -> Result<String, String> {
             write_file(file, &generate(n, miners)?)?;
             Ok(format!("wrote {n} shares from {miners} miners to {file}"))
         }
-        [cmd, file, rest @ ..] if cmd == "check" && rest.len() <= 1 => {
+        [cmd, file, rest @ ..] if cmd.starts_with("check") && rest.len() <= 1 => {
+            let path = match cmd.as_str() {
+                "check" => Path::Encoded,
+                "check-decoded" => Path::Decoded,
+                "check-node" => Path::Node,
+                _ => return Err(format!("unknown command {cmd}")),
+            };
             let limit = match rest.first() {
                 Some(n) => n.parse().map_err(|_| "N is a number")?,
                 None => usize::MAX,
             };
             let shares = read_file(file, limit)?;
-            let accepted = check(&shares)?;
+            let accepted = check(&shares, path)?;
             Ok(format!(
                 "accepted {accepted} of {} shares ({} backend)",
                 shares.len(),
                 Checker::detect().backend().name()
             ))
         }
-        _ => Err("usage: validate_window gen N MINERS FILE | check FILE [N]".into()),
+        _ => Err(
+            "usage: validate_window gen N MINERS FILE | check|check-decoded|check-node FILE [N]"
+                .into(),
+        ),
     }
 }
 

@@ -2,15 +2,17 @@
 //! against the parent), best chain by cumulative work, reorgs, the tip's
 //! PPLNS window, pruning. Sans-IO: `now` is an argument.
 
+use crate::digests::{share_digests, ShareDigests};
 use crate::params::{ChainParams, ConsensusId};
 use crate::pplns::{Window, WindowEntry};
 use crate::retarget::next_share_bits;
 use crate::share::{
-    merkle_root_from_branch, parse_commitment, Share, ShareHash, ShareInfo,
-    MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
+    Share, ShareHash, ShareInfo, COMMITMENT_SCRIPT_LEN, COMMITMENT_TAG, MAX_PAYOUT_SCRIPT_BYTES,
+    SHARE_VERSION,
 };
+use crate::share_view::{header_bytes, ShareView};
+use crate::txview::{OutputRef, Outputs};
 use crate::work::target_work;
-use bitcoin::hashes::Hash;
 use bitcoin::{ScriptBuf, Target, TxOut, Work};
 use hearth_shacheck::{Checker, Targets};
 use std::collections::HashMap;
@@ -98,6 +100,10 @@ pub enum ShareError {
     /// Payout outputs not the ones the window requires.
     #[error("coinbase payouts differ from the PPLNS window's")]
     Payouts,
+    /// Not a share's encoding ([`Chain::accept_batch_encoded`]), or a
+    /// share built in memory that does not round-trip its encoding.
+    #[error("malformed share: {0}")]
+    Malformed(String),
 }
 
 impl ShareError {
@@ -128,12 +134,26 @@ pub struct ShareMeta {
     pub info: ShareInfo,
 }
 
+/// A coinbase's outputs kept until checked against the window: their bytes
+/// as received, in one allocation (not one per output script).
+#[derive(Debug, Clone)]
+struct KeptOutputs {
+    count: usize,
+    bytes: Box<[u8]>,
+}
+
+impl KeptOutputs {
+    fn iter(&self) -> Outputs<'_> {
+        Outputs::checked(&self.bytes, self.count)
+    }
+}
+
 /// A share in the index.
 #[derive(Debug, Clone)]
 struct Entry {
     meta: ShareMeta,
-    /// Payout outputs, until checked against the window.
-    outputs: Option<Vec<TxOut>>,
+    /// Coinbase outputs, until checked against the window.
+    outputs: Option<KeptOutputs>,
     weight: u128,
     /// Payouts checked against the window (done when it joins the best chain).
     payouts_checked: bool,
@@ -184,7 +204,8 @@ impl Chain {
     /// An empty chain.
     pub fn new(params: ChainParams, checker: Checker) -> Chain {
         let id = params.consensus_id();
-        let window = Window::new(params.window_shares as usize);
+        let mut window = Window::new(params.window_shares as usize);
+        window.set_hasher(checker);
         Chain {
             params,
             id,
@@ -336,6 +357,22 @@ impl Chain {
     /// (Proof of work is [`Chain::check_pow`], batched; the payouts are
     /// checked against the window when the share joins the best chain.)
     pub fn check_context_free(&self, share: &Share) -> Result<(), ShareError> {
+        let bytes = share.to_bytes();
+        let view = view_of(&bytes)?;
+        let digests = share_digests(&self.checker, &self.id, &[&view]);
+        match digests.first() {
+            Some(d) => self.check_context_free_with(&view, d),
+            None => Err(ShareError::MerkleRoot),
+        }
+    }
+
+    /// [`Chain::check_context_free`] with the share's hashes already
+    /// computed (for a batch at once, by [`share_digests`]).
+    fn check_context_free_with(
+        &self,
+        share: &ShareView<'_>,
+        digests: &ShareDigests,
+    ) -> Result<(), ShareError> {
         let info = &share.info;
         if info.version != SHARE_VERSION {
             return Err(ShareError::Version(info.version));
@@ -349,17 +386,12 @@ impl Chain {
         }
         // Exactly one commitment output, anywhere (the segwit witness
         // commitment may come after it).
-        let mut commits = share
-            .coinbase
-            .output
-            .iter()
-            .filter_map(|o| parse_commitment(&o.script_pubkey));
+        let mut commits = share.coinbase.outputs().filter_map(commitment_of);
         let commit = commits.next();
-        if commit != Some(info.ref_hash(&self.id)) || commits.next().is_some() {
+        if commit != Some(digests.ref_hash) || commits.next().is_some() {
             return Err(ShareError::Commitment);
         }
-        let txid = share.coinbase.compute_txid().to_byte_array();
-        if merkle_root_from_branch(txid, &share.merkle_branch) != share.header.merkle_root {
+        if digests.merkle_root != share.header.merkle_root {
             return Err(ShareError::MerkleRoot);
         }
         Ok(())
@@ -377,12 +409,22 @@ impl Chain {
     /// [`Chain::check_pow`], also giving each share's id: the checker has
     /// just hashed the header, so the id is not hashed a second time.
     fn check_pow_hashed(&self, shares: &[Share]) -> Vec<Result<(ShareHash, bool), ShareError>> {
-        let headers: Vec<[u8; 80]> = shares.iter().map(Share::header_bytes).collect();
+        let parts: Vec<(&bitcoin::block::Header, &ShareInfo)> =
+            shares.iter().map(|s| (&s.header, &s.info)).collect();
+        self.check_pow_parts(&parts)
+    }
+
+    /// [`Chain::check_pow_hashed`] of headers and their share infos.
+    fn check_pow_parts(
+        &self,
+        shares: &[(&bitcoin::block::Header, &ShareInfo)],
+    ) -> Vec<Result<(ShareHash, bool), ShareError>> {
+        let headers: Vec<[u8; 80]> = shares.iter().map(|(h, _)| header_bytes(h)).collect();
         let targets: Vec<hearth_shacheck::Target> = shares
             .iter()
-            .map(|s| {
+            .map(|(_, info)| {
                 hearth_shacheck::Target::from_le_bytes(
-                    Target::from_compact(s.info.share_bits).to_le_bytes(),
+                    Target::from_compact(info.share_bits).to_le_bytes(),
                 )
             })
             .collect();
@@ -393,11 +435,11 @@ impl Chain {
             Ok(checked) => checked
                 .iter()
                 .zip(shares)
-                .map(|(c, s)| {
+                .map(|(c, (header, _))| {
                     if !c.ok {
                         return Err(ShareError::ProofOfWork);
                     }
-                    let block = Target::from_compact(s.header.bits);
+                    let block = Target::from_compact(header.bits);
                     let hash = Target::from_le_bytes(c.hash.as_target().to_le_bytes());
                     Ok((ShareHash(c.hash.0), hash <= block))
                 })
@@ -474,26 +516,84 @@ impl Chain {
 
     /// Validates and adds one share.
     pub fn accept(&mut self, share: Share, now: u64) -> Result<Accepted, ShareError> {
-        let (hash, is_block) = self
-            .check_pow_hashed(std::slice::from_ref(&share))
+        self.accept_batch(vec![share], now)
             .pop()
-            .unwrap_or(Err(ShareError::ProofOfWork))?;
-        self.accept_checked_pow(share, hash, is_block, now)
+            .unwrap_or(Err(ShareError::ProofOfWork))
     }
 
     /// Validates and adds shares in order (a batch from a peer), checking
-    /// their proof of work in one call to the share checker.
+    /// their proof of work in one call to the share checker. Each share is
+    /// encoded and checked as [`Chain::accept_batch_encoded`] checks
+    /// received bytes (one validation path).
     pub fn accept_batch(
         &mut self,
         shares: Vec<Share>,
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
-        let pow = self.check_pow_hashed(&shares);
+        // One buffer for the batch, sized up front: no growth per share.
+        let mut buf = Vec::with_capacity(
+            shares
+                .iter()
+                .map(|s| s.coinbase.output.len() * 44 + 512)
+                .sum(),
+        );
+        let ranges: Vec<std::ops::Range<usize>> = shares
+            .iter()
+            .map(|s| {
+                let start = buf.len();
+                // Writing into a Vec cannot fail.
+                let _ = bitcoin::consensus::Encodable::consensus_encode(s, &mut buf);
+                start..buf.len()
+            })
+            .collect();
+        let bytes: Vec<&[u8]> = ranges.iter().filter_map(|r| buf.get(r.clone())).collect();
+        self.accept_batch_encoded(&bytes, now)
+    }
+
+    /// Validates and adds shares in order from their encodings (as
+    /// received from a peer or read from the store), without decoding the
+    /// coinbases: their outputs are checked where they lie in the bytes
+    /// and their txids hashed from those bytes ([`ShareView`]). Bytes that
+    /// are not a share give [`ShareError::Malformed`] and change nothing.
+    pub fn accept_batch_encoded(
+        &mut self,
+        shares: &[&[u8]],
+        now: u64,
+    ) -> Vec<Result<Accepted, ShareError>> {
+        let parsed: Vec<Result<ShareView<'_>, ShareError>> =
+            shares.iter().map(|b| view_of(b)).collect();
+        let views: Vec<&ShareView<'_>> = parsed.iter().filter_map(|v| v.as_ref().ok()).collect();
+        let parts: Vec<(&bitcoin::block::Header, &ShareInfo)> =
+            views.iter().map(|v| (&v.header, &v.info)).collect();
+        let mut pow_of_views = self.check_pow_parts(&parts).into_iter();
+        let pow: Vec<Result<(ShareHash, bool), ShareError>> = parsed
+            .iter()
+            .map(|v| match v {
+                Ok(_) => pow_of_views.next().unwrap_or(Err(ShareError::ProofOfWork)),
+                Err(e) => Err(e.clone()),
+            })
+            .collect();
+        let shares = parsed;
+        // The coinbase txids, ref hashes and merkle branches of the shares
+        // whose proof of work holds, hashed side by side (share checker
+        // lanes). Only those: the header check stays the cheap gate, so a
+        // flood of shares without work costs no coinbase hashing.
+        let worked: Vec<&ShareView<'_>> = shares
+            .iter()
+            .zip(&pow)
+            .filter(|(_, p)| p.is_ok())
+            .filter_map(|(s, _)| s.as_ref().ok())
+            .collect();
+        let mut digests = share_digests(&self.checker, &self.id, &worked).into_iter();
         shares
             .into_iter()
             .zip(pow)
             .map(|(s, p)| {
-                p.and_then(|(hash, is_block)| self.accept_checked_pow(s, hash, is_block, now))
+                p.and_then(|(hash, is_block)| {
+                    let s = s?;
+                    let d = digests.next().ok_or(ShareError::MerkleRoot)?;
+                    self.accept_checked_pow(s, hash, is_block, &d, now)
+                })
             })
             .collect()
     }
@@ -502,9 +602,10 @@ impl Chain {
     /// share checker computed it.
     fn accept_checked_pow(
         &mut self,
-        share: Share,
+        share: ShareView<'_>,
         hash: ShareHash,
         is_block: bool,
+        digests: &ShareDigests,
         now: u64,
     ) -> Result<Accepted, ShareError> {
         if self.index.contains_key(&hash) {
@@ -514,7 +615,7 @@ impl Chain {
             self.mark_invalid(hash);
             return Err(ShareError::KnownInvalid(hash.to_hex()));
         }
-        self.check_context_free(&share)?;
+        self.check_context_free_with(&share, digests)?;
         let info = &share.info;
         if let Some(tip) = self.height() {
             if info
@@ -585,18 +686,18 @@ impl Chain {
         let better = info.cumulative_work > self.tip_work();
         let parent_is_tip = self.best.last() == Some(&info.prev_share)
             || (self.best.is_empty() && info.height == 0);
-        // Moved, not cloned: the share is not needed after this.
-        let Share {
+        // Moved, not cloned: of the coinbase only its outputs' bytes are
+        // kept, until checked against the window.
+        let ShareView {
             header,
             coinbase,
             info,
             ..
         } = share;
-        let outputs: Vec<TxOut> = coinbase
-            .output
-            .into_iter()
-            .filter(|o| !o.script_pubkey.is_op_return())
-            .collect();
+        let outputs = KeptOutputs {
+            count: coinbase.output_count(),
+            bytes: coinbase.output_bytes().into(),
+        };
         self.index.insert(
             hash,
             Entry {
@@ -663,16 +764,20 @@ impl Chain {
         // A share checked once keeps its verdict: its window depends only
         // on its ancestors.
         if !checked {
-            let outputs = outputs.unwrap_or_default();
+            let outputs = outputs.unwrap_or(KeptOutputs {
+                count: 0,
+                bytes: Box::default(),
+            });
+            // The payouts: every output that is not OP_RETURN (the
+            // commitment and the segwit witness commitment are).
+            let payouts = || outputs.iter().filter(|o| !o.is_op_return());
             // Outputs summing past u64 can never be the payouts (those sum
             // to the value): refused, not wrapped.
-            let value = outputs
-                .iter()
-                .try_fold(0u64, |sum, o| sum.checked_add(o.value.to_sat()));
+            let value = payouts().try_fold(0u64, |sum, o| sum.checked_add(o.value_sat));
             let matches = match (value, self.window.newest()) {
                 (Some(value), Some(newest)) => {
                     self.window
-                        .payouts_match(&outputs, value, &newest.script, &prev_share)
+                        .payouts_match_refs(payouts(), value, &newest.script, &prev_share)
                 }
                 _ => false,
             };
@@ -876,6 +981,23 @@ impl Chain {
             share_target,
         }
     }
+}
+
+/// A received share's view, or why its bytes are not a share.
+fn view_of(bytes: &[u8]) -> Result<ShareView<'_>, ShareError> {
+    ShareView::parse(bytes).map_err(|e| ShareError::Malformed(e.to_string()))
+}
+
+/// The ref hash a commitment output carries, if it is one (as
+/// [`crate::share::parse_commitment`], on borrowed bytes).
+fn commitment_of(o: OutputRef<'_>) -> Option<[u8; 32]> {
+    let b = o.script;
+    if b.len() != COMMITMENT_SCRIPT_LEN || b[0] != 0x6a || b[1] != 36 || b[2..6] != COMMITMENT_TAG {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&b[6..]);
+    Some(out)
 }
 
 /// The coinbase's payout outputs: every output that is not `OP_RETURN`

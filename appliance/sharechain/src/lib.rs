@@ -8,6 +8,7 @@
 //! and `now` in here and acts on what comes back. See docs/sharechain.md.
 
 pub mod chain;
+pub mod digests;
 pub mod miner;
 pub mod node;
 pub mod p2p;
@@ -15,7 +16,9 @@ pub mod params;
 pub mod pplns;
 pub mod retarget;
 pub mod share;
+pub mod share_view;
 pub mod store;
+pub mod txview;
 pub mod work;
 
 pub use chain::{

@@ -48,6 +48,12 @@ pub enum Action {
         shares: Vec<Share>,
         /// New best tip.
         tip: Option<ShareHash>,
+        /// When the shares came from a peer through
+        /// [`Node::on_message_keeping_shares`]: per share, in the order of
+        /// `shares`, its id (as validation hashed it) and the bytes it was
+        /// received as, for the store to keep without re-encoding. Empty
+        /// otherwise (our own shares).
+        encoded: Vec<(ShareHash, Vec<u8>)>,
     },
     /// This share meets the Bitcoin block target: submit it now.
     SubmitBlock(Box<Share>),
@@ -228,6 +234,20 @@ impl Node {
 
     /// A message from a peer.
     pub fn on_message(&mut self, peer: PeerId, msg: Message, now: u64) -> Vec<Action> {
+        self.on_message_keeping_shares(peer, msg, Vec::new(), now)
+    }
+
+    /// [`Node::on_message`] with the bytes the message's shares were
+    /// received as (`p2p::decode_payload_keeping_shares`), passed on in
+    /// [`Action::Store`]; bytes that do not match the shares one for one are
+    /// ignored (the shares are then stored re-encoded).
+    pub fn on_message_keeping_shares(
+        &mut self,
+        peer: PeerId,
+        msg: Message,
+        share_bytes: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
         let Some(p) = self.peers.get_mut(&peer) else {
             return out;
@@ -306,7 +326,7 @@ impl Node {
                     &mut out,
                 );
             }
-            (Stage::Ready, m) => self.on_ready_message(peer, m, now, &mut out),
+            (Stage::Ready, m) => self.on_ready_message(peer, m, share_bytes, now, &mut out),
         }
         out
     }
@@ -364,7 +384,14 @@ impl Node {
         out.push(Action::Send(peer, Message::GetShares(want)));
     }
 
-    fn on_ready_message(&mut self, peer: PeerId, m: Message, now: u64, out: &mut Vec<Action>) {
+    fn on_ready_message(
+        &mut self,
+        peer: PeerId,
+        m: Message,
+        share_bytes: Vec<Vec<u8>>,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
         match m {
             Message::Hello { .. } | Message::HelloProof { .. } => {
                 self.punish(peer, 20, "handshake message after the handshake", out);
@@ -396,8 +423,8 @@ impl Node {
                 // Served by the daemon from the store (full shares live
                 // there, not in memory); see `Node::wants_store_lookup`.
             }
-            Message::Shares(shares) => self.on_shares(peer, shares, now, out),
-            Message::NewShare(share) => self.on_new_share(peer, *share, now, out),
+            Message::Shares(shares) => self.on_shares(peer, shares, share_bytes, now, out),
+            Message::NewShare(share) => self.on_new_share(peer, *share, share_bytes, now, out),
         }
     }
 
@@ -445,7 +472,14 @@ impl Node {
         self.request_shares(peer, now, out);
     }
 
-    fn on_shares(&mut self, peer: PeerId, shares: Vec<Share>, now: u64, out: &mut Vec<Action>) {
+    fn on_shares(
+        &mut self,
+        peer: PeerId,
+        shares: Vec<Share>,
+        share_bytes: Vec<Vec<u8>>,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -457,8 +491,17 @@ impl Node {
             self.punish(peer, 50, "shares not asked for", out);
             return;
         }
+        // The received bytes travel with their share through the sort.
         let mut shares = shares;
-        shares.sort_by_key(|s| s.info.height);
+        let mut share_bytes = share_bytes;
+        if share_bytes.len() == shares.len() {
+            let mut paired: Vec<(Share, Vec<u8>)> = shares.into_iter().zip(share_bytes).collect();
+            paired.sort_by_key(|(s, _)| s.info.height);
+            (shares, share_bytes) = paired.into_iter().unzip();
+        } else {
+            share_bytes = Vec::new();
+            shares.sort_by_key(|s| s.info.height);
+        }
         // A first sync from a pruned peer starts on anchors (docs/sharechain.md).
         let mut results: Vec<Result<Accepted, ShareError>> = Vec::new();
         let mut rest = shares.clone();
@@ -479,8 +522,17 @@ impl Node {
             let s = rest.remove(0);
             results.push(self.chain.accept_anchor(s));
         }
-        results.extend(self.chain.accept_batch(rest, now));
-        self.after_accept(peer, shares, results, out);
+        // The rest from the bytes received when we have them (coinbases
+        // checked in place, not re-encoded), else from the decoded shares.
+        let anchored = results.len();
+        match share_bytes.get(anchored..) {
+            Some(received) if share_bytes.len() == shares.len() => {
+                let received: Vec<&[u8]> = received.iter().map(Vec::as_slice).collect();
+                results.extend(self.chain.accept_batch_encoded(&received, now));
+            }
+            _ => results.extend(self.chain.accept_batch(rest, now)),
+        }
+        self.after_accept(peer, shares, share_bytes, results, out);
         self.request_shares(peer, now, out);
     }
 
@@ -488,17 +540,25 @@ impl Node {
         &mut self,
         peer: PeerId,
         shares: Vec<Share>,
+        share_bytes: Vec<Vec<u8>>,
         results: Vec<Result<Accepted, ShareError>>,
         out: &mut Vec<Action>,
     ) {
         let mut stored = Vec::new();
+        let mut encoded = Vec::new();
+        let keep_bytes = share_bytes.len() == shares.len();
+        let mut bytes = share_bytes.into_iter();
         let mut new_tip = false;
         for (s, r) in shares.into_iter().zip(results) {
+            let b = bytes.next();
             match r {
                 Ok(a) => {
                     new_tip |= a.new_tip;
                     if a.is_block {
                         out.push(Action::SubmitBlock(Box::new(s.clone())));
+                    }
+                    if let (true, Some(b)) = (keep_bytes, b) {
+                        encoded.push((a.hash, b));
                     }
                     stored.push(s);
                 }
@@ -521,6 +581,7 @@ impl Node {
             out.push(Action::Store {
                 shares: stored,
                 tip,
+                encoded,
             });
         }
     }
@@ -538,7 +599,14 @@ impl Node {
         }
     }
 
-    fn on_new_share(&mut self, peer: PeerId, share: Share, now: u64, out: &mut Vec<Action>) {
+    fn on_new_share(
+        &mut self,
+        peer: PeerId,
+        share: Share,
+        share_bytes: Vec<Vec<u8>>,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
         let hash = share.hash();
         if self.chain.contains(&hash) {
             return;
@@ -546,9 +614,17 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.tip_height = p.tip_height.max(share.info.height);
         }
-        match self.chain.accept(share.clone(), now) {
+        let accepted = match share_bytes.as_slice() {
+            [received] => self
+                .chain
+                .accept_batch_encoded(&[received.as_slice()], now)
+                .pop()
+                .unwrap_or(Err(ShareError::ProofOfWork)),
+            _ => self.chain.accept(share.clone(), now),
+        };
+        match accepted {
             Err(ShareError::Orphan(_)) => self.request_headers(peer, now, out),
-            r => self.after_accept(peer, vec![share], vec![r], out),
+            r => self.after_accept(peer, vec![share], share_bytes, vec![r], out),
         }
     }
 
@@ -562,6 +638,7 @@ impl Node {
         out.push(Action::Store {
             shares: vec![share.clone()],
             tip: self.chain.tip().map(|t| t.hash),
+            encoded: Vec::new(),
         });
         if a.new_tip {
             self.relay(None, share, &mut out);

@@ -275,6 +275,46 @@ fn hashes<R: bitcoin::io::Read + ?Sized>(
 
 /// Decodes one payload for `command`; trailing bytes are an error.
 pub fn decode_payload(command: u8, payload: &[u8]) -> Result<Message, ProtocolError> {
+    decode_payload_inner(command, payload, None)
+}
+
+/// A message and the bytes each share in it was received as, in order
+/// (empty for messages without shares).
+pub type WithShareBytes = (Message, Vec<Vec<u8>>);
+
+/// [`decode_payload`], also giving the bytes each share of a `shares` or
+/// `newshare` message was encoded as (in order; empty for other messages):
+/// the decoder refuses trailing bytes, so they are the share's consensus
+/// encoding, which the store keeps as is instead of re-encoding the share.
+pub fn decode_payload_keeping_shares(
+    command: u8,
+    payload: &[u8],
+) -> Result<WithShareBytes, ProtocolError> {
+    let mut kept = Vec::new();
+    let m = decode_payload_inner(command, payload, Some(&mut kept))?;
+    Ok((m, kept))
+}
+
+/// One share, its bytes pushed to `keep` when asked for.
+fn dec_share(
+    r: &mut &[u8],
+    what: &'static str,
+    keep: &mut Option<&mut Vec<Vec<u8>>>,
+) -> Result<Share, ProtocolError> {
+    let before: &[u8] = r;
+    let share = dec::<Share, _>(r, what)?;
+    if let Some(k) = keep.as_mut() {
+        let used = before.len() - r.len();
+        k.push(before[..used].to_vec());
+    }
+    Ok(share)
+}
+
+fn decode_payload_inner(
+    command: u8,
+    payload: &[u8],
+    mut keep: Option<&mut Vec<Vec<u8>>>,
+) -> Result<Message, ProtocolError> {
     let mut r: &[u8] = payload;
     let r = &mut r;
     let m = match command {
@@ -322,11 +362,11 @@ pub fn decode_payload(command: u8, payload: &[u8]) -> Result<Message, ProtocolEr
             let n = count(r, "shares", MAX_SHARES_PER_MESSAGE)?;
             let mut v = Vec::with_capacity(n);
             for _ in 0..n {
-                v.push(dec::<Share, _>(r, "shares")?);
+                v.push(dec_share(r, "shares", &mut keep)?);
             }
             Message::Shares(v)
         }
-        9 => Message::NewShare(Box::new(dec(r, "newshare")?)),
+        9 => Message::NewShare(Box::new(dec_share(r, "newshare", &mut keep)?)),
         10 => Message::Ping(dec(r, "ping")?),
         11 => Message::Pong(dec(r, "pong")?),
         c => return Err(ProtocolError::Command(c)),
@@ -382,6 +422,23 @@ impl FrameReader {
     /// The next complete message, an error (the connection should end), or
     /// None for "need more bytes".
     pub fn next_message(&mut self) -> Option<Result<Message, ProtocolError>> {
+        self.next_frame().map(|f| {
+            f.and_then(|(command, frame)| decode_payload(command, &frame[FRAME_HEADER_BYTES..]))
+        })
+    }
+
+    /// [`FrameReader::next_message`] with the bytes of the shares it
+    /// carries ([`decode_payload_keeping_shares`]).
+    pub fn next_message_keeping_shares(&mut self) -> Option<Result<WithShareBytes, ProtocolError>> {
+        self.next_frame().map(|f| {
+            f.and_then(|(command, frame)| {
+                decode_payload_keeping_shares(command, &frame[FRAME_HEADER_BYTES..])
+            })
+        })
+    }
+
+    /// The next complete frame (command, whole frame), an error, or None.
+    fn next_frame(&mut self) -> Option<Result<(u8, Vec<u8>), ProtocolError>> {
         if self.buf.len() < FRAME_HEADER_BYTES {
             return None;
         }
@@ -400,7 +457,7 @@ impl FrameReader {
         let command = self.buf[4];
         let rest = self.buf.split_off(FRAME_HEADER_BYTES + len);
         let frame = std::mem::replace(&mut self.buf, rest);
-        Some(decode_payload(command, &frame[FRAME_HEADER_BYTES..]))
+        Some(Ok((command, frame)))
     }
 }
 
@@ -547,6 +604,55 @@ mod tests {
             f.extend_from_slice(&payload);
             r.push(&f);
             let _ = r.next_message();
+            // Keeping the shares' bytes decodes the same, or refuses the same.
+            let kept = decode_payload_keeping_shares(cmd, &payload);
+            prop_assert_eq!(kept.map(|(m, _)| m), decode_payload(cmd, &payload));
+        }
+    }
+
+    /// Real shares through `shares` and `newshare` frames: the kept bytes
+    /// are each share's encoding, in order; other messages keep none.
+    #[test]
+    fn shares_are_kept_as_received() {
+        use crate::miner::{mine, test_payout_script, BlockBase};
+        use crate::{Chain, ChainParams, Network};
+        use bitcoin::hashes::Hash;
+        let mut chain = Chain::new(
+            ChainParams::for_network(Network::Regtest),
+            hearth_shacheck::Checker::detect(),
+        );
+        let mut shares = Vec::new();
+        for i in 0..3u32 {
+            let t = 1_700_000_000 + 10 * u64::from(i);
+            let base = BlockBase {
+                prev_blockhash: bitcoin::BlockHash::from_byte_array([1; 32]),
+                height: 1000,
+                bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
+                time: t as u32,
+            };
+            let job = chain.job(test_payout_script(i), 3_125_000_000, base.bits, t);
+            let share = mine(&job, &base, &[[2; 32]], u64::from(i), 10_000).expect("share");
+            chain.accept(share.clone(), t).expect("accepted");
+            shares.push(share);
+        }
+        let want: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
+        let msgs = [
+            (Message::Shares(shares.clone()), want.clone()),
+            (
+                Message::NewShare(Box::new(shares[2].clone())),
+                vec![want[2].clone()],
+            ),
+            (Message::Ping(5), Vec::new()),
+        ];
+        for (m, bytes) in msgs {
+            let mut r = FrameReader::new(&id());
+            r.push(&encode_frame(&id(), &m));
+            let (got, kept) = r
+                .next_message_keeping_shares()
+                .expect("a frame")
+                .expect("valid");
+            assert_eq!(got, m);
+            assert_eq!(kept, bytes);
         }
     }
 }

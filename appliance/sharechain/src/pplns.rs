@@ -9,8 +9,9 @@
 //! without re-walking the window.
 
 use crate::share::ShareHash;
-use bitcoin::hashes::{sha256d, Hash};
+use crate::txview::OutputRef;
 use bitcoin::{Amount, ScriptBuf, TxOut};
+use hearth_shacheck::Checker;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -46,7 +47,14 @@ fn mul_div_floor(a: u64, b: u64, d: u64) -> u64 {
 /// the running weight total of the small payees up to and including `i`;
 /// returns `(index into cumulative, prize)` per prize won, O(prizes × log
 /// small payees).
-fn lottery(cumulative: &[u128], small_value: u64, parent: &ShareHash) -> Vec<(usize, u64)> {
+/// The seeds are hashed together through `hasher` (independent 36-byte
+/// messages: 4 lanes at once with NEON), the same digests as one by one.
+fn lottery(
+    hasher: &Checker,
+    cumulative: &[u128],
+    small_value: u64,
+    parent: &ShareHash,
+) -> Vec<(usize, u64)> {
     let prizes = usize::try_from(small_value / DUST_SAT)
         .unwrap_or(MAX_PRIZES)
         .min(MAX_PRIZES);
@@ -58,13 +66,18 @@ fn lottery(cumulative: &[u128], small_value: u64, parent: &ShareHash) -> Vec<(us
     }
     let prize = small_value / prizes as u64;
     let mut out = Vec::with_capacity(prizes);
-    let mut seed = [0u8; 36];
-    seed[..32].copy_from_slice(&parent.0);
-    for j in 0..prizes as u32 {
-        seed[32..].copy_from_slice(&j.to_le_bytes());
-        let h = sha256d::Hash::hash(&seed).to_byte_array();
+    let seeds: Vec<[u8; 36]> = (0..prizes as u32)
+        .map(|j| {
+            let mut seed = [0u8; 36];
+            seed[..32].copy_from_slice(&parent.0);
+            seed[32..].copy_from_slice(&j.to_le_bytes());
+            seed
+        })
+        .collect();
+    let msgs: Vec<&[u8]> = seeds.iter().map(|s| s.as_slice()).collect();
+    for h in hasher.sha256d_messages(&msgs) {
         let mut r = [0u8; 16];
-        r.copy_from_slice(&h[..16]);
+        r.copy_from_slice(&h.0[..16]);
         // sum <= 2^64 * payees, so the modulo bias is below 2^-50.
         let pick = u128::from_le_bytes(r) % sum.max(1);
         let i = cumulative.partition_point(|c| *c <= pick);
@@ -97,6 +110,8 @@ pub struct Window {
     active_work: u128,
     sums: HashMap<ScriptBuf, u128>,
     ranking: BTreeSet<(Reverse<u128>, ScriptBuf)>,
+    /// Hashes the lottery seeds (the chain's share checker).
+    hasher: Checker,
 }
 
 impl Window {
@@ -106,6 +121,12 @@ impl Window {
             max_shares: max_shares.max(1),
             ..Window::default()
         }
+    }
+
+    /// Hash the lottery seeds with `checker` (the default is the fastest
+    /// backend this CPU has; every backend gives the same digests).
+    pub fn set_hasher(&mut self, checker: Checker) {
+        self.hasher = checker;
     }
 
     /// Shares counted.
@@ -255,11 +276,32 @@ impl Window {
         finder: &ScriptBuf,
         parent: &ShareHash,
     ) -> bool {
+        self.payouts_match_refs(
+            outputs.iter().map(|o| OutputRef {
+                value_sat: o.value.to_sat(),
+                script: o.script_pubkey.as_bytes(),
+            }),
+            value_sat,
+            finder,
+            parent,
+        )
+    }
+
+    /// [`Window::payouts_match`] of outputs borrowed from a coinbase's
+    /// bytes ([`crate::txview`]): what validating a received share needs.
+    pub fn payouts_match_refs<'o>(
+        &self,
+        mut outputs: impl Iterator<Item = OutputRef<'o>>,
+        value_sat: u64,
+        finder: &ScriptBuf,
+        parent: &ShareHash,
+    ) -> bool {
         let expected = self.payout_list(value_sat, finder, parent);
-        expected.len() == outputs.len()
-            && expected.iter().zip(outputs).all(|((script, a), o)| {
-                o.value.to_sat() == *a && o.script_pubkey.as_bytes() == script.as_bytes()
-            })
+        expected.iter().all(|(script, a)| {
+            outputs
+                .next()
+                .is_some_and(|o| o.value_sat == *a && o.script == script.as_bytes())
+        }) && outputs.next().is_none()
     }
 
     /// The payout set as (script, amount), ordered by script bytes. One
@@ -301,7 +343,7 @@ impl Window {
             }
             // Small payees are never direct payees, so a winner can only
             // repeat an earlier winner: merge by index.
-            let mut won = lottery(&cumulative, small_value, parent);
+            let mut won = lottery(&self.hasher, &cumulative, small_value, parent);
             won.sort_unstable_by_key(|(i, _)| *i);
             let mut last: Option<usize> = None;
             for (i, prize) in won {
@@ -350,6 +392,7 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcoin::hashes::{sha256d, Hash};
     use proptest::prelude::*;
 
     fn script(i: u8) -> ScriptBuf {

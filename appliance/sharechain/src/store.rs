@@ -36,6 +36,13 @@ pub trait ShareStore {
     fn get_share(&mut self, hash: &ShareHash) -> Result<Option<Share>, Self::Error>;
     /// Every stored share, by height (parents before children).
     fn load_shares(&mut self) -> Result<Vec<Share>, Self::Error>;
+    /// [`ShareStore::load_shares`] as the shares' encodings, each one a
+    /// share (a store that keeps bytes returns them without decoding:
+    /// [`load_chain`] validates them with the coinbase borrowed). The
+    /// default encodes what `load_shares` gives.
+    fn load_encoded(&mut self) -> Result<Vec<Vec<u8>>, Self::Error> {
+        Ok(self.load_shares()?.iter().map(Share::to_bytes).collect())
+    }
     /// Records the best tip.
     fn set_best_tip(&mut self, tip: &ShareHash) -> Result<(), Self::Error>;
     /// The recorded best tip.
@@ -131,19 +138,35 @@ pub fn load_chain<S: ShareStore>(
     store: &mut S,
     now: u64,
 ) -> Result<usize, S::Error> {
-    let mut shares = store.load_shares()?;
+    let encoded = store.load_encoded()?;
     let mut refused = 0;
+    let mut anchors = 0;
     // A pruned store starts above height 0: its first window is anchors.
-    if chain.is_empty() && shares.first().is_some_and(|s| s.info.height > 0) {
-        let n = (chain.params().window_shares as usize).min(shares.len());
-        for s in shares.drain(..n) {
-            if chain.accept_anchor(s).is_err() {
+    let first_height = encoded
+        .first()
+        .and_then(|b| crate::share_view::ShareView::parse(b).ok())
+        .map(|v| v.info.height);
+    if chain.is_empty() && first_height.is_some_and(|h| h > 0) {
+        anchors = (chain.params().window_shares as usize).min(encoded.len());
+        for b in &encoded[..anchors] {
+            let accepted = Share::from_bytes(b)
+                .ok()
+                .and_then(|s| chain.accept_anchor(s).ok());
+            if accepted.is_none() {
                 refused += 1;
             }
         }
     }
+    // The rest from their bytes: no coinbase decoded (docs/sharechain.md,
+    // "Cost, round 5").
+    let rest: Vec<&[u8]> = encoded
+        .get(anchors..)
+        .unwrap_or_default()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
     refused += chain
-        .accept_batch(shares, now)
+        .accept_batch_encoded(&rest, now)
         .iter()
         .filter(|r| r.is_err())
         .count();

@@ -472,3 +472,111 @@ fn a_side_branch_share_with_wrong_payouts_never_joins_the_best_chain() {
     extend(&mut honest, 3, 3, t + 40, 8);
     assert_eq!(honest.height(), Some(9));
 }
+
+/// A batch whose shares fail proof of work in between valid ones: the
+/// batch's hashes (txids, ref hashes, branches) are computed for the shares
+/// with work only, and each valid share is still checked against its own.
+#[test]
+fn a_batch_with_shares_without_work_between_valid_ones() {
+    let mut source = new_chain(50);
+    let shares = extend(&mut source, 6, 3, T0, 0);
+    let no_work = |s: &Share| {
+        let mut bad = s.clone();
+        let probe = new_chain(50);
+        while probe.check_pow(std::slice::from_ref(&bad))[0].is_ok() {
+            bad.header.nonce = bad.header.nonce.wrapping_add(1);
+        }
+        bad
+    };
+    let batch = vec![
+        no_work(&shares[0]),
+        shares[0].clone(),
+        shares[1].clone(),
+        no_work(&shares[2]),
+        no_work(&shares[5]),
+        shares[2].clone(),
+        shares[3].clone(),
+        shares[4].clone(),
+        no_work(&shares[1]),
+        shares[5].clone(),
+    ];
+    let mut chain = new_chain(50);
+    let results = chain.accept_batch(batch, T0 + 100);
+    let verdicts: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
+    assert_eq!(
+        verdicts,
+        [false, true, true, false, false, true, true, true, false, true]
+    );
+    for i in [0, 3, 4, 8] {
+        assert_eq!(results[i], Err(ShareError::ProofOfWork), "{i}");
+    }
+    assert_eq!(chain.tip().map(|t| t.hash), source.tip().map(|t| t.hash));
+}
+
+/// Received bytes straight into the chain (`accept_batch_encoded`, the
+/// coinbase borrowed): malformed bytes, shares without work and a share
+/// with wrong payouts between valid ones each get their error and change
+/// nothing; the rest give the same chain as the decoded path.
+#[test]
+fn encoded_batch_gives_the_decoded_paths_verdicts() {
+    let mut source = new_chain(50);
+    let shares = extend(&mut source, 6, 3, T0, 0);
+    let mut no_work = shares[2].clone();
+    let probe = new_chain(50);
+    while probe.check_pow(std::slice::from_ref(&no_work))[0].is_ok() {
+        no_work.header.nonce = no_work.header.nonce.wrapping_add(1);
+    }
+    // Share 3 paying one satoshi less to its first payee, its merkle root
+    // recomputed and its header mined again: only its payouts are wrong.
+    let mut wrong = shares[3].clone();
+    wrong.coinbase.output[0].value = Amount::from_sat(wrong.coinbase.output[0].value.to_sat() - 1);
+    let txid = wrong.coinbase.compute_txid().to_byte_array();
+    wrong.header.merkle_root =
+        hearth_sharechain::share::merkle_root_from_branch(txid, &wrong.merkle_branch);
+    while probe.check_pow(std::slice::from_ref(&wrong))[0].is_err() {
+        wrong.header.nonce = wrong.header.nonce.wrapping_add(1);
+    }
+    let mut truncated = shares[1].to_bytes();
+    truncated.pop();
+    let mut trailing = shares[1].to_bytes();
+    trailing.push(0);
+    let batch: Vec<Vec<u8>> = vec![
+        shares[0].to_bytes(),
+        truncated,
+        trailing,
+        vec![0xff; 7],
+        shares[1].to_bytes(),
+        no_work.to_bytes(),
+        shares[2].to_bytes(),
+        wrong.to_bytes(),
+        shares[3].to_bytes(),
+        shares[4].to_bytes(),
+        shares[5].to_bytes(),
+    ];
+    let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    let mut encoded = new_chain(50);
+    let results = encoded.accept_batch_encoded(&refs, T0 + 100);
+    for i in [1, 2, 3] {
+        assert!(
+            matches!(results[i], Err(ShareError::Malformed(_))),
+            "{i}: {:?}",
+            results[i]
+        );
+    }
+    assert_eq!(results[5], Err(ShareError::ProofOfWork));
+    assert_eq!(results[7], Err(ShareError::Payouts));
+    for i in [0, 4, 6, 8, 9, 10] {
+        assert!(results[i].is_ok(), "{i}: {:?}", results[i]);
+    }
+    assert_eq!(encoded.tip().map(|t| t.hash), source.tip().map(|t| t.hash));
+    // The decoded path, share by share, says the same of the decodable ones.
+    let mut decoded = new_chain(50);
+    for (i, b) in batch.iter().enumerate() {
+        if let Ok(s) = Share::from_bytes(b) {
+            assert_eq!(decoded.accept(s, T0 + 100), results[i], "{i}");
+        } else {
+            assert!(matches!(results[i], Err(ShareError::Malformed(_))), "{i}");
+        }
+    }
+    assert_eq!(decoded.tip().map(|t| t.hash), encoded.tip().map(|t| t.hash));
+}

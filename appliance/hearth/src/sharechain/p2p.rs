@@ -124,7 +124,8 @@ enum Event {
         mpsc::Sender<Vec<u8>>,
         JoinHandle<()>,
     ),
-    Message(PeerId, Message),
+    /// A message and, for shares, the bytes each was received as.
+    Message(PeerId, Message, Vec<Vec<u8>>),
     Closed(PeerId),
 }
 
@@ -402,10 +403,10 @@ fn spawn_connection(
                 _ => break,
             };
             fr.push(&buf[..n]);
-            while let Some(m) = fr.next_message() {
+            while let Some(m) = fr.next_message_keeping_shares() {
                 match m {
-                    Ok(m) => {
-                        if ev.send(Event::Message(pid, m)).await.is_err() {
+                    Ok((m, share_bytes)) => {
+                        if ev.send(Event::Message(pid, m, share_bytes)).await.is_err() {
                             break 'conn;
                         }
                     }
@@ -564,12 +565,14 @@ impl NodeTask {
                 let acts = self.node.on_connect(pid, now);
                 self.apply(acts);
             }
-            Event::Message(pid, m) => {
+            Event::Message(pid, m, share_bytes) => {
                 if !self.writers.contains_key(&pid) {
                     return;
                 }
                 let wanted = Node::wanted_from_store(&m).filter(|_| self.node.is_ready(pid));
-                let acts = self.node.on_message(pid, m, now);
+                let acts = self
+                    .node
+                    .on_message_keeping_shares(pid, m, share_bytes, now);
                 self.apply(acts);
                 if let Some(hashes) = wanted {
                     let shares: Vec<Share> = hashes
@@ -657,8 +660,16 @@ impl NodeTask {
                     }
                     self.drop_peer(pid);
                 }
-                Action::Store { shares, tip } => {
-                    self.store.write(WriteOp::Shares { shares, tip });
+                Action::Store {
+                    shares,
+                    tip,
+                    encoded,
+                } => {
+                    self.store.write(WriteOp::Shares {
+                        shares,
+                        tip,
+                        encoded,
+                    });
                 }
                 Action::SubmitBlock(share) => {
                     self.blocks_found += 1;

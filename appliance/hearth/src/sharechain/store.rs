@@ -3,6 +3,7 @@
 //! shares, the best tip, peers and bans. Implements
 //! [`hearth_sharechain::store::ShareStore`].
 
+use hearth_sharechain::share_view::ShareView;
 use hearth_sharechain::store::{BanRecord, PeerRecord, ShareStore};
 use hearth_sharechain::{Share, ShareHash};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -171,6 +172,22 @@ impl ShareStore for ShareDb {
         Ok(out)
     }
 
+    /// The rows' bytes as stored, checked to be shares (a corrupt row is
+    /// the same error as in `load_shares`) without decoding coinbases.
+    fn load_encoded(&mut self) -> Result<Vec<Vec<u8>>, ShareDbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT bytes FROM shares ORDER BY height, hash")?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let bytes = r?;
+            ShareView::parse(&bytes).map_err(|e| ShareDbError::Corrupt(e.to_string()))?;
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
     fn set_best_tip(&mut self, tip: &ShareHash) -> Result<(), ShareDbError> {
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES ('best_tip', ?1)
@@ -303,6 +320,16 @@ mod tests {
             .execute("UPDATE shares SET bytes = x'00' WHERE height = 35", [])
             .expect("corrupt");
         assert!(matches!(db.load_shares(), Err(ShareDbError::Corrupt(_))));
+        assert!(matches!(db.load_encoded(), Err(ShareDbError::Corrupt(_))));
+        let mut chain = Chain::new(
+            ChainParams::for_network(Network::Regtest),
+            Checker::detect(),
+        );
+        assert!(matches!(
+            load_chain(&mut chain, &mut db, 1_800_000_000),
+            Err(ShareDbError::Corrupt(_))
+        ));
+        assert!(chain.is_empty());
     }
 
     #[test]

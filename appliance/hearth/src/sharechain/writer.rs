@@ -37,6 +37,10 @@ pub enum WriteOp {
         shares: Vec<Share>,
         /// The best tip after them.
         tip: Option<ShareHash>,
+        /// Per share (same order), its id and the bytes a peer sent it as
+        /// (`Action::Store`'s `encoded`): stored as is. Empty for our own
+        /// shares, which are encoded here.
+        encoded: Vec<(ShareHash, Vec<u8>)>,
     },
     /// A ban.
     Ban(BanRecord),
@@ -48,10 +52,36 @@ pub enum WriteOp {
 
 fn apply(db: &mut ShareDb, op: WriteOp) -> Result<(), ShareDbError> {
     match op {
-        WriteOp::Shares { shares, tip } => db.put_shares(&shares, tip),
+        WriteOp::Shares {
+            shares,
+            tip,
+            encoded,
+        } => {
+            if !encoded.is_empty() && encoded.len() == shares.len() {
+                // As received: no re-encoding, no header hashed again.
+                let rows: Vec<(ShareHash, u64, &[u8])> = shares
+                    .iter()
+                    .zip(&encoded)
+                    .map(|(s, (hash, bytes))| (*hash, s.info.height, bytes.as_slice()))
+                    .collect();
+                db.put_encoded(&rows, tip)
+            } else {
+                db.put_shares(&shares, tip)
+            }
+        }
         WriteOp::Ban(b) => db.put_ban(&b),
         WriteOp::Peer(p) => db.put_peer(&p),
         WriteOp::PruneBelow(h) => db.prune_below(h).map(|_| ()),
+    }
+}
+
+/// The ids of `shares`: the ones validation computed when the write carries
+/// them, else hashed here.
+fn share_ids(shares: &[Share], encoded: &[(ShareHash, Vec<u8>)]) -> Vec<ShareHash> {
+    if encoded.len() == shares.len() {
+        encoded.iter().map(|(h, _)| *h).collect()
+    } else {
+        shares.iter().map(Share::hash).collect()
     }
 }
 
@@ -86,7 +116,9 @@ impl StoreWriter {
                         std::thread::sleep(delay_per_write);
                     }
                     let hashes: Vec<ShareHash> = match &op {
-                        WriteOp::Shares { shares, .. } => shares.iter().map(Share::hash).collect(),
+                        WriteOp::Shares {
+                            shares, encoded, ..
+                        } => share_ids(shares, encoded),
                         _ => Vec::new(),
                     };
                     if let Err(e) = apply(&mut db, op) {
@@ -114,10 +146,13 @@ impl StoreWriter {
     /// Queues a write (in order after every earlier one).
     pub fn write(&mut self, op: WriteOp) {
         self.backlog.fetch_add(1, Ordering::AcqRel);
-        if let WriteOp::Shares { shares, .. } = &op {
+        if let WriteOp::Shares {
+            shares, encoded, ..
+        } = &op
+        {
             if let Ok(mut p) = self.pending.lock() {
-                for s in shares {
-                    p.insert(s.hash(), s.clone());
+                for (s, h) in shares.iter().zip(share_ids(shares, encoded)) {
+                    p.insert(h, s.clone());
                 }
             }
         }
@@ -164,5 +199,64 @@ impl StoreWriter {
     /// Writes queued and not yet applied (shared counter).
     pub fn backlog(&self) -> Arc<AtomicUsize> {
         self.backlog.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Shares written with the bytes they were received as are stored as
+    /// those bytes under the ids given (validation's: not hashed again; a
+    /// made-up id for one of them shows which path wrote it); our own
+    /// shares, written without, are encoded and hashed by the writer.
+    #[test]
+    fn received_shares_are_stored_as_received() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sharechain.db");
+        let bytes = crate::sharechain::bench::generate(6, 2).expect("generate");
+        let shares: Vec<Share> = bytes
+            .iter()
+            .map(|b| Share::from_bytes(b).expect("share"))
+            .collect();
+        let mut w = StoreWriter::spawn(&path, Duration::ZERO).expect("spawn");
+        let made_up = ShareHash([9; 32]);
+        let mut encoded: Vec<(ShareHash, Vec<u8>)> = shares[..4]
+            .iter()
+            .zip(&bytes)
+            .map(|(s, b)| (s.hash(), b.clone()))
+            .collect();
+        encoded[1].0 = made_up;
+        w.write(WriteOp::Shares {
+            shares: shares[..4].to_vec(),
+            tip: Some(shares[3].hash()),
+            encoded,
+        });
+        w.write(WriteOp::Shares {
+            shares: shares[4..].to_vec(),
+            tip: Some(shares[5].hash()),
+            encoded: Vec::new(),
+        });
+        let backlog = w.backlog();
+        let t0 = std::time::Instant::now();
+        while backlog.load(Ordering::Acquire) > 0 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "writer stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut db = ShareDb::open(&path).expect("open");
+        assert_eq!(db.share_count().expect("count"), 6);
+        assert_eq!(db.best_tip().expect("tip"), Some(shares[5].hash()));
+        for (i, s) in shares.iter().enumerate() {
+            let id = if i == 1 { made_up } else { s.hash() };
+            assert_eq!(
+                db.get_share(&id).expect("get").as_ref(),
+                Some(s),
+                "share {i}"
+            );
+        }
+        assert_eq!(db.get_share(&shares[1].hash()).expect("get"), None);
+        assert!(w.pending_share(&shares[0].hash()).is_none());
+        assert!(w.pending_share(&made_up).is_none());
     }
 }
