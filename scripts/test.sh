@@ -124,8 +124,10 @@ if [ "${HEARTH_SKIP_AARCH64:-0}" != 1 ]; then
   # hearth-sharechain too: its chains then hash txids, merkle branches and
   # lottery seeds on the NEON lanes (the payout test vector included); ~60 s
   # more under qemu (debug build, already compiled by the step above).
+  # Test harnesses only ("test":true): `cargo test` also builds the examples,
+  # which want arguments.
   bins=$(cargo test -p hearth-shacheck -p hearth-sharechain --target aarch64-unknown-linux-gnu --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+    | grep '"test":true' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
   for bin in $bins; do
     HEARTH_EXPECT_BACKEND=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 -E LD_PRELOAD="$mask" "$bin"
   done
