@@ -133,9 +133,8 @@ pub fn share_digests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::miner::{mine, test_payout_script, BlockBase};
     use crate::share::{merkle_root_from_branch, Share};
-    use crate::{Chain, ChainParams, Network};
+    use crate::{ChainParams, Network};
     use hearth_shacheck::Backend;
 
     /// Shares with 1..=40 payees and branches of 0..=3 levels, from a real
@@ -144,24 +143,10 @@ mod tests {
     /// one share at a time and in batches of every size up to 9.
     #[test]
     fn batch_digests_equal_rust_bitcoins_one_by_one() {
-        let params = ChainParams::for_network(Network::Regtest);
-        let id = params.consensus_id();
-        let mut chain = Chain::new(params, Checker::detect());
-        let mut shares = Vec::new();
-        for i in 0..40u32 {
-            let t = 1_700_000_000 + 10 * u64::from(i);
-            let base = BlockBase {
-                prev_blockhash: bitcoin::BlockHash::from_byte_array([1; 32]),
-                height: 1000,
-                bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
-                time: t as u32,
-            };
-            let job = chain.job(test_payout_script(i), 3_125_000_000, base.bits, t);
-            let branch: Vec<[u8; 32]> = (0..i % 4).map(|k| [k as u8 + 2; 32]).collect();
-            let share = mine(&job, &base, &branch, u64::from(i), 10_000).expect("regtest share");
-            chain.accept(share.clone(), t).expect("accepted");
-            shares.push(share);
-        }
+        let id = ChainParams::for_network(Network::Regtest).consensus_id();
+        let shares =
+            crate::miner::regtest_shares(40, |i| (0..i % 4).map(|k| [k as u8 + 2; 32]).collect())
+                .expect("regtest shares");
         let encoded: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
         let views: Vec<ShareView<'_>> = encoded
             .iter()

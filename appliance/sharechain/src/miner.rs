@@ -83,6 +83,33 @@ pub fn mine(
     None
 }
 
+/// A regtest chain of `count` shares mined in order, ten seconds apart from
+/// 1,700,000,000 on one block base: share `i` pays [`test_payout_script`]`(i)`
+/// and sits in a block with `other_txids(i)` after its coinbase. The shares
+/// tests and benchmarks need; `None` if one fails to mine or is refused.
+pub fn regtest_shares(
+    count: u32,
+    other_txids: impl Fn(u32) -> Vec<[u8; 32]>,
+) -> Option<Vec<Share>> {
+    let params = crate::ChainParams::for_network(crate::Network::Regtest);
+    let mut chain = crate::Chain::new(params, hearth_shacheck::Checker::detect());
+    let mut shares = Vec::new();
+    for i in 0..count {
+        let t = 1_700_000_000 + 10 * u64::from(i);
+        let base = BlockBase {
+            prev_blockhash: BlockHash::from_byte_array([1; 32]),
+            height: 1000,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            time: t as u32,
+        };
+        let job = chain.job(test_payout_script(i), 3_125_000_000, base.bits, t);
+        let share = mine(&job, &base, &other_txids(i), u64::from(i), 10_000)?;
+        chain.accept(share.clone(), t).ok()?;
+        shares.push(share);
+    }
+    Some(shares)
+}
+
 /// A P2WPKH-shaped payout script for test miner `i`.
 pub fn test_payout_script(i: u32) -> ScriptBuf {
     let mut b = vec![0x00, 0x14];

@@ -614,27 +614,7 @@ mod tests {
     /// are each share's encoding, in order; other messages keep none.
     #[test]
     fn shares_are_kept_as_received() {
-        use crate::miner::{mine, test_payout_script, BlockBase};
-        use crate::{Chain, ChainParams, Network};
-        use bitcoin::hashes::Hash;
-        let mut chain = Chain::new(
-            ChainParams::for_network(Network::Regtest),
-            hearth_shacheck::Checker::detect(),
-        );
-        let mut shares = Vec::new();
-        for i in 0..3u32 {
-            let t = 1_700_000_000 + 10 * u64::from(i);
-            let base = BlockBase {
-                prev_blockhash: bitcoin::BlockHash::from_byte_array([1; 32]),
-                height: 1000,
-                bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
-                time: t as u32,
-            };
-            let job = chain.job(test_payout_script(i), 3_125_000_000, base.bits, t);
-            let share = mine(&job, &base, &[[2; 32]], u64::from(i), 10_000).expect("share");
-            chain.accept(share.clone(), t).expect("accepted");
-            shares.push(share);
-        }
+        let shares = crate::miner::regtest_shares(3, |_| vec![[2; 32]]).expect("shares");
         let want: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
         let msgs = [
             (Message::Shares(shares.clone()), want.clone()),

@@ -228,15 +228,7 @@ impl Share {
     /// The 80 header bytes (its consensus encoding, written in place: no
     /// allocation, since every share's header goes to the share checker).
     pub fn header_bytes(&self) -> [u8; 80] {
-        let h = &self.header;
-        let mut out = [0u8; 80];
-        out[..4].copy_from_slice(&h.version.to_consensus().to_le_bytes());
-        out[4..36].copy_from_slice(h.prev_blockhash.as_byte_array());
-        out[36..68].copy_from_slice(h.merkle_root.as_byte_array());
-        out[68..72].copy_from_slice(&h.time.to_le_bytes());
-        out[72..76].copy_from_slice(&h.bits.to_consensus().to_le_bytes());
-        out[76..].copy_from_slice(&h.nonce.to_le_bytes());
-        out
+        crate::share_view::header_bytes(&self.header)
     }
 }
 

@@ -104,11 +104,7 @@ pub(crate) fn same_share(view: &ShareView<'_>, share: &crate::Share) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::miner::{mine, test_payout_script, BlockBase};
     use crate::share::Share;
-    use crate::{Chain, ChainParams, Network};
-    use bitcoin::hashes::Hash;
-    use hearth_shacheck::Checker;
     use proptest::prelude::*;
 
     /// Six mined shares (branches of 0..=2 levels), made once.
@@ -118,24 +114,8 @@ mod tests {
     }
 
     fn mine_shares() -> Vec<Share> {
-        let params = ChainParams::for_network(Network::Regtest);
-        let mut chain = Chain::new(params, Checker::detect());
-        let mut out = Vec::new();
-        for i in 0..6u32 {
-            let t = 1_700_000_000 + 10 * u64::from(i);
-            let base = BlockBase {
-                prev_blockhash: bitcoin::BlockHash::from_byte_array([1; 32]),
-                height: 1000,
-                bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
-                time: t as u32,
-            };
-            let job = chain.job(test_payout_script(i), 3_125_000_000, base.bits, t);
-            let branch: Vec<[u8; 32]> = (0..i % 3).map(|k| [k as u8 + 2; 32]).collect();
-            let share = mine(&job, &base, &branch, u64::from(i), 10_000).expect("regtest share");
-            chain.accept(share.clone(), t).expect("accepted");
-            out.push(share);
-        }
-        out
+        crate::miner::regtest_shares(6, |i| (0..i % 3).map(|k| [k as u8 + 2; 32]).collect())
+            .expect("regtest shares")
     }
 
     #[test]

@@ -115,6 +115,15 @@ impl ShareDb {
             .query_row("SELECT COUNT(*) FROM shares", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+
+    /// Every stored row's bytes, in chain order (height, then hash).
+    fn stored_rows(&mut self) -> Result<Vec<Vec<u8>>, ShareDbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT bytes FROM shares ORDER BY height, hash")?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -160,32 +169,20 @@ impl ShareStore for ShareDb {
     }
 
     fn load_shares(&mut self) -> Result<Vec<Share>, ShareDbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT bytes FROM shares ORDER BY height, hash")?;
-        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let bytes = r?;
-            out.push(Share::from_bytes(&bytes).map_err(|e| ShareDbError::Corrupt(e.to_string()))?);
-        }
-        Ok(out)
+        self.stored_rows()?
+            .iter()
+            .map(|b| Share::from_bytes(b).map_err(|e| ShareDbError::Corrupt(e.to_string())))
+            .collect()
     }
 
     /// The rows' bytes as stored, checked to be shares (a corrupt row is
     /// the same error as in `load_shares`) without decoding coinbases.
     fn load_encoded(&mut self) -> Result<Vec<Vec<u8>>, ShareDbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT bytes FROM shares ORDER BY height, hash")?;
-        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let bytes = r?;
-            ShareView::parse(&bytes).map_err(|e| ShareDbError::Corrupt(e.to_string()))?;
-            out.push(bytes);
+        let rows = self.stored_rows()?;
+        for bytes in &rows {
+            ShareView::parse(bytes).map_err(|e| ShareDbError::Corrupt(e.to_string()))?;
         }
-        Ok(out)
+        Ok(rows)
     }
 
     fn set_best_tip(&mut self, tip: &ShareHash) -> Result<(), ShareDbError> {
