@@ -112,7 +112,19 @@ struct Miner {
 
 impl Miner {
     async fn connect(address: &str) -> Miner {
-        let s = TcpStream::connect(address).await.unwrap();
+        Miner::from_stream(TcpStream::connect(address).await.unwrap())
+    }
+
+    /// From another loopback address: another client for per-IP limits.
+    async fn connect_from(source: [u8; 4], address: &str) -> Miner {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from((source, 0)))
+            .unwrap();
+        Miner::from_stream(socket.connect(address.parse().unwrap()).await.unwrap())
+    }
+
+    fn from_stream(s: TcpStream) -> Miner {
         let (rd, wr) = s.into_split();
         Miner {
             rd: BufReader::new(rd),
@@ -172,6 +184,13 @@ impl Miner {
     }
 
     async fn login(&mut self, user: &str) {
+        let a = self.login_with(user, "x").await;
+        assert_eq!(a["result"], json!(true), "{a}");
+    }
+
+    /// Configure, subscribe and authorize with `password`: the authorize
+    /// answer.
+    async fn login_with(&mut self, user: &str, password: &str) -> Value {
         let id = self
             .send(
                 "mining.configure",
@@ -184,8 +203,8 @@ impl Miner {
         let a = self.answer(id).await;
         self.extranonce1 = hex_decode(a["result"][1].as_str().unwrap()).unwrap();
         self.extranonce2_len = a["result"][2].as_u64().unwrap() as usize;
-        let id = self.send("mining.authorize", json!([user, "x"])).await;
-        assert_eq!(self.answer(id).await["result"], json!(true));
+        let id = self.send("mining.authorize", json!([user, password])).await;
+        self.answer(id).await
     }
 
     async fn wait_job(&mut self) -> Notify {
@@ -1166,4 +1185,97 @@ async fn cgminer_and_bmminer_mine_on_the_lan_server_behind_a_four_byte_pool() {
         assert_eq!((w.accepted, w.rejected, w.bad_lines), (1, 0, 0), "{w:?}");
     }
     assert_eq!(pool.log().accepted.len(), 2);
+}
+
+/// `work.server.password`: a miner with it mines and its share reaches the
+/// pool; one without gets no job, is closed after three tries, and a client
+/// that keeps guessing is shut out while another client with the password
+/// still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_password_only_miners_that_know_it_get_work() {
+    let pool = TestPool::start(SIM_POOL_DIFFICULTY, Quirks::default())
+        .await
+        .unwrap();
+    let svc = start_service(
+        vec![pool_cfg(pool.address.to_string())],
+        LanServerConfig {
+            password: Some("stove-pipe-42".into()),
+            ..lan_cfg(8)
+        },
+    );
+    let st = svc
+        .wait("LAN work", |s| {
+            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+        })
+        .await;
+    let lan = st.lan_server.unwrap();
+    assert!(lan.password_required);
+    let address = lan.listen;
+
+    // A guesser: refused each time, never a job, closed after the third.
+    let mut guesser = Miner::connect(&address).await;
+    let a = guesser.login_with("bcrt1qguess.rig", "x").await;
+    assert_eq!(a["result"], json!(false), "{a}");
+    assert!(a["error"].to_string().contains("wrong password"), "{a}");
+    for _ in 0..2 {
+        let id = guesser
+            .send("mining.authorize", json!(["bcrt1qguess.rig", "guess"]))
+            .await;
+        assert_eq!(guesser.answer(id).await["result"], json!(false));
+    }
+    while guesser.next_line().await.is_some() {}
+    assert!(
+        guesser.job.is_none(),
+        "a job reached a miner without the password"
+    );
+
+    // The owner's miner, with the password: work, and its share is relayed.
+    let user = "bcrt1qowner.bitaxe";
+    let mut m = Miner::connect(&address).await;
+    let a = m.login_with(user, "stove-pipe-42").await;
+    assert_eq!(a["result"], json!(true), "{a}");
+    m.wait_job().await;
+    let en2 = [0, 0, 0, 3];
+    let good = m.search(&en2, true);
+    assert_eq!(m.submit(user, &en2, good).await["result"], json!(true));
+    let st = svc
+        .wait("the share at the pool", |s| {
+            s.sources
+                .first()
+                .is_some_and(|p| p.stats.counters.accepted >= 1)
+        })
+        .await;
+    let lan = st.lan_server.unwrap();
+    assert_eq!(lan.refused_password, 1);
+    assert_eq!(lan.connections, 1);
+
+    // The guesser keeps trying from its address (hanging up after each
+    // try counts too): after 10 failures in all it is closed on connect.
+    for _ in 0..7 {
+        let mut g = Miner::connect(&address).await;
+        let a = g.login_with("bcrt1qguess.rig", "guess").await;
+        assert_eq!(a["result"], json!(false), "{a}");
+    }
+    let mut locked = false;
+    for _ in 0..50 {
+        let mut g = Miner::connect(&address).await;
+        // Unlocked, the subscribe gets its answer; locked, the server
+        // has already closed the connection.
+        g.send("mining.subscribe", json!(["x"])).await;
+        if g.next_line().await.is_none() {
+            locked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(locked, "a client with 10 wrong passwords was not shut out");
+    // Another client with the password is not locked out, and the owner's
+    // connected miner keeps its session.
+    let mut other = Miner::connect_from([127, 0, 0, 2], &address).await;
+    let a = other.login_with("bcrt1qother.s9", "stove-pipe-42").await;
+    assert_eq!(a["result"], json!(true), "{a}");
+    other.wait_job().await;
+    let en2 = [0, 0, 0, 4];
+    let good = m.search(&en2, true);
+    assert_eq!(m.submit(user, &en2, good).await["result"], json!(true));
 }

@@ -493,3 +493,56 @@ fn an_invalid_payout_address_is_refused_only_when_one_is_required() {
     let out = own.on_line(&authorize(&format!("{good}.bitaxe")));
     assert!(out.contains(&ServerEvent::Authorized { user: good.into() }));
 }
+
+/// With a password set, a wrong or missing one is refused with no work and
+/// no submit accepted; the third failure asks the caller to close; the
+/// right one authorizes.
+#[test]
+fn a_lan_password_gates_authorize_notify_and_submit() {
+    let cfg = ServerConfig {
+        extranonce2_len: 4,
+        difficulty: 0.0001,
+        version_mask: 0,
+    };
+    let mut s = ServerSession::new(cfg, Checker::detect(), vec![0, 0, 0, 9]);
+    s.require_password(Some("hunter22".into()));
+    s.on_line(r#"{"id":1,"method":"mining.subscribe","params":[]}"#);
+    for (i, line) in [
+        r#"{"id":2,"method":"mining.authorize","params":["bcrt1qminer","hunter2"]}"#,
+        r#"{"id":3,"method":"mining.authorize","params":["bcrt1qminer"]}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = s.on_line(line);
+        assert!(!out
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Authorized { .. })));
+        assert!(matches!(&out[0], ServerEvent::Send(l) if l.contains("wrong password")));
+        assert_eq!(s.failed_auths(), i as u32 + 1);
+        assert!(!s.should_close());
+    }
+    assert!(s.notify(&lan_unit(s.extranonce_len())).is_none());
+    let out = s.on_line(r#"{"id":4,"method":"mining.submit","params":["bcrt1qminer","1","01020304","6553f100","00000000"]}"#);
+    assert!(out.iter().any(|e| matches!(e, ServerEvent::Refused { .. })));
+    let out =
+        s.on_line(r#"{"id":5,"method":"mining.authorize","params":["bcrt1qminer","hunter22"]}"#);
+    assert!(out.contains(&ServerEvent::Authorized {
+        user: "bcrt1qminer".into()
+    }));
+    assert!(s.notify(&lan_unit(s.extranonce_len())).is_some());
+    let mut t = ServerSession::new(
+        ServerConfig {
+            extranonce2_len: 4,
+            difficulty: 1.0,
+            version_mask: 0,
+        },
+        Checker::detect(),
+        vec![1],
+    );
+    t.require_password(Some("hunter22".into()));
+    for _ in 0..3 {
+        t.on_line(r#"{"id":2,"method":"mining.authorize","params":["bcrt1qminer","nope"]}"#);
+    }
+    assert!(t.should_close());
+}

@@ -73,8 +73,11 @@ pub struct WorkConfig {
 /// max_connections = 16
 /// difficulty = 1024.0   # start (and, with vardiff = false, fixed) share difficulty
 /// vardiff = true        # aim at one share per target_share_interval_s
+/// password = "..."      # optional: mining.authorize must carry it
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// `Debug` leaves the password out (it must never reach a log).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LanServerConfig {
     pub enabled: bool,
@@ -85,6 +88,25 @@ pub struct LanServerConfig {
     pub min_difficulty: f64,
     pub max_difficulty: f64,
     pub target_share_interval_s: u64,
+    /// When set, every miner's `mining.authorize` must carry exactly this
+    /// password; `None` leaves the server open to the LAN.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for LanServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanServerConfig")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("max_connections", &self.max_connections)
+            .field("difficulty", &self.difficulty)
+            .field("vardiff", &self.vardiff)
+            .field("min_difficulty", &self.min_difficulty)
+            .field("max_difficulty", &self.max_difficulty)
+            .field("target_share_interval_s", &self.target_share_interval_s)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for LanServerConfig {
@@ -98,6 +120,7 @@ impl Default for LanServerConfig {
             min_difficulty: 1.0 / 1_048_576.0,
             max_difficulty: 1e12,
             target_share_interval_s: 10,
+            password: None,
         }
     }
 }
@@ -136,6 +159,16 @@ impl LanServerConfig {
                 "work.server.target_share_interval_s".into(),
                 "must be 1-600",
             ));
+        }
+        // Miners' firmware takes short printable passwords; a control
+        // character would not survive their settings pages.
+        if let Some(p) = &self.password {
+            if p.len() < 8 || p.len() > 128 || p.chars().any(char::is_control) {
+                return Err(invalid(
+                    "work.server.password".into(),
+                    "must be 8-128 characters, none of them control characters",
+                ));
+            }
         }
         Ok(())
     }
@@ -281,6 +314,9 @@ mod tests {
                 "[server]\ntarget_share_interval_s = 0\n",
                 "target_share_interval_s",
             ),
+            ("[server]\npassword = \"short\"\n", "password"),
+            ("[server]\npassword = \"\"\n", "password"),
+            ("[server]\npassword = \"with\\nnewline\"\n", "password"),
         ] {
             let c: WorkConfig = toml::from_str(toml_text).unwrap();
             let e = c.validate().unwrap_err().to_string();
@@ -288,5 +324,13 @@ mod tests {
         }
         assert!(toml::from_str::<WorkConfig>("[server]\nlisten = \"nope\"\n").is_err());
         assert!(toml::from_str::<WorkConfig>("[server]\nbogus = 1\n").is_err());
+        let c: WorkConfig = toml::from_str("[server]\npassword = \"stove-pipe-42\"\n").unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.server.password.as_deref(), Some("stove-pipe-42"));
+        let shown = format!("{:?}", c.server);
+        assert!(
+            !shown.contains("stove-pipe-42") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }

@@ -119,6 +119,11 @@ pub struct LanStatus {
     /// Miners refused or dropped because the source's extranonce space
     /// had no slot left for them.
     pub refused_no_room: u64,
+    /// Connections closed after too many wrong or missing passwords
+    /// (`work.server.password`).
+    pub refused_password: u64,
+    /// Whether `mining.authorize` needs `work.server.password`.
+    pub password_required: bool,
     pub workers: Vec<WorkerView>,
 }
 
@@ -143,6 +148,50 @@ struct Worker {
 struct Board {
     status: LanStatus,
     workers: BTreeMap<usize, Worker>,
+    /// Wrong or missing passwords per client (an IPv4 address or an IPv6
+    /// /64) in the current window: (count, window start).
+    password_failures: BTreeMap<std::net::IpAddr, (u32, std::time::Instant)>,
+}
+
+/// Wrong passwords one client may send per [`PASSWORD_FAILURE_WINDOW`]
+/// before its new connections are closed at once: enough for a miner
+/// whose owner mistyped it, far too few to guess one.
+const MAX_PASSWORD_FAILURES_PER_CLIENT: u32 = 10;
+const PASSWORD_FAILURE_WINDOW: Duration = Duration::from_secs(600);
+/// Clients remembered; past this, the oldest window is forgotten.
+const MAX_CLIENTS_REMEMBERED: usize = 1024;
+
+impl Board {
+    fn password_locked(&mut self, client: std::net::IpAddr) -> bool {
+        match self.password_failures.get(&client) {
+            Some((_, since)) if since.elapsed() >= PASSWORD_FAILURE_WINDOW => {
+                self.password_failures.remove(&client);
+                false
+            }
+            Some((n, _)) => *n >= MAX_PASSWORD_FAILURES_PER_CLIENT,
+            None => false,
+        }
+    }
+
+    fn password_failed(&mut self, client: std::net::IpAddr, failures: u32) {
+        if !self.password_failures.contains_key(&client)
+            && self.password_failures.len() >= MAX_CLIENTS_REMEMBERED
+        {
+            let oldest = self
+                .password_failures
+                .iter()
+                .min_by_key(|(_, (_, since))| *since)
+                .map(|(ip, _)| *ip);
+            if let Some(ip) = oldest {
+                self.password_failures.remove(&ip);
+            }
+        }
+        let entry = self
+            .password_failures
+            .entry(client)
+            .or_insert((0, std::time::Instant::now()));
+        entry.0 = entry.0.saturating_add(failures);
+    }
 }
 
 /// The server's shared view, read by the work service for the status.
@@ -234,10 +283,12 @@ pub fn start(
             status: LanStatus {
                 listen: local.to_string(),
                 max_connections: cfg.max_connections,
+                password_required: cfg.password.is_some(),
                 no_work: Some("no work source yet".into()),
                 ..LanStatus::default()
             },
             workers: BTreeMap::new(),
+            password_failures: BTreeMap::new(),
         })),
         clock,
     };
@@ -280,6 +331,13 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let client = crate::web::auth::client_key(peer.ip());
+                if lock(&ctx.handle.board).password_locked(client) {
+                    lock(&ctx.handle.board).status.refused_password += 1;
+                    tracing::info!(%peer, "LAN server: too many wrong passwords from this client; closed");
+                    drop(stream);
+                    continue;
+                }
                 let slot = {
                     let mut b = lock(&ctx.handle.board);
                     let free = (0..ctx.cfg.max_connections).find(|s| !b.workers.contains_key(s));
@@ -385,6 +443,7 @@ async fn serve(
         ctx.checker,
         extranonce1_or_placeholder(&split, slot),
     );
+    session.require_password(ctx.cfg.password.clone());
     let mut vardiff = ctx.cfg.vardiff.then(|| {
         Vardiff::new(
             VardiffConfig {
@@ -510,6 +569,13 @@ async fn serve(
                         }
                     }
                 }
+                if session.should_close() {
+                    // A guesser (or a miner with the wrong password) is cut
+                    // off; its slot frees for the next connection.
+                    tracing::warn!(%peer, "LAN miner closed after {} wrong passwords", session.failed_auths());
+                    lock(&ctx.handle.board).status.refused_password += 1;
+                    break Err("wrong password".into());
+                }
                 let bad = session.bad_lines + reader.too_long;
                 ctx.handle.with_worker(slot, |w| w.bad_lines = bad);
                 if let Some(e) = failed {
@@ -561,6 +627,14 @@ async fn serve(
             _ = shutdown.changed() => break Ok(()),
         }
     };
+    // Counted per client however the connection ended, so a guesser
+    // that hangs up after each try is bounded too.
+    if session.failed_auths() > 0 {
+        lock(&ctx.handle.board).password_failed(
+            crate::web::auth::client_key(peer.ip()),
+            session.failed_auths(),
+        );
+    }
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
     result

@@ -63,6 +63,25 @@ pub struct ServerSession {
     /// `mining.set_extranonce` (others, cgminer for one, ignore it and must
     /// reconnect instead).
     extranonce_subscribed: bool,
+    /// When set, `mining.authorize` must carry exactly this password
+    /// (its second parameter); `None` keeps the LAN server open.
+    password: Option<String>,
+    /// Authorizes refused for a wrong or missing password.
+    failed_auths: u32,
+}
+
+/// Wrong or missing passwords a session may send before it is closed: a
+/// miner with a typo gets told a few times, a guesser gets cut off.
+pub const MAX_FAILED_AUTHS: u32 = 3;
+
+/// Compares without an early exit on the first differing byte, so the
+/// time taken does not tell a guesser how much of the password was right.
+fn same_secret(given: &[u8], want: &[u8]) -> bool {
+    let mut diff = (given.len() != want.len()) as u8;
+    for i in 0..want.len() {
+        diff |= want[i] ^ given.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
 }
 
 /// The difficulty as a miner will read it: ESP-Miner (a Bitaxe's stock
@@ -116,7 +135,25 @@ impl ServerSession {
             bad_lines: 0,
             require_network: None,
             extranonce_subscribed: false,
+            password: None,
+            failed_auths: 0,
         }
+    }
+
+    /// From now on `mining.authorize` needs this password (`None`: open).
+    pub fn require_password(&mut self, password: Option<String>) {
+        self.password = password;
+    }
+
+    /// Too many wrong or missing passwords: the caller closes the
+    /// connection.
+    pub fn should_close(&self) -> bool {
+        self.failed_auths >= MAX_FAILED_AUTHS
+    }
+
+    /// Authorizes refused for their password so far.
+    pub fn failed_auths(&self) -> u32 {
+        self.failed_auths
     }
 
     /// Authorizes from now on need a payout address for `network` (`None`:
@@ -291,6 +328,18 @@ impl ServerSession {
                         Some((24, "unauthorized worker")),
                     )));
                     return out;
+                }
+                if let Some(want) = &self.password {
+                    let given = p.get(1).and_then(Value::as_str).unwrap_or_default();
+                    if !same_secret(given.as_bytes(), want.as_bytes()) {
+                        self.failed_auths = self.failed_auths.saturating_add(1);
+                        out.push(ServerEvent::Send(codec::response(
+                            &id,
+                            json!(false),
+                            Some((24, "unauthorized worker: wrong password")),
+                        )));
+                        return out;
+                    }
                 }
                 if let Some(network) = self.require_network {
                     if let Err(why) = payout_script_of(user, network) {
