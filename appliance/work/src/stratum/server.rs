@@ -78,8 +78,8 @@ pub const MAX_FAILED_AUTHS: u32 = 3;
 /// time taken does not tell a guesser how much of the password was right.
 fn same_secret(given: &[u8], want: &[u8]) -> bool {
     let mut diff = (given.len() != want.len()) as u8;
-    for i in 0..want.len() {
-        diff |= want[i] ^ given.get(i).copied().unwrap_or(0);
+    for (i, w) in want.iter().enumerate() {
+        diff |= w ^ given.get(i).copied().unwrap_or(0);
     }
     diff == 0
 }
