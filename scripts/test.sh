@@ -33,6 +33,8 @@ command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 # A real MQTT broker for the Home Assistant tests.
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# Its clients: tests/network_faults.rs publishes with mosquitto_pub.
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 if [ "${#need[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -158,10 +158,16 @@ impl Miner {
     /// One line (notifications applied); `None` when the server closed.
     async fn next_line(&mut self) -> Option<Value> {
         let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut line))
+        let read = tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut line))
             .await
-            .expect("a line within 10 s")
-            .unwrap();
+            .expect("a line within 10 s");
+        // A server that closes with our lines unread resets the
+        // connection: closed, like an orderly end.
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Err(e) => panic!("read: {e}"),
+        };
         if n == 0 {
             return None;
         }
