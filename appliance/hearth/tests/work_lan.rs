@@ -87,6 +87,18 @@ fn start_service(pools: Vec<PoolConfig>, lan: LanServerConfig) -> Running {
     Running { sink, _stop: stop }
 }
 
+/// LAN miners get work (the server is up and the source's work shareable).
+fn lan_work_up(s: &WorkStatus) -> bool {
+    s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
+}
+
+/// The (first) upstream pool accepted at least one share.
+fn pool_accepted_a_share(s: &WorkStatus) -> bool {
+    s.sources
+        .first()
+        .is_some_and(|p| p.stats.counters.accepted >= 1)
+}
+
 fn lan_cfg(max_connections: usize) -> LanServerConfig {
     LanServerConfig {
         enabled: true,
@@ -277,9 +289,7 @@ async fn a_lan_miner_gets_work_and_its_valid_share_reaches_the_pool() {
         .unwrap();
     let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
     let st = svc
-        .wait("mining on the pool with the LAN server up", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
+        .wait("mining on the pool with the LAN server up", lan_work_up)
         .await;
     let address = st.lan_server.unwrap().listen;
 
@@ -324,11 +334,7 @@ async fn a_lan_miner_gets_work_and_its_valid_share_reaches_the_pool() {
     m.wr.write_all(b"{not json\n").await.unwrap();
 
     let st = svc
-        .wait("the share at the pool", |s| {
-            s.sources
-                .first()
-                .is_some_and(|p| p.stats.counters.accepted >= 1)
-        })
+        .wait("the share at the pool", pool_accepted_a_share)
         .await;
     assert_eq!(st.lan_shares_relayed, 1);
     let lan = st.lan_server.clone().unwrap();
@@ -434,11 +440,7 @@ async fn vardiff_raises_a_fast_miners_difficulty_and_sends_fresh_work() {
             ..lan_cfg(4)
         },
     );
-    let st = svc
-        .wait("LAN work", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work", lan_work_up).await;
     let address = st.lan_server.unwrap().listen;
     let user = "bcrt1qfast.s9";
     let mut m = Miner::connect(&address).await;
@@ -492,11 +494,7 @@ async fn mine_behind_a_short_pool(pool_len: usize, en1_len: usize, en2_len: usiz
         .await
         .unwrap();
     let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(200));
-    let st = svc
-        .wait("LAN work from the short pool", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work from the short pool", lan_work_up).await;
     let lan = st.lan_server.unwrap();
     // One byte of extranonce1: 7 slot bits, the limit below the config's.
     assert_eq!(lan.capacity, Some(128), "{lan:?}");
@@ -514,12 +512,8 @@ async fn mine_behind_a_short_pool(pool_len: usize, en1_len: usize, en2_len: usiz
     let nonce = m.search(&en2, true);
     let a = m.submit(user, &en2, nonce).await;
     assert_eq!(a["result"], json!(true), "{a}");
-    svc.wait("the share at the pool", |s| {
-        s.sources
-            .first()
-            .is_some_and(|p| p.stats.counters.accepted >= 1)
-    })
-    .await;
+    svc.wait("the share at the pool", pool_accepted_a_share)
+        .await;
     let log = pool.log();
     assert_eq!(log.accepted.len(), 1, "{:?}", log.refused);
     let share = &log.accepted[0].1;
@@ -556,11 +550,7 @@ async fn more_miners_than_a_short_pool_fits_are_refused_with_the_reason() {
         .await
         .unwrap();
     let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(130));
-    let st = svc
-        .wait("LAN work", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work", lan_work_up).await;
     let address = st.lan_server.unwrap().listen;
     let mut miners = Vec::new();
     for i in 0..128 {
@@ -985,11 +975,7 @@ async fn a_bitaxe_with_stock_esp_miner_mines_on_the_lan_server() {
         .await
         .unwrap();
     let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
-    let st = svc
-        .wait("LAN work", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work", lan_work_up).await;
     let address = st.lan_server.unwrap().listen;
     // Two firmware generations: the mask alone, and with min-bit-count.
     let configures = [
@@ -1058,11 +1044,7 @@ async fn cgminer_and_bmminer_mine_on_the_lan_server_behind_a_four_byte_pool() {
         .await
         .unwrap();
     let svc = start_service(vec![pool_cfg(pool.address.to_string())], lan_cfg(4));
-    let st = svc
-        .wait("LAN work", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work", lan_work_up).await;
     let address = st.lan_server.unwrap().listen;
     // (agent, BIP310 configure first, rolled bits in the submit)
     let miners = [
@@ -1209,11 +1191,7 @@ async fn with_a_password_only_miners_that_know_it_get_work() {
             ..lan_cfg(8)
         },
     );
-    let st = svc
-        .wait("LAN work", |s| {
-            s.lan_server.as_ref().is_some_and(|l| l.no_work.is_none())
-        })
-        .await;
+    let st = svc.wait("LAN work", lan_work_up).await;
     let lan = st.lan_server.unwrap();
     assert!(lan.password_required);
     let address = lan.listen;
@@ -1245,11 +1223,7 @@ async fn with_a_password_only_miners_that_know_it_get_work() {
     let good = m.search(&en2, true);
     assert_eq!(m.submit(user, &en2, good).await["result"], json!(true));
     let st = svc
-        .wait("the share at the pool", |s| {
-            s.sources
-                .first()
-                .is_some_and(|p| p.stats.counters.accepted >= 1)
-        })
+        .wait("the share at the pool", pool_accepted_a_share)
         .await;
     let lan = st.lan_server.unwrap();
     assert_eq!(lan.refused_password, 1);
