@@ -127,6 +127,15 @@ for name in ["ci", "harsh"]:
     if n:
         lines.append(f"| {name} | {n['mqtt_fed_runs']} | {n['publishes_lost']} | {n['safety_mode_ticks']} | {n['worst_mqtt_recovery_s']:.0f} s | {n['heat_only_hours']:.1f} | {n['shares'][0]:,} / {n['shares'][1]:,} | {n['shares'][2]:,} | {n['worst_work_resume_s']:.0f} s |")
 lines.append("")
+lines.append("Zones without a temperature (sensor gone, stuck or stale; MQTT input gone), summed over each campaign's runs; \"unheated while cold\": no heat given while the room was truly more than 0.5 K under its setpoint:")
+lines.append("")
+lines.append("| campaign | blind zone-hours | unheated while cold |")
+lines.append("|---|---|---|")
+for name in ["ci", "harsh"]:
+    r = reports[name]
+    if "blind_hours" in r:
+        lines.append(f"| {name} | {r['blind_hours']:.1f} | {r['blind_unheated_cold_hours']:.1f} |")
+lines.append("")
 for name, r in reports.items():
     if r["failures"]:
         lines.append(f"Failed runs of `{name}` (first violation each; replay with `hearth sim --faults appliance/sim/campaigns/{name}.toml --seed N`):")

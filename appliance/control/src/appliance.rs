@@ -129,6 +129,8 @@ struct ZoneRuntime {
     undatable_external: Option<Timestamp>,
     sensor_stuck: bool,
     last_demand: f64,
+    /// The power that held the setpoint, for heat while blind.
+    blind: crate::blind::BlindHeat,
 }
 
 /// What the heat-source policy asks of every zone's miner control.
@@ -186,6 +188,7 @@ impl Appliance {
                 undatable_external: None,
                 sensor_stuck: false,
                 last_demand: 0.0,
+                blind: crate::blind::BlindHeat::default(),
                 config,
             })
             .collect();
@@ -632,6 +635,9 @@ impl ZoneRuntime {
         self.end_boost(now);
         let next_setpoint = self.follow_schedule(now);
         let (temperature, sensor_problem) = self.read_temperature(now);
+        if temperature.is_none() {
+            self.blind.blind_tick(dt_s);
+        }
         let settings = self.config.settings;
         let mut hold_reason = sensor_problem;
         let mut demand = 0.0;
@@ -740,7 +746,27 @@ impl ZoneRuntime {
             if self.sensor_stuck {
                 demand = 0.0;
             }
-            if demand > 0.0 {
+            // Or a falling share of the power that last held the setpoint,
+            // when that is more (the learned losses can be low, and need an
+            // outdoor temperature).
+            let blind = self
+                .blind
+                .demand(aim, max_power)
+                .filter(|b| self.controller.blind_heat() && b.demand > demand);
+            if let Some(b) = blind {
+                demand = b.demand;
+                let why = hold_reason
+                    .take()
+                    .unwrap_or_else(|| "no temperature".into());
+                hold_reason = Some(format!(
+                    "{why}; blind heat at {:.0} % ({:.0} % of the {:.0} W that held the setpoint; \
+                     blind {:.1} h)",
+                    demand * 100.0,
+                    b.fraction * 100.0,
+                    b.held_w.get(),
+                    b.blind_s / 3600.0
+                ));
+            } else if demand > 0.0 {
                 if let Some(why) = hold_reason.take() {
                     hold_reason = Some(format!(
                         "{why}; safety mode at {:.0} % from the learned losses",
@@ -779,6 +805,13 @@ impl ZoneRuntime {
         };
         if let Some(left) = budget.as_mut() {
             *left = (*left - commanded).max(Watts::ZERO);
+        }
+        if let Some(t) = temperature {
+            // What held the zone, unless it was held off for a reason of
+            // its own (mode, limit, window, policy, no flow).
+            let steered = !held && soft_hold.is_none();
+            self.blind
+                .observe(t, aim, steered.then_some(commanded), dt_s);
         }
         let action = match settings.mode {
             ZoneMode::Off => "off",
@@ -1126,16 +1159,78 @@ mod tests {
         assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.6)));
     }
 
+    /// A one-node room: 5 MJ/K, 60 W/K to 5 °C outdoors, so 960 W holds
+    /// 21 °C. Steps it by `dt_s` with the boards' power; returns the new
+    /// temperature.
+    fn room_step(r: &Rig, temp_c: f64, dt_s: f64) -> f64 {
+        let power_w: f64 = (0..r.targets.len()).map(|i| target(r, i)).sum();
+        temp_c + dt_s * (power_w - 60.0 * (temp_c - 5.0)) / 5.0e6
+    }
+
+    #[test]
+    fn a_blind_zone_without_outdoor_keeps_a_falling_share_of_the_heat_that_held_it() {
+        let mut r = rig(ZoneKind::Room, 2);
+        // Six hours of control from 20 °C: it settles at 21 °C on ~960 W.
+        let mut room_c = 20.0;
+        for s in (0..6 * 3600).step_by(10) {
+            set_temp(&r, Some(room_c));
+            r.app.tick(Timestamp::from_secs(s));
+            room_c = room_step(&r, room_c, 10.0);
+        }
+        assert!((room_c - 21.0).abs() < 0.2, "{room_c}");
+        // The sensor dies. No outdoor temperature, so no learned losses to
+        // go on: before, no heat at all (the room fell toward 5 °C).
+        set_temp(&r, None);
+        let mut log = Vec::new();
+        for s in (6 * 3600..54 * 3600).step_by(10) {
+            let rep = r.app.tick(Timestamp::from_secs(s));
+            room_c = room_step(&r, room_c, 10.0);
+            log.push((s, rep.zones[0].demand, room_c));
+            if s == 6 * 3600 + 600 {
+                let why = rep.zones[0].hold_reason.clone().unwrap_or_default();
+                assert!(why.contains("blind heat at"), "{why}");
+                assert!(why.contains("W that held the setpoint"), "{why}");
+            }
+        }
+        let at = |h: u64| {
+            log.iter()
+                .find(|(s, _, _)| *s >= 6 * 3600 + h * 3600)
+                .copied()
+                .unwrap_or((0, f64::NAN, f64::NAN))
+        };
+        // Five minutes on the last good reading, then 80 % of 960 W of
+        // the 2 kW the zone has...
+        assert!((at(1).1 - 0.8 * 960.0 / 2000.0).abs() < 0.03, "{:?}", at(1));
+        // ...halving over twelve hours to the 40 % floor, and staying there.
+        assert!(
+            (at(13).1 - 0.4 * 960.0 / 2000.0).abs() < 0.02,
+            "{:?}",
+            at(13)
+        );
+        assert!((at(47).1 - at(13).1).abs() < 1e-9, "{:?}", at(47));
+        // Never above the setpoint, and far warmer than unheated (5 °C).
+        let warmest = log.iter().map(|x| x.2).fold(f64::MIN, f64::max);
+        assert!(warmest < 21.2, "{warmest}");
+        assert!(at(47).2 > 5.0 + 0.35 * 16.0, "{:?}", at(47));
+        // The sensor returns: the controller steers again at once.
+        set_temp(&r, Some(15.0));
+        let rep = r.app.tick(Timestamp::from_secs(54 * 3600));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.0)));
+        assert_eq!(rep.zones[0].hold_reason, None);
+        assert!(rep.zones[0].demand > 0.9, "{:?}", rep.zones[0]);
+    }
+
     #[test]
     fn a_blind_mqtt_only_zone_heats_below_its_learned_loss_and_says_so() {
-        // An hour of steering on a fresh external value a little under
+        // 25 minutes of steering on a fresh external value a little under
         // the setpoint, with an outdoor temperature: the controller learns
-        // the zone's losses. Then the values stop.
+        // the zone's losses (and blind heat has not held long enough to
+        // know better, `blind::MIN_LEARNED_S`). Then the values stop.
         let mut r = rig(ZoneKind::Room, 2);
         set_temp(&r, None);
         r.app.set_outdoor(Some(Celsius(6.0)));
         let mut steering = 0.0;
-        for s in (0..3600).step_by(10) {
+        for s in (0..1500).step_by(10) {
             let now = Timestamp::from_secs(s);
             let t = Celsius(20.9 + if (s / 10) % 2 == 0 { 0.0 } else { 0.01 });
             r.app
@@ -1145,7 +1240,7 @@ mod tests {
             steering = rep.zones[0].demand;
         }
         assert!(steering > 0.02, "{steering}");
-        let rep = r.app.tick(Timestamp::from_secs(3590 + 301));
+        let rep = r.app.tick(Timestamp::from_secs(1490 + 301));
         let zone = &rep.zones[0];
         assert_eq!(zone.temperature_c, None);
         // Bounded: 90 % of the learned loss at the setpoint, never more

@@ -42,6 +42,12 @@ pub trait ZoneController: std::fmt::Debug + Send {
     fn fallback_demand(&self, _setpoint: Celsius, _outdoor: Option<Celsius>, _max: Watts) -> f64 {
         0.0
     }
+    /// Whether the zone gets blind heat ([`crate::blind`]) while it has no
+    /// temperature. Off by default: the baselines stand for the plain
+    /// thermostats Hearth is measured against, which have no safety mode.
+    fn blind_heat(&self) -> bool {
+        false
+    }
 }
 
 /// Which controller an [`crate::Appliance`] builds for each zone.
@@ -321,6 +327,10 @@ impl ZoneController for Hearth {
         // setpoint: the zone drifts slowly cool instead of going cold, and
         // cannot overheat for lack of a sensor.
         (0.9 * self.feed_forward(setpoint, outdoor, max)).min(0.8)
+    }
+
+    fn blind_heat(&self) -> bool {
+        true
     }
 }
 

@@ -17,6 +17,9 @@
 //!   SG-Ready outputs, soaking cheap or free power, with the rule and reason.
 //! * [`split`]: a zone's power over its boards (as many as stay above their
 //!   lowest point, at equal shares), cycling with minimum on/off times below it.
+//! * [`blind`]: heat for a zone without a temperature and without the
+//!   outdoor temperature its learned losses need: a falling share of the
+//!   power that last held its setpoint.
 //! * [`appliance`]: one control tick over trait objects — read thermometers,
 //!   decide power per zone, split it across the zone's boards, poll them. The
 //!   daemon and the simulator both drive this same tick.
@@ -25,6 +28,7 @@
 //! from `hearth-core` and `now` as an argument.
 
 pub mod appliance;
+pub mod blind;
 pub mod controller;
 pub mod economics;
 pub mod house;

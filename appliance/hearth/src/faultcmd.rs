@@ -72,6 +72,12 @@ pub fn run(path: &Path, seed: Option<u64>, json: bool) -> Result<()> {
             report.board_trips,
             report.worst_resume_s
         );
+        println!(
+            "blind (no temperature) {:.1} zone-hours, {:.1} of them unheated while more than {} K under the setpoint",
+            report.blind_hours,
+            report.blind_unheated_cold_hours,
+            faults::COLD_BELOW_SETPOINT_K
+        );
         for k in &report.by_kind {
             println!(
                 "  {:<18} injected {:>5}  survived {:>5}",

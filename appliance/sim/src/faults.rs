@@ -536,9 +536,18 @@ pub struct RunOutcome {
     pub resumed_after_s: Option<f64>,
     /// Heat the boards delivered while the control loop was hung, Wh.
     pub hang_heat_wh: f64,
+    /// Simulated seconds the zone had no temperature (blind).
+    pub blind_s: f64,
+    /// Of those, seconds it was given no heat while the room was truly
+    /// more than [`COLD_BELOW_SETPOINT_K`] under its setpoint.
+    pub blind_unheated_cold_s: f64,
     /// The network side's figures.
     pub net: NetFigures,
 }
+
+/// A blind zone this far under its setpoint (by the true temperature) and
+/// given nothing counts as going cold unheated.
+pub const COLD_BELOW_SETPOINT_K: f64 = 0.5;
 
 /// What the network side of one run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -754,6 +763,8 @@ pub fn run_plan(campaign: &Campaign, plan: &RunPlan) -> RunOutcome {
                 board_trips: 0,
                 resumed_after_s: None,
                 hang_heat_wh: f64::NAN,
+                blind_s: 0.0,
+                blind_unheated_cold_s: 0.0,
                 net: NetFigures::default(),
             }
         }
@@ -780,6 +791,7 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
     let mut appliance = Appliance::new(zones, PiGains::default());
     let mut leases = vec![CommandLease::new(lease); boards];
     let mut hang_heat_wh = 0.0;
+    let (mut blind_s, mut blind_unheated_cold_s) = (0.0, 0.0);
     let mut violations = Vec::new();
     let mut watch = Watch {
         over_trip_s: vec![0.0; boards],
@@ -978,6 +990,15 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
         let report = appliance.tick(controller_now);
         let zone = report.zones.first();
         let temperature = zone.and_then(|z| z.temperature_c);
+        if zone.is_some() && temperature.is_none() {
+            blind_s += tick_s as f64;
+            let cold = lock(&world).room(0).is_some_and(|r| {
+                r.state.interior_c.get() < plan.setpoint_c - COLD_BELOW_SETPOINT_K
+            });
+            if cold && zone.is_some_and(|z| z.power_target_w.get() <= 0.0) {
+                blind_unheated_cold_s += tick_s as f64;
+            }
+        }
         if feed.is_some() {
             if temperature.is_none() {
                 net.safety_mode_ticks += 1;
@@ -1077,6 +1098,8 @@ fn run_with_lease(campaign: &Campaign, plan: &RunPlan, lease: Duration) -> RunOu
         board_trips,
         resumed_after_s,
         hang_heat_wh,
+        blind_s,
+        blind_unheated_cold_s,
         net: NetFigures {
             heat_only_s: work.heat_only_s,
             shares: work.shares,
@@ -1109,6 +1132,11 @@ pub struct CampaignReport {
     pub board_trips: u64,
     /// Worst time from the last fault clearing to heat again, s.
     pub worst_resume_s: f64,
+    /// Zone-hours without a temperature, over all runs.
+    pub blind_hours: f64,
+    /// Of those, hours given no heat while truly cold
+    /// ([`RunOutcome::blind_unheated_cold_s`]).
+    pub blind_unheated_cold_hours: f64,
     /// The network side, summed over the runs.
     pub net: NetTotals,
 }
@@ -1141,6 +1169,7 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
     let mut margin = f64::INFINITY;
     let (mut longest, mut trips, mut worst_resume) = (0.0_f64, 0u64, 0.0_f64);
     let mut net = NetTotals::default();
+    let (mut blind_hours, mut blind_unheated_cold_hours) = (0.0, 0.0);
     for n in 0..campaign.runs {
         let seed = campaign.first_seed + u64::from(n);
         let p = plan(campaign, seed);
@@ -1170,6 +1199,8 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
             longest = longest.max(out.longest_over_trip_s);
         }
         trips += out.board_trips;
+        blind_hours += out.blind_s / 3600.0;
+        blind_unheated_cold_hours += out.blind_unheated_cold_s / 3600.0;
         if let Some(s) = out.resumed_after_s {
             worst_resume = worst_resume.max(s);
         }
@@ -1200,6 +1231,8 @@ pub fn run_campaign(campaign: &Campaign) -> CampaignReport {
         longest_over_trip_s: longest,
         board_trips: trips,
         worst_resume_s: worst_resume,
+        blind_hours,
+        blind_unheated_cold_hours,
         net,
     }
 }
@@ -1388,6 +1421,48 @@ mod tests {
         let out = run_plan(&c, &p);
         assert!(out.passed(), "{:?}", out.violations);
         assert!(out.max_zone_c < 29.0, "{out:?}");
+    }
+
+    #[test]
+    fn harsh_seed_1001181_a_blind_mqtt_fed_room_keeps_heating_without_an_outdoor_temperature() {
+        // Three boards, an MQTT-fed room at 21.25 °C on about -1 °C
+        // outdoors: the broker is gone from 10,803 s, then Home
+        // Assistant's sensor from 14,448 s, 2.4 h blind in all. The zone
+        // has no outdoor temperature, so no learned-loss safety demand:
+        // it used to get no heat at all while blind. It now gets a share
+        // of the power that held its setpoint (hearth_control::blind).
+        let (c, p) = harsh_run(
+            1_001_181,
+            &[
+                (FaultKind::MqttGone, 10_803.0),
+                (FaultKind::SensorGone, 14_448.0),
+            ],
+        );
+        assert!(p.mqtt_fed() && p.boards == 3, "{p:?}");
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.blind_s >= 2.0 * 3600.0, "{out:?}");
+        assert!(out.blind_unheated_cold_s <= 600.0, "{out:?}");
+        assert!(out.max_zone_c < p.setpoint_c + 1.0, "{out:?}");
+    }
+
+    #[test]
+    fn ci_seed_70_a_room_whose_own_sensor_dies_keeps_heating() {
+        // Two boards, 21.25 °C on about 7 °C outdoors, the room's own
+        // sensor gone from 10,155 s for 80 min.
+        let c = Campaign::from_toml(include_str!("../campaigns/ci.toml")).unwrap();
+        let p = plan(&c, 70);
+        assert!(
+            !p.mqtt_fed()
+                && p.faults
+                    .iter()
+                    .any(|f| f.kind == FaultKind::SensorGone && (f.start_s - 10_155.0).abs() < 1.0),
+            "the planner no longer draws this run: {p:?}"
+        );
+        let out = run_plan(&c, &p);
+        assert!(out.passed(), "{:?}", out.violations);
+        assert!(out.blind_s >= 3600.0, "{out:?}");
+        assert!(out.blind_unheated_cold_s <= 600.0, "{out:?}");
     }
 
     #[test]
