@@ -201,6 +201,12 @@ fn work_sources_are_validated_stored_switched_live_and_kept() {
             "invalid JSON body",
         ),
         ("not json".into(), "invalid JSON body"),
+        (
+            format!(
+                r#"{{"pools": [{{"name": "b", "url": "b.example:1", "user": "u", "follow_reconnect": "sometimes"}}]}}"#
+            ),
+            "invalid JSON body",
+        ),
     ] {
         let (code, v) = put(http, &auth, &body);
         assert_eq!(code, 400, "{body}: {v}");
@@ -226,6 +232,10 @@ fn work_sources_are_validated_stored_switched_live_and_kept() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["stored"], true);
     assert_eq!(v["pools"][0]["password_set"], true);
+    assert_eq!(
+        v["pools"][0]["follow_reconnect"], "same_host",
+        "the default"
+    );
     assert!(!v.to_string().contains(SECRET));
     let stored = std::fs::read_to_string(&file).expect("stored before acknowledged");
     assert!(stored.contains("\"pool-b\"") && !stored.contains("pool-a"));

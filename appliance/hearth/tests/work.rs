@@ -11,7 +11,7 @@ use hearth::work::testpool::{Quirks, TestPool};
 use hearth::work::{persist::StatsStore, SIM_POOL_DIFFICULTY};
 use hearth_core::{BoardId, Clock, NonceFound};
 use hearth_shacheck::Checker;
-use hearth_work::stratum::{ClientConfig, ClientEvent};
+use hearth_work::stratum::{ClientConfig, ClientEvent, FollowReconnect};
 use hearth_work::{JobBook, Outcome, Share, SourceHealth, WorkUnit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,7 @@ fn client_cfg(address: String) -> PoolConfig {
             first: Duration::from_millis(50),
             max: Duration::from_millis(400),
         },
+        follow_reconnect: FollowReconnect::SameHost,
     }
 }
 
@@ -60,6 +61,7 @@ struct Seen {
     rejected: u64,
     lost: u64,
     problems: u64,
+    problem_texts: Vec<String>,
     downs: u64,
     extranonces: std::collections::BTreeSet<Vec<u8>>,
     difficulties: Vec<f64>,
@@ -69,16 +71,15 @@ struct Seen {
 /// piece of work and per answer, until `shares` were accepted; then stops
 /// submitting and collects the outstanding answers.
 async fn drive(pool: &TestPool, shares: u64) -> Seen {
+    drive_with(client_cfg(pool.address.to_string()), shares).await
+}
+
+/// [`drive`] with a pool configuration of its own.
+async fn drive_with(cfg: PoolConfig, shares: u64) -> Seen {
     let (ev_tx, mut ev_rx) = mpsc::channel(256);
     let (sub_tx, sub_rx) = mpsc::channel(64);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let task = tokio::spawn(run_pool(
-        0,
-        client_cfg(pool.address.to_string()),
-        clock,
-        ev_tx,
-        sub_rx,
-    ));
+    let task = tokio::spawn(run_pool(0, cfg, clock, ev_tx, sub_rx));
     let mut book = JobBook::new(Checker::detect());
     let mut seen = Seen::default();
     let mut latest: Option<WorkUnit> = None;
@@ -124,7 +125,10 @@ async fn drive(pool: &TestPool, shares: u64) -> Seen {
                 }
                 _ => {}
             },
-            SourceEvent::Problem(..) => seen.problems += 1,
+            SourceEvent::Problem(_, why) => {
+                seen.problems += 1;
+                seen.problem_texts.push(why);
+            }
             SourceEvent::Health(_, SourceHealth::Down) => seen.downs += 1,
             SourceEvent::Health(..) => {}
         }
@@ -192,6 +196,69 @@ async fn the_client_mines_through_a_quirky_pool() {
     // Malformed lines were reported, and the session went on.
     assert!(seen.problems >= 2, "{seen:?}");
     assert_eq!(log.connections, 1, "no reconnect needed for bad lines");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reconnect_is_followed_to_the_configured_host_only_unless_the_pool_allows_more() {
+    let d = SIM_POOL_DIFFICULTY;
+    // Where a reconnect may point: another port of the configured host
+    // (127.0.0.1), and another host (127.0.0.2, the same machine under
+    // another address, as a thief's pool would be).
+    let other_port = TestPool::start(d, Quirks::default()).await.unwrap();
+    let other_host = TestPool::start_on("127.0.0.2:0", d, Quirks::default())
+        .await
+        .unwrap();
+    let moving_to = |pool: &TestPool| Quirks {
+        reconnect_to: Some((pool.address.ip().to_string(), pool.address.port())),
+        ..Quirks::default()
+    };
+
+    // A pool moving us to another of its ports: followed, and mining goes
+    // on there.
+    let mover = TestPool::start(d, moving_to(&other_port)).await.unwrap();
+    let seen = drive_with(client_cfg(mover.address.to_string()), 3).await;
+    assert_eq!(mover.log().connections, 1, "{seen:?}");
+    assert!(other_port.log().accepted.len() >= 3, "{seen:?}");
+    assert!(
+        !seen.problem_texts.iter().any(|p| p.contains("reconnect")),
+        "{seen:?}"
+    );
+
+    // A pool sending us (and our user and password) to another host: not
+    // followed. The refusal is reported, the configured pool gets us back,
+    // and the shares go to it.
+    let thief = TestPool::start(d, moving_to(&other_host)).await.unwrap();
+    let seen = drive_with(client_cfg(thief.address.to_string()), 3).await;
+    assert_eq!(other_host.log().connections, 0, "{seen:?}");
+    assert!(thief.log().connections >= 2, "{seen:?}");
+    assert!(thief.log().accepted.len() >= 3, "{seen:?}");
+    assert!(
+        seen.problem_texts
+            .iter()
+            .any(|p| p.contains("another host") && p.contains("127.0.0.2")),
+        "{seen:?}"
+    );
+
+    // Allowed for this pool: followed to the other host.
+    let mover = TestPool::start(d, moving_to(&other_host)).await.unwrap();
+    let cfg = PoolConfig {
+        follow_reconnect: FollowReconnect::AnyHost,
+        ..client_cfg(mover.address.to_string())
+    };
+    let seen = drive_with(cfg, 3).await;
+    assert_eq!(mover.log().connections, 1, "{seen:?}");
+    assert!(other_host.log().accepted.len() >= 3, "{seen:?}");
+
+    // `never`: even another port of the same host is not followed.
+    let before = other_port.log().connections;
+    let mover = TestPool::start(d, moving_to(&other_port)).await.unwrap();
+    let cfg = PoolConfig {
+        follow_reconnect: FollowReconnect::Never,
+        ..client_cfg(mover.address.to_string())
+    };
+    let seen = drive_with(cfg, 3).await;
+    assert_eq!(other_port.log().connections, before, "{seen:?}");
+    assert!(mover.log().accepted.len() >= 3, "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

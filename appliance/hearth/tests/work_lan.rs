@@ -14,7 +14,7 @@ use hearth::work::{spawn, WorkOptions, WorkSink, WorkStatus, SIM_POOL_DIFFICULTY
 use hearth_shacheck::Checker;
 use hearth_work::jobs::header_bytes;
 use hearth_work::stratum::codec::{hex_decode, hex_encode, parse_server_line, Notify};
-use hearth_work::stratum::{ClientConfig, ServerMessage};
+use hearth_work::stratum::{ClientConfig, FollowReconnect, ServerMessage};
 use hearth_work::{target_from_difficulty, LAN_EXTRANONCE_BIT};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -37,6 +37,7 @@ fn pool_cfg(address: String) -> PoolConfig {
             first: Duration::from_millis(50),
             max: Duration::from_millis(400),
         },
+        follow_reconnect: FollowReconnect::SameHost,
     }
 }
 

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use hearth_work::stratum::FollowReconnect;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub struct PoolView {
     /// Whether a password other than Stratum's customary `x` is stored (the
     /// password itself is never returned).
     pub password_set: bool,
+    /// Which `client.reconnect` targets are followed: `same_host` (the
+    /// configured host, any port), `any_host` or `never`.
+    #[schema(value_type = String, example = "same_host")]
+    pub follow_reconnect: FollowReconnect,
 }
 
 /// The work sources as the API shows them.
@@ -65,6 +70,7 @@ impl WorkSettingsView {
                     url: p.url.clone(),
                     user: p.user.clone(),
                     password_set: !p.password.is_empty() && p.password != NO_PASSWORD,
+                    follow_reconnect: p.follow_reconnect,
                 })
                 .collect(),
             stored,
@@ -88,6 +94,10 @@ pub struct PoolBody {
     /// Lower is tried first; pools without one keep their place in the
     /// array (ties keep the array's order).
     pub priority: Option<u32>,
+    /// `same_host`, `any_host` or `never`; left out: kept for the pool of
+    /// this name (`same_host` for a new pool).
+    #[schema(value_type = Option<String>)]
+    pub follow_reconnect: Option<FollowReconnect>,
 }
 
 /// A change: keys left out keep their value; `pools`, when given, is the
@@ -121,6 +131,14 @@ impl WorkSettingsBody {
                 .into_iter()
                 .enumerate()
                 .map(|(i, p)| {
+                    let follow_reconnect = p.follow_reconnect.unwrap_or_else(|| {
+                        current
+                            .pools
+                            .iter()
+                            .find(|q| q.name == p.name)
+                            .map(|q| q.follow_reconnect)
+                            .unwrap_or_default()
+                    });
                     let password = match p.password {
                         None => current
                             .pools
@@ -142,6 +160,7 @@ impl WorkSettingsBody {
                             url: p.url,
                             user: p.user,
                             password,
+                            follow_reconnect,
                         },
                     )
                 })
@@ -231,6 +250,7 @@ mod tests {
             url: format!("{name}.example:3333"),
             user: "u".into(),
             password: password.into(),
+            follow_reconnect: FollowReconnect::default(),
         }
     }
 

@@ -39,7 +39,7 @@ use hearth_sim::room::RoomParams;
 use hearth_sim::weather::WeatherParams;
 use hearth_sim::World;
 use hearth_simchip::SimChainConfig;
-use hearth_work::stratum::ClientConfig;
+use hearth_work::stratum::{ClientConfig, FollowReconnect};
 use hearth_work::{JobBook, TemplateWork};
 use serde::Serialize;
 use std::io;
@@ -506,6 +506,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
                 first: Duration::from_millis(50),
                 max: Duration::from_millis(500),
             },
+            follow_reconnect: FollowReconnect::SameHost,
         }],
         switch_back_after: Duration::from_secs(30),
         data_dir: None,

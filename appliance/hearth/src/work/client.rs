@@ -4,7 +4,9 @@
 use super::lines::{LineReader, Read};
 use hearth_core::Clock;
 use hearth_work::stratum::client::{ClientError, ClientState};
-use hearth_work::stratum::{ClientConfig, ClientEvent, StratumClient};
+use hearth_work::stratum::{
+    reconnect_address, ClientConfig, ClientEvent, FollowReconnect, StratumClient,
+};
 use hearth_work::{Share, SourceHealth};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub struct PoolConfig {
     pub address: String,
     pub client: ClientConfig,
     pub backoff: Backoff,
+    /// Which `client.reconnect` targets to follow.
+    pub follow_reconnect: FollowReconnect,
 }
 
 /// Runs one pool source until `submits` closes.
@@ -76,8 +80,15 @@ pub async fn run_pool(
         let next_wait = match outcome {
             Ended::SubmitsClosed => return,
             Ended::Reconnect { host, port, wait_s } => {
-                if let (Some(h), Some(p)) = (host, port) {
-                    address = format!("{h}:{p}");
+                match reconnect_address(&cfg.address, host.as_deref(), port, cfg.follow_reconnect) {
+                    Ok(a) => address = a,
+                    Err(why) => {
+                        tracing::warn!(pool = %cfg.name, "{why}");
+                        let _ = events
+                            .send(SourceEvent::Problem(index, why.to_string()))
+                            .await;
+                        address = cfg.address.clone();
+                    }
                 }
                 wait = cfg.backoff.first;
                 Duration::from_secs(wait_s)
@@ -89,6 +100,9 @@ pub async fn run_pool(
             }
             Ended::Failed(why) => {
                 let _ = events.send(SourceEvent::Problem(index, why)).await;
+                // A reconnect target that does not work is not kept: back
+                // to the configured address.
+                address = cfg.address.clone();
                 let w = wait;
                 wait = (wait * 2).min(cfg.backoff.max);
                 w

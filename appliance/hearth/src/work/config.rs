@@ -15,6 +15,7 @@
 //! With no reachable pool the boards heat on local heat-only work.
 
 use crate::config::ConfigError;
+use hearth_work::stratum::FollowReconnect;
 use serde::{Deserialize, Serialize};
 
 /// One pool. `Debug` leaves the password out (it must never reach a log).
@@ -27,6 +28,14 @@ pub struct PoolEntry {
     pub user: String,
     #[serde(default = "default_password")]
     pub password: String,
+    /// Which `client.reconnect` targets to follow: `same_host` (default:
+    /// the configured host, any port), `any_host`, or `never`.
+    #[serde(default, skip_serializing_if = "is_same_host")]
+    pub follow_reconnect: FollowReconnect,
+}
+
+fn is_same_host(f: &FollowReconnect) -> bool {
+    *f == FollowReconnect::SameHost
 }
 
 impl std::fmt::Debug for PoolEntry {
@@ -36,6 +45,7 @@ impl std::fmt::Debug for PoolEntry {
             .field("url", &self.url)
             .field("user", &self.user)
             .field("password", &"<redacted>")
+            .field("follow_reconnect", &self.follow_reconnect)
             .finish()
     }
 }
@@ -280,6 +290,7 @@ mod tests {
             url: "nope".into(),
             user: "u".into(),
             password: "x".into(),
+            follow_reconnect: FollowReconnect::default(),
         });
         assert!(c.validate().is_err());
         let c = WorkConfig {
@@ -294,6 +305,32 @@ mod tests {
             };
             assert_eq!(c.validate().is_ok(), ok, "template_refresh_s = {s}");
         }
+    }
+
+    #[test]
+    fn follow_reconnect_defaults_to_the_same_host_and_takes_three_words() {
+        let pool = |extra: &str| {
+            toml::from_str::<WorkConfig>(&format!(
+                "[[pool]]\nname = \"p\"\nurl = \"p.example:1\"\nuser = \"u\"\n{extra}"
+            ))
+        };
+        let c = pool("").unwrap();
+        assert_eq!(c.pools[0].follow_reconnect, FollowReconnect::SameHost);
+        for (word, want) in [
+            ("same_host", FollowReconnect::SameHost),
+            ("any_host", FollowReconnect::AnyHost),
+            ("never", FollowReconnect::Never),
+        ] {
+            let c = pool(&format!("follow_reconnect = \"{word}\"")).unwrap();
+            assert_eq!(c.pools[0].follow_reconnect, want);
+        }
+        let err = pool("follow_reconnect = \"sometimes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sometimes") && err.contains("any_host"),
+            "{err}"
+        );
     }
 
     #[test]

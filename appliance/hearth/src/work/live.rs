@@ -222,6 +222,7 @@ mod tests {
             url: url.into(),
             user: "bc1qexample.heater".into(),
             password: "x".into(),
+            follow_reconnect: Default::default(),
         }
     }
 

@@ -41,7 +41,7 @@ use crate::boards::JobFeed;
 use client::{Backoff, PoolConfig, SourceEvent};
 use hearth_core::{Clock, NonceFound, Timestamp};
 use hearth_shacheck::Checker;
-use hearth_work::stratum::{ClientConfig, ClientEvent};
+use hearth_work::stratum::{ClientConfig, ClientEvent, FollowReconnect};
 use hearth_work::{
     Failover, JobBook, Outcome, Share, SourceHealth, SourceStats, StatsView, WorkMode, WorkUnit,
 };
@@ -145,6 +145,7 @@ impl WorkOptions {
                         version_mask: cfg.version_mask,
                     },
                     backoff: Backoff::default(),
+                    follow_reconnect: p.follow_reconnect,
                 })
             })
             .collect();
@@ -163,6 +164,7 @@ impl WorkOptions {
                         first: Duration::from_millis(200),
                         max: Duration::from_secs(5),
                     },
+                    follow_reconnect: FollowReconnect::SameHost,
                 });
             }
         }

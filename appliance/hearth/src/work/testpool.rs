@@ -43,6 +43,10 @@ pub struct Quirks {
     /// Extranonce2 bytes given to each client (`None`: 8). Many pools give
     /// 4, some 2 or 3.
     pub extranonce2_len: Option<usize>,
+    /// On the first connection, once authorized and given a job: send
+    /// `client.reconnect [host, port, 0]` and hang up, as a pool moving its
+    /// miners does (or one that would steal them).
+    pub reconnect_to: Option<(String, u16)>,
 }
 
 /// What the pool saw.
@@ -225,6 +229,7 @@ async fn connection(
     let mut sent_lines = 0u64;
     let mut accepted_here = 0u64;
     let mut out: Vec<String> = Vec::new();
+    let mut hang_up = false;
     loop {
         // Flush what is queued, with the malformed-line quirk.
         for line in out.drain(..) {
@@ -241,6 +246,10 @@ async fn connection(
             if stream.write_all(&bytes).await.is_err() {
                 return;
             }
+        }
+        if hang_up {
+            let _ = stream.shutdown().await;
+            return;
         }
         tokio::select! {
             read = reader.read(&mut stream) => {
@@ -275,6 +284,13 @@ async fn connection(
                                     if let Some(l) = session.notify(w.unit()) {
                                         out.push(l);
                                     }
+                                }
+                                if let (1, Some((host, port))) = (conn, &shared.quirks.reconnect_to) {
+                                    out.push(format!(
+                                        "{}\n",
+                                        serde_json::json!({"id": null, "method": "client.reconnect", "params": [host, port, 0]})
+                                    ));
+                                    hang_up = true;
                                 }
                             }
                             ServerEvent::Share { user, share } => {
