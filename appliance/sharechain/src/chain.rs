@@ -5,6 +5,7 @@
 use crate::digests::{share_digests, ShareDigests};
 use crate::params::{ChainParams, ConsensusId};
 use crate::pplns::{Window, WindowEntry};
+use crate::received::ReceivedShare;
 use crate::retarget::next_share_bits;
 use crate::share::{
     Share, ShareHash, ShareInfo, COMMITMENT_SCRIPT_LEN, COMMITMENT_TAG, MAX_PAYOUT_SCRIPT_BYTES,
@@ -547,6 +548,18 @@ impl Chain {
             })
             .collect();
         let bytes: Vec<&[u8]> = ranges.iter().filter_map(|r| buf.get(r.clone())).collect();
+        self.accept_batch_encoded(&bytes, now)
+    }
+
+    /// Validates and adds shares in order as a peer sent them
+    /// ([`ReceivedShare`]: from their bytes, as
+    /// [`Chain::accept_batch_encoded`]).
+    pub fn accept_received(
+        &mut self,
+        shares: &[ReceivedShare],
+        now: u64,
+    ) -> Vec<Result<Accepted, ShareError>> {
+        let bytes: Vec<&[u8]> = shares.iter().map(ReceivedShare::bytes).collect();
         self.accept_batch_encoded(&bytes, now)
     }
 

@@ -40,6 +40,18 @@ impl<'a> ShareView<'a> {
         if bytes.len() > MAX_SHARE_BYTES {
             return Err(DecodeError::TooLong { len: bytes.len() });
         }
+        let (view, used) = ShareView::parse_prefix(bytes)?;
+        if used != bytes.len() {
+            return Err(malformed("trailing bytes after the share"));
+        }
+        Ok(view)
+    }
+
+    /// Reads one share from the start of `bytes` and says how many bytes it
+    /// took; what follows is the caller's (a share inside a p2p message).
+    /// No size limit: the caller applies [`MAX_SHARE_BYTES`] to the length
+    /// returned.
+    pub fn parse_prefix(bytes: &'a [u8]) -> Result<(ShareView<'a>, usize), DecodeError> {
         let mut r = bytes;
         let header = Header::consensus_decode(&mut r).map_err(malformed)?;
         let coinbase = TxView::parse(r).map_err(malformed)?;
@@ -48,18 +60,20 @@ impl<'a> ShareView<'a> {
         if merkle_branch.len() > MAX_MERKLE_BRANCH {
             return Err(malformed("merkle branch too long"));
         }
-        let info_bytes = r;
+        let info_start = r;
         let info = ShareInfo::consensus_decode(&mut r).map_err(malformed)?;
-        if !r.is_empty() {
-            return Err(malformed("trailing bytes after the share"));
-        }
-        Ok(ShareView {
-            header,
-            coinbase,
-            merkle_branch,
-            info,
-            info_bytes,
-        })
+        let info_bytes = &info_start[..info_start.len() - r.len()];
+        let used = bytes.len() - r.len();
+        Ok((
+            ShareView {
+                header,
+                coinbase,
+                merkle_branch,
+                info,
+                info_bytes,
+            },
+            used,
+        ))
     }
 
     /// The encoded share info, exactly as received.
