@@ -286,11 +286,15 @@ fn hashes<R: bitcoin::io::Read + ?Sized>(
         .collect()
 }
 
-/// One share of a `shares` or `newshare` payload, kept as its bytes
-/// ([`ReceivedShare::read_from`]: accepted and refused as rust-bitcoin's
-/// `Share` decoder accepts and refuses it, with its reason).
-fn dec_share(r: &mut &[u8], what: &'static str) -> Result<ReceivedShare, ProtocolError> {
-    ReceivedShare::read_from(r).map_err(|e| malformed(what, e))
+/// `n` shares of a `shares` or `newshare` payload, kept as their bytes
+/// (`ReceivedShare::read_many`: accepted and refused as rust-bitcoin's
+/// `Share` decoder accepts and refuses them, with its reason).
+fn dec_shares(
+    r: &mut &[u8],
+    n: usize,
+    what: &'static str,
+) -> Result<Vec<ReceivedShare>, ProtocolError> {
+    ReceivedShare::read_many(r, n).map_err(|e| malformed(what, e))
 }
 
 /// Decodes one payload for `command`; trailing bytes are an error. The
@@ -344,13 +348,12 @@ pub fn decode_payload(command: u8, payload: &[u8]) -> Result<Message, ProtocolEr
         7 => Message::GetShares(hashes(r, "getshares", MAX_SHARES_PER_MESSAGE)?),
         8 => {
             let n = count(r, "shares", MAX_SHARES_PER_MESSAGE)?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(dec_share(r, "shares")?);
-            }
-            Message::Shares(v)
+            Message::Shares(dec_shares(r, n, "shares")?)
         }
-        9 => Message::NewShare(Box::new(dec_share(r, "newshare")?)),
+        9 => match dec_shares(r, 1, "newshare")?.pop() {
+            Some(s) => Message::NewShare(Box::new(s)),
+            None => return Err(malformed("newshare", "no share")),
+        },
         10 => Message::Ping(dec(r, "ping")?),
         11 => Message::Pong(dec(r, "pong")?),
         c => return Err(ProtocolError::Command(c)),
