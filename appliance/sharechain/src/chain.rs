@@ -561,8 +561,10 @@ impl Chain {
         shares: &[ReceivedShare],
         now: u64,
     ) -> Vec<Result<Accepted, ShareError>> {
-        let parsed: Vec<Result<ShareView<'_>, ShareError>> =
-            shares.iter().map(|s| view_of(s.bytes())).collect();
+        let parsed: Vec<Result<ShareView<'_>, ShareError>> = shares
+            .iter()
+            .map(|s| s.view().map_err(|e| ShareError::Malformed(e.to_string())))
+            .collect();
         let pow = shares
             .iter()
             .zip(&parsed)

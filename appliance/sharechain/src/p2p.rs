@@ -772,6 +772,9 @@ mod tests {
                         prop_assert_eq!(r.hash(), s.hash());
                         prop_assert_eq!(r.info(), &s.info);
                         prop_assert_eq!(r.bytes(), &s.to_bytes()[..]);
+                        // What the chain validates: the view put back
+                        // together is the one a fresh parse gives.
+                        prop_assert_eq!(r.view(), crate::share_view::ShareView::parse(r.bytes()));
                     }
                 }
                 (Err(e), Err(want)) => prop_assert_eq!(e, want),

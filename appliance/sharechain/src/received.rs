@@ -14,19 +14,52 @@
 
 use crate::share::{DecodeError, Share, ShareHash, ShareInfo, MAX_SHARE_BYTES};
 use crate::share_view::{header_bytes, ShareView};
+use crate::txview::TxLayout;
 use bitcoin::block::Header;
 use bitcoin::consensus::{encode, Encodable};
 use bitcoin::hashes::Hash;
+use bitcoin::TxMerkleNode;
 use hearth_shacheck::Checker;
 
 /// A share's bytes as received, with its header, info and id.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ReceivedShare {
     bytes: Vec<u8>,
     header: Header,
     info: ShareInfo,
     hash: ShareHash,
+    /// What the view's parse found, for [`ReceivedShare::view`] to put back
+    /// together without reading the bytes again; `None` for bytes the view
+    /// did not read (over the size limit: the chain refuses them).
+    parts: Option<Parts>,
 }
+
+#[derive(Debug, Clone)]
+struct Parts {
+    coinbase: TxLayout,
+    merkle_branch: Vec<TxMerkleNode>,
+    info_at: usize,
+}
+
+impl Parts {
+    fn of(view: &ShareView<'_>, bytes: &[u8]) -> Parts {
+        let (coinbase, info_at) = view.layout(bytes);
+        Parts {
+            coinbase,
+            merkle_branch: view.merkle_branch.clone(),
+            info_at,
+        }
+    }
+}
+
+/// Equal when the bytes are: everything else is read from them.
+impl PartialEq for ReceivedShare {
+    fn eq(&self, other: &ReceivedShare) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for ReceivedShare {}
 
 impl std::fmt::Debug for ReceivedShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,12 +80,14 @@ impl ReceivedShare {
     /// [`Share::from_bytes`] refuses.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<ReceivedShare, DecodeError> {
         let view = ShareView::parse(&bytes)?;
+        let parts = Parts::of(&view, &bytes);
         let (header, info) = (view.header, view.info);
         Ok(ReceivedShare {
             hash: id_of(&header),
             header,
             info,
             bytes,
+            parts: Some(parts),
         })
     }
 
@@ -85,13 +120,16 @@ impl ReceivedShare {
         let rest: &[u8] = r;
         if let Ok((view, used)) = ShareView::parse_prefix(rest) {
             if used <= MAX_SHARE_BYTES {
+                let bytes = &rest[..used];
+                let parts = Parts::of(&view, bytes);
                 let (header, info) = (view.header, view.info);
                 *r = &rest[used..];
                 return Ok(ReceivedShare {
                     hash: ShareHash::default(),
                     header,
                     info,
-                    bytes: rest[..used].to_vec(),
+                    bytes: bytes.to_vec(),
+                    parts: Some(parts),
                 });
             }
         }
@@ -104,6 +142,7 @@ impl ReceivedShare {
             header: share.header,
             info: share.info,
             bytes: rest[..used].to_vec(),
+            parts: None,
         })
     }
 
@@ -132,6 +171,27 @@ impl ReceivedShare {
         self.bytes
     }
 
+    /// The share as the chain validates it, its coinbase borrowed from the
+    /// bytes: put back together from what was read on arrival (no second
+    /// parse), or parsed now (and refused: over the size limit) for bytes
+    /// the view did not read.
+    pub fn view(&self) -> Result<ShareView<'_>, DecodeError> {
+        let rebuilt = self.parts.as_ref().and_then(|p| {
+            ShareView::from_parts(
+                &self.bytes,
+                self.header,
+                &p.coinbase,
+                p.merkle_branch.clone(),
+                self.info.clone(),
+                p.info_at,
+            )
+        });
+        match rebuilt {
+            Some(v) => Ok(v),
+            None => ShareView::parse(&self.bytes),
+        }
+    }
+
     /// The share decoded with rust-bitcoin (its coinbase a `Transaction`):
     /// only for what needs one, a block to submit.
     pub fn decode(&self) -> Result<Share, DecodeError> {
@@ -142,11 +202,14 @@ impl ReceivedShare {
 impl From<&Share> for ReceivedShare {
     /// A decoded share (ours, a test's), encoded once.
     fn from(share: &Share) -> ReceivedShare {
+        let bytes = share.to_bytes();
+        let parts = ShareView::parse(&bytes).ok().map(|v| Parts::of(&v, &bytes));
         ReceivedShare {
-            bytes: share.to_bytes(),
             header: share.header,
             info: share.info.clone(),
             hash: share.hash(),
+            parts,
+            bytes,
         }
     }
 }
@@ -182,6 +245,12 @@ mod tests {
             assert_eq!(r.info(), &s.info);
             assert_eq!(r.bytes(), &s.to_bytes()[..]);
             assert_eq!(r.decode().as_ref(), Ok(s));
+            let bytes = s.to_bytes();
+            assert_eq!(
+                r.view(),
+                ShareView::parse(&bytes),
+                "view put back as parsed"
+            );
             assert_eq!(ReceivedShare::from(s), r);
             let mut enc = Vec::new();
             let _ = r.consensus_encode(&mut enc);

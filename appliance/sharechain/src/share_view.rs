@@ -9,7 +9,7 @@
 //! mutated shares): same size limit, same branch limit, no trailing bytes.
 
 use crate::share::{DecodeError, ShareInfo, MAX_MERKLE_BRANCH, MAX_SHARE_BYTES};
-use crate::txview::TxView;
+use crate::txview::{TxLayout, TxView};
 use bitcoin::block::Header;
 use bitcoin::consensus::Decodable;
 use bitcoin::TxMerkleNode;
@@ -74,6 +74,33 @@ impl<'a> ShareView<'a> {
             },
             used,
         ))
+    }
+
+    /// The view of a share already parsed ([`crate::ReceivedShare`]), put
+    /// back together on its bytes from what the parse found, without
+    /// reading them again; `None` if the parts do not fit the bytes.
+    pub(crate) fn from_parts(
+        bytes: &'a [u8],
+        header: Header,
+        coinbase: &TxLayout,
+        merkle_branch: Vec<TxMerkleNode>,
+        info: ShareInfo,
+        info_at: usize,
+    ) -> Option<ShareView<'a>> {
+        Some(ShareView {
+            header,
+            coinbase: TxView::with_layout(bytes.get(80..)?, coinbase)?,
+            merkle_branch,
+            info,
+            info_bytes: bytes.get(info_at..)?,
+        })
+    }
+
+    /// Where the coinbase lies in the share's bytes (they start 80 bytes
+    /// in, after the header), and where the info starts.
+    pub(crate) fn layout(&self, share_bytes: &[u8]) -> (TxLayout, usize) {
+        let info_at = share_bytes.len() - self.info_bytes.len();
+        (self.coinbase.layout(), info_at)
     }
 
     /// The encoded share info, exactly as received.
