@@ -171,7 +171,7 @@ async fn a_flooder_of_invalid_shares_is_banned_while_honest_nodes_sync() {
         };
         let bad = hearth_sharechain::miner::mine(&job, &base, &[], 5000 + k, 1000).unwrap();
         if sock
-            .write_all(&encode_frame(&id, &Message::NewShare(Box::new(bad))))
+            .write_all(&encode_frame(&id, &Message::NewShare(Box::new(bad.into()))))
             .await
             .is_err()
         {

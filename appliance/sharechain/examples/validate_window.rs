@@ -5,22 +5,26 @@
 //!     validate_window gen N MINERS FILE   # mine N regtest shares (run natively)
 //!     validate_window check FILE [N]      # validate the first N from their bytes
 //!     validate_window check-decoded FILE [N]  # decode them first (`Share`)
-//!     validate_window check-node FILE [N]     # decode, then validate the bytes
+//!     validate_window check-node FILE [N]     # the daemon's path: p2p messages
 //!
 //! `gen` mines the shares the benchmark mines (same scripts, times, block
 //! base); `check` validates them in batches of 500 as a syncing node does,
 //! from the received bytes (`Chain::accept_batch_encoded`, coinbases
 //! borrowed), and prints how many were accepted; `check-decoded` decodes
 //! each into a `Share` first (`Chain::accept_batch`); `check-node` does what
-//! the daemon's node does with a peer's shares: its p2p codec decodes each
-//! into a `Share` (kept for relaying and block submission) and the chain
-//! validates the bytes received. Counting `check` with 8640
+//! the daemon's node does with a peer's shares: they arrive as `shares`
+//! messages of up to `MAX_SHARES_PER_MESSAGE` (framed here as a peer frames
+//! them), the p2p codec reads each share's header and info and keeps its
+//! bytes (`ReceivedShare`, coinbase not decoded, id hashed) and the chain
+//! validates those (`Chain::accept_received`, as `Node`'s `on_shares`).
+//! Counting `check` with 8640
 //! shares and with 1 and subtracting leaves the cost of validating the rest.
 
 use bitcoin::hashes::Hash;
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
-use hearth_sharechain::{Chain, ChainParams, Network, Share};
+use hearth_sharechain::p2p::{encode_frame, FrameReader, Message, MAX_SHARES_PER_MESSAGE};
+use hearth_sharechain::{Chain, ChainParams, Network, ReceivedShare, Share};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -91,32 +95,78 @@ enum Path {
     Node,
 }
 
+/// The shares as a peer sends them: `shares` frames of up to
+/// `MAX_SHARES_PER_MESSAGE`, written straight from the bytes, each in one
+/// allocation of its size (the harness's own cost: one copy of the bytes,
+/// as a socket read would make).
+fn frames(received: &[Vec<u8>], params: &ChainParams) -> Vec<Vec<u8>> {
+    let id = params.consensus_id();
+    // The frame header of an empty `shares` message (its one payload byte,
+    // the count 0, dropped): magic and command.
+    let mut head = encode_frame(&id, &Message::Shares(Vec::new()));
+    head.truncate(5);
+    received
+        .chunks(MAX_SHARES_PER_MESSAGE)
+        .map(|chunk| {
+            let mut count = Vec::new();
+            let _ = bitcoin::consensus::Encodable::consensus_encode(
+                &bitcoin::consensus::encode::VarInt(chunk.len() as u64),
+                &mut count,
+            );
+            let len = count.len() + chunk.iter().map(Vec::len).sum::<usize>();
+            let mut frame = Vec::with_capacity(9 + len);
+            frame.extend_from_slice(&head);
+            frame.extend_from_slice(&(len as u32).to_le_bytes());
+            frame.extend_from_slice(&count);
+            for s in chunk {
+                frame.extend_from_slice(s);
+            }
+            frame
+        })
+        .collect()
+}
+
+/// The daemon's path for a peer's `shares` frames: its frame reader and
+/// codec, then the chain on the received shares.
+fn check_node(frames: &[Vec<u8>], chain: &mut Chain, now: u64) -> Result<usize, String> {
+    let mut reader = FrameReader::new(&chain.consensus_id());
+    let mut accepted = 0;
+    for frame in frames {
+        reader.push(frame);
+        let shares: Vec<ReceivedShare> = match reader.next_message() {
+            Some(Ok(Message::Shares(shares))) => shares,
+            other => return Err(format!("not a shares message: {other:?}")),
+        };
+        for r in chain.accept_received(&shares, now) {
+            r.map_err(|e| format!("share refused: {e}"))?;
+            accepted += 1;
+        }
+    }
+    Ok(accepted)
+}
+
 fn check(received: &[Vec<u8>], path: Path) -> Result<usize, String> {
     let n = received.len() as u64;
-    let mut chain = Chain::new(
-        ChainParams::for_network(Network::Regtest),
-        Checker::detect(),
-    );
+    let params = ChainParams::for_network(Network::Regtest);
+    let mut chain = Chain::new(params.clone(), Checker::detect());
     let now = T0 + 10 * n;
+    let decoded = match path {
+        Path::Node => return check_node(&frames(received, &params), &mut chain, now),
+        Path::Decoded => true,
+        Path::Encoded => false,
+    };
     let mut accepted = 0;
     for batch in received.chunks(BATCH) {
-        let decode = || -> Result<Vec<Share>, String> {
-            batch
+        let results = if decoded {
+            let shares: Vec<Share> = batch
                 .iter()
                 .map(|b| Share::from_bytes(b))
                 .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())
-        };
-        let bytes: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
-        let results = match path {
-            Path::Decoded => chain.accept_batch(decode()?, now),
-            Path::Encoded => chain.accept_batch_encoded(&bytes, now),
-            Path::Node => {
-                let shares = decode()?;
-                let results = chain.accept_batch_encoded(&bytes, now);
-                drop(std::hint::black_box(shares));
-                results
-            }
+                .map_err(|e| e.to_string())?;
+            chain.accept_batch(shares, now)
+        } else {
+            let bytes: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            chain.accept_batch_encoded(&bytes, now)
         };
         for r in results {
             r.map_err(|e| format!("share refused: {e}"))?;

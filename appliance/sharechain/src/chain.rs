@@ -5,6 +5,7 @@
 use crate::digests::{share_digests, ShareDigests};
 use crate::params::{ChainParams, ConsensusId};
 use crate::pplns::{Window, WindowEntry};
+use crate::received::ReceivedShare;
 use crate::retarget::next_share_bits;
 use crate::share::{
     Share, ShareHash, ShareInfo, COMMITMENT_SCRIPT_LEN, COMMITMENT_TAG, MAX_PAYOUT_SCRIPT_BYTES,
@@ -550,6 +551,31 @@ impl Chain {
         self.accept_batch_encoded(&bytes, now)
     }
 
+    /// Validates and adds shares in order as a peer sent them
+    /// ([`ReceivedShare`]): from their bytes, as
+    /// [`Chain::accept_batch_encoded`], except that the proof of work is
+    /// checked against the id the share carries, hashed from its header
+    /// when it was received (the header is not hashed a second time).
+    pub fn accept_received(
+        &mut self,
+        shares: &[ReceivedShare],
+        now: u64,
+    ) -> Vec<Result<Accepted, ShareError>> {
+        let parsed: Vec<Result<ShareView<'_>, ShareError>> = shares
+            .iter()
+            .map(|s| s.view().map_err(|e| ShareError::Malformed(e.to_string())))
+            .collect();
+        let pow = shares
+            .iter()
+            .zip(&parsed)
+            .map(|(s, v)| match v {
+                Ok(_) => pow_of_id(s.hash(), s.header(), s.info()),
+                Err(e) => Err(e.clone()),
+            })
+            .collect();
+        self.accept_parsed(parsed, pow, now)
+    }
+
     /// Validates and adds shares in order from their encodings (as
     /// received from a peer or read from the store), without decoding the
     /// coinbases: their outputs are checked where they lie in the bytes
@@ -573,6 +599,18 @@ impl Chain {
                 Err(e) => Err(e.clone()),
             })
             .collect();
+        self.accept_parsed(parsed, pow, now)
+    }
+
+    /// The rest of [`Chain::accept_batch_encoded`] once each share is
+    /// parsed and its proof of work checked (`pow`: id and whether it is a
+    /// block, per share).
+    fn accept_parsed(
+        &mut self,
+        parsed: Vec<Result<ShareView<'_>, ShareError>>,
+        pow: Vec<Result<(ShareHash, bool), ShareError>>,
+        now: u64,
+    ) -> Vec<Result<Accepted, ShareError>> {
         let shares = parsed;
         // The coinbase txids, ref hashes and merkle branches of the shares
         // whose proof of work holds, hashed side by side (share checker
@@ -981,6 +1019,21 @@ impl Chain {
             share_target,
         }
     }
+}
+
+/// Proof of work from a share's id (already hashed from `header`): the id
+/// as a 256-bit number at most the claimed share target (inclusive, as the
+/// share checker compares), and whether it also meets the block target.
+fn pow_of_id(
+    id: ShareHash,
+    header: &bitcoin::block::Header,
+    info: &ShareInfo,
+) -> Result<(ShareHash, bool), ShareError> {
+    let hash = Target::from_le_bytes(id.0);
+    if hash > Target::from_compact(info.share_bits) {
+        return Err(ShareError::ProofOfWork);
+    }
+    Ok((id, hash <= Target::from_compact(header.bits)))
 }
 
 /// A received share's view, or why its bytes are not a share.

@@ -14,6 +14,7 @@ pub mod node;
 pub mod p2p;
 pub mod params;
 pub mod pplns;
+pub mod received;
 pub mod retarget;
 pub mod share;
 pub mod share_view;
@@ -26,4 +27,5 @@ pub use chain::{
 };
 pub use params::{ChainParams, ConsensusId, Network, ParamsError};
 pub use pplns::{Window, WindowEntry, DUST_SAT, MAX_PAYOUTS};
+pub use received::ReceivedShare;
 pub use share::{Share, ShareHash, ShareInfo, SHARE_VERSION};

@@ -5,9 +5,10 @@
 
 use crate::chain::{Accepted, Chain, ShareError};
 use crate::p2p::{
-    handshake_pow_ok, solve_handshake_pow, Message, ShareHeader, MAX_HEADERS,
+    handshake_pow_ok, solve_handshake_pow, Message, ProtocolError, ShareHeader, MAX_HEADERS,
     MAX_SHARES_PER_MESSAGE, PROTOCOL_VERSION,
 };
+use crate::received::ReceivedShare;
 use crate::share::{Share, ShareHash};
 use bitcoin::Target;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -44,18 +45,16 @@ pub enum Action {
     Ban(PeerId, String),
     /// Persist these accepted shares; `tip` is the best tip after them.
     Store {
-        /// The shares.
-        shares: Vec<Share>,
+        /// The shares: a peer's as the bytes they were received as, ours
+        /// encoded once; with their ids and heights, so the store neither
+        /// re-encodes nor hashes them.
+        shares: Vec<ReceivedShare>,
         /// New best tip.
         tip: Option<ShareHash>,
-        /// When the shares came from a peer through
-        /// [`Node::on_message_keeping_shares`]: per share, in the order of
-        /// `shares`, its id (as validation hashed it) and the bytes it was
-        /// received as, for the store to keep without re-encoding. Empty
-        /// otherwise (our own shares).
-        encoded: Vec<(ShareHash, Vec<u8>)>,
     },
-    /// This share meets the Bitcoin block target: submit it now.
+    /// This share meets the Bitcoin block target: submit it now. The only
+    /// place a peer's share is decoded into a `Share` (its coinbase a
+    /// `Transaction`).
     SubmitBlock(Box<Share>),
     /// Remember a peer's listening address.
     LearnedAddr(String),
@@ -105,6 +104,16 @@ pub struct SyncProgress {
     pub pending: usize,
     /// Ready peers.
     pub peers: usize,
+}
+
+/// A block to submit: the received share decoded (the one place a peer's
+/// coinbase becomes a `Transaction`). The chain accepted its bytes, which
+/// the view reads exactly as the decoder does, so decoding cannot fail;
+/// were it to, there is no block to submit rather than a panic.
+fn submit_block(share: &ReceivedShare, out: &mut Vec<Action>) {
+    if let Ok(block) = share.decode() {
+        out.push(Action::SubmitBlock(Box::new(block)));
+    }
 }
 
 /// The node: the chain plus its peers.
@@ -232,37 +241,71 @@ impl Node {
         false
     }
 
-    /// A message from a peer.
-    pub fn on_message(&mut self, peer: PeerId, msg: Message, now: u64) -> Vec<Action> {
-        self.on_message_keeping_shares(peer, msg, Vec::new(), now)
-    }
-
-    /// [`Node::on_message`] with the bytes the message's shares were
-    /// received as (`p2p::decode_payload_keeping_shares`), passed on in
-    /// [`Action::Store`]; bytes that do not match the shares one for one are
-    /// ignored (the shares are then stored re-encoded).
-    pub fn on_message_keeping_shares(
-        &mut self,
-        peer: PeerId,
-        msg: Message,
-        share_bytes: Vec<Vec<u8>>,
-        now: u64,
-    ) -> Vec<Action> {
-        let mut out = Vec::new();
+    /// Spends one of a peer's message tokens (the token bucket: a flood
+    /// costs points, then a ban); false when the message is refused.
+    fn take_token(&mut self, peer: PeerId, now: u64, out: &mut Vec<Action>) -> bool {
         let Some(p) = self.peers.get_mut(&peer) else {
-            return out;
+            return false;
         };
         p.last_recv = now;
         p.pinged = false;
-        // Token bucket: a flood costs points, then a ban.
         let elapsed = now.saturating_sub(p.tokens_at) as f64;
         p.tokens = (p.tokens + elapsed * f64::from(RATE_PER_S)).min(f64::from(RATE_BURST));
         p.tokens_at = now;
         if p.tokens < 1.0 {
-            self.punish(peer, 10, "message rate limit", &mut out);
-            return out;
+            self.punish(peer, 10, "message rate limit", out);
+            return false;
         }
         p.tokens -= 1.0;
+        true
+    }
+
+    /// A frame from a peer whose payload is not a message
+    /// (`p2p::decode_payload`'s error: malformed, a list over its limit, an
+    /// unknown command). The frame was read whole, so the connection can go
+    /// on; the peer is scored with the error as the reason: a bad share
+    /// message as much as a share with bad payouts (50 points, two ban), an
+    /// unknown command 20, anything before the handshake a ban. Errors that
+    /// end the stream ([`ProtocolError::ends_connection`]) end it here too.
+    pub fn on_bad_message(&mut self, peer: PeerId, err: &ProtocolError, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.peers.contains_key(&peer) {
+            return out;
+        }
+        if err.ends_connection() {
+            self.peers.remove(&peer);
+            out.push(Action::Disconnect(peer, err.to_string()));
+            return out;
+        }
+        if !self.take_token(peer, now, &mut out) {
+            return out;
+        }
+        let ready = self.is_ready(peer);
+        let points = match err {
+            _ if !ready => BAN_SCORE,
+            ProtocolError::Command(_) => 20,
+            _ => 50,
+        };
+        let why = if ready {
+            err.to_string()
+        } else {
+            format!("{err} before the handshake")
+        };
+        self.punish(peer, points, &why, &mut out);
+        out
+    }
+
+    /// A message from a peer. Shares come as the bytes they were received
+    /// as ([`ReceivedShare`]): validated from those bytes, stored and
+    /// relayed as them, decoded only when one is a block.
+    pub fn on_message(&mut self, peer: PeerId, msg: Message, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.take_token(peer, now, &mut out) {
+            return out;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return out;
+        };
         let stage = p.stage;
         match (stage, msg) {
             (
@@ -326,7 +369,7 @@ impl Node {
                     &mut out,
                 );
             }
-            (Stage::Ready, m) => self.on_ready_message(peer, m, share_bytes, now, &mut out),
+            (Stage::Ready, m) => self.on_ready_message(peer, m, now, &mut out),
         }
         out
     }
@@ -384,14 +427,7 @@ impl Node {
         out.push(Action::Send(peer, Message::GetShares(want)));
     }
 
-    fn on_ready_message(
-        &mut self,
-        peer: PeerId,
-        m: Message,
-        share_bytes: Vec<Vec<u8>>,
-        now: u64,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_ready_message(&mut self, peer: PeerId, m: Message, now: u64, out: &mut Vec<Action>) {
         match m {
             Message::Hello { .. } | Message::HelloProof { .. } => {
                 self.punish(peer, 20, "handshake message after the handshake", out);
@@ -423,8 +459,8 @@ impl Node {
                 // Served by the daemon from the store (full shares live
                 // there, not in memory); see `Node::wants_store_lookup`.
             }
-            Message::Shares(shares) => self.on_shares(peer, shares, share_bytes, now, out),
-            Message::NewShare(share) => self.on_new_share(peer, *share, share_bytes, now, out),
+            Message::Shares(shares) => self.on_shares(peer, shares, now, out),
+            Message::NewShare(share) => self.on_new_share(peer, *share, now, out),
         }
     }
 
@@ -475,8 +511,7 @@ impl Node {
     fn on_shares(
         &mut self,
         peer: PeerId,
-        shares: Vec<Share>,
-        share_bytes: Vec<Vec<u8>>,
+        shares: Vec<ReceivedShare>,
         now: u64,
         out: &mut Vec<Action>,
     ) {
@@ -491,74 +526,59 @@ impl Node {
             self.punish(peer, 50, "shares not asked for", out);
             return;
         }
-        // The received bytes travel with their share through the sort.
         let mut shares = shares;
-        let mut share_bytes = share_bytes;
-        if share_bytes.len() == shares.len() {
-            let mut paired: Vec<(Share, Vec<u8>)> = shares.into_iter().zip(share_bytes).collect();
-            paired.sort_by_key(|(s, _)| s.info.height);
-            (shares, share_bytes) = paired.into_iter().unzip();
-        } else {
-            share_bytes = Vec::new();
-            shares.sort_by_key(|s| s.info.height);
-        }
-        // A first sync from a pruned peer starts on anchors (docs/sharechain.md).
+        shares.sort_by_key(|s| s.info().height);
+        // A first sync from a pruned peer starts on anchors
+        // (docs/sharechain.md); an anchor is decoded (rare: one window, once).
         let mut results: Vec<Result<Accepted, ShareError>> = Vec::new();
-        let mut rest = shares.clone();
-        if self.chain.is_empty() && rest.first().is_some_and(|s| s.info.height > 0) {
-            let n = (self.chain.params().window_shares as usize).min(rest.len());
-            for s in rest.drain(..n) {
-                results.push(self.chain.accept_anchor(s));
+        let mut anchors = 0;
+        if self.chain.is_empty() && shares.first().is_some_and(|s| s.info().height > 0) {
+            let n = (self.chain.params().window_shares as usize).min(shares.len());
+            for s in &shares[..n] {
+                results.push(self.accept_anchor(s));
             }
+            anchors = n;
         }
         while self.chain.len() < self.chain.params().window_shares as usize
             && self.chain.base_height() > 0
-            && rest.first().is_some_and(|s| {
+            && shares.get(anchors).is_some_and(|s| {
                 self.chain
                     .tip()
-                    .is_some_and(|t| t.hash == s.info.prev_share)
+                    .is_some_and(|t| t.hash == s.info().prev_share)
             })
         {
-            let s = rest.remove(0);
-            results.push(self.chain.accept_anchor(s));
+            let r = self.accept_anchor(&shares[anchors]);
+            results.push(r);
+            anchors += 1;
         }
-        // The rest from the bytes received when we have them (coinbases
-        // checked in place, not re-encoded), else from the decoded shares.
-        let anchored = results.len();
-        match share_bytes.get(anchored..) {
-            Some(received) if share_bytes.len() == shares.len() => {
-                let received: Vec<&[u8]> = received.iter().map(Vec::as_slice).collect();
-                results.extend(self.chain.accept_batch_encoded(&received, now));
-            }
-            _ => results.extend(self.chain.accept_batch(rest, now)),
-        }
-        self.after_accept(peer, shares, share_bytes, results, out);
+        // The rest from the bytes received: coinbases checked in place.
+        results.extend(self.chain.accept_received(&shares[anchors..], now));
+        self.after_accept(peer, shares, results, out);
         self.request_shares(peer, now, out);
+    }
+
+    fn accept_anchor(&mut self, share: &ReceivedShare) -> Result<Accepted, ShareError> {
+        let decoded = share
+            .decode()
+            .map_err(|e| ShareError::Malformed(e.to_string()))?;
+        self.chain.accept_anchor(decoded)
     }
 
     fn after_accept(
         &mut self,
         peer: PeerId,
-        shares: Vec<Share>,
-        share_bytes: Vec<Vec<u8>>,
+        shares: Vec<ReceivedShare>,
         results: Vec<Result<Accepted, ShareError>>,
         out: &mut Vec<Action>,
     ) {
         let mut stored = Vec::new();
-        let mut encoded = Vec::new();
-        let keep_bytes = share_bytes.len() == shares.len();
-        let mut bytes = share_bytes.into_iter();
         let mut new_tip = false;
         for (s, r) in shares.into_iter().zip(results) {
-            let b = bytes.next();
             match r {
                 Ok(a) => {
                     new_tip |= a.new_tip;
                     if a.is_block {
-                        out.push(Action::SubmitBlock(Box::new(s.clone())));
-                    }
-                    if let (true, Some(b)) = (keep_bytes, b) {
-                        encoded.push((a.hash, b));
+                        submit_block(&s, out);
                     }
                     stored.push(s);
                 }
@@ -573,20 +593,20 @@ impl Node {
         if !stored.is_empty() {
             let tip = self.chain.tip().map(|t| t.hash);
             if new_tip {
-                // Relay the newest accepted share to the others.
-                if let Some(last) = stored.last().cloned() {
+                // Relay the newest accepted share to the others, as the
+                // bytes it came as.
+                if let Some(last) = stored.last() {
                     self.relay(Some(peer), last, out);
                 }
             }
             out.push(Action::Store {
                 shares: stored,
                 tip,
-                encoded,
             });
         }
     }
 
-    fn relay(&self, except: Option<PeerId>, share: Share, out: &mut Vec<Action>) {
+    fn relay(&self, except: Option<PeerId>, share: &ReceivedShare, out: &mut Vec<Action>) {
         let mut ids: Vec<_> = self
             .peers
             .iter()
@@ -602,46 +622,46 @@ impl Node {
     fn on_new_share(
         &mut self,
         peer: PeerId,
-        share: Share,
-        share_bytes: Vec<Vec<u8>>,
+        share: ReceivedShare,
         now: u64,
         out: &mut Vec<Action>,
     ) {
-        let hash = share.hash();
-        if self.chain.contains(&hash) {
+        if self.chain.contains(&share.hash()) {
             return;
         }
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.tip_height = p.tip_height.max(share.info.height);
+            p.tip_height = p.tip_height.max(share.info().height);
         }
-        let accepted = match share_bytes.as_slice() {
-            [received] => self
-                .chain
-                .accept_batch_encoded(&[received.as_slice()], now)
-                .pop()
-                .unwrap_or(Err(ShareError::ProofOfWork)),
-            _ => self.chain.accept(share.clone(), now),
-        };
+        let accepted = self
+            .chain
+            .accept_received(std::slice::from_ref(&share), now)
+            .pop()
+            .unwrap_or(Err(ShareError::ProofOfWork));
         match accepted {
             Err(ShareError::Orphan(_)) => self.request_headers(peer, now, out),
-            r => self.after_accept(peer, vec![share], share_bytes, vec![r], out),
+            r => self.after_accept(peer, vec![share], vec![r], out),
         }
     }
 
     /// Our own share (mined locally): accept, store, relay to everyone.
     pub fn submit_local(&mut self, share: Share, now: u64) -> Result<Vec<Action>, ShareError> {
-        let a = self.chain.accept(share.clone(), now)?;
+        // Encoded once: validated, stored and relayed as these bytes.
+        let received = ReceivedShare::from(&share);
+        let a = self
+            .chain
+            .accept_received(std::slice::from_ref(&received), now)
+            .pop()
+            .unwrap_or(Err(ShareError::ProofOfWork))?;
         let mut out = Vec::new();
         if a.is_block {
-            out.push(Action::SubmitBlock(Box::new(share.clone())));
+            out.push(Action::SubmitBlock(Box::new(share)));
         }
         out.push(Action::Store {
-            shares: vec![share.clone()],
+            shares: vec![received.clone()],
             tip: self.chain.tip().map(|t| t.hash),
-            encoded: Vec::new(),
         });
         if a.new_tip {
-            self.relay(None, share, &mut out);
+            self.relay(None, &received, &mut out);
         }
         Ok(out)
     }

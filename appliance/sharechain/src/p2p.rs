@@ -7,7 +7,8 @@
 //! the connection before its payload is read.
 
 use crate::params::ConsensusId;
-use crate::share::{Share, ShareHash};
+use crate::received::ReceivedShare;
+use crate::share::ShareHash;
 use bitcoin::block::Header;
 use bitcoin::consensus::{encode, Decodable, Encodable};
 use bitcoin::hashes::{sha256d, Hash};
@@ -85,10 +86,11 @@ pub enum Message {
     Headers(Vec<ShareHeader>),
     /// Ask for full shares.
     GetShares(Vec<ShareHash>),
-    /// Full shares, in the order asked.
-    Shares(Vec<Share>),
-    /// A new share (relay).
-    NewShare(Box<Share>),
+    /// Full shares, in the order asked, as their bytes (coinbases not
+    /// decoded; see [`ReceivedShare`]).
+    Shares(Vec<ReceivedShare>),
+    /// A new share (relay), as its bytes.
+    NewShare(Box<ReceivedShare>),
     /// Liveness.
     Ping(u64),
     /// Answer to `Ping`.
@@ -160,6 +162,17 @@ pub enum ProtocolError {
         /// Why.
         reason: String,
     },
+}
+
+impl ProtocolError {
+    /// Whether the stream cannot go on after this error: a frame with the
+    /// wrong magic or over the size limit leaves no next frame to find.
+    /// After any other error the frame was read whole, so the next one
+    /// starts where it ended and the node scores the peer instead
+    /// ([`crate::node::Node::on_bad_message`]).
+    pub fn ends_connection(&self) -> bool {
+        matches!(self, ProtocolError::Magic(_) | ProtocolError::TooLarge(_))
+    }
 }
 
 fn enc<T: Encodable + ?Sized>(v: &T, out: &mut Vec<u8>) {
@@ -273,48 +286,23 @@ fn hashes<R: bitcoin::io::Read + ?Sized>(
         .collect()
 }
 
-/// Decodes one payload for `command`; trailing bytes are an error.
-pub fn decode_payload(command: u8, payload: &[u8]) -> Result<Message, ProtocolError> {
-    decode_payload_inner(command, payload, None)
-}
-
-/// A message and the bytes each share in it was received as, in order
-/// (empty for messages without shares).
-pub type WithShareBytes = (Message, Vec<Vec<u8>>);
-
-/// [`decode_payload`], also giving the bytes each share of a `shares` or
-/// `newshare` message was encoded as (in order; empty for other messages):
-/// the decoder refuses trailing bytes, so they are the share's consensus
-/// encoding, which the store keeps as is instead of re-encoding the share.
-pub fn decode_payload_keeping_shares(
-    command: u8,
-    payload: &[u8],
-) -> Result<WithShareBytes, ProtocolError> {
-    let mut kept = Vec::new();
-    let m = decode_payload_inner(command, payload, Some(&mut kept))?;
-    Ok((m, kept))
-}
-
-/// One share, its bytes pushed to `keep` when asked for.
-fn dec_share(
+/// `n` shares of a `shares` or `newshare` payload, kept as their bytes
+/// (`ReceivedShare::read_many`: accepted and refused as rust-bitcoin's
+/// `Share` decoder accepts and refuses them, with its reason).
+fn dec_shares(
     r: &mut &[u8],
+    n: usize,
     what: &'static str,
-    keep: &mut Option<&mut Vec<Vec<u8>>>,
-) -> Result<Share, ProtocolError> {
-    let before: &[u8] = r;
-    let share = dec::<Share, _>(r, what)?;
-    if let Some(k) = keep.as_mut() {
-        let used = before.len() - r.len();
-        k.push(before[..used].to_vec());
-    }
-    Ok(share)
+) -> Result<Vec<ReceivedShare>, ProtocolError> {
+    ReceivedShare::read_many(r, n).map_err(|e| malformed(what, e))
 }
 
-fn decode_payload_inner(
-    command: u8,
-    payload: &[u8],
-    mut keep: Option<&mut Vec<Vec<u8>>>,
-) -> Result<Message, ProtocolError> {
+/// Decodes one payload for `command`; trailing bytes are an error. The
+/// shares of a `shares` or `newshare` message stay the bytes they came as
+/// ([`ReceivedShare`]: header and info read, coinbase not decoded), which
+/// the node validates, the store keeps and relaying forwards; the limits and
+/// the errors are those of decoding each into a [`crate::Share`].
+pub fn decode_payload(command: u8, payload: &[u8]) -> Result<Message, ProtocolError> {
     let mut r: &[u8] = payload;
     let r = &mut r;
     let m = match command {
@@ -360,13 +348,12 @@ fn decode_payload_inner(
         7 => Message::GetShares(hashes(r, "getshares", MAX_SHARES_PER_MESSAGE)?),
         8 => {
             let n = count(r, "shares", MAX_SHARES_PER_MESSAGE)?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(dec_share(r, "shares", &mut keep)?);
-            }
-            Message::Shares(v)
+            Message::Shares(dec_shares(r, n, "shares")?)
         }
-        9 => Message::NewShare(Box::new(dec_share(r, "newshare", &mut keep)?)),
+        9 => match dec_shares(r, 1, "newshare")?.pop() {
+            Some(s) => Message::NewShare(Box::new(s)),
+            None => return Err(malformed("newshare", "no share")),
+        },
         10 => Message::Ping(dec(r, "ping")?),
         11 => Message::Pong(dec(r, "pong")?),
         c => return Err(ProtocolError::Command(c)),
@@ -424,16 +411,6 @@ impl FrameReader {
     pub fn next_message(&mut self) -> Option<Result<Message, ProtocolError>> {
         self.next_frame().map(|f| {
             f.and_then(|(command, frame)| decode_payload(command, &frame[FRAME_HEADER_BYTES..]))
-        })
-    }
-
-    /// [`FrameReader::next_message`] with the bytes of the shares it
-    /// carries ([`decode_payload_keeping_shares`]).
-    pub fn next_message_keeping_shares(&mut self) -> Option<Result<WithShareBytes, ProtocolError>> {
-        self.next_frame().map(|f| {
-            f.and_then(|(command, frame)| {
-                decode_payload_keeping_shares(command, &frame[FRAME_HEADER_BYTES..])
-            })
         })
     }
 
@@ -497,6 +474,7 @@ pub fn solve_handshake_pow(id: &ConsensusId, challenge: &[u8; 16], bits: u8) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::Share;
     use proptest::prelude::*;
 
     fn id() -> ConsensusId {
@@ -604,35 +582,204 @@ mod tests {
             f.extend_from_slice(&payload);
             r.push(&f);
             let _ = r.next_message();
-            // Keeping the shares' bytes decodes the same, or refuses the same.
-            let kept = decode_payload_keeping_shares(cmd, &payload);
-            prop_assert_eq!(kept.map(|(m, _)| m), decode_payload(cmd, &payload));
         }
     }
 
-    /// Real shares through `shares` and `newshare` frames: the kept bytes
-    /// are each share's encoding, in order; other messages keep none.
+    /// Today's decoder, kept here as the reference: every share decoded
+    /// into a `Share` by rust-bitcoin.
+    fn reference(command: u8, payload: &[u8]) -> Result<Vec<Share>, ProtocolError> {
+        let mut r: &[u8] = payload;
+        let r = &mut r;
+        let (what, shares) = match command {
+            8 => {
+                let n = count(r, "shares", MAX_SHARES_PER_MESSAGE)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(dec::<Share, _>(r, "shares")?);
+                }
+                ("shares", v)
+            }
+            _ => ("newshare", vec![dec::<Share, _>(r, "newshare")?]),
+        };
+        if !r.is_empty() {
+            return Err(malformed(what, "trailing bytes"));
+        }
+        Ok(shares)
+    }
+
+    /// The shares a decoded message carries, decoded.
+    fn carried(m: Message) -> Vec<ReceivedShare> {
+        match m {
+            Message::Shares(v) => v,
+            Message::NewShare(s) => vec![*s],
+            other => panic!("not a share message: {other:?}"),
+        }
+    }
+
+    /// Six mined shares, made once.
+    fn mined() -> &'static [Share] {
+        static SHARES: std::sync::OnceLock<Vec<Share>> = std::sync::OnceLock::new();
+        SHARES.get_or_init(|| {
+            crate::miner::regtest_shares(6, |i| (0..i % 3).map(|k| [k as u8 + 2; 32]).collect())
+                .expect("shares")
+        })
+    }
+
+    /// Real shares through `shares` and `newshare` frames come out as
+    /// their bytes, unchanged, with the header, info and id the decoder
+    /// gives; relaying them (encoding the message again) sends the same
+    /// bytes.
     #[test]
     fn shares_are_kept_as_received() {
-        let shares = crate::miner::regtest_shares(3, |_| vec![[2; 32]]).expect("shares");
-        let want: Vec<Vec<u8>> = shares.iter().map(Share::to_bytes).collect();
-        let msgs = [
-            (Message::Shares(shares.clone()), want.clone()),
-            (
-                Message::NewShare(Box::new(shares[2].clone())),
-                vec![want[2].clone()],
-            ),
-            (Message::Ping(5), Vec::new()),
-        ];
-        for (m, bytes) in msgs {
+        let shares = &mined()[..3];
+        let received: Vec<ReceivedShare> = shares.iter().map(ReceivedShare::from).collect();
+        for m in [
+            Message::Shares(received.clone()),
+            Message::NewShare(Box::new(received[2].clone())),
+        ] {
+            let frame = encode_frame(&id(), &m);
             let mut r = FrameReader::new(&id());
-            r.push(&encode_frame(&id(), &m));
-            let (got, kept) = r
-                .next_message_keeping_shares()
-                .expect("a frame")
-                .expect("valid");
+            r.push(&frame);
+            let got = r.next_message().expect("a frame").expect("valid");
             assert_eq!(got, m);
-            assert_eq!(kept, bytes);
+            assert_eq!(encode_frame(&id(), &got), frame, "relayed as received");
+            let want: &[Share] = if matches!(m, Message::NewShare(_)) {
+                &shares[2..]
+            } else {
+                shares
+            };
+            for (r, s) in carried(got).iter().zip(want) {
+                assert_eq!(r.bytes(), &s.to_bytes()[..]);
+                assert_eq!(
+                    (r.hash(), r.header(), r.info()),
+                    (s.hash(), &s.header, &s.info)
+                );
+                assert_eq!(r.decode().as_ref(), Ok(s));
+            }
+        }
+    }
+
+    fn shares_payload(shares: &[&Share]) -> Vec<u8> {
+        let mut p = Vec::new();
+        enc(&encode::VarInt(shares.len() as u64), &mut p);
+        for s in shares {
+            enc(*s, &mut p);
+        }
+        p
+    }
+
+    /// Trailing bytes, a truncated share, too many shares and an unknown
+    /// command: refused with the reasons the decoding decoder gives.
+    #[test]
+    fn bad_share_messages_are_refused_with_their_reasons() {
+        let s = &mined()[0];
+        let mut trailing = shares_payload(&[s]);
+        trailing.push(0);
+        let err = decode_payload(8, &trailing).expect_err("trailing");
+        assert_eq!(
+            err,
+            ProtocolError::Malformed {
+                what: "shares",
+                reason: "trailing bytes".into()
+            }
+        );
+        assert_eq!(Err(err), reference(8, &trailing));
+        let mut one = s.to_bytes();
+        one.push(7);
+        assert_eq!(
+            decode_payload(9, &one).map(|_| ()),
+            reference(9, &one).map(|_| ())
+        );
+        let cut = &shares_payload(&[s])[..300];
+        let err = decode_payload(8, cut).expect_err("truncated");
+        assert!(
+            matches!(err, ProtocolError::Malformed { what: "shares", .. }),
+            "{err}"
+        );
+        assert_eq!(Err(err), reference(8, cut));
+        let many = shares_payload(&vec![s; MAX_SHARES_PER_MESSAGE + 1]);
+        assert_eq!(
+            decode_payload(8, &many),
+            Err(ProtocolError::TooMany {
+                what: "shares",
+                len: MAX_SHARES_PER_MESSAGE + 1,
+                max: MAX_SHARES_PER_MESSAGE
+            })
+        );
+        assert!(!decode_payload(8, &many)
+            .expect_err("many")
+            .ends_connection());
+        assert!(ProtocolError::TooLarge(MAX_FRAME_BYTES + 1).ends_connection());
+    }
+
+    /// A share over [`crate::share::MAX_SHARE_BYTES`] that rust-bitcoin
+    /// decodes passes the codec as before (the chain refuses it, scored).
+    #[test]
+    fn an_oversized_share_passes_the_codec_as_before() {
+        let mut big = mined()[1].clone();
+        big.coinbase.output.push(bitcoin::TxOut {
+            value: bitcoin::Amount::ZERO,
+            script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![0x51; 70_000]),
+        });
+        let payload = shares_payload(&[&big]);
+        let got = carried(decode_payload(8, &payload).expect("decodes as before"));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].bytes(), &big.to_bytes()[..]);
+        assert!(got[0].bytes().len() > crate::share::MAX_SHARE_BYTES);
+        assert_eq!(got[0].hash(), big.hash());
+        assert_eq!(reference(8, &payload).expect("reference"), vec![big]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// `shares` and `newshare` payloads of real shares, mutated,
+        /// truncated or extended: the codec accepts exactly what decoding
+        /// every share accepts, refuses the rest with the same error, and
+        /// what it keeps decodes to the same shares.
+        #[test]
+        fn share_messages_decode_as_the_decoding_decoder(
+            picks in proptest::collection::vec(0usize..6, 1..4),
+            newshare in any::<bool>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            cut in any::<prop::sample::Index>(),
+            mode in 0u8..3,
+        ) {
+            let all = mined();
+            let chosen: Vec<&Share> = picks.iter().map(|i| &all[*i]).collect();
+            let (cmd, mut payload) = if newshare {
+                (9, chosen[0].to_bytes())
+            } else {
+                (8, shares_payload(&chosen))
+            };
+            for (at, b) in &edits {
+                let i = at.index(payload.len());
+                payload[i] = *b;
+            }
+            match mode {
+                0 => payload.truncate(cut.index(payload.len() + 1)),
+                1 => payload.push(0),
+                _ => {}
+            }
+            let got = decode_payload(cmd, &payload);
+            match (got, reference(cmd, &payload)) {
+                (Ok(m), Ok(want)) => {
+                    let kept = carried(m);
+                    prop_assert_eq!(kept.len(), want.len());
+                    for (r, s) in kept.iter().zip(&want) {
+                        let d = r.decode();
+                        prop_assert_eq!(d.as_ref(), Ok(s));
+                        prop_assert_eq!(r.hash(), s.hash());
+                        prop_assert_eq!(r.info(), &s.info);
+                        prop_assert_eq!(r.bytes(), &s.to_bytes()[..]);
+                        // What the chain validates: the view put back
+                        // together is the one a fresh parse gives.
+                        prop_assert_eq!(r.view(), crate::share_view::ShareView::parse(r.bytes()));
+                    }
+                }
+                (Err(e), Err(want)) => prop_assert_eq!(e, want),
+                (g, w) => prop_assert!(false, "codec {:?}, reference {:?}", g.map(|_| ()), w.map(|_| ())),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 //! mutated shares): same size limit, same branch limit, no trailing bytes.
 
 use crate::share::{DecodeError, ShareInfo, MAX_MERKLE_BRANCH, MAX_SHARE_BYTES};
-use crate::txview::TxView;
+use crate::txview::{TxLayout, TxView};
 use bitcoin::block::Header;
 use bitcoin::consensus::Decodable;
 use bitcoin::TxMerkleNode;
@@ -40,6 +40,18 @@ impl<'a> ShareView<'a> {
         if bytes.len() > MAX_SHARE_BYTES {
             return Err(DecodeError::TooLong { len: bytes.len() });
         }
+        let (view, used) = ShareView::parse_prefix(bytes)?;
+        if used != bytes.len() {
+            return Err(malformed("trailing bytes after the share"));
+        }
+        Ok(view)
+    }
+
+    /// Reads one share from the start of `bytes` and says how many bytes it
+    /// took; what follows is the caller's (a share inside a p2p message).
+    /// No size limit: the caller applies [`MAX_SHARE_BYTES`] to the length
+    /// returned.
+    pub fn parse_prefix(bytes: &'a [u8]) -> Result<(ShareView<'a>, usize), DecodeError> {
         let mut r = bytes;
         let header = Header::consensus_decode(&mut r).map_err(malformed)?;
         let coinbase = TxView::parse(r).map_err(malformed)?;
@@ -48,18 +60,47 @@ impl<'a> ShareView<'a> {
         if merkle_branch.len() > MAX_MERKLE_BRANCH {
             return Err(malformed("merkle branch too long"));
         }
-        let info_bytes = r;
+        let info_start = r;
         let info = ShareInfo::consensus_decode(&mut r).map_err(malformed)?;
-        if !r.is_empty() {
-            return Err(malformed("trailing bytes after the share"));
-        }
-        Ok(ShareView {
+        let info_bytes = &info_start[..info_start.len() - r.len()];
+        let used = bytes.len() - r.len();
+        Ok((
+            ShareView {
+                header,
+                coinbase,
+                merkle_branch,
+                info,
+                info_bytes,
+            },
+            used,
+        ))
+    }
+
+    /// The view of a share already parsed ([`crate::ReceivedShare`]), put
+    /// back together on its bytes from what the parse found, without
+    /// reading them again; `None` if the parts do not fit the bytes.
+    pub(crate) fn from_parts(
+        bytes: &'a [u8],
+        header: Header,
+        coinbase: &TxLayout,
+        merkle_branch: Vec<TxMerkleNode>,
+        info: ShareInfo,
+        info_at: usize,
+    ) -> Option<ShareView<'a>> {
+        Some(ShareView {
             header,
-            coinbase,
+            coinbase: TxView::with_layout(bytes.get(80..)?, coinbase)?,
             merkle_branch,
             info,
-            info_bytes,
+            info_bytes: bytes.get(info_at..)?,
         })
+    }
+
+    /// Where the coinbase lies in the share's bytes (they start 80 bytes
+    /// in, after the header), and where the info starts.
+    pub(crate) fn layout(&self, share_bytes: &[u8]) -> (TxLayout, usize) {
+        let info_at = share_bytes.len() - self.info_bytes.len();
+        (self.coinbase.layout(), info_at)
     }
 
     /// The encoded share info, exactly as received.

@@ -34,6 +34,11 @@ pub trait ShareStore {
     fn put_shares(&mut self, shares: &[Share], tip: Option<ShareHash>) -> Result<(), Self::Error>;
     /// One stored share (to serve a peer).
     fn get_share(&mut self, hash: &ShareHash) -> Result<Option<Share>, Self::Error>;
+    /// One stored share as its encoding (to serve a peer without decoding
+    /// it); the default encodes what `get_share` gives.
+    fn get_encoded(&mut self, hash: &ShareHash) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(self.get_share(hash)?.as_ref().map(Share::to_bytes))
+    }
     /// Every stored share, by height (parents before children).
     fn load_shares(&mut self) -> Result<Vec<Share>, Self::Error>;
     /// [`ShareStore::load_shares`] as the shares' encodings, each one a

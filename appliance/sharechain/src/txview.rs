@@ -169,6 +169,18 @@ impl<'a> Iterator for Outputs<'a> {
     }
 }
 
+/// A [`TxView`]'s reading of its bytes, kept apart from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TxLayout {
+    len: usize,
+    body: Range<usize>,
+    outputs: Range<usize>,
+    output_count: usize,
+    input_count: usize,
+    first_prevout: Option<[u8; 36]>,
+    segwit: bool,
+}
+
 /// A transaction's consensus bytes, checked and borrowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxView<'a> {
@@ -245,6 +257,40 @@ impl<'a> TxView<'a> {
             input_count,
             first_prevout,
             segwit,
+        })
+    }
+
+    /// Where its parts lie, without the bytes: [`TxView::with_layout`] puts
+    /// it back on the same bytes without reading them again.
+    pub(crate) fn layout(&self) -> TxLayout {
+        TxLayout {
+            len: self.bytes.len(),
+            body: self.body.clone(),
+            outputs: self.outputs.clone(),
+            output_count: self.output_count,
+            input_count: self.input_count,
+            first_prevout: self.first_prevout,
+            segwit: self.segwit,
+        }
+    }
+
+    /// The view [`TxView::layout`] was taken of, on `bytes` (starting with
+    /// the transaction's): `None` when they are too short for it. Only for
+    /// the bytes the layout was read from (a received share's, which never
+    /// change), so every range lies in them.
+    pub(crate) fn with_layout(bytes: &'a [u8], layout: &TxLayout) -> Option<TxView<'a>> {
+        let bytes = bytes.get(..layout.len)?;
+        if layout.body.end > layout.len || layout.outputs.end > layout.len || layout.len < 8 {
+            return None;
+        }
+        Some(TxView {
+            bytes,
+            body: layout.body.clone(),
+            outputs: layout.outputs.clone(),
+            output_count: layout.output_count,
+            input_count: layout.input_count,
+            first_prevout: layout.first_prevout,
+            segwit: layout.segwit,
         })
     }
 

@@ -579,4 +579,23 @@ fn encoded_batch_gives_the_decoded_paths_verdicts() {
         }
     }
     assert_eq!(decoded.tip().map(|t| t.hash), encoded.tip().map(|t| t.hash));
+    // As a peer's shares arrive (`accept_received`: proof of work from the
+    // id hashed on arrival): the same verdicts for every one that is a share.
+    let kept: Vec<(usize, hearth_sharechain::ReceivedShare)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            hearth_sharechain::ReceivedShare::from_bytes(b.clone())
+                .ok()
+                .map(|r| (i, r))
+        })
+        .collect();
+    assert_eq!(kept.len(), batch.len() - 3);
+    let received: Vec<_> = kept.iter().map(|(_, r)| r.clone()).collect();
+    let mut by_id = new_chain(50);
+    let got = by_id.accept_received(&received, T0 + 100);
+    for ((i, _), g) in kept.iter().zip(&got) {
+        assert_eq!(g, &results[*i], "{i}");
+    }
+    assert_eq!(by_id.tip().map(|t| t.hash), encoded.tip().map(|t| t.hash));
 }

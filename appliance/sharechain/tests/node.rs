@@ -7,10 +7,12 @@ use bitcoin::{BlockHash, CompactTarget};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
 use hearth_sharechain::node::{Action, Node, PeerId};
-use hearth_sharechain::p2p::{encode_frame, solve_handshake_pow, FrameReader, Message};
+use hearth_sharechain::p2p::{
+    decode_payload, encode_frame, solve_handshake_pow, FrameReader, Message, ProtocolError,
+};
 use hearth_sharechain::store::{MemStore, ShareStore};
-use hearth_sharechain::{Chain, ChainParams, Network, Share};
-use std::collections::VecDeque;
+use hearth_sharechain::{Chain, ChainParams, Network, ReceivedShare, Share, ShareHash};
+use std::collections::{HashMap, VecDeque};
 
 const T0: u64 = 1_700_000_000;
 
@@ -27,8 +29,11 @@ struct Sim {
     links: Vec<(usize, usize)>,
     clock: u64,
     banned: Vec<(usize, usize, String)>,
-    /// Shares stored with the bytes they were received as.
+    /// Shares a node stored that came from a peer.
     stored_as_received: usize,
+    /// Each share's bytes as the node that mined it encoded them: every
+    /// node must store and relay exactly these.
+    origin: HashMap<ShareHash, Vec<u8>>,
 }
 
 impl Sim {
@@ -47,29 +52,51 @@ impl Sim {
             clock: T0,
             banned: Vec::new(),
             stored_as_received: 0,
+            origin: HashMap::new(),
+        }
+    }
+
+    /// A share's bytes are its origin's, unchanged (the first node to
+    /// store a share is the one that mined it).
+    fn check_origin(&mut self, s: &ReceivedShare) -> bool {
+        match self.origin.get(&s.hash()) {
+            Some(bytes) => {
+                assert_eq!(s.bytes(), &bytes[..], "share bytes changed on the way");
+                true
+            }
+            None => {
+                self.origin.insert(s.hash(), s.bytes().to_vec());
+                false
+            }
         }
     }
 
     fn act(&mut self, at: usize, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Send(PeerId(to), m) => self.wire.push_back((at, to as usize, m)),
-                Action::Store {
-                    shares,
-                    tip,
-                    encoded,
-                } => {
-                    // The received bytes, when given, are exactly each
-                    // share's id and encoding.
-                    if !encoded.is_empty() {
-                        assert_eq!(encoded.len(), shares.len());
-                        for (s, (hash, bytes)) in shares.iter().zip(&encoded) {
-                            assert_eq!(*hash, s.hash());
-                            assert_eq!(*bytes, s.to_bytes());
-                        }
-                        self.stored_as_received += encoded.len();
+                Action::Send(PeerId(to), m) => {
+                    // Relayed and served shares are the bytes that came in.
+                    match &m {
+                        Message::NewShare(s) => assert!(self.check_origin(s)),
+                        Message::Shares(v) => v.iter().for_each(|s| assert!(self.check_origin(s))),
+                        _ => {}
                     }
-                    self.nodes[at].1.put_shares(&shares, tip).unwrap()
+                    self.wire.push_back((at, to as usize, m))
+                }
+                Action::Store { shares, tip } => {
+                    // Stored as received: each id is its bytes' header's,
+                    // and the bytes are the miner's.
+                    let mut decoded = Vec::new();
+                    for s in &shares {
+                        let d = s.decode().unwrap();
+                        assert_eq!(s.hash(), d.hash());
+                        assert_eq!(s.info(), &d.info);
+                        if self.check_origin(s) {
+                            self.stored_as_received += 1;
+                        }
+                        decoded.push(d);
+                    }
+                    self.nodes[at].1.put_shares(&decoded, tip).unwrap()
                 }
                 Action::Ban(PeerId(p), why) => {
                     self.banned.push((at, p as usize, why));
@@ -123,34 +150,28 @@ impl Sim {
             }
             let reply = Node::wanted_from_store(&m)
                 .filter(|_| self.nodes[to].0.is_ready(PeerId(from as u64)));
-            // Shares go through the wire codec, keeping their bytes, as the
-            // daemon's readers pass them.
-            let (m, share_bytes) = match &m {
-                Message::Shares(_) | Message::NewShare(_) => {
-                    let frame = encode_frame(&params().consensus_id(), &m);
-                    let mut reader = FrameReader::new(&params().consensus_id());
-                    reader.push(&frame);
-                    match reader.next_message_keeping_shares() {
-                        Some(Ok(decoded)) => decoded,
-                        _ => (m, Vec::new()),
-                    }
-                }
-                _ => (m, Vec::new()),
+            // Every message goes through the wire codec, as the daemon's
+            // readers pass them.
+            let frame = encode_frame(&params().consensus_id(), &m);
+            let mut reader = FrameReader::new(&params().consensus_id());
+            reader.push(&frame);
+            let m = match reader.next_message() {
+                Some(Ok(decoded)) => decoded,
+                other => panic!("our own frame: {other:?}"),
             };
-            let acts = self.nodes[to].0.on_message_keeping_shares(
-                PeerId(from as u64),
-                m,
-                share_bytes,
-                now,
-            );
+            let acts = self.nodes[to].0.on_message(PeerId(from as u64), m, now);
             self.act(to, acts);
             if let Some(hashes) = reply {
                 let store = &mut self.nodes[to].1;
-                let shares: Vec<Share> = hashes
+                let shares: Vec<ReceivedShare> = hashes
                     .iter()
                     .filter_map(|h| store.get_share(h).unwrap())
+                    .map(ReceivedShare::from)
                     .collect();
-                self.wire.push_back((to, from, Message::Shares(shares)));
+                self.act(
+                    to,
+                    vec![Action::Send(PeerId(from as u64), Message::Shares(shares))],
+                );
             }
             if self.wire.is_empty() {
                 for i in 0..self.nodes.len() {
@@ -214,7 +235,7 @@ fn three_nodes_converge_and_a_late_joiner_syncs() {
     for i in 1..4 {
         assert_eq!(pay(i), pay(0), "node {i} payouts");
     }
-    // Relayed and synced shares were stored as received, not re-encoded.
+    // Relayed and synced shares were stored as their miner's bytes.
     assert!(sim.stored_as_received >= 45, "{}", sim.stored_as_received);
 }
 
@@ -283,9 +304,10 @@ fn a_flooder_of_invalid_shares_is_banned_while_honest_peers_sync() {
         job.commitment_output.script_pubkey =
             hearth_sharechain::share::commitment_script(&job.info.ref_hash(&id));
         let bad = mine(&job, &base, &[], 77 + u64::from(k), 1000).unwrap();
-        let acts = sim.nodes[0]
-            .0
-            .on_message(PeerId(2), Message::NewShare(Box::new(bad)), now);
+        let acts =
+            sim.nodes[0]
+                .0
+                .on_message(PeerId(2), Message::NewShare(Box::new(bad.into())), now);
         if acts.iter().any(|a| matches!(a, Action::Ban(PeerId(2), _))) {
             banned_after.get_or_insert(k + 1);
         }
@@ -334,4 +356,184 @@ fn a_different_chain_is_disconnected_and_junk_before_handshake_is_banned() {
         .0
         .on_message(PeerId(7), Message::HelloProof { nonce: wrong }, T0);
     assert!(matches!(acts.as_slice(), [Action::Ban(PeerId(7), _)]));
+}
+
+/// Takes `peer` through node `at`'s handshake by hand (the peer plays
+/// itself: no node behind it).
+fn handshake(sim: &mut Sim, at: usize, peer: PeerId) {
+    let hello = sim.nodes[at].0.on_connect(peer, T0);
+    let challenge = match &hello[0] {
+        Action::Send(_, Message::Hello { challenge, .. }) => *challenge,
+        other => panic!("{other:?}"),
+    };
+    let id = sim.nodes[at].0.chain().consensus_id();
+    let theirs = Message::Hello {
+        version: 1,
+        consensus_id: id.0,
+        challenge: [0; 16],
+        listen_port: 0,
+        tip_height: 0,
+        tip_work: [0; 32],
+    };
+    let _ = sim.nodes[at].0.on_message(peer, theirs, T0);
+    let nonce = solve_handshake_pow(&id, &challenge, params().handshake_pow_bits);
+    let _ = sim.nodes[at]
+        .0
+        .on_message(peer, Message::HelloProof { nonce }, T0);
+    assert!(sim.nodes[at].0.is_ready(peer));
+}
+
+/// A share mined on the genesis parent of a fresh chain with `params()`,
+/// in a block template with nBits `bits`.
+fn first_share(bits: u32, extra: u64) -> Share {
+    let mut chain = Chain::new(params(), Checker::detect());
+    let base = BlockBase {
+        prev_blockhash: BlockHash::all_zeros(),
+        height: 500,
+        bits: CompactTarget::from_consensus(bits),
+        time: T0 as u32,
+    };
+    let job = chain.job(test_payout_script(3), 50_000_000, base.bits, T0);
+    mine(&job, &base, &[[2; 32]], extra, 100_000).unwrap()
+}
+
+/// The frame a peer sends, through the daemon's reader.
+fn through_the_wire(m: &Message) -> Message {
+    let id = params().consensus_id();
+    let mut reader = FrameReader::new(&id);
+    reader.push(&encode_frame(&id, m));
+    reader.next_message().unwrap().unwrap()
+}
+
+/// A peer's share that meets the block target (regtest nBits): submitted as
+/// the block it is (the received bytes decoded, equal to the share mined),
+/// stored as the bytes received and relayed to the other peer as them, not
+/// back to its sender; a share that is not a block gives no `SubmitBlock`.
+#[test]
+fn a_received_block_is_submitted_and_its_bytes_stored_and_relayed_unchanged() {
+    for (bits, is_block) in [(0x207f_ffff, true), (0x1d00_ffff, false)] {
+        let mut sim = Sim::new(1);
+        handshake(&mut sim, 0, PeerId(1));
+        handshake(&mut sim, 0, PeerId(2));
+        let share = first_share(bits, 1);
+        let sent = Message::NewShare(Box::new(ReceivedShare::from(&share)));
+        let frame = encode_frame(&params().consensus_id(), &sent);
+        let acts = sim.nodes[0]
+            .0
+            .on_message(PeerId(1), through_the_wire(&sent), T0);
+        let blocks: Vec<&Share> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::SubmitBlock(b) => Some(b.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if is_block {
+            assert_eq!(blocks, vec![&share], "the block is the share mined");
+            let block = hearth_sharechain::share::merkle_root_from_branch(
+                blocks[0].coinbase.compute_txid().to_byte_array(),
+                &blocks[0].merkle_branch,
+            );
+            assert_eq!(block, share.header.merkle_root);
+        } else {
+            assert!(blocks.is_empty(), "not a block: {acts:?}");
+        }
+        let stored: Vec<&ReceivedShare> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Store { shares, .. } => Some(shares),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(stored.len(), 1, "{acts:?}");
+        assert_eq!(stored[0].bytes(), &share.to_bytes()[..]);
+        assert_eq!(stored[0].hash(), share.hash());
+        let relayed: Vec<(PeerId, Vec<u8>)> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(p, m @ Message::NewShare(_)) => {
+                    Some((*p, encode_frame(&params().consensus_id(), m)))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(relayed, vec![(PeerId(2), frame)], "relayed as received");
+    }
+}
+
+/// Share messages that are not messages (trailing bytes, a truncated
+/// share, too many shares) are refused by the codec with a reason and the
+/// node scores the peer with it (50 points: the second bans, the reason
+/// given); one before the handshake bans at once; a share over the size
+/// limit passes the codec, as before, and the chain's refusal scores it.
+#[test]
+fn a_bad_share_message_is_refused_with_a_reason_and_scored() {
+    let share = first_share(0x1d00_ffff, 2);
+    let bytes = share.to_bytes();
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    let trailing = decode_payload(9, &trailing).unwrap_err();
+    assert_eq!(
+        trailing,
+        ProtocolError::Malformed {
+            what: "newshare",
+            reason: "trailing bytes".into()
+        }
+    );
+    let mut cut = vec![1u8];
+    cut.extend_from_slice(&bytes[..bytes.len() / 2]);
+    let cut = decode_payload(8, &cut).unwrap_err();
+    assert!(matches!(
+        cut,
+        ProtocolError::Malformed { what: "shares", .. }
+    ));
+    let mut many = vec![0xfd, 0x2c, 0x01]; // 300
+    many.extend_from_slice(&bytes);
+    let many = decode_payload(8, &many).unwrap_err();
+    assert!(matches!(many, ProtocolError::TooMany { len: 300, .. }));
+    for (first, second) in [(&trailing, &cut), (&many, &trailing)] {
+        let mut sim = Sim::new(1);
+        handshake(&mut sim, 0, PeerId(1));
+        let acts = sim.nodes[0].0.on_bad_message(PeerId(1), first, T0);
+        assert!(acts.is_empty(), "{acts:?}");
+        assert_eq!(sim.nodes[0].0.score(PeerId(1)), Some(50));
+        let acts = sim.nodes[0].0.on_bad_message(PeerId(1), second, T0);
+        match acts.as_slice() {
+            [Action::Ban(PeerId(1), why)] => assert_eq!(why, &second.to_string()),
+            other => panic!("{other:?}"),
+        }
+        assert!(!sim.nodes[0].0.is_ready(PeerId(1)));
+        // Before the handshake: banned at once.
+        let _ = sim.nodes[0].0.on_connect(PeerId(3), T0);
+        let acts = sim.nodes[0].0.on_bad_message(PeerId(3), first, T0);
+        match acts.as_slice() {
+            [Action::Ban(PeerId(3), why)] => {
+                assert!(why.ends_with("before the handshake"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A frame error ends the connection (no next frame to find).
+    let mut sim = Sim::new(1);
+    handshake(&mut sim, 0, PeerId(1));
+    let acts = sim.nodes[0]
+        .0
+        .on_bad_message(PeerId(1), &ProtocolError::TooLarge(1 << 30), T0);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Disconnect(PeerId(1), _)]
+    ));
+    // Over the share size limit: decoded as before, refused by the chain.
+    let mut big = share.clone();
+    big.coinbase.output.push(bitcoin::TxOut {
+        value: bitcoin::Amount::ZERO,
+        script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![0x51; 70_000]),
+    });
+    let m = through_the_wire(&Message::NewShare(Box::new(ReceivedShare::from(&big))));
+    handshake(&mut sim, 0, PeerId(2));
+    let acts = sim.nodes[0].0.on_message(PeerId(2), m, T0);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(sim.nodes[0].0.score(PeerId(2)), Some(50));
+    assert!(sim.nodes[0].0.chain().is_empty());
 }

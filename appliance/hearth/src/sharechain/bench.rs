@@ -5,7 +5,7 @@ use super::store::ShareDb;
 use anyhow::{Context, Result};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, test_payout_script, BlockBase};
-use hearth_sharechain::{Chain, ChainParams, Network, Share};
+use hearth_sharechain::{Chain, ChainParams, Network, ReceivedShare};
 use std::time::Instant;
 
 /// Shares per batch, as a sync receives them.
@@ -130,18 +130,19 @@ pub fn run(n: usize, miners: u32, db_path: &std::path::Path) -> Result<Sharechai
     let start = Instant::now();
     let mut store_seconds = 0.0;
     for batch in received.chunks(BATCH) {
-        let shares: Vec<Share> = batch
+        // As the daemon's node takes a peer's shares: kept as their bytes
+        // (header and info read, coinbase not decoded), validated from them.
+        let shares: Vec<ReceivedShare> = batch
             .iter()
-            .map(|b| Share::from_bytes(b))
+            .map(|b| ReceivedShare::from_bytes(b.clone()))
             .collect::<Result<_, _>>()
-            .context("decoding")?;
-        let heights: Vec<u64> = shares.iter().map(|s| s.info.height).collect();
-        let results = chain.accept_batch(shares, now);
+            .context("reading the shares")?;
+        let results = chain.accept_received(&shares, now);
         // The received bytes are stored, not the shares re-encoded.
         let mut accepted = Vec::with_capacity(batch.len());
-        for ((bytes, height), r) in batch.iter().zip(heights).zip(results) {
+        for (s, r) in shares.iter().zip(results) {
             let a = r.map_err(|e| anyhow::anyhow!("share refused: {e}"))?;
-            accepted.push((a.hash, height, bytes.as_slice()));
+            accepted.push((a.hash, s.info().height, s.bytes()));
         }
         let w = Instant::now();
         db.put_encoded(&accepted, chain.tip().map(|t| t.hash))?;

@@ -9,9 +9,11 @@ use anyhow::{Context, Result};
 use hearth_shacheck::Checker;
 use hearth_sharechain::miner::{mine, BlockBase};
 use hearth_sharechain::node::{Action, Node, PeerId, BAN_SECONDS};
-use hearth_sharechain::p2p::{encode_frame, FrameReader, Message};
+use hearth_sharechain::p2p::{encode_frame, FrameReader, Message, ProtocolError};
 use hearth_sharechain::store::{load_chain, BanRecord, PeerRecord, ShareStore};
-use hearth_sharechain::{Chain, ChainParams, ConsensusId, Network, Share, ShareHash};
+use hearth_sharechain::{
+    Chain, ChainParams, ConsensusId, Network, ReceivedShare, Share, ShareHash,
+};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -124,8 +126,11 @@ enum Event {
         mpsc::Sender<Vec<u8>>,
         JoinHandle<()>,
     ),
-    /// A message and, for shares, the bytes each was received as.
-    Message(PeerId, Message, Vec<Vec<u8>>),
+    /// A message (shares in it as the bytes they were received as).
+    Message(PeerId, Message),
+    /// A frame whose payload is not a message: the peer is scored, and
+    /// its reader goes on to the next frame.
+    BadMessage(PeerId, ProtocolError),
     Closed(PeerId),
 }
 
@@ -403,17 +408,17 @@ fn spawn_connection(
                 _ => break,
             };
             fr.push(&buf[..n]);
-            while let Some(m) = fr.next_message_keeping_shares() {
-                match m {
-                    Ok((m, share_bytes)) => {
-                        if ev.send(Event::Message(pid, m, share_bytes)).await.is_err() {
-                            break 'conn;
-                        }
-                    }
-                    Err(e) => {
+            while let Some(m) = fr.next_message() {
+                let event = match m {
+                    Ok(m) => Event::Message(pid, m),
+                    Err(e) if e.ends_connection() => {
                         tracing::info!(peer = pid.0, "sharechain peer sent a bad frame: {e}");
                         break 'conn;
                     }
+                    Err(e) => Event::BadMessage(pid, e),
+                };
+                if ev.send(event).await.is_err() {
+                    break 'conn;
                 }
             }
         }
@@ -565,27 +570,35 @@ impl NodeTask {
                 let acts = self.node.on_connect(pid, now);
                 self.apply(acts);
             }
-            Event::Message(pid, m, share_bytes) => {
+            Event::Message(pid, m) => {
                 if !self.writers.contains_key(&pid) {
                     return;
                 }
                 let wanted = Node::wanted_from_store(&m).filter(|_| self.node.is_ready(pid));
-                let acts = self
-                    .node
-                    .on_message_keeping_shares(pid, m, share_bytes, now);
+                let acts = self.node.on_message(pid, m, now);
                 self.apply(acts);
                 if let Some(hashes) = wanted {
-                    let shares: Vec<Share> = hashes
+                    // As stored (a peer's as received): not decoded.
+                    let shares: Vec<ReceivedShare> = hashes
                         .iter()
                         .filter_map(|h| {
                             // Not yet written: from the store's queue.
-                            self.store
-                                .pending_share(h)
-                                .or_else(|| self.db.get_share(h).ok().flatten())
+                            self.store.pending_share(h).or_else(|| {
+                                let bytes = self.db.get_encoded(h).ok().flatten()?;
+                                ReceivedShare::from_bytes(bytes).ok()
+                            })
                         })
                         .collect();
                     self.send(pid, &Message::Shares(shares));
                 }
+            }
+            Event::BadMessage(pid, e) => {
+                if !self.writers.contains_key(&pid) {
+                    return;
+                }
+                tracing::info!(peer = pid.0, "sharechain peer sent a bad message: {e}");
+                let acts = self.node.on_bad_message(pid, &e, now);
+                self.apply(acts);
             }
             Event::Closed(pid) => self.drop_peer(pid),
         }
@@ -660,16 +673,8 @@ impl NodeTask {
                     }
                     self.drop_peer(pid);
                 }
-                Action::Store {
-                    shares,
-                    tip,
-                    encoded,
-                } => {
-                    self.store.write(WriteOp::Shares {
-                        shares,
-                        tip,
-                        encoded,
-                    });
+                Action::Store { shares, tip } => {
+                    self.store.write(WriteOp::Shares { shares, tip });
                 }
                 Action::SubmitBlock(share) => {
                     self.blocks_found += 1;

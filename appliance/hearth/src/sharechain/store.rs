@@ -168,6 +168,16 @@ impl ShareStore for ShareDb {
             .transpose()
     }
 
+    /// The row as stored (checked to be a share where it is used:
+    /// `ReceivedShare::from_bytes`).
+    fn get_encoded(&mut self, hash: &ShareHash) -> Result<Option<Vec<u8>>, ShareDbError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT bytes FROM shares WHERE hash = ?1")?
+            .query_row(params![&hash.0[..]], |r| r.get(0))
+            .optional()?)
+    }
+
     fn load_shares(&mut self) -> Result<Vec<Share>, ShareDbError> {
         self.stored_rows()?
             .iter()

@@ -17,7 +17,7 @@
 
 use super::store::{ShareDb, ShareDbError};
 use hearth_sharechain::store::{BanRecord, PeerRecord, ShareStore};
-use hearth_sharechain::{Share, ShareHash};
+use hearth_sharechain::{ReceivedShare, ShareHash};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,14 +33,11 @@ pub const STORE_QUEUE: usize = 16;
 pub enum WriteOp {
     /// New shares (one transaction) and the best tip.
     Shares {
-        /// The shares.
-        shares: Vec<Share>,
+        /// The shares (`Action::Store`'s): stored as their bytes, a peer's
+        /// as received, under the ids validation hashed.
+        shares: Vec<ReceivedShare>,
         /// The best tip after them.
         tip: Option<ShareHash>,
-        /// Per share (same order), its id and the bytes a peer sent it as
-        /// (`Action::Store`'s `encoded`): stored as is. Empty for our own
-        /// shares, which are encoded here.
-        encoded: Vec<(ShareHash, Vec<u8>)>,
     },
     /// A ban.
     Ban(BanRecord),
@@ -52,36 +49,17 @@ pub enum WriteOp {
 
 fn apply(db: &mut ShareDb, op: WriteOp) -> Result<(), ShareDbError> {
     match op {
-        WriteOp::Shares {
-            shares,
-            tip,
-            encoded,
-        } => {
-            if !encoded.is_empty() && encoded.len() == shares.len() {
-                // As received: no re-encoding, no header hashed again.
-                let rows: Vec<(ShareHash, u64, &[u8])> = shares
-                    .iter()
-                    .zip(&encoded)
-                    .map(|(s, (hash, bytes))| (*hash, s.info.height, bytes.as_slice()))
-                    .collect();
-                db.put_encoded(&rows, tip)
-            } else {
-                db.put_shares(&shares, tip)
-            }
+        WriteOp::Shares { shares, tip } => {
+            // As received: no re-encoding, no header hashed again.
+            let rows: Vec<(ShareHash, u64, &[u8])> = shares
+                .iter()
+                .map(|s| (s.hash(), s.info().height, s.bytes()))
+                .collect();
+            db.put_encoded(&rows, tip)
         }
         WriteOp::Ban(b) => db.put_ban(&b),
         WriteOp::Peer(p) => db.put_peer(&p),
         WriteOp::PruneBelow(h) => db.prune_below(h).map(|_| ()),
-    }
-}
-
-/// The ids of `shares`: the ones validation computed when the write carries
-/// them, else hashed here.
-fn share_ids(shares: &[Share], encoded: &[(ShareHash, Vec<u8>)]) -> Vec<ShareHash> {
-    if encoded.len() == shares.len() {
-        encoded.iter().map(|(h, _)| *h).collect()
-    } else {
-        shares.iter().map(Share::hash).collect()
     }
 }
 
@@ -92,7 +70,7 @@ pub struct StoreWriter {
     overflow: VecDeque<WriteOp>,
     backlog: Arc<AtomicUsize>,
     /// Shares queued, not yet committed.
-    pending: Arc<Mutex<HashMap<ShareHash, Share>>>,
+    pending: Arc<Mutex<HashMap<ShareHash, ReceivedShare>>>,
 }
 
 impl StoreWriter {
@@ -104,7 +82,7 @@ impl StoreWriter {
         let (tx, mut rx) = mpsc::channel::<WriteOp>(STORE_QUEUE);
         let backlog = Arc::new(AtomicUsize::new(0));
         let left = backlog.clone();
-        let pending: Arc<Mutex<HashMap<ShareHash, Share>>> = Arc::default();
+        let pending: Arc<Mutex<HashMap<ShareHash, ReceivedShare>>> = Arc::default();
         let written = pending.clone();
         // A plain thread: it ends when the node task (the sender) is gone,
         // and never holds up a runtime shutting down.
@@ -116,9 +94,9 @@ impl StoreWriter {
                         std::thread::sleep(delay_per_write);
                     }
                     let hashes: Vec<ShareHash> = match &op {
-                        WriteOp::Shares {
-                            shares, encoded, ..
-                        } => share_ids(shares, encoded),
+                        WriteOp::Shares { shares, .. } => {
+                            shares.iter().map(ReceivedShare::hash).collect()
+                        }
                         _ => Vec::new(),
                     };
                     if let Err(e) = apply(&mut db, op) {
@@ -146,13 +124,10 @@ impl StoreWriter {
     /// Queues a write (in order after every earlier one).
     pub fn write(&mut self, op: WriteOp) {
         self.backlog.fetch_add(1, Ordering::AcqRel);
-        if let WriteOp::Shares {
-            shares, encoded, ..
-        } = &op
-        {
+        if let WriteOp::Shares { shares, .. } = &op {
             if let Ok(mut p) = self.pending.lock() {
-                for (s, h) in shares.iter().zip(share_ids(shares, encoded)) {
-                    p.insert(h, s.clone());
+                for s in shares {
+                    p.insert(s.hash(), s.clone());
                 }
             }
         }
@@ -187,7 +162,7 @@ impl StoreWriter {
     }
 
     /// A share queued and not yet committed.
-    pub fn pending_share(&self, hash: &ShareHash) -> Option<Share> {
+    pub fn pending_share(&self, hash: &ShareHash) -> Option<ReceivedShare> {
         self.pending.lock().ok().and_then(|p| p.get(hash).cloned())
     }
 
@@ -205,38 +180,35 @@ impl StoreWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_sharechain::Share;
     use std::sync::atomic::Ordering;
 
-    /// Shares written with the bytes they were received as are stored as
-    /// those bytes under the ids given (validation's: not hashed again; a
-    /// made-up id for one of them shows which path wrote it); our own
-    /// shares, written without, are encoded and hashed by the writer.
+    /// Shares are stored as the bytes they were received as, under the ids
+    /// they carry (validation's: not hashed again), our own (encoded once)
+    /// the same way; queued ones are served from the pending map until
+    /// written.
     #[test]
     fn received_shares_are_stored_as_received() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sharechain.db");
         let bytes = crate::sharechain::bench::generate(6, 2).expect("generate");
-        let shares: Vec<Share> = bytes
+        let received: Vec<ReceivedShare> = bytes
             .iter()
-            .map(|b| Share::from_bytes(b).expect("share"))
+            .map(|b| ReceivedShare::from_bytes(b.clone()).expect("share"))
             .collect();
-        let mut w = StoreWriter::spawn(&path, Duration::ZERO).expect("spawn");
-        let made_up = ShareHash([9; 32]);
-        let mut encoded: Vec<(ShareHash, Vec<u8>)> = shares[..4]
-            .iter()
-            .zip(&bytes)
-            .map(|(s, b)| (s.hash(), b.clone()))
-            .collect();
-        encoded[1].0 = made_up;
+        let ours = Share::from_bytes(&bytes[5]).expect("share");
+        let mut w = StoreWriter::spawn(&path, Duration::from_millis(200)).expect("spawn");
         w.write(WriteOp::Shares {
-            shares: shares[..4].to_vec(),
-            tip: Some(shares[3].hash()),
-            encoded,
+            shares: received[..5].to_vec(),
+            tip: Some(received[4].hash()),
         });
+        assert_eq!(
+            w.pending_share(&received[2].hash()).as_ref(),
+            Some(&received[2])
+        );
         w.write(WriteOp::Shares {
-            shares: shares[4..].to_vec(),
-            tip: Some(shares[5].hash()),
-            encoded: Vec::new(),
+            shares: vec![ReceivedShare::from(&ours)],
+            tip: Some(ours.hash()),
         });
         let backlog = w.backlog();
         let t0 = std::time::Instant::now();
@@ -246,17 +218,15 @@ mod tests {
         }
         let mut db = ShareDb::open(&path).expect("open");
         assert_eq!(db.share_count().expect("count"), 6);
-        assert_eq!(db.best_tip().expect("tip"), Some(shares[5].hash()));
-        for (i, s) in shares.iter().enumerate() {
-            let id = if i == 1 { made_up } else { s.hash() };
+        assert_eq!(db.best_tip().expect("tip"), Some(ours.hash()));
+        for (r, b) in received.iter().zip(&bytes) {
+            assert_eq!(db.get_encoded(&r.hash()).expect("get").as_ref(), Some(b));
             assert_eq!(
-                db.get_share(&id).expect("get").as_ref(),
-                Some(s),
-                "share {i}"
+                db.get_share(&r.hash()).expect("get"),
+                Some(Share::from_bytes(b).expect("share"))
             );
         }
-        assert_eq!(db.get_share(&shares[1].hash()).expect("get"), None);
-        assert!(w.pending_share(&shares[0].hash()).is_none());
-        assert!(w.pending_share(&made_up).is_none());
+        assert_eq!(db.get_share(&ours.hash()).expect("get"), Some(ours));
+        assert!(w.pending_share(&received[0].hash()).is_none());
     }
 }
