@@ -202,9 +202,8 @@ fn work_sources_are_validated_stored_switched_live_and_kept() {
         ),
         ("not json".into(), "invalid JSON body"),
         (
-            format!(
-                r#"{{"pools": [{{"name": "b", "url": "b.example:1", "user": "u", "follow_reconnect": "sometimes"}}]}}"#
-            ),
+            r#"{"pools": [{"name": "b", "url": "b.example:1", "user": "u", "follow_reconnect": "sometimes"}]}"#
+                .into(),
             "invalid JSON body",
         ),
     ] {
