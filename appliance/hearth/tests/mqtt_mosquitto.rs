@@ -2,7 +2,8 @@
 //! `hearth run --sim` against a real mosquitto broker: the retained
 //! messages a subscriber sees (device-based discovery, availability, states),
 //! removal of entities that are no longer configured, commands good and bad,
-//! Home Assistant's `online` announcement, a clean stop and the last will.
+//! Home Assistant's `online` announcement, a clean stop and the last will,
+//! and the command rate limit under a flood.
 //! Needs Debian's `mosquitto` (scripts/test.sh installs it).
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -639,6 +640,108 @@ fn a_house_input_on_a_real_broker_steers_the_heat_source_policy() {
 /// The control entities' commands (preset, power limit, strategy, mining) on
 /// a real broker: good ones change Hearth (read back from its API), bad ones
 /// are refused and the true state is republished at once.
+/// The zone's setpoint as the HTTP API shows it.
+fn api_setpoint(api: SocketAddr) -> Option<f64> {
+    http(api, "/api/v1/status").and_then(|s| s["zones"][0]["setpoint_c"].as_f64())
+}
+
+#[test]
+fn a_command_flood_is_cut_to_the_budget_and_commands_work_again_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let w = Watcher::new(port, "flood-watcher", &["hearth/#", "homeassistant/#"]);
+    let (_hearth, api) = start_hearth(dir.path(), port, "device", "board-0");
+    w.wait_for("hearth/zone/living-room/state", "a first state", |p| {
+        json(p)["setpoint_c"].is_number()
+    });
+
+    // 60 setpoints as fast as a client can publish them (15.0, 15.1, ...
+    // 20.9). Each accepted one is validated, written to disk and
+    // republished; a bucket of 20 refilling at 1 a second takes the first
+    // 20 and one more per second, and refuses the rest unread.
+    w.mark();
+    let flood_from = w.from.get();
+    let flood = Instant::now();
+    for i in 0..60 {
+        let sp = format!("{:.1}", 15.0 + 0.1 * f64::from(i));
+        w.publish("hearth/zone/living-room/setpoint/set", &sp, false);
+    }
+    let log_path = dir.path().join("hearth.log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("MQTT commands arrive faster than")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the flood was never refused"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Settled: the API's setpoint stops moving.
+    let mut last = api_setpoint(api);
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = api_setpoint(api);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let flood_s = flood.elapsed().as_secs_f64();
+    let sp = last.expect("a setpoint");
+    let applied = ((sp - 15.0) / 0.1).round() as i64;
+    // The last one applied is the 20th, or a later one for each second
+    // the flood took to work through; never the flood's last.
+    assert!(
+        applied >= 19 && (applied as f64) <= 19.0 + flood_s.ceil(),
+        "setpoint {sp} (command {applied}) after {flood_s:.1} s"
+    );
+    // Refused commands are not republished either (each used to send
+    // every state again).
+    w.mark();
+    let states = w.seen.borrow()[flood_from..]
+        .iter()
+        .filter(|(t, _)| t == "hearth/zone/living-room/state")
+        .count();
+    assert!(states <= 30, "{states} zone states during the flood");
+
+    // A quiet second later a command is taken again.
+    std::thread::sleep(Duration::from_secs(2));
+    w.publish("hearth/zone/living-room/setpoint/set", "22.5", false);
+    w.wait_for("hearth/zone/living-room/state", "the setpoint after", |p| {
+        json(p)["setpoint_c"] == 22.5
+    });
+    let start = Instant::now();
+    while api_setpoint(api) != Some(22.5) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "API never showed 22.5"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Home Assistant's `online` three times at once: discovery is sent
+    // again at once, then once more after 10 s, not three times.
+    let config_topic = "homeassistant/device/hearth/config";
+    w.mark();
+    let asked = Instant::now();
+    for _ in 0..3 {
+        w.publish("homeassistant/status", "online", false);
+    }
+    w.wait_for(config_topic, "discovery again", |_| true);
+    w.mark();
+    w.wait_for(config_topic, "the deferred discovery", |_| true);
+    let second_s = asked.elapsed().as_secs_f64();
+    assert!(second_s >= 9.0, "{second_s:.1} s");
+    w.mark();
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(
+        w.rx.try_iter().all(|(t, _, _)| t != config_topic),
+        "discovery a third time"
+    );
+}
+
 #[test]
 fn control_commands_on_a_real_broker() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,7 +2,7 @@
 //! discovery, state publishing, commands and the house inputs.
 //!
 //! The pure parts (entity table and payloads, topics, command parsing, house
-//! inputs, energy counters) are in the submodules; this file is the IO edge.
+//! inputs, energy counters, the command rate limit) are in the submodules; this file is the IO edge.
 //! Heat never waits for the broker: the control loop knows nothing of MQTT,
 //! this task only reads the status snapshot and changes settings through the
 //! same validate-persist-apply path the HTTP API uses.
@@ -15,6 +15,7 @@ pub mod entities;
 pub mod inputs;
 pub mod lan_workers;
 pub mod live;
+pub mod rate;
 pub mod topics;
 
 use crate::state::{lock, Shared, Status};
@@ -179,6 +180,10 @@ pub fn spawn(
         published: BTreeMap::new(),
         dropped: 0,
         state_interval: Duration::from_secs(cfg.state_interval_s),
+        started: tokio::time::Instant::now(),
+        commands: rate::CommandBudget::default(),
+        commands_refused: 0,
+        republish: rate::Republish::default(),
     };
     let task = tokio::spawn(worker.run(stop, conn_rx, in_rx, network));
     Ok(MqttHandle {
@@ -205,6 +210,14 @@ struct Worker {
     published: BTreeMap<String, String>,
     dropped: u64,
     state_interval: Duration,
+    /// The rate limits' monotonic clock starts here.
+    started: tokio::time::Instant,
+    /// Commands (zone and control) accepted per second ([`rate`]).
+    commands: rate::CommandBudget,
+    /// Commands refused for coming too fast.
+    commands_refused: u64,
+    /// Home Assistant's `online` republishes at most every 10 s.
+    republish: rate::Republish,
 }
 
 impl Worker {
@@ -233,7 +246,12 @@ impl Worker {
                 _ = tick.tick() => {
                     // Also ages the inputs out of the policy when they go stale.
                     self.feed_policy();
-                    self.publish_states(false)
+                    if self.republish.due(self.monotonic_ms()) {
+                        self.announce(&[]);
+                        self.publish_states(true);
+                    } else {
+                        self.publish_states(false)
+                    }
                 }
                 _ = energy_tick.tick() => self.observe_energy(),
                 _ = save_tick.tick() => self.save_energy(),
@@ -442,17 +460,39 @@ impl Worker {
     async fn on_message(&mut self, topic: &str, payload: &[u8]) {
         if topic == self.topics.ha_status() {
             if payload == b"online" {
-                tracing::info!("Home Assistant came online; republishing discovery and states");
-                self.announce(&[]);
-                self.publish_states(true);
+                if self.republish.ask(self.monotonic_ms()) {
+                    tracing::info!("Home Assistant came online; republishing discovery and states");
+                    self.announce(&[]);
+                    self.publish_states(true);
+                } else {
+                    tracing::info!(
+                        "Home Assistant came online again within 10 s; republishing once that has passed"
+                    );
+                }
             }
             return;
         }
-        if self.topics.parse_zone_command(topic).is_some() {
+        let zone = self.topics.parse_zone_command(topic).is_some();
+        let control = self.topics.parse_control_command(topic).is_some();
+        if (zone || control) && !self.commands.allow(self.monotonic_ms()) {
+            // Refused unread: nothing validated, written or republished.
+            self.commands_refused += 1;
+            if self.commands_refused % 100 == 1 {
+                tracing::warn!(
+                    topic,
+                    refused = self.commands_refused,
+                    "MQTT commands arrive faster than {} a second (bursts of {}); refused, nothing changed",
+                    rate::COMMANDS_PER_S,
+                    rate::COMMAND_BURST
+                );
+            }
+            return;
+        }
+        if zone {
             self.on_command(topic, payload).await;
             return;
         }
-        if self.topics.parse_control_command(topic).is_some() {
+        if control {
             self.on_control_command(topic, payload).await;
             return;
         }
@@ -507,6 +547,11 @@ impl Worker {
                 tracing::warn!(topic, error = %e, "house input refused; keeping the previous value")
             }
         }
+    }
+
+    /// Milliseconds since the bridge started, on a clock that never steps.
+    fn monotonic_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     async fn on_command(&mut self, topic: &str, payload: &[u8]) {
