@@ -748,11 +748,14 @@ impl ZoneRuntime {
             }
             // Or a falling share of the power that last held the setpoint,
             // when that is more (the learned losses can be low, and need an
-            // outdoor temperature).
-            let blind = self
-                .blind
-                .demand(aim, max_power)
-                .filter(|b| self.controller.blind_heat() && b.demand > demand);
+            // outdoor temperature). Not in a greenhouse: its sun, which no
+            // one sees without a sensor, can take it near its hard limit by
+            // itself, and the power that held it at night would add to it.
+            let blind = self.blind.demand(aim, max_power).filter(|b| {
+                self.controller.blind_heat()
+                    && self.config.kind != ZoneKind::Greenhouse
+                    && b.demand > demand
+            });
             if let Some(b) = blind {
                 demand = b.demand;
                 let why = hold_reason
@@ -1218,6 +1221,28 @@ mod tests {
         assert_eq!(rep.zones[0].temperature_c, Some(Celsius(15.0)));
         assert_eq!(rep.zones[0].hold_reason, None);
         assert!(rep.zones[0].demand > 0.9, "{:?}", rep.zones[0]);
+    }
+
+    #[test]
+    fn a_blind_greenhouse_gets_no_blind_heat() {
+        // The same hold as above, in a greenhouse: its unseen sun could
+        // add to the held power past the hard limit.
+        let mut r = rig(ZoneKind::Greenhouse, 2);
+        let mut room_c = 20.0;
+        for s in (0..6 * 3600).step_by(10) {
+            set_temp(&r, Some(room_c));
+            r.app.tick(Timestamp::from_secs(s));
+            room_c = room_step(&r, room_c, 10.0);
+        }
+        assert!((room_c - 21.0).abs() < 0.2, "{room_c}");
+        set_temp(&r, None);
+        for s in (6 * 3600..8 * 3600).step_by(10) {
+            let rep = r.app.tick(Timestamp::from_secs(s));
+            if s >= 6 * 3600 + 600 {
+                assert_eq!(rep.zones[0].demand, 0.0, "{:?}", rep.zones[0]);
+                assert_eq!(target(&r, 0) + target(&r, 1), 0.0);
+            }
+        }
     }
 
     #[test]

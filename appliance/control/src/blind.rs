@@ -19,7 +19,10 @@
 //! to 40 % bounds that (a room held at 21 °C on 0 °C outdoors by P settles
 //! at 15 + 0.4 * 21 = 23.4 °C on 15 °C with 0.4 P, far from the 30 °C
 //! hard limit). A held power learned long ago, or for a setpoint above the
-//! one in force, is not used at all.
+//! one in force, is not used at all. A greenhouse gets none: its sun, which
+//! nothing sees without a sensor, can take it near its hard limit by
+//! itself, and the power that held it through the night would add to that
+//! (the appliance leaves greenhouses out).
 //!
 //! Time here is the sum of the ticks' steps, each capped at
 //! [`MAX_STEP_S`]: a clock that jumps (NTP, a dead RTC) neither ages the
