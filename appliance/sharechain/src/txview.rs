@@ -172,20 +172,8 @@ impl<'a> Iterator for Outputs<'a> {
 /// A [`TxView`]'s reading of its bytes, kept apart from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TxLayout {
+    /// The transaction's length in bytes (with witness, if any).
     len: usize,
-    body: Range<usize>,
-    outputs: Range<usize>,
-    output_count: usize,
-    input_count: usize,
-    first_prevout: Option<[u8; 36]>,
-    segwit: bool,
-}
-
-/// A transaction's consensus bytes, checked and borrowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxView<'a> {
-    /// Exactly the transaction's bytes.
-    bytes: &'a [u8],
     /// From the input count to the end of the outputs (the txid's middle).
     body: Range<usize>,
     /// The outputs, after their count.
@@ -195,6 +183,15 @@ pub struct TxView<'a> {
     /// The first input's previous output (36 bytes), if any.
     first_prevout: Option<[u8; 36]>,
     segwit: bool,
+}
+
+/// A transaction's consensus bytes, checked and borrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxView<'a> {
+    /// Exactly the transaction's bytes.
+    bytes: &'a [u8],
+    /// Where its parts lie in them.
+    layout: TxLayout,
 }
 
 impl<'a> TxView<'a> {
@@ -251,27 +248,22 @@ impl<'a> TxView<'a> {
         r.take(4)?; // lock time
         Ok(TxView {
             bytes: &bytes[..r.pos],
-            body,
-            outputs,
-            output_count,
-            input_count,
-            first_prevout,
-            segwit,
+            layout: TxLayout {
+                len: r.pos,
+                body,
+                outputs,
+                output_count,
+                input_count,
+                first_prevout,
+                segwit,
+            },
         })
     }
 
     /// Where its parts lie, without the bytes: [`TxView::with_layout`] puts
     /// it back on the same bytes without reading them again.
     pub(crate) fn layout(&self) -> TxLayout {
-        TxLayout {
-            len: self.bytes.len(),
-            body: self.body.clone(),
-            outputs: self.outputs.clone(),
-            output_count: self.output_count,
-            input_count: self.input_count,
-            first_prevout: self.first_prevout,
-            segwit: self.segwit,
-        }
+        self.layout.clone()
     }
 
     /// The view [`TxView::layout`] was taken of, on `bytes` (starting with
@@ -285,12 +277,7 @@ impl<'a> TxView<'a> {
         }
         Some(TxView {
             bytes,
-            body: layout.body.clone(),
-            outputs: layout.outputs.clone(),
-            output_count: layout.output_count,
-            input_count: layout.input_count,
-            first_prevout: layout.first_prevout,
-            segwit: layout.segwit,
+            layout: layout.clone(),
         })
     }
 
@@ -324,53 +311,54 @@ impl<'a> TxView<'a> {
 
     /// Number of inputs.
     pub fn input_count(&self) -> usize {
-        self.input_count
+        self.layout.input_count
     }
 
     /// Whether it carries witnesses (BIP144 encoding).
     pub fn has_witness(&self) -> bool {
-        self.segwit
+        self.layout.segwit
     }
 
     /// One input spending the null outpoint (all-zero txid, index
     /// `u32::MAX`), as `Transaction::is_coinbase`.
     pub fn is_coinbase(&self) -> bool {
-        self.input_count == 1
+        self.layout.input_count == 1
             && self
+                .layout
                 .first_prevout
                 .is_some_and(|p| p[..32] == [0; 32] && p[32..] == [0xff; 4])
     }
 
     /// Number of outputs.
     pub fn output_count(&self) -> usize {
-        self.output_count
+        self.layout.output_count
     }
 
     /// The outputs, borrowed.
     pub fn outputs(&self) -> Outputs<'a> {
         Outputs {
-            rest: &self.bytes[self.outputs.clone()],
-            left: self.output_count,
+            rest: &self.bytes[self.layout.outputs.clone()],
+            left: self.layout.output_count,
         }
     }
 
     /// The outputs' bytes, back to back without their count (what
     /// [`Outputs::parse`] reads back).
     pub fn output_bytes(&self) -> &'a [u8] {
-        &self.bytes[self.outputs.clone()]
+        &self.bytes[self.layout.outputs.clone()]
     }
 
     /// The bytes the txid hashes, if they lie in one piece: the whole
     /// transaction when it has no witness.
     pub fn txid_message(&self) -> Option<&'a [u8]> {
-        (!self.segwit).then_some(self.bytes)
+        (!self.layout.segwit).then_some(self.bytes)
     }
 
     /// Appends the bytes the txid hashes (version, inputs, outputs, lock
     /// time: the encoding without witness) to `buf`.
     pub fn write_txid_message(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.bytes[..4]);
-        buf.extend_from_slice(&self.bytes[self.body.clone()]);
+        buf.extend_from_slice(&self.bytes[self.layout.body.clone()]);
         buf.extend_from_slice(&self.bytes[self.bytes.len() - 4..]);
     }
 }

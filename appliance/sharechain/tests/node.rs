@@ -260,30 +260,8 @@ fn a_flooder_of_invalid_shares_is_banned_while_honest_peers_sync() {
     sim.run(T0);
     // Node 2 plays the flooder by hand: a correct handshake, then junk.
     sim.links.push((2, 0));
-    let hello = sim.nodes[0].0.on_connect(PeerId(2), T0);
-    let challenge = match &hello[0] {
-        Action::Send(_, Message::Hello { challenge, .. }) => *challenge,
-        other => panic!("{other:?}"),
-    };
+    handshake(&mut sim, 0, PeerId(2));
     let id = sim.nodes[0].0.chain().consensus_id();
-    let ours = Message::Hello {
-        version: 1,
-        consensus_id: id.0,
-        challenge: [0; 16],
-        listen_port: 0,
-        tip_height: 0,
-        tip_work: [0; 32],
-    };
-    let bits = params().handshake_pow_bits;
-    let _ = sim.nodes[0].0.on_message(PeerId(2), ours, T0);
-    let _ = sim.nodes[0].0.on_message(
-        PeerId(2),
-        Message::HelloProof {
-            nonce: solve_handshake_pow(&id, &challenge, bits),
-        },
-        T0,
-    );
-    assert!(sim.nodes[0].0.is_ready(PeerId(2)));
     // Honest mining goes on while the flooder sends shares with wrong payouts.
     let mut banned_after = None;
     for k in 0..10u32 {
