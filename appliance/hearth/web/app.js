@@ -46,6 +46,9 @@ async function api(method, path, body) {
 function toast(msg) {
   const t = $("#toast");
   t.textContent = msg;
+  // A count of toasts shown, so a reader (a test, a screen reader's script)
+  // can tell a new "Saved" from the last one still in the element.
+  t.dataset.seq = String((Number(t.dataset.seq) || 0) + 1);
   t.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { t.hidden = true; }, 3000);
@@ -677,9 +680,11 @@ async function submitTo(form, method, path, body, reload) {
   try {
     await api(method, path, body);
     if (out) out.textContent = "";
-    toast("Saved");
     await reload();
     render();
+    // Only now: "Saved" means the page shows what was saved, and nothing
+    // re-renders under the next thing the user types.
+    toast("Saved");
   } catch (err) {
     if (err.status === 401) return showAuth("login");
     if (out) out.textContent = err.message; else toast(err.message);

@@ -256,8 +256,13 @@ try {
   await page.fill(`${sched} tr[data-row="0"] input[name=at]`, "06:30");
   await page.fill(`${sched} tr[data-row="0"] input[name=setpoint_c]`, "20.5");
   await page.uncheck(`${sched} tr[data-row="0"] input[name=sun]`);
+  const toastSeq = await page.evaluate(() => Number(document.querySelector("#toast").dataset.seq || 0));
   await page.click(`${sched} button:not([type=button])`);
-  await page.waitForFunction(() => /Saved/.test(document.querySelector("#toast").textContent));
+  // A new toast, not the preset pick's "Saved" still in the element.
+  await page.waitForFunction((seq) => {
+    const t = document.querySelector("#toast");
+    return Number(t.dataset.seq || 0) > seq && /Saved/.test(t.textContent);
+  }, toastSeq);
   const stored = await page.evaluate(async () => (await fetch("/api/v1/zones/living-room/schedule")).json());
   check(stored.length === 1 && stored[0].at === "06:30" && stored[0].setpoint_c === 20.5 && !stored[0].days.includes("sun"),
     `the schedule entry is stored ${JSON.stringify(stored)}`);
