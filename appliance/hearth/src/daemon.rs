@@ -6,6 +6,7 @@ use crate::config::Validated;
 use crate::state::{lock, Heartbeat, Shared, Status};
 use crate::store::{Retention, Sample, Store};
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use hearth_control::{Appliance, PiGains, TickReport, ZoneSettings};
 use hearth_core::{BoardEvent, Timestamp};
 use std::net::SocketAddr;
@@ -425,9 +426,26 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut http_stop = stop_tx.subscribe();
     // The served app is the API plus the web app behind the auth layer;
     // connect info gives the login rate limit each client's address.
+    // The request rate limit is the outermost layer, so an anonymous
+    // flood is refused before it costs authentication or a handler.
+    let web_cfg = &opts.config.raw.web;
+    let requests = Arc::new(Mutex::new(crate::web::limits::RequestLimiter::new(
+        web_cfg,
+    )));
     let app = crate::web::app(shared.clone(), Arc::new(auth))
         .layer(axum::Extension(mqtt_control))
-        .layer(axum::Extension(work_control));
+        .layer(axum::Extension(work_control))
+        .layer(axum::middleware::from_fn_with_state(
+            requests,
+            crate::web::limits::rate_guard,
+        ));
+    // Connections are capped in all and per client. The no-op tap gives
+    // the listener axum's connect info (the peer's SocketAddr).
+    let listener = crate::web::limits::LimitedListener::new(
+        listener,
+        crate::web::limits::ConnectionSlots::new(web_cfg),
+    )
+    .tap_io(|_| {});
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -6,6 +6,13 @@ use std::path::PathBuf;
 
 /// Longest page login a config may ask for (90 days).
 const MAX_SESSION_HOURS: u64 = 24 * 90;
+/// Highest request rate a config may allow one client.
+const MAX_REQUESTS_PER_S: u32 = 100_000;
+/// Largest request burst a config may allow one client.
+const MAX_REQUEST_BURST: u32 = 1_000_000;
+/// Most connections a config may allow: half the soft file limit a systemd
+/// service gets (1024), so the rest of the daemon always has descriptors.
+const MAX_CONNECTIONS: u32 = 512;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,6 +25,15 @@ pub struct WebConfig {
     pub owner_password_file: Option<PathBuf>,
     /// How long a page login lasts.
     pub session_hours: u64,
+    /// Requests one client (an IPv4 address, or an IPv6 /64) may make per
+    /// second, sustained; more get `429 Too Many Requests`.
+    pub requests_per_s: u32,
+    /// Requests one client may make at once before the rate applies.
+    pub request_burst: u32,
+    /// Connections held open at once, all clients together.
+    pub max_connections: u32,
+    /// Connections one client may hold open at once.
+    pub max_connections_per_client: u32,
 }
 
 impl Default for WebConfig {
@@ -26,6 +42,16 @@ impl Default for WebConfig {
             public_read: false,
             owner_password_file: None,
             session_hours: 24 * 7,
+            // A page load is ~10 requests and the page then polls about once
+            // a second; a script or an integration polling fast stays far
+            // below this. It bounds what a flood can make the Pi do.
+            requests_per_s: 100,
+            request_burst: 400,
+            // Well under the daemon's file limit (1024), leaving room for
+            // boards, peers, the node, MQTT and SQLite.
+            max_connections: 128,
+            // A browser opens at most 6 per host, plus the live stream.
+            max_connections_per_client: 16,
         }
     }
 }
@@ -37,6 +63,30 @@ impl WebConfig {
             return Err((
                 "web.session_hours",
                 format!("must be between 1 and {MAX_SESSION_HOURS}"),
+            ));
+        }
+        if !(1..=MAX_REQUESTS_PER_S).contains(&self.requests_per_s) {
+            return Err((
+                "web.requests_per_s",
+                format!("must be between 1 and {MAX_REQUESTS_PER_S}"),
+            ));
+        }
+        if !(1..=MAX_REQUEST_BURST).contains(&self.request_burst) {
+            return Err((
+                "web.request_burst",
+                format!("must be between 1 and {MAX_REQUEST_BURST}"),
+            ));
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err((
+                "web.max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            ));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_client) {
+            return Err((
+                "web.max_connections_per_client",
+                "must be between 1 and web.max_connections".into(),
             ));
         }
         if let Some(path) = &self.owner_password_file {

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod auth;
 pub mod auth_api;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 mod metrics_work;
 pub mod openapi;
