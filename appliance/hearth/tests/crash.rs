@@ -72,8 +72,19 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, 
 
 fn start(data_dir: &Path) -> (Child, SocketAddr) {
     let addr = free_port();
+    // The sim's default room and board. The HTTP request rate limit is
+    // lifted: this test writes as fast as one client can, which the
+    // default limit (docs/security.md) would refuse by design.
+    let cfg = data_dir.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        "[web]\nrequests_per_s = 100000\nrequest_burst = 1000000\n\n[[zone]]\nid = \"living-room\"\n\n[[hashboard]]\nid = \"board-0\"\nzone = \"living-room\"\nprofile = \"generic-bm1370-65\"\n",
+    )
+    .expect("write config");
     let mut child = Command::new(BIN)
-        .args(["run", "--sim", "--http", &addr.to_string(), "--data-dir"])
+        .args(["run", "--sim", "--config"])
+        .arg(&cfg)
+        .args(["--http", &addr.to_string(), "--data-dir"])
         .arg(data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

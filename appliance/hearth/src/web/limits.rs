@@ -562,4 +562,63 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert!(json["error"].as_str().unwrap().contains("too many connections"));
     }
+
+    /// A connected pair on loopback: the admitted server side and the client.
+    async fn admitted(slots: &Arc<ConnectionSlots>) -> (LimitedStream, TcpStream) {
+        use axum::serve::Listener;
+        let mut listener =
+            LimitedListener::new(TcpListener::bind("127.0.0.1:0").await.unwrap(), slots.clone());
+        let addr = listener.local_addr().unwrap();
+        let (client, (server, _)) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (server, client.unwrap())
+    }
+
+    // Paused time: the clock jumps ahead whenever every task waits, so the
+    // 60 s pass at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_after_the_idle_timeout_and_frees_its_slot() {
+        use tokio::io::AsyncReadExt;
+        let slots = ConnectionSlots::new(&config(1, 1, 4, 4));
+        let (mut server, mut client) = admitted(&slots).await;
+        assert_eq!(slots.open(), 1);
+        let t0 = tokio::time::Instant::now();
+        let mut buf = [0u8; 16];
+        let err = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(t0.elapsed() >= IDLE_TIMEOUT, "{:?}", t0.elapsed());
+        drop(server);
+        assert_eq!(slots.open(), 0);
+        // The client sees the connection end.
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_traffic_stays_open_past_the_idle_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let slots = ConnectionSlots::new(&config(1, 1, 4, 4));
+        let (mut server, mut client) = admitted(&slots).await;
+        let t0 = tokio::time::Instant::now();
+        let talker = tokio::spawn(async move {
+            for byte in 0..4u8 {
+                tokio::time::sleep(IDLE_TIMEOUT / 2).await;
+                client.write_all(&[byte]).await.unwrap();
+            }
+            client
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4];
+        while got.len() < 4 {
+            let n = server.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert!(t0.elapsed() >= IDLE_TIMEOUT * 2);
+        let _client = talker.await.unwrap();
+        // Writes count as traffic too (the live stream's keep-alives).
+        for _ in 0..4 {
+            tokio::time::sleep(IDLE_TIMEOUT / 2).await;
+            server.write_all(b"x").await.unwrap();
+        }
+        assert_eq!(slots.open(), 1);
+    }
 }
