@@ -30,8 +30,8 @@ for c in ci harsh; do
 done
 HEARTH_CRASH_CYCLES=${HEARTH_CRASH_CYCLES:-500} HEARTH_POWERCUT_TRIALS=${HEARTH_POWERCUT_TRIALS:-500} \
   cargo test -q -p hearth --test crash -- --nocapture --test-threads 1 2>"$out/crash.log" >/dev/null
-# The attacker flood and the network faults on the daemon (about 30 s).
-cargo test -q -p hearth --test flood --test network_faults -- --nocapture --test-threads 1 \
+# The attacker floods and the network faults on the daemon (about 40 s).
+cargo test -q -p hearth --test flood --test http_limits --test network_faults -- --nocapture --test-threads 1 \
   2>"$out/network.log" >/dev/null || true
 if [ -n "${HEARTH_FUZZ_SECONDS:-}" ]; then
   scripts/fuzz.sh "$HEARTH_FUZZ_SECONDS"
@@ -166,10 +166,10 @@ lines.append("")
 net = open(os.path.join(out, "network.log")).read() if os.path.exists(os.path.join(out, "network.log")) else ""
 lines.append("### Network faults on the daemon and the attacker flood")
 lines.append("")
-lines.append("`tests/network_faults.rs` (mosquitto killed, the node's cookie broken, the sharechain peer gone, on a seeded plan) and `tests/flood.rs`, as printed:")
+lines.append("`tests/network_faults.rs` (mosquitto killed, the node's cookie broken, the sharechain peer gone, on a seeded plan), `tests/flood.rs` and `tests/http_limits.rs` (with the small limits of its config), as printed:")
 lines.append("")
 lines.append("```")
-picked = [l for l in net.splitlines() if l.startswith("flood: ") or re.match(r"netfaults: seed \d+: \d", l)]
+picked = [l for l in net.splitlines() if l.startswith(("flood: ", "request flood: ", "connection limits: ")) or re.match(r"netfaults: seed \d+: \d", l)]
 lines += picked if picked else ["(no figures: the tests failed, see target/reliability/network.log)"]
 lines.append("```")
 lines.append("")

@@ -325,13 +325,16 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         }
         (tried, open, most_from_one_ip)
     });
-    // Wrong-password logins as fast as one client can.
+    // Wrong-password logins as fast as one client (127.0.0.20) can. The
+    // honest status polls below come from 127.0.0.1, another client.
     let login = std::thread::spawn(move || {
+        let rt = attacker_runtime();
+        let src = common::loopback::lo(20);
         let (mut n, mut refused, mut limited) = (0u64, 0u64, 0u64);
         let body = r#"{"password": "not the owner's password"}"#;
         while Instant::now() < end {
             if let Some((code, _, _)) =
-                common::http_with(addr, "", "POST", "/api/v1/auth/login", Some(body))
+                common::http_with_from(&rt, src, addr, "", "POST", "/api/v1/auth/login", Some(body))
             {
                 n += 1;
                 match code {
@@ -343,15 +346,23 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         }
         (n, refused, limited)
     });
-    // API requests as fast as one client can: reads, and writes without
-    // credentials (refused before any work).
+    // API requests as fast as one client (127.0.0.21) can: reads, and
+    // writes without credentials (refused before any work); past its burst
+    // the request rate limit refuses them (429).
     let api = std::thread::spawn(move || {
+        let rt = attacker_runtime();
+        let src = common::loopback::lo(21);
         let (mut reads, mut writes, mut unauthorized) = (0u64, 0u64, 0u64);
+        let (mut reads_limited, mut writes_limited) = (0u64, 0u64);
         while Instant::now() < end {
-            if let Some((200, _, _)) = common::http_with(addr, "", "GET", "/api/v1/status", None) {
-                reads += 1;
+            match common::http_with_from(&rt, src, addr, "", "GET", "/api/v1/status", None) {
+                Some((200, _, _)) => reads += 1,
+                Some((429, _, _)) => reads_limited += 1,
+                _ => {}
             }
-            if let Some((code, _, _)) = common::http_with(
+            if let Some((code, _, _)) = common::http_with_from(
+                &rt,
+                src,
                 addr,
                 "",
                 "PUT",
@@ -359,12 +370,14 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
                 Some(r#"{"setpoint_c": 30.0}"#),
             ) {
                 writes += 1;
-                if code == 401 {
-                    unauthorized += 1;
+                match code {
+                    401 => unauthorized += 1,
+                    429 => writes_limited += 1,
+                    _ => {}
                 }
             }
         }
-        (reads, writes, unauthorized)
+        (reads, writes, unauthorized, reads_limited, writes_limited)
     });
     // Meanwhile: the API answers, the zone heats, honest shares go both ways.
     let mut polls = 0u64;
@@ -427,7 +440,8 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     }
     let (held_tried, held_open, held_most_from_one_ip) = held.join().unwrap();
     let (logins, refused, limited) = login.join().unwrap();
-    let (api_reads, api_writes, api_unauthorized) = api.join().unwrap();
+    let (api_reads, api_writes, api_unauthorized, api_reads_limited, api_writes_limited) =
+        api.join().unwrap();
 
     // Honest sync completes after the flood: the same tip on both sides.
     wait_until("honest sync after the flood", 60, || {
@@ -472,9 +486,10 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
         rate(logins, flood_s)
     );
     eprintln!(
-        "flood: api requests: {api_reads} status reads ({:.0}/s), {api_writes} writes without credentials ({:.0}/s), {api_unauthorized} refused (401)",
+        "flood: api requests: {api_reads} status reads served ({:.0}/s), {api_writes} writes without credentials ({:.0}/s), {api_unauthorized} refused (401), {} requests rate limited (429)",
         rate(api_reads, flood_s),
-        rate(api_writes, flood_s)
+        rate(api_writes, flood_s),
+        api_reads_limited + api_writes_limited
     );
     eprintln!(
         "flood: daemon: {cpu_s:.2} CPU s in {flood_s:.1} s ({:.0} % of one core), RSS {} -> {} MiB (peak {} MiB)",
@@ -533,8 +548,15 @@ async fn a_flooded_daemon_bans_limits_keeps_heating_and_honest_sync_goes_on() {
     );
     assert!(limited > 0, "{logins} wrong logins and none rate limited");
     assert_eq!(
-        api_unauthorized, api_writes,
+        api_unauthorized + api_writes_limited,
+        api_writes,
         "a write without credentials was not refused"
+    );
+    // The API flooder is one client: past its burst it is rate limited,
+    // while the honest polls (another client) all succeeded (above).
+    assert!(
+        api_reads_limited + api_writes_limited > 0,
+        "{api_writes} writes and {api_reads} reads from one client and none rate limited"
     );
     assert!(api_reads > 0, "no status read answered under the flood");
     // Memory stays bounded under the flood (the frame limit is 2 MiB).

@@ -42,8 +42,8 @@ impl Default for WebConfig {
             public_read: false,
             owner_password_file: None,
             session_hours: 24 * 7,
-            // A page load is ~10 requests and the page then polls about once
-            // a second; a script or an integration polling fast stays far
+            // A page load is ~10 requests and the page then follows the live
+            // stream; a script or an integration polling fast stays far
             // below this. It bounds what a flood can make the Pi do.
             requests_per_s: 100,
             request_burst: 400,

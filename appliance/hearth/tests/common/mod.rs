@@ -20,7 +20,33 @@ pub fn http_with(
     path: &str,
     body: Option<&str>,
 ) -> Option<(u16, String, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    http_on(s, addr, headers, method, path, body)
+}
+
+/// Same, from the loopback address `src` (127.0.0.N): the daemon's limits
+/// count clients by source address (`loopback`). `rt` makes the connection.
+pub fn http_with_from(
+    rt: &tokio::runtime::Runtime,
+    src: std::net::IpAddr,
+    addr: SocketAddr,
+    headers: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, String, Value)> {
+    let s = loopback::connect_from_std(rt, src, addr).ok()?;
+    http_on(s, addr, headers, method, path, body)
+}
+
+fn http_on(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    headers: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, String, Value)> {
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let body = body.unwrap_or("");
     let req = format!(
