@@ -429,9 +429,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     // The request rate limit is the outermost layer, so an anonymous
     // flood is refused before it costs authentication or a handler.
     let web_cfg = &opts.config.raw.web;
-    let requests = Arc::new(Mutex::new(crate::web::limits::RequestLimiter::new(
-        web_cfg,
-    )));
+    let requests = Arc::new(Mutex::new(crate::web::limits::RequestLimiter::new(web_cfg)));
     let app = crate::web::app(shared.clone(), Arc::new(auth))
         .layer(axum::Extension(mqtt_control))
         .layer(axum::Extension(work_control))

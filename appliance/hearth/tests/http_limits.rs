@@ -144,10 +144,17 @@ async fn request_floods_and_connection_hoarding_are_refused_per_client() {
     );
     assert!(limited > 0, "the flood was refused");
     assert_eq!(retry_after, Some(1), "429 says when to retry");
-    assert!(others.iter().all(|&c| c == 200), "another client is served: {others:?}");
+    assert!(
+        others.iter().all(|&c| c == 200),
+        "another client is served: {others:?}"
+    );
     assert!(t1 > t0, "the control loop ticks during the flood");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(code(lo(2), addr, "/health").await, 200, "served after waiting");
+    assert_eq!(
+        code(lo(2), addr, "/health").await,
+        200,
+        "served after waiting"
+    );
 
     // 2. Connections. One client holds its share, idle.
     let mut held = hold(lo(4), addr, PER_CLIENT).await;
@@ -157,7 +164,11 @@ async fn request_floods_and_connection_hoarding_are_refused_per_client() {
         .expect("the connection over the client's share is closed");
     assert!(said.starts_with("HTTP/1.1 503"), "{said}");
     assert!(said.contains("too many connections"), "{said}");
-    assert_eq!(code(lo(5), addr, "/health").await, 200, "another client connects");
+    assert_eq!(
+        code(lo(5), addr, "/health").await,
+        200,
+        "another client connects"
+    );
     // Others fill every slot.
     let mut hoarders = 6u8;
     while held.len() < MAX_CONNECTIONS {

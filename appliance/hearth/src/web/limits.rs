@@ -456,7 +456,10 @@ mod tests {
             assert_eq!(l.admit(ip(1), t0), Ok(()));
         }
         let wait = l.admit(ip(1), t0).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
         // Another client is untouched by the first one's flood.
         assert_eq!(l.admit(ip(2), t0), Ok(()));
         // 10 per second: after 0.35 s three more, not four.
@@ -560,14 +563,19 @@ mod tests {
             .unwrap();
         assert_eq!(body.len(), len);
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert!(json["error"].as_str().unwrap().contains("too many connections"));
+        assert!(json["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many connections"));
     }
 
     /// A connected pair on loopback: the admitted server side and the client.
     async fn admitted(slots: &Arc<ConnectionSlots>) -> (LimitedStream, TcpStream) {
         use axum::serve::Listener;
-        let mut listener =
-            LimitedListener::new(TcpListener::bind("127.0.0.1:0").await.unwrap(), slots.clone());
+        let mut listener = LimitedListener::new(
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            slots.clone(),
+        );
         let addr = listener.local_addr().unwrap();
         let (client, (server, _)) = tokio::join!(TcpStream::connect(addr), listener.accept());
         (server, client.unwrap())
