@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use axum::serve::ListenerExt;
 use hearth_control::{Appliance, PiGains, TickReport, ZoneSettings};
 use hearth_core::{BoardEvent, Timestamp};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -367,12 +368,24 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let shared = daemon.shared.clone();
     let auth = crate::web::Auth::open(&opts.data_dir, &opts.config.raw.web)
         .context("opening the authentication store")?;
+    // A bad certificate or key stops the start here, before anything
+    // listens, with the file named.
+    let tls = match (
+        &opts.config.raw.web.tls_cert_file,
+        &opts.config.raw.web.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => {
+            Some(crate::web::tls::acceptor(cert, key).context("setting up HTTPS from [web]")?)
+        }
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
         .with_context(|| format!("listening for HTTP on {}", opts.http))?;
     let local = listener.local_addr().unwrap_or(opts.http);
     tracing::info!(
         http = %local,
+        https = tls.is_some(),
         data_dir = %opts.data_dir.display(),
         simulated = shared.simulated,
         zones = opts.config.zones.len(),
@@ -442,16 +455,26 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let listener = crate::web::limits::LimitedListener::new(
         listener,
         crate::web::limits::ConnectionSlots::new(web_cfg),
-    )
-    .tap_io(|_| {});
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    );
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let stopped = async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = crate::web::tls::TlsListener::new(listener, acceptor).tap_io(|_| {});
+            tokio::spawn(
+                axum::serve(listener, make_service)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+        None => tokio::spawn(
+            axum::serve(listener.tap_io(|_| {}), make_service)
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+        ),
+    };
     // systemd Type=notify: READY=1 after the first tick, watchdog pings.
     let notify = crate::sdnotify::spawn(shared.clone(), stop_tx.subscribe());
 

@@ -2,12 +2,16 @@
 //! (`hearth status`, `hearth zone set-setpoint`, ...), and the small blocking
 //! HTTP/1.1 client they use: loopback or LAN only, one request per
 //! connection, a timeout on every step and a bound on the answer's size.
+//! `https://` when the daemon serves TLS (`[web] tls_cert_file`), checking
+//! its certificate against `--ca-file` or else the system's roots.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
@@ -23,6 +27,11 @@ pub struct Target {
     /// Bearer token [default: $HEARTH_TOKEN]. Create one with `hearth token create`.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// For an https:// URL: the CA certificate(s) (PEM) the daemon's
+    /// certificate must chain to [default: $HEARTH_CA_FILE, else the
+    /// system's roots].
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -77,8 +86,10 @@ pub enum TokenCommand {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("bad URL {0:?}: only http://host[:port] is supported")]
+    #[error("bad URL {0:?}: only http://host[:port] and https://host[:port] are supported")]
     Url(String),
+    #[error("setting up TLS: {0}")]
+    Tls(String),
     #[error("cannot reach the daemon at {addr}: {source}")]
     Connect {
         addr: String,
@@ -113,14 +124,30 @@ pub struct Client {
     host: String,
     port: u16,
     token: Option<String>,
+    /// For https://.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
+    /// A client for `url`; an https:// one trusts the system's roots.
     pub fn new(url: &str, token: Option<String>) -> Result<Client, RemoteError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| RemoteError::Url(url.into()))?
-            .trim_end_matches('/');
+        Client::with_ca_file(url, token, None)
+    }
+
+    /// Same; an https:// one trusts only the CAs in `ca_file` when given.
+    pub fn with_ca_file(
+        url: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> Result<Client, RemoteError> {
+        let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(RemoteError::Url(url.into()));
+        };
+        let rest = rest.trim_end_matches('/');
         if rest.is_empty() || rest.contains('/') || rest.contains('@') {
             return Err(RemoteError::Url(url.into()));
         }
@@ -129,9 +156,19 @@ impl Client {
                 h.to_string(),
                 p.parse().map_err(|_| RemoteError::Url(url.into()))?,
             ),
-            _ => (rest.to_string(), 80),
+            _ => (rest.to_string(), if https { 443 } else { 80 }),
         };
-        Ok(Client { host, port, token })
+        let tls = if https {
+            Some(tls_config(ca_file)?)
+        } else {
+            None
+        };
+        Ok(Client {
+            host,
+            port,
+            token,
+            tls,
+        })
     }
 
     /// From `--url`/`--token`, else `$HEARTH_URL`/`$HEARTH_TOKEN`.
@@ -146,7 +183,12 @@ impl Client {
             .clone()
             .or_else(|| std::env::var("HEARTH_TOKEN").ok())
             .filter(|t| !t.is_empty());
-        Client::new(&url, token)
+        let ca_file = t
+            .ca_file
+            .clone()
+            .or_else(|| std::env::var_os("HEARTH_CA_FILE").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty());
+        Client::with_ca_file(&url, token, ca_file.as_deref())
     }
 
     pub fn request(
@@ -165,7 +207,7 @@ impl Client {
             })?
             .next()
             .ok_or_else(|| RemoteError::Url(addr.clone()))?;
-        let mut stream = TcpStream::connect_timeout(&target, TIMEOUT)
+        let stream = TcpStream::connect_timeout(&target, TIMEOUT)
             .map_err(|source| RemoteError::Connect { addr, source })?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_write_timeout(Some(TIMEOUT))?;
@@ -184,14 +226,17 @@ impl Client {
             head.push_str("Content-Type: application/json\r\n");
         }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body.as_bytes())?;
-        stream.flush()?;
-        let mut raw = Vec::new();
-        stream.take(MAX_REPLY_BYTES + 1).read_to_end(&mut raw)?;
-        if raw.len() as u64 > MAX_REPLY_BYTES {
-            return Err(RemoteError::Malformed("answer too large".into()));
-        }
+        let raw = match &self.tls {
+            None => exchange(stream, &head, &body)?,
+            Some(config) => {
+                let host = self.host.trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| RemoteError::Tls(format!("{host}: {e}")))?;
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| RemoteError::Tls(e.to_string()))?;
+                exchange(rustls::StreamOwned::new(conn, stream), &head, &body)?
+            }
+        };
         parse_reply(&raw)
     }
 
@@ -223,6 +268,64 @@ impl Client {
         }
         Ok(value)
     }
+}
+
+/// Sends one request and reads the whole answer (the daemon closes after it).
+fn exchange<S: Read + Write>(
+    mut stream: S,
+    head: &str,
+    body: &str,
+) -> Result<Vec<u8>, RemoteError> {
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()?;
+    let mut raw = Vec::new();
+    stream.take(MAX_REPLY_BYTES + 1).read_to_end(&mut raw)?;
+    if raw.len() as u64 > MAX_REPLY_BYTES {
+        return Err(RemoteError::Malformed("answer too large".into()));
+    }
+    Ok(raw)
+}
+
+/// The roots an https:// daemon's certificate must chain to.
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, RemoteError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| RemoteError::Tls(format!("reading {}: {e}", path.display())))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert =
+                    cert.map_err(|e| RemoteError::Tls(format!("{}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| RemoteError::Tls(format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(RemoteError::Tls(format!(
+                    "{} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(RemoteError::Tls(
+                    "no system CA certificates found: pass --ca-file".into(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RemoteError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn parse_reply(raw: &[u8]) -> Result<Reply, RemoteError> {
@@ -459,7 +562,7 @@ mod tests {
         let c = Client::new("http://hearth.local", None).unwrap();
         assert_eq!(c.port, 80);
         for bad in [
-            "https://x",
+            "ftp://x",
             "x:80",
             "http://",
             "http://a/b",

@@ -217,7 +217,7 @@ fn cli_talks_to_the_running_daemon() {
         "{}",
         stderr(&out)
     );
-    let out = hearth(addr, Some(&token), &["status", "--url", "https://x"]);
+    let out = hearth(addr, Some(&token), &["status", "--url", "ftp://x"]);
     assert!(stderr(&out).contains("bad URL"), "{}", stderr(&out));
 }
 

@@ -433,56 +433,10 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// A throw-away CA and a server certificate for 127.0.0.1.
-fn certificates(dir: &Path) {
-    let d = |f: &str| dir.join(f);
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=hearth-test-ca",
-            "-keyout",
-        ])
-        .arg(d("ca.key"))
-        .arg("-out")
-        .arg(d("ca.pem")));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-        ])
-        .arg(d("server.key"))
-        .arg("-out")
-        .arg(d("server.csr")));
-    std::fs::write(d("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "1", "-CAcreateserial", "-in"])
-        .arg(d("server.csr"))
-        .arg("-CA")
-        .arg(d("ca.pem"))
-        .arg("-CAkey")
-        .arg(d("ca.key"))
-        .arg("-extfile")
-        .arg(d("ext.cnf"))
-        .arg("-out")
-        .arg(d("server.pem")));
-}
-
 #[test]
 fn tls_with_a_ca_file_and_a_password() {
     let dir = tempfile::tempdir().expect("tempdir");
-    certificates(dir.path());
+    common::certs::certificates(dir.path());
     run(Command::new("mosquitto_passwd")
         .args(["-b", "-c"])
         .arg(dir.path().join("passwd"))

@@ -34,6 +34,11 @@ pub struct WebConfig {
     pub max_connections: u32,
     /// Connections one client may hold open at once.
     pub max_connections_per_client: u32,
+    /// With `tls_key_file`: serve HTTPS only, with this certificate chain
+    /// (PEM, the server's certificate first).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -52,6 +57,8 @@ impl Default for WebConfig {
             max_connections: 128,
             // A browser opens at most 6 per host, plus the live stream.
             max_connections_per_client: 16,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -88,6 +95,29 @@ impl WebConfig {
                 "web.max_connections_per_client",
                 "must be between 1 and web.max_connections".into(),
             ));
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => {
+                return Err((
+                    "web.tls_key_file",
+                    "must be set with web.tls_cert_file".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "web.tls_cert_file",
+                    "must be set with web.tls_key_file".into(),
+                ))
+            }
+            _ => {}
+        }
+        for (key, path) in [
+            ("web.tls_cert_file", &self.tls_cert_file),
+            ("web.tls_key_file", &self.tls_key_file),
+        ] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err((key, "must be an absolute path".into()));
+            }
         }
         if let Some(path) = &self.owner_password_file {
             if !path.is_absolute() {

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod settings_mqtt;
 pub mod settings_work;
 pub mod stream;
+pub mod tls;
 
 pub use auth::Auth;
 pub use config::WebConfig;

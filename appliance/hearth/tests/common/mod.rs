@@ -3,6 +3,7 @@
 //! daemon's end-to-end tests do: requests with extra headers, and the
 //! owner's bearer token (first start sets the password, a restart logs in).
 
+pub mod certs;
 pub mod loopback;
 pub mod router;
 
