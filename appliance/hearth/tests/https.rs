@@ -4,8 +4,8 @@
 //! as a user types it: the owner's token is made and used over TLS; a
 //! client that does not trust the CA, and plain HTTP on the port, get
 //! nothing; clients that open connections and never start their handshake
-//! delay no one; a key file that holds no key stops the start with the key
-//! named.
+//! delay no one; a key file that holds no key, or another certificate's
+//! key, stops the start with the setting named.
 
 mod common;
 
@@ -168,12 +168,27 @@ fn a_key_file_without_a_key_stops_the_start_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     common::certs::certificates(dir.path());
     // The certificate where the key should be.
-    let cfg = config(dir.path(), &dir.path().join("server.pem"));
+    let err = failed_start(dir.path(), &dir.path().join("server.pem"));
+    assert!(
+        err.contains("web.tls_key_file") && err.contains("holds no PEM private key"),
+        "{err}"
+    );
+    // A key, but not the certificate's (the CA's).
+    let err = failed_start(dir.path(), &dir.path().join("ca.key"));
+    assert!(
+        err.contains("web.tls_cert_file and web.tls_key_file do not make a TLS server"),
+        "{err}"
+    );
+}
+
+/// Starts the daemon with `key_file`; its error output once it has exited.
+fn failed_start(dir: &Path, key_file: &Path) -> String {
+    let cfg = config(dir, key_file);
     let mut child = Command::new(BIN)
         .args(["run", "--sim", "--config"])
         .arg(&cfg)
         .args(["--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -196,9 +211,6 @@ fn a_key_file_without_a_key_stops_the_start_and_names_it() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(!status.success());
-    assert!(
-        err.contains("web.tls_key_file") && err.contains("holds no PEM private key"),
-        "{err}"
-    );
+    assert!(!status.success(), "{err}");
+    err
 }
