@@ -47,6 +47,7 @@ cat > "$fw/hearth-setup.txt.example" <<'SETUP'
 # Copy this file to hearth-setup.txt (same folder) and fill in what you
 # need; Hearth applies it at the next boot and then deletes it.
 #hostname=hearth
+#hearth_password=the-page-and-API-owner-password
 #root_password=choose-a-good-one
 #wifi_country=GB
 #wifi_ssid=MyNetwork

@@ -489,6 +489,17 @@ mod tests {
     }
 
     #[test]
+    fn the_images_default_config_is_valid() {
+        let text = include_str!("../../../image-build/rootfs/usr/share/hearth/hearth.toml");
+        let v = parse(text).expect("the image's hearth.toml");
+        assert_eq!(
+            v.raw.web.owner_password_file.as_deref(),
+            Some(Path::new("/data/hearth/owner-password")),
+            "the file image-build/rootfs/usr/libexec/hearth/setup writes"
+        );
+    }
+
+    #[test]
     fn sim_default_is_valid() {
         assert!(Config::sim_default().validate().is_ok());
     }

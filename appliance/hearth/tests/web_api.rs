@@ -659,6 +659,10 @@ async fn the_install_can_provide_the_owner_password() {
     let r = Running::start(dir.path(), cfg.clone()).await;
     let (_, _, st) = r.call("GET", "/api/v1/auth/state", &[], None).await;
     assert_eq!(st["owner_set"], true);
+    assert!(
+        !file.exists(),
+        "the clear-text file is deleted once its hash is stored"
+    );
     let (code, _, _) = r
         .call(
             "POST",
@@ -696,6 +700,22 @@ async fn the_install_can_provide_the_owner_password() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("at least 8"), "{err}");
+    assert!(
+        dir2.path().join("pw").exists(),
+        "a refused file is left for the owner to fix"
+    );
+    // A named file that is absent (the image names one and writes it only
+    // when the owner gave a password): setup stays with the page.
+    let dir3 = tempfile::tempdir().expect("tempdir");
+    let auth = Auth::open(
+        dir3.path(),
+        &WebConfig {
+            owner_password_file: Some(dir3.path().join("not-written")),
+            ..WebConfig::default()
+        },
+    )
+    .unwrap();
+    assert!(!auth.owner_set());
     // And the config refuses a relative path or a silly session length.
     let text = "[web]\nowner_password_file = \"pw.txt\"\n";
     let e = Config::from_toml(text, Path::new("t.toml")).unwrap_err();

@@ -385,18 +385,47 @@ impl Auth {
         };
         if !auth.owner_set() {
             if let Some(path) = &config.owner_password_file {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| AuthError::PasswordFile {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
-                check_password_strength(password)?;
-                auth.store_owner_hash(&hash_password(password)?)?;
-                tracing::info!(file = %path.display(), "owner password set from the install's file");
+                auth.adopt_password_file(path)?;
             }
         }
         Ok(auth)
+    }
+
+    /// The install's password file becomes the owner's password, and is
+    /// then deleted where we may (the hash in `auth.db` is what counts from
+    /// now on; no clear-text copy should stay). A missing file leaves the
+    /// first-start setup to the page, with a warning: the appliance image
+    /// names the file in its config and writes it only when the owner gave
+    /// a password in `hearth-setup.txt`.
+    fn adopt_password_file(&self, path: &Path) -> Result<(), AuthError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(
+                    file = %path.display(),
+                    "no owner password yet and web.owner_password_file is absent: whoever opens the page first sets it"
+                );
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(AuthError::PasswordFile {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        check_password_strength(password)?;
+        self.store_owner_hash(&hash_password(password)?)?;
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "owner password set from the install's file, and the file deleted")
+            }
+            Err(e) => {
+                tracing::info!(file = %path.display(), error = %e, "owner password set from the install's file (it could not be deleted; delete it by hand)")
+            }
+        }
+        Ok(())
     }
 
     pub fn owner_set(&self) -> bool {
