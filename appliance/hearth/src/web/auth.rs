@@ -258,6 +258,9 @@ pub struct Auth {
     hashing: tokio::sync::Semaphore,
     pub public_read: bool,
     session_ttl: Duration,
+    /// The server speaks TLS: the session cookie is marked `Secure`, so a
+    /// browser never sends it over plain HTTP.
+    secure_cookie: bool,
 }
 
 impl std::fmt::Debug for Auth {
@@ -382,6 +385,7 @@ impl Auth {
             hashing: tokio::sync::Semaphore::new(1),
             public_read: config.public_read,
             session_ttl: Duration::from_secs(config.session_hours * 3600),
+            secure_cookie: config.tls_cert_file.is_some(),
         };
         if !auth.owner_set() {
             if let Some(path) = &config.owner_password_file {
@@ -532,6 +536,14 @@ impl Auth {
 
     pub fn end_session(&self, secret: &str) {
         lock(&self.sessions).remove(&digest(secret));
+    }
+
+    /// The `Set-Cookie` value carrying `value` for `max_age_s` seconds.
+    pub fn session_cookie_header(&self, value: &str, max_age_s: u64) -> String {
+        format!(
+            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
+            if self.secure_cookie { "; Secure" } else { "" }
+        )
     }
 
     pub fn session_max_age_s(&self) -> u64 {
@@ -706,6 +718,28 @@ mod tests {
             classify(&Method::POST, "/api/v1/auth/login/"),
             Access::Owner
         );
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_when_the_server_speaks_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Auth::open(dir.path(), &WebConfig::default()).unwrap();
+        let cookie = plain.session_cookie_header("abc", 60);
+        assert_eq!(
+            cookie,
+            format!("{SESSION_COOKIE}=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=60")
+        );
+        drop(plain);
+        let tls = Auth::open(
+            dir.path(),
+            &WebConfig {
+                tls_cert_file: Some("/etc/hearth/cert.pem".into()),
+                tls_key_file: Some("/etc/hearth/key.pem".into()),
+                ..WebConfig::default()
+            },
+        )
+        .unwrap();
+        assert!(tls.session_cookie_header("", 0).ends_with("; Max-Age=0; Secure"));
     }
 
     #[test]

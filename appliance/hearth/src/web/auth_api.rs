@@ -3,7 +3,7 @@
 //! login is decided by [`super::auth::guard`], not here.
 
 use super::auth::{
-    client_ip, session_cookie, Auth, AuthError, Principal, TokenInfo, SESSION_COOKIE,
+    client_ip, session_cookie, Auth, AuthError, Principal, TokenInfo,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -46,10 +46,7 @@ fn limited(retry_after: std::time::Duration) -> Response {
 fn with_session(auth: &Auth, body: serde_json::Value) -> Response {
     match auth.new_session() {
         Ok(secret) => {
-            let cookie = format!(
-                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                auth.session_max_age_s()
-            );
+            let cookie = auth.session_cookie_header(&secret, auth.session_max_age_s());
             let mut r = Json(body).into_response();
             if let Ok(v) = cookie.parse() {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -159,9 +156,7 @@ pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Respon
         auth.end_session(&secret);
     }
     let mut r = Json(serde_json::json!({ "ok": true })).into_response();
-    if let Ok(v) =
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse()
-    {
+    if let Ok(v) = auth.session_cookie_header("", 0).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
