@@ -739,7 +739,9 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(tls.session_cookie_header("", 0).ends_with("; Max-Age=0; Secure"));
+        assert!(tls
+            .session_cookie_header("", 0)
+            .ends_with("; Max-Age=0; Secure"));
     }
 
     #[test]

@@ -2,9 +2,7 @@
 //! password change, and bearer tokens for scripts. Which of these need a
 //! login is decided by [`super::auth::guard`], not here.
 
-use super::auth::{
-    client_ip, session_cookie, Auth, AuthError, Principal, TokenInfo,
-};
+use super::auth::{client_ip, session_cookie, Auth, AuthError, Principal, TokenInfo};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
