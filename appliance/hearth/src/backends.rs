@@ -25,7 +25,12 @@ pub const SIM_ZERO_BITS: u32 = 12;
 /// world behind them.
 pub struct Hardware {
     pub zones: Vec<(ZoneConfig, ZoneHardware)>,
+    /// The control loop's time: on real hardware the wall clock's date,
+    /// following its steps (`wall_clock`); in simulation the world's.
     pub clock: Arc<dyn Clock>,
+    /// Time that never steps, for timeouts and rates (the work pipeline):
+    /// monotonic on real hardware, the world's in simulation.
+    pub steady_clock: Arc<dyn Clock>,
     pub world: Option<SharedWorld>,
     /// Fault injection for simulated chains, by board id.
     pub sim_faults: BTreeMap<BoardId, Arc<Mutex<SimChainFaults>>>,
@@ -77,6 +82,9 @@ fn real(config: &Validated) -> Result<Hardware> {
     // Monotonic, aligned to the wall clock at start: a system clock step
     // (NTP) must not look like a stalled chain or a frozen fan.
     let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(SystemClock.now(), 1.0));
+    // The control loop follows the wall clock's steps: its schedules need
+    // the date NTP sets after boot (the Pi has no real-time clock).
+    let control_clock: Arc<dyn Clock> = Arc::new(crate::wall_clock::WallClock::system());
     let mut zones = Vec::new();
     let mut job_feeds = Vec::new();
     for (i, zone) in config.zones.iter().enumerate() {
@@ -112,7 +120,8 @@ fn real(config: &Validated) -> Result<Hardware> {
     }
     Ok(Hardware {
         zones,
-        clock,
+        clock: control_clock,
+        steady_clock: clock,
         world: None,
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),
@@ -285,7 +294,8 @@ fn simulated(config: &Validated, speed_override: Option<f64>) -> Result<Hardware
     let world = world.into_shared();
     let mut hw = Hardware {
         zones: Vec::new(),
-        clock: world_clock,
+        clock: world_clock.clone(),
+        steady_clock: world_clock,
         world: Some(world.clone()),
         sim_faults: BTreeMap::new(),
         sim_boards: BTreeMap::new(),

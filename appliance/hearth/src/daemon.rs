@@ -92,6 +92,7 @@ impl Daemon {
         let Hardware {
             mut zones,
             clock,
+            steady_clock,
             world,
             sim_faults,
             sim_boards,
@@ -135,6 +136,7 @@ impl Daemon {
             heartbeat: Heartbeat::new(tick),
             settings_gate: tokio::sync::Mutex::new(()),
             clock,
+            steady_clock,
             simulated: world.is_some(),
             work: Arc::new(RwLock::new(None)),
         });
@@ -196,11 +198,13 @@ impl Daemon {
                     &mut dropped,
                 );
             }
-            if last_record.is_none_or(|t| now.since(t) >= self.record_every) {
+            // `t > now`: the clock stepped back; go on from the new time
+            // rather than pause until it catches up.
+            if last_record.is_none_or(|t| now.since(t) >= self.record_every || t > now) {
                 last_record = Some(now);
                 send(&tx, WriteJob::Record(now, samples(&report)), &mut dropped);
             }
-            if last_maintain.is_none_or(|t| now.since(t) >= MAINTAIN_EVERY) {
+            if last_maintain.is_none_or(|t| now.since(t) >= MAINTAIN_EVERY || t > now) {
                 last_maintain = Some(now);
                 send(&tx, WriteJob::Maintain(now, self.retention), &mut dropped);
             }

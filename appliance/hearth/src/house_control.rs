@@ -166,6 +166,9 @@ pub struct ControlState {
     /// Accumulated across restarts (the live file).
     pub economics: Economics,
     last_tick: Option<Timestamp>,
+    /// The steady clock at the last tick: energy is counted over steady
+    /// time, so a wall-clock step cannot book a year of heat at once.
+    last_steady: Option<Timestamp>,
     live_path: PathBuf,
     last_live_save: Option<Timestamp>,
     /// Zones whose window contact came from `house.zone_window_open` (MQTT)
@@ -219,6 +222,7 @@ impl ControlState {
             miner_j_per_th: None,
             economics: live.economics,
             last_tick: None,
+            last_steady: None,
             live_path,
             last_live_save: None,
             fed_windows: std::collections::BTreeSet::new(),
@@ -459,8 +463,9 @@ impl ControlState {
         self.last_decision = Some(decision);
     }
 
-    /// After a tick: the boards' efficiency, for the economic switch.
-    pub fn after_tick(&mut self, report: &TickReport) {
+    /// After a tick: the boards' efficiency, for the economic switch, and
+    /// the energy since the last tick (`steady_now`: the steady clock).
+    pub fn after_tick(&mut self, report: &TickReport, steady_now: Timestamp) {
         let (w, ghs) = report.boards.iter().fold((0.0, 0.0), |(w, g), b| {
             (
                 w + b.telemetry.power_w.get(),
@@ -471,7 +476,10 @@ impl ControlState {
             self.miner_j_per_th = Some(w / (ghs / 1000.0));
         }
         let now = report.now;
-        let dt_s = self.last_tick.map_or(0.0, |t| now.since(t).as_secs_f64());
+        let dt_s = self
+            .last_steady
+            .map_or(0.0, |t| steady_now.since(t).as_secs_f64());
+        self.last_steady = Some(steady_now);
         self.last_tick = Some(now);
         let house = self.house.at(now);
         let (price, cop) = self
@@ -492,7 +500,7 @@ impl ControlState {
         });
         if self
             .last_live_save
-            .is_none_or(|t| now.since(t) >= LIVE_SAVE_EVERY)
+            .is_none_or(|t| now.since(t) >= LIVE_SAVE_EVERY || t > now)
         {
             if let Err(e) = self.save_live(now) {
                 tracing::warn!(error = %format!("{e:#}"), "could not save the live control state");
@@ -601,7 +609,8 @@ pub fn feed_outdoor(shared: &Shared, outdoor: hearth_core::Celsius, now: Timesta
 
 /// The control loop's hook after each tick.
 pub fn after_tick(shared: &Shared, report: &TickReport) {
-    lock(&shared.control).after_tick(report);
+    let steady_now = shared.steady_clock.now();
+    lock(&shared.control).after_tick(report, steady_now);
 }
 
 /// At shutdown: the SG-Ready outputs back to normal.
@@ -619,6 +628,57 @@ pub fn save_live(shared: &Shared, now: Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_step_books_no_energy_only_the_steady_time_does() {
+        use hearth_core::{BoardId, BoardState, BoardTelemetry, GhPerSec, Percent, Watts, ZoneId};
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = ControlState::load(dir.path()).expect("defaults");
+        let report = |now: Timestamp| TickReport {
+            now,
+            zones: Vec::new(),
+            boards: vec![hearth_control::BoardStatus {
+                id: BoardId::new("b").expect("id"),
+                zone: ZoneId::new("z").expect("id"),
+                model: "S19".into(),
+                telemetry: BoardTelemetry {
+                    state: BoardState::Running,
+                    power_w: Watts(3600.0),
+                    power_target_w: Watts(3600.0),
+                    hashrate_ghs: GhPerSec(100_000.0),
+                    chip_temp_c: None,
+                    regulator_temp_c: None,
+                    fan_duty: Percent::new(50.0),
+                    fan_rpm: None,
+                    operating_point: None,
+                },
+            }],
+            events: Vec::new(),
+            nonces: Vec::new(),
+        };
+        let wall = Timestamp::from_secs(1_748_736_000);
+        let steady = Timestamp::from_secs(100);
+        c.after_tick(&report(wall), steady);
+        c.after_tick(
+            &report(wall.plus(std::time::Duration::from_secs(1))),
+            steady.plus(std::time::Duration::from_secs(1)),
+        );
+        // NTP steps the wall clock a year ahead between two 1 s ticks.
+        let year: u64 = 365 * 86_400;
+        c.after_tick(
+            &report(wall.plus(std::time::Duration::from_secs(2 + year))),
+            steady.plus(std::time::Duration::from_secs(2)),
+        );
+        // 3.6 kW for 2 s of steady time: 2 Wh, not a year of heat.
+        let kwh = c.economics.heat_kwh;
+        assert!((kwh - 0.002).abs() < 1e-9, "{kwh} kWh");
+        // And a step back books nothing either.
+        c.after_tick(
+            &report(wall),
+            steady.plus(std::time::Duration::from_secs(3)),
+        );
+        assert!((c.economics.heat_kwh - 0.003).abs() < 1e-9);
+    }
 
     #[test]
     fn settings_round_trip_through_the_file_and_bad_files_are_refused() {

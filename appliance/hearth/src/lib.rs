@@ -28,5 +28,6 @@ pub mod sharechain;
 pub mod sim_pic;
 pub mod state;
 pub mod store;
+pub mod wall_clock;
 pub mod web;
 pub mod work;

@@ -164,7 +164,11 @@ pub struct Shared {
     pub heartbeat: Heartbeat,
     /// Serialises setting changes so "persist, then apply" happens in one order.
     pub settings_gate: tokio::sync::Mutex<()>,
+    /// The control loop's time (wall-clock dates; steps when the system
+    /// clock does, see `wall_clock`).
     pub clock: Arc<dyn Clock>,
+    /// Never steps: for timeouts and rates.
+    pub steady_clock: Arc<dyn Clock>,
     pub simulated: bool,
     /// The work service's latest status.
     pub work: Arc<RwLock<Option<crate::work::WorkStatus>>>,

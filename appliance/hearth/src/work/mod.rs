@@ -623,7 +623,7 @@ pub async fn start_live(
     spawn_live(
         opts,
         feeds,
-        shared.clock.clone(),
+        shared.steady_clock.clone(),
         sink,
         shutdown,
         Some(plans),
