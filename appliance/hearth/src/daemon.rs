@@ -447,18 +447,24 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     // flood is refused before it costs authentication or a handler.
     let web_cfg = &opts.config.raw.web;
     let requests = Arc::new(Mutex::new(crate::web::limits::RequestLimiter::new(web_cfg)));
-    let app = crate::web::app(shared.clone(), Arc::new(auth))
+    let auth = Arc::new(auth);
+    let owner_clients: crate::web::limits::OwnerClients = {
+        let auth = auth.clone();
+        Arc::new(move |client| auth.is_owner_client(client))
+    };
+    let app = crate::web::app(shared.clone(), auth)
         .layer(axum::Extension(mqtt_control))
         .layer(axum::Extension(work_control))
         .layer(axum::middleware::from_fn_with_state(
             requests,
             crate::web::limits::rate_guard,
         ));
-    // Connections are capped in all and per client. The no-op tap gives
-    // the listener axum's connect info (the peer's SocketAddr).
+    // Connections are capped in all and per client, with a reserve for
+    // the owner's clients. The no-op tap gives the listener axum's connect
+    // info (the peer's SocketAddr).
     let listener = crate::web::limits::LimitedListener::new(
         listener,
-        crate::web::limits::ConnectionSlots::new(web_cfg),
+        crate::web::limits::ConnectionSlots::with_owner(web_cfg, owner_clients),
     );
     let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     let stopped = async move {

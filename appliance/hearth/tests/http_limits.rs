@@ -9,8 +9,10 @@
 //!    served meanwhile and the control loop keeps ticking; the flooder is
 //!    served again after the wait it was told.
 //! 2. Connections: a client holding its share of idle connections gets
-//!    `503` on one more while others connect; when all slots are taken a
-//!    newcomer gets `503`; a slot is free again when its connection closes.
+//!    `503` on one more while others connect; when strangers from many
+//!    addresses take every slot they may, a newcomer gets `503` but the
+//!    owner's client (it set the password) still gets in, to the reserve;
+//!    a slot is free again when its connection closes.
 
 mod common;
 
@@ -156,7 +158,23 @@ async fn request_floods_and_connection_hoarding_are_refused_per_client() {
         "served after waiting"
     );
 
-    // 2. Connections. One client holds its share, idle.
+    // 2. Connections. The owner sets the password from 127.0.0.50, which
+    // makes that address one the reserve is kept for.
+    let owner = lo(50);
+    let (c, resp) = http_from(
+        owner,
+        addr,
+        "POST",
+        "/api/v1/auth/setup",
+        Some(r#"{"password":"correct horse battery"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c, 200, "{resp}");
+    let reserve =
+        hearth::web::limits::owner_reserve(MAX_CONNECTIONS as u32, PER_CLIENT as u32) as usize;
+    assert!(reserve > 0);
+    // One client holds its share, idle.
     let mut held = hold(lo(4), addr, PER_CLIENT).await;
     let mut one_more = connect_from(lo(4), addr).await.unwrap();
     let said = said_before_closing(&mut one_more, Duration::from_secs(5))
@@ -169,19 +187,34 @@ async fn request_floods_and_connection_hoarding_are_refused_per_client() {
         200,
         "another client connects"
     );
-    // Others fill every slot.
+    // Others, from many addresses, fill every slot a stranger may have.
     let mut hoarders = 6u8;
-    while held.len() < MAX_CONNECTIONS {
-        let n = PER_CLIENT.min(MAX_CONNECTIONS - held.len());
+    while held.len() < MAX_CONNECTIONS - reserve {
+        let n = PER_CLIENT.min(MAX_CONNECTIONS - reserve - held.len());
         held.extend(hold(lo(hoarders), addr, n).await);
         hoarders += 1;
     }
     let mut newcomer = connect_from(lo(100), addr).await.unwrap();
     let said = said_before_closing(&mut newcomer, Duration::from_secs(5))
         .await
-        .expect("a newcomer is refused when all slots are taken");
+        .expect("a newcomer is refused when the strangers' slots are taken");
     assert!(said.starts_with("HTTP/1.1 503"), "{said}");
-    // One hoarder lets go: the slot is free again.
+    // The owner still gets in: a status read, then the whole reserve held.
+    let (c, _) = http_from(owner, addr, "GET", "/api/v1/status", None)
+        .await
+        .expect("the owner is answered");
+    assert_eq!(
+        c, 200,
+        "the owner is served while strangers hold every other slot"
+    );
+    let owners = hold(owner, addr, reserve).await;
+    let mut over = connect_from(owner, addr).await.unwrap();
+    let said = said_before_closing(&mut over, Duration::from_secs(5))
+        .await
+        .expect("past the reserve the owner is refused too");
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    drop(owners);
+    // One hoarder lets go: the slot is free again, for a stranger too.
     drop(held.pop());
     let freed = Instant::now();
     let mut got = code(lo(100), addr, "/health").await;
@@ -190,7 +223,7 @@ async fn request_floods_and_connection_hoarding_are_refused_per_client() {
         got = code(lo(100), addr, "/health").await;
     }
     eprintln!(
-        "connection limits: {PER_CLIENT} per client and {MAX_CONNECTIONS} in all held; one more 503, a freed slot reused after {} ms",
+        "connection limits: {PER_CLIENT} per client and {MAX_CONNECTIONS} in all held ({reserve} kept for the owner, who got in while strangers held the rest); one more 503, a freed slot reused after {} ms",
         freed.elapsed().as_millis()
     );
     assert_eq!(got, 200, "a closed connection gives its slot back");

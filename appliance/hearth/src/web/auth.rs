@@ -488,6 +488,13 @@ impl Auth {
         lock(&self.limiter).succeeded(client, Instant::now());
     }
 
+    /// Whether `client` is one the owner uses: it logged in, set the
+    /// password or made an authenticated request within
+    /// [`KNOWN_CLIENT_FOR`]. The HTTP connection reserve is kept for these.
+    pub fn is_owner_client(&self, client: IpAddr) -> bool {
+        lock(&self.limiter).is_known(client, Instant::now())
+    }
+
     /// Rate-limited password check. `Err(retry_after)` when limited.
     pub async fn check_password(&self, client: IpAddr, password: &str) -> Result<bool, Duration> {
         lock(&self.limiter).check(client, Instant::now())?;
@@ -674,6 +681,9 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     let who = auth.identify(req.headers());
     if let Some(p) = &who {
         req.extensions_mut().insert(p.clone());
+        // A session or token in hand is the owner: its address gets the
+        // login limiter's trust and the connections kept in reserve.
+        auth.remember_client(client_ip(req.extensions()));
     }
     let allowed = match access {
         Access::Open => true,

@@ -162,12 +162,35 @@ fn too_many_requests(wait: Duration) -> Response {
     resp
 }
 
-/// Open connections, counted in all and per client.
-#[derive(Debug)]
+/// Whether a client (its [`client_key`]) is one the owner uses.
+pub type OwnerClients = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
+
+/// Slots kept for the owner's clients out of `max_total` (with up to
+/// `max_per_client` each): one client's share, at most a quarter of all.
+/// An attacker with many addresses can take every other slot, not these.
+pub fn owner_reserve(max_total: u32, max_per_client: u32) -> u32 {
+    max_per_client.min(max_total / 4)
+}
+
+/// Open connections, counted in all and per client. The last
+/// [`owner_reserve`] slots go only to clients the owner uses.
 pub struct ConnectionSlots {
     max_total: u32,
     max_per_client: u32,
+    reserved: u32,
+    owner: Option<OwnerClients>,
     counts: Mutex<SlotCounts>,
+}
+
+impl std::fmt::Debug for ConnectionSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionSlots")
+            .field("max_total", &self.max_total)
+            .field("max_per_client", &self.max_per_client)
+            .field("reserved", &self.reserved)
+            .field("counts", &self.counts)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -189,21 +212,48 @@ pub enum Refusal {
 }
 
 impl ConnectionSlots {
+    /// Without an owner check: nothing is reserved.
     pub fn new(config: &WebConfig) -> Arc<ConnectionSlots> {
+        Self::build(config, None)
+    }
+
+    /// With `owner` telling the owner's clients (those that logged in or
+    /// used a token lately), for whom the reserve is kept.
+    pub fn with_owner(config: &WebConfig, owner: OwnerClients) -> Arc<ConnectionSlots> {
+        Self::build(config, Some(owner))
+    }
+
+    fn build(config: &WebConfig, owner: Option<OwnerClients>) -> Arc<ConnectionSlots> {
+        let max_total = config.max_connections.max(1);
+        let max_per_client = config.max_connections_per_client.max(1);
         Arc::new(ConnectionSlots {
-            max_total: config.max_connections.max(1),
-            max_per_client: config.max_connections_per_client.max(1),
+            max_total,
+            max_per_client,
+            reserved: if owner.is_some() {
+                owner_reserve(max_total, max_per_client)
+            } else {
+                0
+            },
+            owner,
             counts: Mutex::new(SlotCounts::default()),
         })
     }
 
     /// A slot for `client`, given back when the [`Slot`] drops.
     pub fn take(self: &Arc<Self>, client: IpAddr) -> Result<Slot, Refusal> {
+        // Asked before taking the count's lock (the check takes the login
+        // limiter's lock), and only where a reserve is kept.
+        let owner = self.reserved > 0 && self.owner.as_ref().is_some_and(|f| f(client));
         let mut c = self.lock();
         let held = c.per_client.get(&client).copied().unwrap_or(0);
+        let cap = if owner {
+            self.max_total
+        } else {
+            self.max_total - self.reserved
+        };
         let refusal = if held >= self.max_per_client {
             Some(Refusal::ClientFull)
-        } else if c.total >= self.max_total {
+        } else if c.total >= cap {
             Some(Refusal::ServerFull)
         } else {
             None
@@ -534,6 +584,33 @@ mod tests {
         assert_eq!(slots.take(ip(1)).unwrap_err(), Refusal::ClientFull);
         assert_eq!(slots.open(), 3);
         assert_eq!(slots.lock().per_client.len(), 2);
+    }
+
+    #[test]
+    fn the_last_slots_are_kept_for_the_owners_clients() {
+        assert_eq!(owner_reserve(128, 16), 16);
+        assert_eq!(owner_reserve(12, 4), 3);
+        assert_eq!(owner_reserve(3, 2), 0);
+        let owner = ip(200);
+        let slots =
+            ConnectionSlots::with_owner(&config(1, 1, 12, 4), Arc::new(move |c| c == owner));
+        // Strangers from many addresses get 9 of the 12 slots.
+        let mut held: Vec<Slot> = (0..9).map(|i| slots.take(ip(i / 3)).unwrap()).collect();
+        assert_eq!(slots.take(ip(50)).unwrap_err(), Refusal::ServerFull);
+        // The owner gets the rest, up to its share.
+        for _ in 0..3 {
+            held.push(slots.take(owner).unwrap());
+        }
+        assert_eq!(slots.open(), 12);
+        assert_eq!(slots.take(owner).unwrap_err(), Refusal::ServerFull);
+        // A stranger's slot given back is a stranger's again.
+        drop(held.remove(0));
+        assert_eq!(slots.take(ip(51)).unwrap_err(), Refusal::ServerFull);
+        let _back = slots.take(owner).unwrap();
+        // Without an owner check nothing is reserved.
+        let open = ConnectionSlots::new(&config(1, 1, 12, 4));
+        let _all: Vec<Slot> = (0..12).map(|i| open.take(ip(i / 4)).unwrap()).collect();
+        assert_eq!(open.take(ip(60)).unwrap_err(), Refusal::ServerFull);
     }
 
     #[test]
