@@ -530,13 +530,24 @@ impl ZoneRuntime {
                 // The external value stands in for the sensor while fresh;
                 // its age counts from when it was observed, not from now.
                 self.last_good = Some((t, at));
-                self.own_reading = self
-                    .hw
-                    .thermometer
-                    .read_temp(now)
-                    .ok()
-                    .filter(|own| own.is_finite());
-                return (Some(t), None);
+                // The zone's own sensor still holds the hard limit; if it
+                // has failed, say so: the external value then steers alone
+                // (docs/security.md, "Feeding a fake room temperature").
+                let own = self.hw.thermometer.read_temp(now);
+                let problem = match &own {
+                    Ok(v) if v.is_finite() => None,
+                    Ok(_) => Some("reads not a number".to_string()),
+                    Err(e) => Some(e.to_string()),
+                }
+                .map(|e| {
+                    format!(
+                        "own sensor failed ({}: {e}); the external temperature steers alone \
+                         and judges the hard limit",
+                        self.hw.thermometer.name()
+                    )
+                });
+                self.own_reading = own.ok().filter(|v| v.is_finite());
+                return (Some(t), problem);
             }
         }
         let (temperature, problem) = match self.hw.thermometer.read_temp(now) {
@@ -1336,6 +1347,31 @@ mod tests {
         set_temp(&r, Some(hard - 5.0));
         r.app.tick(Timestamp::from_secs(60));
         assert!(target(&r, 0) > 0.0);
+    }
+
+    #[test]
+    fn a_failed_own_sensor_behind_an_external_value_is_reported_not_silent() {
+        let mut r = rig(ZoneKind::Room, 1);
+        r.app
+            .set_external_temperature("z", Some((Celsius(18.0), Timestamp::from_secs(0))))
+            .expect("known zone");
+        set_temp(&r, Some(18.0));
+        let rep = r.app.tick(Timestamp::from_secs(0));
+        assert_eq!(
+            rep.zones[0].hold_reason, None,
+            "both sensors fine: nothing to say"
+        );
+        // The probe dies: Home Assistant's value still steers (heat goes
+        // on), and the zone says it steers alone.
+        set_temp(&r, None);
+        let rep = r.app.tick(Timestamp::from_secs(60));
+        assert_eq!(rep.zones[0].temperature_c, Some(Celsius(18.0)));
+        assert!(target(&r, 0) > 0.0, "still heating on the external value");
+        let why = rep.zones[0].hold_reason.clone().unwrap_or_default();
+        assert!(
+            why.contains("own sensor failed") && why.contains("steers alone"),
+            "{why}"
+        );
     }
 
     #[test]
