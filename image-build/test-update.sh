@@ -88,6 +88,23 @@ grep -q "rolled back" "$t/state/last-result" && pass "rollback recorded" || fail
 cmdline a
 "$upd" confirm >/dev/null && pass "back on A: nothing to confirm" || fail "confirm on committed slot failed"
 
+# A trial slot that does not boot at all: the firmware spends the one-shot
+# on B, whose kernel never comes up (a panic, a root that does not mount);
+# panic=10 or the watchdog resets the board and it boots A, committed.
+"$upd" install --no-reboot "$t/good.hup" >/dev/null
+rm "$t/boot/tryboot.flag"; cmdline a
+rm -f "$t/rebooted"
+"$upd" confirm >/dev/null && [ ! -e "$t/rebooted" ] && pass "after a trial that never booted: A runs, no reboot" || fail "confirm after a trial that never booted"
+[ "$(awk '/^\[/{s=$0} s=="[all]" && /^os_prefix/{print; exit}' "$t/boot/config.txt")" = "os_prefix=a/" ] && pass "A stays committed" || fail "a slot that never booted was committed"
+grep -q "did not come up" "$t/state/last-result" && pass "the failed trial is recorded: $(cat "$t/state/last-result")" || fail "failed trial not recorded: $(cat "$t/state/last-result")"
+"$upd" status | grep -q '^last: .*did not come up' && pass "status says the trial did not come up" || fail "status does not say the trial failed"
+# Recorded once: a later boot of A says nothing more.
+"$upd" confirm >/dev/null; [ "$(grep -c 'did not come up' "$t/state/history")" = 1 ] && pass "recorded once" || fail "recorded again"
+# A pending trial whose one-shot is not yet spent is not a failure.
+"$upd" install --no-reboot "$t/good.hup" >/dev/null
+"$upd" confirm >/dev/null; grep -q "trial boot pending" "$t/state/last-result" && pass "an unspent trial stays pending" || fail "an unspent trial was called failed"
+rm "$t/boot/tryboot.flag"
+
 # Second attempt; this time Hearth is healthy on B: commit.
 "$upd" install --no-reboot "$t/good.hup" >/dev/null
 rm "$t/boot/tryboot.flag"; cmdline b

@@ -28,7 +28,10 @@ pub struct SimBoardParams {
     pub vf_table: VfTable,
     /// Chip-to-air thermal resistance at full fan, K/W.
     pub r_th_full_fan_k_per_w: f64,
-    /// Chip thermal time constant, s.
+    /// Chip thermal time constant at full fan, s. The chip and its heat
+    /// sink are one heat capacity, `chip_tau_s / r_th_full_fan_k_per_w`;
+    /// with less airflow the resistance rises and the time constant with
+    /// it (a stalled fan: 12.5 times as long).
     pub chip_tau_s: f64,
     /// Fan speed at 100 % duty.
     pub fan_max_rpm: f64,
@@ -487,9 +490,15 @@ impl SimBoard {
             self.step_frequency(dt_s);
         }
         let p = self.chip_power_w().get();
-        let r_th = self.params.r_th_full_fan_k_per_w / self.effective_airflow();
+        let airflow = self.effective_airflow();
+        let r_th = self.params.r_th_full_fan_k_per_w / airflow;
         let target_c = ambient.get() + p * r_th + self.thermal_fault_k;
-        let a = 1.0 - (-dt_s / self.params.chip_tau_s).exp();
+        // One heat capacity C behind the resistance: tau = R_th * C grows as
+        // the airflow falls, so a stall heats the chip at P / C (about
+        // 2.3 K/s at 1.5 kW), not at the full-fan pace toward a far hotter
+        // target, and an unpowered board without airflow cools slowly.
+        let tau_s = self.params.chip_tau_s / airflow;
+        let a = 1.0 - (-dt_s / tau_s).exp();
         self.chip_c += (target_c - self.chip_c) * a;
         if self.external.is_none() {
             self.step_fan(dt_s);
@@ -677,6 +686,35 @@ mod tests {
         );
         let f = t.operating_point.map(|op| op.freq_mhz.get()).unwrap_or(0.0);
         assert!((t.hashrate_ghs.get() - f * 2040.0 * 65.0 / 1000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_stall_heats_the_chip_at_its_heat_capacitys_pace_and_it_cools_slowly_unpowered() {
+        let params = SimBoardParams::bm1370_65();
+        let heat_capacity_j_per_k = params.chip_tau_s / params.r_th_full_fan_k_per_w;
+        let mut b = SimBoard::new(params, Celsius(20.0));
+        b.set_power_target(Watts(1500.0));
+        run(&mut b, 600);
+        assert_eq!(b.telemetry().state, BoardState::Running);
+        let p = b.chip_power_w().get();
+        let before = b.chip_temp().get();
+        b.set_fan_stalled(true);
+        b.step(1.0, Celsius(20.0));
+        let rise = b.chip_temp().get() - before;
+        // dT/dt = P / C less what natural convection still takes away.
+        let pace = p / heat_capacity_j_per_k;
+        assert!(
+            rise > 0.7 * pace && rise <= pace,
+            "{rise:.2} K in 1 s at {p:.0} W; P/C = {pace:.2} K/s"
+        );
+        // Unpowered with the fan still stalled, it cools at natural
+        // convection's pace: tenths of a kelvin a second, not kelvins.
+        b.stop();
+        run(&mut b, 5);
+        let hot = b.chip_temp().get();
+        b.step(1.0, Celsius(20.0));
+        let fall = hot - b.chip_temp().get();
+        assert!(fall > 0.0 && fall < 0.5, "cooled {fall:.2} K in 1 s");
     }
 
     #[test]
