@@ -8,15 +8,14 @@ use crate::pplns::{Window, WindowEntry};
 use crate::received::ReceivedShare;
 use crate::retarget::next_share_bits;
 use crate::share::{
-    Share, ShareHash, ShareInfo, COMMITMENT_SCRIPT_LEN, COMMITMENT_TAG, MAX_PAYOUT_SCRIPT_BYTES,
-    SHARE_VERSION,
+    Share, ShareHash, ShareIdMap, ShareInfo, COMMITMENT_SCRIPT_LEN, COMMITMENT_TAG,
+    MAX_PAYOUT_SCRIPT_BYTES, SHARE_VERSION,
 };
 use crate::share_view::{header_bytes, ShareView};
 use crate::txview::{OutputRef, Outputs};
 use crate::work::target_work;
 use bitcoin::{ScriptBuf, Target, TxOut, Work};
 use hearth_shacheck::{Checker, Targets};
-use std::collections::HashMap;
 
 /// Timestamps of this many ancestors make the median-time-past.
 pub const MEDIAN_TIME_SPAN: usize = 11;
@@ -179,8 +178,8 @@ pub struct Chain {
     params: ChainParams,
     id: ConsensusId,
     checker: Checker,
-    index: HashMap<ShareHash, Entry>,
-    invalid: HashMap<ShareHash, ()>,
+    index: ShareIdMap<Entry>,
+    invalid: ShareIdMap<()>,
     /// Best chain by height: `best[h - best_base]`.
     best: Vec<ShareHash>,
     best_base: u64,
@@ -211,8 +210,8 @@ impl Chain {
             params,
             id,
             checker,
-            index: HashMap::new(),
-            invalid: HashMap::new(),
+            index: ShareIdMap::default(),
+            invalid: ShareIdMap::default(),
             best: Vec::new(),
             best_base: 0,
             window,

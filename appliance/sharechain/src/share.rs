@@ -29,6 +29,41 @@ pub const COMMITMENT_SCRIPT_LEN: usize = 38;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ShareHash(pub [u8; 32]);
 
+/// The hasher of the chain's own maps of share ids ([`ShareIdMap`]).
+///
+/// The chain indexes only shares whose header met its share target, so
+/// their ids are SHA-256d outputs that cost proof of work to choose:
+/// already uniform, and too dear to grind into one bucket. SipHash's
+/// defence against chosen keys buys nothing there and was 4.5 % of
+/// validating a window on a Raspberry Pi 4 (docs/sharechain.md, round 7).
+/// Maps keyed by ids a peer merely *names* (the node's requests) keep
+/// the standard, keyed hasher.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShareIdHasher(u64);
+
+impl std::hash::Hasher for ShareIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Folds every 8 bytes in (an id is 32), then mixes once in
+        // `finish`; the low (internal-order first) bytes are the random
+        // ones, the last ones are the proof of work's zeros.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(23) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        // One multiply spreads the bits to the top, where hashbrown takes
+        // its control tags from.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// A map keyed by ids of shares that passed their proof of work.
+pub type ShareIdMap<V> =
+    std::collections::HashMap<ShareHash, V, std::hash::BuildHasherDefault<ShareIdHasher>>;
+
 impl ShareHash {
     /// The parent of the first share.
     pub const GENESIS_PARENT: ShareHash = ShareHash([0; 32]);
@@ -269,6 +304,43 @@ pub fn coinbase_merkle_branch(txids: &[[u8; 32]]) -> Vec<TxMerkleNode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_hasher_tells_every_byte_apart_and_spreads_ids_over_the_top_bits() {
+        use std::hash::BuildHasher;
+        let build = std::hash::BuildHasherDefault::<ShareIdHasher>::default();
+        let base = ShareHash([0x5a; 32]);
+        let h0 = build.hash_one(base);
+        // A change in any byte of the id changes its hash.
+        for i in 0..32 {
+            let mut other = base;
+            other.0[i] ^= 1;
+            assert_ne!(build.hash_one(other), h0, "byte {i}");
+        }
+        // Ids as proof of work makes them (random low bytes, zero high
+        // ones): the top 10 bits, where hashbrown's tags come from, spread
+        // evenly over 1024 buckets.
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut buckets = vec![0u32; 1024];
+        for _ in 0..100_000 {
+            let mut id = [0u8; 32];
+            for chunk in id[..24].chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            buckets[(build.hash_one(ShareHash(id)) >> 54) as usize] += 1;
+        }
+        let (lo, hi) = (buckets.iter().min().unwrap(), buckets.iter().max().unwrap());
+        // About 98 per bucket; a poor hash would leave buckets empty.
+        assert!(*lo > 50 && *hi < 150, "{lo}..{hi}");
+        // And a map keyed by it works.
+        let mut m: ShareIdMap<u32> = ShareIdMap::default();
+        m.insert(base, 1);
+        assert_eq!(m.get(&base), Some(&1));
+        assert_eq!(m.get(&ShareHash([0; 32])), None);
+    }
 
     #[test]
     fn share_hash_hex_round_trips_in_display_order() {
