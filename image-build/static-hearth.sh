@@ -12,11 +12,12 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${HEARTH_STATIC_TARGET_DIR:-$repo/target/image-static}
-bin="$dir/aarch64-unknown-linux-gnu/release/hearth"
+# The `pi` profile (Cargo.toml): release with whole-program LTO.
+bin="$dir/aarch64-unknown-linux-gnu/pi/hearth"
 [ "${1:-}" = --path ] && { echo "$bin"; exit 0; }
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 CARGO_TARGET_DIR="$dir" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --quiet --release --locked --target aarch64-unknown-linux-gnu -p hearth \
+  cargo build --quiet --profile pi --locked --target aarch64-unknown-linux-gnu -p hearth \
   --manifest-path "$repo/Cargo.toml" >&2
 if file "$bin" | grep -q 'dynamically linked'; then
   echo "static-hearth.sh: hearth is not statically linked: $(file "$bin")" >&2; exit 1
