@@ -43,7 +43,8 @@ fn rig() -> &'static Rig {
             status: RwLock::new(None),
             heartbeat: Heartbeat::new(Duration::from_secs(1)),
             settings_gate: tokio::sync::Mutex::new(()),
-            clock,
+            clock: clock.clone(),
+            steady_clock: clock,
             simulated: true,
         });
         let rt = tokio::runtime::Builder::new_current_thread()
