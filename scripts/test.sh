@@ -35,6 +35,10 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 # Its clients: tests/network_faults.rs publishes with mosquitto_pub.
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+# The Wi-Fi setup hotspot's form handler runs under busybox and derives the
+# key with wpa_passphrase, as on the image (image-build/test-hotspot.sh).
+command -v busybox >/dev/null || need+=(busybox)
+command -v wpa_passphrase >/dev/null || need+=(wpasupplicant)
 if [ "${#need[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
@@ -140,6 +144,9 @@ yocto-layer/scripts/check-layer.sh
 
 step "A/B updater: signature refusal, trial boot, commit, rollback (host)"
 image-build/test-update.sh
+
+step "Wi-Fi setup hotspot: the form handler's checks and what it writes (host)"
+image-build/test-hotspot.sh
 
 if [ "${HEARTH_SKIP_IMAGE:-0}" != 1 ]; then
   # Builds the Pi image (Debian base cached in target/image-cache, static
