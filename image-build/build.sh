@@ -96,7 +96,7 @@ mosquitto=()
 # Packages of the appliance. Only what it runs: no compiler, no ssh server.
 packages=(systemd-sysv systemd-resolved systemd-timesyncd udev kmod iproute2 netbase ca-certificates
   linux-image-arm64 initramfs-tools raspi-firmware firmware-brcm80211 wireless-regdb
-  avahi-daemon libnss-mdns wpasupplicant hostapd busybox openssl curl
+  avahi-daemon libnss-mdns wpasupplicant hostapd iw busybox openssl curl
   e2fsprogs dosfstools mtools i2c-tools "${mosquitto[@]}")
 key=$( { printf '%s\n' "${packages[@]}"; cat "$here/base-hooks.sh"; } | sha256sum | cut -c1-16)
 base="$cache/base-$key.tar"

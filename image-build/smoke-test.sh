@@ -15,9 +15,14 @@
 #      signed bundle into slot b, trial boot, commit after /health; then a
 #      bundle whose hearth cannot start, trial boot of a, rollback to b
 #      (~33 minutes on a loaded 2-core machine).
+#   5. unless HEARTH_SMOKE_WIFI=0: two boots with no Ethernet, over
+#      mac80211_hwsim's simulated radios: the setup hotspot opens by itself,
+#      a "phone" joins it and posts the form; then the Pi joins the home
+#      network it named and answers /health over Wi-Fi (~3.5 minutes).
 #   Each phase's wall time is printed at the end.
 # What it cannot check here: the Pi's firmware, GPU boot, device tree
-# overlays and buses (qemu -M virt is not a Pi); see docs/install.md.
+# overlays and buses, its Wi-Fi chip (qemu -M virt is not a Pi); see
+# docs/install.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -62,7 +67,9 @@ profile = "generic-bm1370-65"
 TOML
 echo 'HEARTH_ARGS=--sim' > "$seed/etc/hearth/hearth.env"
 # The self-test marker; the A/B phase attaches a bundle as /dev/vdb.
-printf 'install=/dev/vdb\nrefuse=/dev/vdc\n' > "$seed/etc/hearth/selftest"
+# wifi_test names the simulated radio that plays the owner's side in the
+# Wi-Fi boots (selftest-wifi).
+printf 'install=/dev/vdb\nrefuse=/dev/vdc\nwifi_test=wlan1\n' > "$seed/etc/hearth/selftest"
 # A failed trial should roll back within a minute, not the default three.
 echo 'HEARTH_UPDATE_HEALTH_TIMEOUT_S=60' > "$seed/etc/hearth/update.env"
 
@@ -111,6 +118,10 @@ grep -q 'console=serial0' <(mtype -i "$fat" ::a/cmdline.txt) && fail "slot a put
 
 # Boots $run the way the Pi firmware would pick the slot; extra qemu
 # arguments (a second disk) may follow. Sets qemu_pid; serial output to $1.
+# vm_net is the network hardware (Ethernet with a forwarded port unless a
+# phase says otherwise); vm_append is added to the slot's kernel command line.
+vm_net=(-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=n0,romfile=)
+vm_append=
 boot_vm() {
   local log=$1; shift
   rm -rf "$fw"
@@ -118,10 +129,9 @@ boot_vm() {
   : > "$log"
   qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
     -kernel "$fw/vmlinuz" -initrd "$fw/initrd.img" \
-    -append "$(cat "$fw/cmdline.txt") console=ttyAMA0" \
+    -append "$(cat "$fw/cmdline.txt") console=ttyAMA0${vm_append:+ $vm_append}" \
     -drive if=none,file="$run",format=raw,id=hd0 -device virtio-blk-pci,drive=hd0 \
-    -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:80 -device virtio-net-pci,netdev=n0,romfile= \
-    "$@" > "$log" 2>&1 < /dev/null &
+    "${vm_net[@]}" "$@" > "$log" 2>&1 < /dev/null &
   qemu_pid=$!
 }
 stop_vm() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=; }
@@ -269,6 +279,52 @@ if [ "$ab" = 1 ]; then
   curl -fsS --max-time 5 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && pass "/health after the rollback" || fail "/health after the rollback"
   stop_vm
   phase_done "boot 4: back on b"
+fi
+
+# ---- The Wi-Fi setup hotspot, over the air. Two boots with no Ethernet
+# at all; mac80211_hwsim's two simulated radios stand in for the Pi's
+# brcmfmac chip (wlan0) and the owner's side (wlan1, which selftest-wifi
+# moves into a network namespace of its own so its packets cross the
+# simulated air). Boot W1: no credentials, so hearth-hotspot must open the
+# setup network by itself; the "phone" joins it, gets a lease, posts the
+# home network's name and password through the form, and the Pi reboots.
+# Boot W2: wlan1 is now that home network (WPA2); the Pi must join it with
+# what the form saved, answer /health over Wi-Fi, and keep the hotspot shut.
+if [ "${HEARTH_SMOKE_WIFI:-1}" = 1 ]; then
+  echo "==> Wi-Fi setup hotspot (at $(elapsed))"
+  stop_vm
+  vm_net=(-nic none)
+  vm_append="modules-load=mac80211_hwsim"
+  wfact() { grep -a "HEARTH-SELFTEST wifi_$1=" "$2" | tr -d '\r' | sed -n "s/^.*HEARTH-SELFTEST wifi_$1=//p" | head -n1; }
+  w1="$out/serial-wifi-1.log"
+  boot_vm "$w1"
+  wait_serial 'HEARTH-SELFTEST wifi_hotspot_saved=' "$w1" 600 || true
+  grep -a 'HEARTH-SELFTEST wifi_' "$w1" | tr -d '\r' | sed 's/^.*HEARTH-SELFTEST/    HEARTH-SELFTEST/'
+  [ "$(wfact mode "$w1")" = setup ] && pass "W1: no Ethernet, no Wi-Fi credentials" || fail "W1 mode: $(wfact mode "$w1")"
+  case "$(wfact hotspot "$w1")" in
+    Hearth-Setup-*,open,named_after_wlan0) pass "W1: the hotspot opened by itself: $(wfact hotspot "$w1" | cut -d, -f1), open, seen over the air" ;;
+    *) fail "W1: hotspot: $(wfact hotspot "$w1")" ;;
+  esac
+  [[ "$(wfact hotspot_lease "$w1")" =~ ^192\.168\.4\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 10 ] && [ "${BASH_REMATCH[1]}" -lt 50 ] \
+    && pass "W1: the phone got a lease from the hotspot's pool ($(wfact hotspot_lease "$w1"))" || fail "W1: lease: $(wfact hotspot_lease "$w1")"
+  [ "$(wfact hotspot_form "$w1")" = served ] && pass "W1: the setup form served at 192.168.4.1:8081" || fail "W1: form: $(wfact hotspot_form "$w1")"
+  [[ "$(wfact hotspot_reply "$w1")" == Saved.* ]] && pass "W1: the form's post was saved" || fail "W1: post: $(wfact hotspot_reply "$w1")"
+  [ "$(wfact hotspot_saved "$w1")" = written,hex_ssid,psk_key,country_DE,mode_600 ] \
+    && pass "W1: saved the name as hex and the password only as its key (mode 600)" || fail "W1: saved: $(wfact hotspot_saved "$w1")"
+  if wait_exit 120; then pass "W1: the Pi rebooted after saving"; else fail "W1: no reboot after saving"; stop_vm; fi
+  phase_done "Wi-Fi boot 1: hotspot, phone, form"
+
+  w2="$out/serial-wifi-2.log"
+  boot_vm "$w2"
+  wait_serial 'HEARTH-SELFTEST wifi_join_hotspot=' "$w2" 600 || true
+  grep -a 'HEARTH-SELFTEST wifi_' "$w2" | tr -d '\r' | sed 's/^.*HEARTH-SELFTEST/    HEARTH-SELFTEST/'
+  [ "$(wfact mode "$w2")" = join ] && pass "W2: credentials from the form present" || fail "W2 mode: $(wfact mode "$w2")"
+  [[ "$(wfact join "$w2")" =~ ^192\.168\.77\.[0-9]+,COMPLETED,WPA2-PSK$ ]] \
+    && pass "W2: joined the home network (WPA2) and got an address: $(wfact join "$w2" | cut -d, -f1)" || fail "W2: join: $(wfact join "$w2")"
+  [[ "$(wfact join_health "$w2")" == ok,* ]] && pass "W2: Hearth answers /health over Wi-Fi" || fail "W2: /health over Wi-Fi: $(wfact join_health "$w2")"
+  [ "$(wfact join_hotspot "$w2")" = closed ] && pass "W2: the setup hotspot stays shut" || fail "W2: hotspot: $(wfact join_hotspot "$w2")"
+  stop_vm
+  phase_done "Wi-Fi boot 2: join the home network"
 fi
 
 echo "==> phase timings"
