@@ -14,6 +14,7 @@ pub mod node;
 pub mod p2p;
 pub mod params;
 pub mod pplns;
+pub mod ranking;
 pub mod received;
 pub mod retarget;
 pub mod share;

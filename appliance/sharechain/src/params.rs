@@ -140,7 +140,7 @@ impl ChainParams {
     /// sha256d over a fixed encoding of every field.
     pub fn consensus_id(&self) -> ConsensusId {
         let mut buf: Vec<u8> = Vec::with_capacity(128);
-        buf.extend_from_slice(b"hearth-sharechain/2");
+        buf.extend_from_slice(b"hearth-sharechain/3");
         // Encoding into a Vec cannot fail; errors are ignored on purpose.
         let _ = self.network.name().to_string().consensus_encode(&mut buf);
         let _ = self.name.consensus_encode(&mut buf);

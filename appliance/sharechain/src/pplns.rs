@@ -4,16 +4,18 @@
 //! The window is the last `window_shares` shares of a chain, trimmed from
 //! the old end so its work stays within the work cap. Each share weighs its
 //! target's work. Pushing a share (new tip) and popping one (reorg) cost
-//! O(log payees) amortised: per-payee sums live in a map and a ranking is
-//! kept sorted, so the payout (top [`MAX_PAYOUTS`] payees) is read off
-//! without re-walking the window.
+//! O(log payees): per-payee sums live in a map and a ranking with running
+//! weight totals ([`crate::ranking`]) is kept sorted, so the payout (the
+//! direct payees read off the ranking's front, the small payees' prizes
+//! drawn by cumulative weight) costs O(direct + prizes x log payees),
+//! bounded by the output cap whatever the window holds.
 
+use crate::ranking::Ranking;
 use crate::share::ShareHash;
 use crate::txview::OutputRef;
 use bitcoin::{Amount, ScriptBuf, TxOut};
 use hearth_shacheck::Checker;
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// Most payout outputs a coinbase carries (block weight stays small).
 pub const MAX_PAYOUTS: usize = 200;
@@ -38,17 +40,6 @@ fn mul_div_floor(a: u64, b: u64, d: u64) -> u64 {
     }
 }
 
-/// The small payees' lottery: `small_value` split into `k = min(MAX_PRIZES,
-/// small_value / DUST_SAT)` equal prizes (the remainder is left for the
-/// finder), prize `j` going to the payee at `r_j mod W` of the cumulative
-/// weights in ranking order, `r_j` the first 16 bytes (LE) of
-/// `sha256d(parent || j as u32 LE)`. Drawn with replacement, so each prize
-/// is an independent draw and the expectation is exact. `cumulative[i]` is
-/// the running weight total of the small payees up to and including `i`;
-/// returns `(index into cumulative, prize)` per prize won, O(prizes × log
-/// small payees).
-/// The seeds are hashed together through `hasher` (independent 36-byte
-/// messages: 4 lanes at once with NEON), the same digests as one by one.
 /// A script's first 8 bytes as a big-endian number, zero-padded: ordering
 /// by it and then by the bytes is ordering by the bytes (a shorter script
 /// that is a prefix of a longer one gets an equal or smaller key, and an
@@ -61,43 +52,50 @@ fn script_order_key(script: &ScriptBuf) -> u64 {
     u64::from_be_bytes(key)
 }
 
-fn lottery(
+/// The small payees' lottery: `small_value` split into `k = min(MAX_PRIZES,
+/// small_value / DUST_SAT)` equal prizes (the remainder is left for the
+/// finder), prize `j` going to the small payee holding cumulative weight
+/// `direct_weight + r_j mod small_weight` in ranking order (the small
+/// payees are the ranking after the direct ones, which weigh
+/// `direct_weight`), `r_j` the first 16 bytes (LE) of `sha256d(parent || j
+/// as u32 LE)`. Drawn with replacement, so each prize is an independent
+/// draw and the expectation is exact. Returns the winners' scripts, one
+/// per prize, O(prizes x log payees).
+/// The seeds are hashed together through `hasher` (independent 36-byte
+/// messages: 4 lanes at once with NEON), the same digests as one by one.
+fn lottery<'a>(
     hasher: &Checker,
-    cumulative: &[u128],
+    ranking: &'a Ranking,
+    direct_weight: u128,
+    small_weight: u128,
     small_value: u64,
     parent: &ShareHash,
-) -> Vec<(usize, u64)> {
+) -> (Vec<&'a ScriptBuf>, u64) {
     let prizes = usize::try_from(small_value / DUST_SAT)
         .unwrap_or(MAX_PRIZES)
         .min(MAX_PRIZES);
-    let Some(&sum) = cumulative.last() else {
-        return Vec::new();
-    };
-    if prizes == 0 {
-        return Vec::new();
+    if prizes == 0 || small_weight == 0 {
+        return (Vec::new(), 0);
     }
     let prize = small_value / prizes as u64;
     let mut out = Vec::with_capacity(prizes);
-    let seeds: Vec<[u8; 36]> = (0..prizes as u32)
-        .map(|j| {
-            let mut seed = [0u8; 36];
-            seed[..32].copy_from_slice(&parent.0);
-            seed[32..].copy_from_slice(&j.to_le_bytes());
-            seed
-        })
-        .collect();
-    let msgs: Vec<&[u8]> = seeds.iter().map(|s| s.as_slice()).collect();
+    let mut seeds = [[0u8; 36]; MAX_PRIZES];
+    for (j, seed) in seeds.iter_mut().enumerate().take(prizes) {
+        seed[..32].copy_from_slice(&parent.0);
+        seed[32..].copy_from_slice(&(j as u32).to_le_bytes());
+    }
+    let msgs: Vec<&[u8]> = seeds[..prizes].iter().map(|s| s.as_slice()).collect();
     for h in hasher.sha256d_messages(&msgs) {
         let mut r = [0u8; 16];
         r.copy_from_slice(&h.0[..16]);
-        // sum <= 2^64 * payees, so the modulo bias is below 2^-50.
-        let pick = u128::from_le_bytes(r) % sum.max(1);
-        let i = cumulative.partition_point(|c| *c <= pick);
-        if i < cumulative.len() {
-            out.push((i, prize));
+        // A window weighs at most a few blocks' work (under 2^90 on
+        // mainnet), so the modulo bias is below 2^-38.
+        let pick = u128::from_le_bytes(r) % small_weight;
+        if let Some((_, script)) = ranking.at_cumulative(direct_weight.saturating_add(pick)) {
+            out.push(script);
         }
     }
-    out
+    (out, prize)
 }
 
 /// One share's place in the window.
@@ -121,7 +119,7 @@ pub struct Window {
     start: usize,
     active_work: u128,
     sums: HashMap<ScriptBuf, u128>,
-    ranking: BTreeSet<(Reverse<u128>, ScriptBuf)>,
+    ranking: Ranking,
     /// Hashes the lottery seeds (the chain's share checker).
     hasher: Checker,
 }
@@ -173,23 +171,32 @@ impl Window {
 
     fn add(&mut self, script: &ScriptBuf, w: u128) {
         self.active_work = self.active_work.saturating_add(w);
-        let sum = self.sums.entry(script.clone()).or_insert(0);
-        if *sum > 0 {
-            self.ranking.remove(&(Reverse(*sum), script.clone()));
+        // Looked up by reference first: the script is cloned only for a
+        // new payee.
+        let old = self.sums.get(script).copied();
+        if let Some(old) = old {
+            self.ranking.remove(old, script.as_bytes());
         }
-        *sum = sum.saturating_add(w);
-        self.ranking.insert((Reverse(*sum), script.clone()));
+        let sum = old.unwrap_or(0).saturating_add(w);
+        match self.sums.get_mut(script) {
+            Some(s) => *s = sum,
+            None => {
+                self.sums.insert(script.clone(), sum);
+            }
+        }
+        self.ranking.insert(sum, script);
     }
 
     fn sub(&mut self, script: &ScriptBuf, w: u128) {
         self.active_work = self.active_work.saturating_sub(w);
         if let Some(sum) = self.sums.get_mut(script) {
-            self.ranking.remove(&(Reverse(*sum), script.clone()));
+            self.ranking.remove(*sum, script.as_bytes());
             *sum = sum.saturating_sub(w);
             if *sum == 0 {
                 self.sums.remove(script);
             } else {
-                self.ranking.insert((Reverse(*sum), script.clone()));
+                let sum = *sum;
+                self.ranking.insert(sum, script);
             }
         }
     }
@@ -317,57 +324,54 @@ impl Window {
     }
 
     /// The payout set as (sort key, script, amount), ordered by script
-    /// bytes ([`script_order_key`] first, the bytes on a tie). One
-    /// pass over the ranking: the direct payees are a prefix of it (the
-    /// pro-rata amount grows with the weight), every later payee is small,
-    /// and the pass sums the small payees' pro-rata amounts and their
-    /// running weight totals for the draws. The pass is O(payees) and has to
-    /// be: the small payees' value is a sum of per-payee roundings that
-    /// depends on the block value and the window total, both new with every
-    /// share, so no running total can stand in for it (docs/sharechain.md,
-    /// "Cost"). Each step is a few multiplications, no allocation.
+    /// bytes ([`script_order_key`] first, the bytes on a tie). The direct
+    /// payees are a prefix of the ranking (the pro-rata amount grows with
+    /// the weight), read until the first payee that is not direct; every
+    /// later payee is small, and their prize pool is one division on their
+    /// total weight, which the ranking keeps. So the cost is O(direct
+    /// payees + prizes x log payees): bounded by the output cap, whatever
+    /// the number of payees (rule v3, docs/sharechain.md).
     fn payout_list<'a>(
         &'a self,
         value_sat: u64,
         finder: &'a ScriptBuf,
         parent: &ShareHash,
     ) -> Vec<(u64, &'a ScriptBuf, u64)> {
-        let total = self.active_work;
+        let total = self.ranking.total_weight();
         let mut outs: Vec<(u64, &ScriptBuf, u64)> = Vec::with_capacity(MAX_PAYOUTS);
         if total > 0 {
             // Scale weights to 64 bits so value * weight fits in u128.
             let shift = (128 - total.leading_zeros()).saturating_sub(64);
-            let total_s = u64::try_from((total >> shift).max(1)).unwrap_or(u64::MAX);
-            let mut small_scripts: Vec<&ScriptBuf> = Vec::new();
-            let mut cumulative: Vec<u128> = Vec::new();
-            let mut small_sum = 0u128;
-            let mut small_value = 0u64;
-            for (rank, (Reverse(w), script)) in self.ranking.iter().enumerate() {
-                let w_s = u64::try_from(w >> shift).unwrap_or(u64::MAX);
-                let amount = mul_div_floor(value_sat, w_s, total_s);
-                if rank < DIRECT_PAYOUTS && amount >= DUST_SAT {
-                    outs.push((script_order_key(script), script, amount));
-                } else if w_s > 0 {
-                    small_sum = small_sum.saturating_add(u128::from(w_s));
-                    small_scripts.push(script);
-                    cumulative.push(small_sum);
-                    small_value = small_value.saturating_add(amount);
+            let scaled = |w: u128| u64::try_from(w >> shift).unwrap_or(u64::MAX);
+            let total_s = scaled(total).max(1);
+            let mut direct_weight = 0u128;
+            for (w, script) in self.ranking.iter().take(DIRECT_PAYOUTS) {
+                let amount = mul_div_floor(value_sat, scaled(w), total_s);
+                if amount < DUST_SAT {
+                    break;
                 }
+                direct_weight += w;
+                outs.push((script_order_key(script), script, amount));
             }
+            let small_weight = total - direct_weight;
+            let small_value = mul_div_floor(value_sat, scaled(small_weight), total_s);
+            let (mut won, prize) = lottery(
+                &self.hasher,
+                &self.ranking,
+                direct_weight,
+                small_weight,
+                small_value,
+                parent,
+            );
             // Small payees are never direct payees, so a winner can only
-            // repeat an earlier winner: merge by index.
-            let mut won = lottery(&self.hasher, &cumulative, small_value, parent);
-            won.sort_unstable_by_key(|(i, _)| *i);
-            let mut last: Option<usize> = None;
-            for (i, prize) in won {
-                match (last == Some(i), outs.last_mut()) {
-                    (true, Some(o)) => o.2 += prize,
-                    _ => {
-                        if let Some(script) = small_scripts.get(i) {
-                            outs.push((script_order_key(script), *script, prize));
-                        }
-                        last = Some(i);
-                    }
+            // repeat an earlier winner: merge equal scripts.
+            won.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let first_won = outs.len();
+            for script in won {
+                let merge = outs.len() > first_won;
+                match outs.last_mut() {
+                    Some(o) if merge && o.1 == script => o.2 += prize,
+                    _ => outs.push((script_order_key(script), script, prize)),
                 }
             }
         }
@@ -631,13 +635,16 @@ mod tests {
 
     /// sha256d over every (script, value) of every payout set computed for
     /// the scenarios below: one 32-byte digest pins the payout rule.
-    fn payout_digest(scenarios: &[(u32, u32, u128, u64, u64)]) -> String {
+    fn payout_digest(
+        scenarios: &[(u32, u32, u128, u64, u64)],
+        payouts: impl Fn(&Window, u64, &ScriptBuf, &ShareHash) -> Vec<TxOut>,
+    ) -> String {
         let mut buf = Vec::new();
         for &(payees, shares, scale, seed, value) in scenarios {
             let w = seeded_window(payees, shares, scale, seed);
             let finder = w.newest().map(|e| e.script.clone()).unwrap_or_default();
             for parent in 0..4 {
-                for o in w.payouts(value, &finder, &seed_hash(1000 + parent)) {
+                for o in payouts(&w, value, &finder, &seed_hash(1000 + parent)) {
                     buf.extend_from_slice(o.script_pubkey.as_bytes());
                     buf.extend_from_slice(&o.value.to_sat().to_le_bytes());
                 }
@@ -647,9 +654,9 @@ mod tests {
         h.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Test vector: the payout sets of version 2 (recorded with the round-2
-    /// implementation, before the payout code was made faster). Any change
-    /// of this digest is a consensus change.
+    /// Test vector: the payout sets of rule version 3 (share format 3),
+    /// recorded with the definition (`reference_payouts`), which the fast
+    /// code must also give. Any change of this digest is a consensus change.
     #[test]
     fn payout_rule_test_vector() {
         let scenarios = [
@@ -669,77 +676,73 @@ mod tests {
         let outs = lottery.payouts(3_125_000_000, &script(0), &seed_hash(1000));
         assert!(outs.len() > DIRECT_PAYOUTS && outs.len() <= MAX_PAYOUTS);
         assert!(seeded_window(1000, 6000, 1 << 70, 3).total_work() > u128::from(u64::MAX));
+        let vector = "4046fd76de3d01c979746130ea58783bb8f4da686abd74fe5b4ce1cb3d9a5d17";
+        assert_eq!(payout_digest(&scenarios, reference_payouts), vector);
         assert_eq!(
-            payout_digest(&scenarios),
-            "f397ccde7044878facf84b233fcb40922069665a86e3bb175d635ac154ed59ad"
+            payout_digest(&scenarios, |w, v, f, p| w.payouts(v, f, p)),
+            vector
         );
     }
 
-    /// The round-2 payout code, kept verbatim as the definition the faster
-    /// `Window::payout_list` must equal (the differential tests below).
-    fn reference_lottery<'a>(
-        small: &[(&'a ScriptBuf, u128)],
-        small_value: u64,
-        parent: &ShareHash,
-    ) -> Vec<(&'a ScriptBuf, u64)> {
-        let prizes = usize::try_from(small_value / DUST_SAT)
-            .unwrap_or(MAX_PRIZES)
-            .min(MAX_PRIZES);
-        if prizes == 0 || small.is_empty() {
-            return Vec::new();
-        }
-        let prize = small_value / prizes as u64;
-        let mut cumulative = Vec::with_capacity(small.len());
-        let mut sum = 0u128;
-        for (_, w) in small {
-            sum = sum.saturating_add(*w);
-            cumulative.push(sum);
-        }
-        let mut out = Vec::with_capacity(prizes);
-        let mut seed = [0u8; 36];
-        seed[..32].copy_from_slice(&parent.0);
-        for j in 0..prizes as u32 {
-            seed[32..].copy_from_slice(&j.to_le_bytes());
-            let h = sha256d::Hash::hash(&seed).to_byte_array();
-            let mut r = [0u8; 16];
-            r.copy_from_slice(&h[..16]);
-            let pick = u128::from_le_bytes(r) % sum.max(1);
-            let i = cumulative.partition_point(|c| *c <= pick);
-            if let Some((script, _)) = small.get(i) {
-                out.push((*script, prize));
-            }
-        }
-        out
-    }
-
+    /// The payout rule v3 written straight from its definition
+    /// (docs/sharechain.md), sharing nothing with `Window::payout_list`
+    /// but the window's per-payee sums: the ranking is the sums sorted,
+    /// the small payees' running weights are summed, the draws are one
+    /// scalar sha256d each. The differential tests below hold the fast
+    /// code to it.
     fn reference_payouts(
         w: &Window,
         value_sat: u64,
         finder: &ScriptBuf,
         parent: &ShareHash,
     ) -> Vec<TxOut> {
-        let total = w.active_work;
+        let mut ranking: Vec<(u128, &ScriptBuf)> = w.sums.iter().map(|(s, w)| (*w, s)).collect();
+        ranking.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+        });
+        let total: u128 = ranking.iter().map(|e| e.0).sum();
         let mut outs: Vec<(ScriptBuf, u64)> = Vec::new();
         if total > 0 {
             let shift = (128 - total.leading_zeros()).saturating_sub(64);
             let total_s = (total >> shift).max(1);
-            let mut small: Vec<(&ScriptBuf, u128)> = Vec::new();
-            let mut small_value = 0u64;
-            for (rank, (Reverse(wt), script)) in w.ranking.iter().enumerate() {
-                let w_s = wt >> shift;
-                let amount = u128::from(value_sat) * w_s / total_s;
-                let amount = u64::try_from(amount).unwrap_or(0);
-                if rank < DIRECT_PAYOUTS && amount >= DUST_SAT {
-                    outs.push((script.clone(), amount));
-                } else if w_s > 0 {
-                    small.push((script, w_s));
-                    small_value = small_value.saturating_add(amount);
-                }
+            let pro_rata =
+                |wt: u128| u64::try_from(u128::from(value_sat) * (wt >> shift) / total_s).unwrap();
+            let mut direct = 0;
+            while direct < ranking.len().min(DIRECT_PAYOUTS)
+                && pro_rata(ranking[direct].0) >= DUST_SAT
+            {
+                outs.push((ranking[direct].1.clone(), pro_rata(ranking[direct].0)));
+                direct += 1;
             }
-            for (script, prize) in reference_lottery(&small, small_value, parent) {
-                match outs.iter_mut().find(|(s, _)| s == script) {
-                    Some(o) => o.1 += prize,
-                    None => outs.push((script.clone(), prize)),
+            let small = &ranking[direct..];
+            let small_weight: u128 = small.iter().map(|e| e.0).sum();
+            let small_value = pro_rata(small_weight);
+            let prizes = usize::try_from(small_value / DUST_SAT)
+                .unwrap()
+                .min(MAX_PRIZES);
+            if prizes > 0 && small_weight > 0 {
+                let prize = small_value / prizes as u64;
+                let mut seed = [0u8; 36];
+                seed[..32].copy_from_slice(&parent.0);
+                for j in 0..prizes as u32 {
+                    seed[32..].copy_from_slice(&j.to_le_bytes());
+                    let h = sha256d::Hash::hash(&seed).to_byte_array();
+                    let mut r = [0u8; 16];
+                    r.copy_from_slice(&h[..16]);
+                    let pick = u128::from_le_bytes(r) % small_weight;
+                    let mut run = 0u128;
+                    let (_, script) = small
+                        .iter()
+                        .find(|(wt, _)| {
+                            run += wt;
+                            run > pick
+                        })
+                        .unwrap();
+                    match outs.iter_mut().find(|(s, _)| s == *script) {
+                        Some(o) => o.1 += prize,
+                        None => outs.push(((*script).clone(), prize)),
+                    }
                 }
             }
         }
@@ -800,7 +803,7 @@ mod tests {
             prop_assert_eq!(mul_div_floor(a, b, d), exact);
         }
 
-        /// Differential: the one-pass payout code equals the round-2 code on
+        /// Differential: the payout code equals the rule's definition on
         /// random seeded windows (pushes and pops, up to 600 payees so the
         /// lottery runs, weights scaled so the 64-bit shift varies, any
         /// block value).
@@ -855,6 +858,7 @@ mod tests {
                 prop_assert_eq!(&w.sums, &expect);
                 prop_assert_eq!(w.total_work(), expect.values().sum::<u128>());
                 prop_assert_eq!(w.ranking.len(), expect.len());
+                prop_assert_eq!(w.ranking.total_weight(), w.total_work());
                 if !chain.is_empty() {
                     let outs = w.payouts(50_0000_0000, &chain[chain.len() - 1].script, &ShareHash([7; 32]));
                     let total: u64 = outs.iter().map(|o| o.value.to_sat()).sum();

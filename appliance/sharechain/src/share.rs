@@ -11,9 +11,12 @@ use bitcoin::{CompactTarget, ScriptBuf, Transaction, TxMerkleNode, Work};
 
 /// The only share format version this node speaks. A change of the coinbase
 /// shape or the payout rule bumps it (with the consensus id's tag). Version
-/// 2 adds the small payees' lottery (docs/sharechain.md); version 1 (round
-/// one, pro-rata only) had no chain to keep and is refused.
-pub const SHARE_VERSION: u32 = 2;
+/// 3 draws the small payees' prizes from one pool, `floor(value x small
+/// weight / total)`, so a payout costs O(direct payees + prizes x log
+/// payees); version 2 summed per-payee roundings (O(payees) per share) and
+/// version 1 was pro-rata only. Neither had a public chain to keep; both
+/// are refused (docs/sharechain.md).
+pub const SHARE_VERSION: u32 = 3;
 /// Largest encoded share (header + coinbase + branch + info).
 pub const MAX_SHARE_BYTES: usize = 64 * 1024;
 /// Largest payout script (P2WSH and P2TR are 34 bytes).

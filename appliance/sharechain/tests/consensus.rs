@@ -87,7 +87,7 @@ fn round_trip_encoding_and_a_format_vector() {
     }
     let info = &shares[1].info;
     let enc = bitcoin::consensus::encode::serialize(info);
-    assert_eq!(enc[..4], [2, 0, 0, 0], "version 2 LE");
+    assert_eq!(enc[..4], [3, 0, 0, 0], "version 3 LE");
     assert_eq!(enc[4..36], shares[0].hash().0, "prev share");
     assert_eq!(enc[36..44], 1u64.to_le_bytes(), "height");
     assert_eq!(enc[44..48], 0x207f_ffffu32.to_le_bytes(), "share bits");
