@@ -10,7 +10,7 @@
 //! drawn by cumulative weight) costs O(direct + prizes x log payees),
 //! bounded by the output cap whatever the window holds.
 
-use crate::ranking::Ranking;
+use crate::ranking::{script_order_key, Ranking};
 use crate::share::ShareHash;
 use crate::txview::OutputRef;
 use bitcoin::{Amount, ScriptBuf, TxOut};
@@ -40,18 +40,6 @@ fn mul_div_floor(a: u64, b: u64, d: u64) -> u64 {
     }
 }
 
-/// A script's first 8 bytes as a big-endian number, zero-padded: ordering
-/// by it and then by the bytes is ordering by the bytes (a shorter script
-/// that is a prefix of a longer one gets an equal or smaller key, and an
-/// equal key falls back to the bytes).
-fn script_order_key(script: &ScriptBuf) -> u64 {
-    let bytes = script.as_bytes();
-    let mut key = [0u8; 8];
-    let n = bytes.len().min(8);
-    key[..n].copy_from_slice(&bytes[..n]);
-    u64::from_be_bytes(key)
-}
-
 /// The small payees' lottery: `small_value` split into `k = min(MAX_PRIZES,
 /// small_value / DUST_SAT)` equal prizes (the remainder is left for the
 /// finder), prize `j` going to the small payee holding cumulative weight
@@ -70,7 +58,7 @@ fn lottery<'a>(
     small_weight: u128,
     small_value: u64,
     parent: &ShareHash,
-) -> (Vec<&'a ScriptBuf>, u64) {
+) -> (Vec<(u64, &'a ScriptBuf)>, u64) {
     let prizes = usize::try_from(small_value / DUST_SAT)
         .unwrap_or(MAX_PRIZES)
         .min(MAX_PRIZES);
@@ -91,8 +79,8 @@ fn lottery<'a>(
         // A window weighs at most a few blocks' work (under 2^90 on
         // mainnet), so the modulo bias is below 2^-38.
         let pick = u128::from_le_bytes(r) % small_weight;
-        if let Some((_, script)) = ranking.at_cumulative(direct_weight.saturating_add(pick)) {
-            out.push(script);
+        if let Some(e) = ranking.at_cumulative(direct_weight.saturating_add(pick)) {
+            out.push((e.key, e.script));
         }
     }
     (out, prize)
@@ -173,30 +161,32 @@ impl Window {
         self.active_work = self.active_work.saturating_add(w);
         // Looked up by reference first: the script is cloned only for a
         // new payee.
-        let old = self.sums.get(script).copied();
-        if let Some(old) = old {
-            self.ranking.remove(old, script.as_bytes());
-        }
-        let sum = old.unwrap_or(0).saturating_add(w);
-        match self.sums.get_mut(script) {
-            Some(s) => *s = sum,
-            None => {
-                self.sums.insert(script.clone(), sum);
+        let (sum, owned) = match self.sums.get_mut(script) {
+            Some(sum) => {
+                let old = *sum;
+                *sum = old.saturating_add(w);
+                (*sum, self.ranking.remove(old, script.as_bytes()))
             }
-        }
-        self.ranking.insert(sum, script);
+            None => {
+                self.sums.insert(script.clone(), w);
+                (w, None)
+            }
+        };
+        self.ranking
+            .insert(sum, owned.unwrap_or_else(|| script.clone()));
     }
 
     fn sub(&mut self, script: &ScriptBuf, w: u128) {
         self.active_work = self.active_work.saturating_sub(w);
         if let Some(sum) = self.sums.get_mut(script) {
-            self.ranking.remove(*sum, script.as_bytes());
+            let owned = self.ranking.remove(*sum, script.as_bytes());
             *sum = sum.saturating_sub(w);
             if *sum == 0 {
                 self.sums.remove(script);
             } else {
                 let sum = *sum;
-                self.ranking.insert(sum, script);
+                self.ranking
+                    .insert(sum, owned.unwrap_or_else(|| script.clone()));
             }
         }
     }
@@ -345,13 +335,13 @@ impl Window {
             let scaled = |w: u128| u64::try_from(w >> shift).unwrap_or(u64::MAX);
             let total_s = scaled(total).max(1);
             let mut direct_weight = 0u128;
-            for (w, script) in self.ranking.iter().take(DIRECT_PAYOUTS) {
-                let amount = mul_div_floor(value_sat, scaled(w), total_s);
+            for e in self.ranking.iter().take(DIRECT_PAYOUTS) {
+                let amount = mul_div_floor(value_sat, scaled(e.weight), total_s);
                 if amount < DUST_SAT {
                     break;
                 }
-                direct_weight += w;
-                outs.push((script_order_key(script), script, amount));
+                direct_weight += e.weight;
+                outs.push((e.key, e.script, amount));
             }
             let small_weight = total - direct_weight;
             let small_value = mul_div_floor(value_sat, scaled(small_weight), total_s);
@@ -365,19 +355,22 @@ impl Window {
             );
             // Small payees are never direct payees, so a winner can only
             // repeat an earlier winner: merge equal scripts.
-            won.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            won.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+            });
             let first_won = outs.len();
-            for script in won {
+            for (key, script) in won {
                 let merge = outs.len() > first_won;
                 match outs.last_mut() {
                     Some(o) if merge && o.1 == script => o.2 += prize,
-                    _ => outs.push((script_order_key(script), script, prize)),
+                    _ => outs.push((key, script, prize)),
                 }
             }
         }
         let paid: u64 = outs.iter().map(|(_, _, a)| *a).sum();
         let rest = value_sat.saturating_sub(paid);
-        let finder_key = script_order_key(finder);
+        let finder_key = script_order_key(finder.as_bytes());
         match outs
             .iter_mut()
             .find(|(k, s, _)| *k == finder_key && *s == finder)
@@ -790,8 +783,8 @@ mod tests {
             b in proptest::collection::vec(0u8..2, 0..12),
         ) {
             let (sa, sb) = (ScriptBuf::from_bytes(a.clone()), ScriptBuf::from_bytes(b.clone()));
-            let keyed = script_order_key(&sa)
-                .cmp(&script_order_key(&sb))
+            let keyed = script_order_key(sa.as_bytes())
+                .cmp(&script_order_key(sb.as_bytes()))
                 .then_with(|| a.cmp(&b));
             prop_assert_eq!(keyed, a.cmp(&b));
         }

@@ -9,13 +9,32 @@
 //! payees), whatever the number of small payees (docs/sharechain.md,
 //! "PPLNS window"). Insert and remove are O(log payees) expected.
 //!
-//! The tree's shape comes from priorities drawn from a fixed xorshift
-//! stream, so it differs between nodes that saw different pushes and pops,
-//! but nothing read from it depends on the shape: only the in-order
-//! sequence and the sums, which are defined by the entries alone.
+//! The tree's shape comes from random priorities (a xorshift stream seeded
+//! from std's per-process random hash keys), so a peer choosing the order
+//! of its payees' shares cannot predict them and grow the tree deep. The
+//! shape differs from node to node, but nothing read from it depends on
+//! it: only the in-order sequence and the sums, which the entries alone
+//! define.
 
 use bitcoin::ScriptBuf;
 use std::cmp::Ordering;
+use std::hash::{BuildHasher, RandomState};
+
+/// A script's first 8 bytes as a big-endian number, zero-padded: ordering
+/// by it and then by the bytes is ordering by the bytes (a shorter script
+/// that is a prefix of a longer one gets an equal or smaller key, and an
+/// equal key falls back to the bytes). Kept in each ranked entry, so the
+/// payout's sort by script reads it instead of recomputing it per payee.
+pub fn script_order_key(script: &[u8]) -> u64 {
+    match script.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        None => {
+            let mut key = [0u8; 8];
+            key[..script.len()].copy_from_slice(script);
+            u64::from_be_bytes(key)
+        }
+    }
+}
 
 /// No child.
 const NIL: u32 = u32::MAX;
@@ -24,6 +43,8 @@ const NIL: u32 = u32::MAX;
 struct Node {
     weight: u128,
     script: ScriptBuf,
+    /// [`script_order_key`] of `script`.
+    key: u64,
     priority: u64,
     left: u32,
     right: u32,
@@ -50,16 +71,48 @@ impl Default for Ranking {
             free: Vec::new(),
             root: NIL,
             len: 0,
-            rng: 0x9e37_79b9_7f4a_7c15,
+            // Never zero: xorshift would stay there.
+            rng: RandomState::new().hash_one(0x9e37_79b9_7f4a_7c15u64) | 1,
         }
     }
 }
 
-/// The ranking order of `(weight, script)` against a node.
-fn order(weight: u128, script: &[u8], node: &Node) -> Ordering {
+/// One ranked payee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ranked<'a> {
+    /// Its window weight.
+    pub weight: u128,
+    /// Its payout script.
+    pub script: &'a ScriptBuf,
+    /// [`script_order_key`] of the script.
+    pub key: u64,
+}
+
+/// A key to place in the ranking: weight, script and its order key.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    weight: u128,
+    script: &'a [u8],
+    key: u64,
+}
+
+impl<'a> Probe<'a> {
+    fn new(weight: u128, script: &'a [u8]) -> Probe<'a> {
+        Probe {
+            weight,
+            script,
+            key: script_order_key(script),
+        }
+    }
+}
+
+/// The ranking order of `probe` against a node: heavier first, then by
+/// script bytes (the order key first, which orders as the bytes do).
+fn order(probe: Probe<'_>, node: &Node) -> Ordering {
     node.weight
-        .cmp(&weight)
-        .then_with(|| script.cmp(node.script.as_bytes()))
+        .cmp(&probe.weight)
+        .then_with(|| probe.key.cmp(&node.key))
+        .then_with(|| probe.script.cmp(node.script.as_bytes()))
 }
 
 impl Ranking {
@@ -104,20 +157,20 @@ impl Ranking {
 
     /// Splits the subtree `t` into (entries ranked before `(weight,
     /// script)`, the rest).
-    fn split(&mut self, t: u32, weight: u128, script: &[u8]) -> (u32, u32) {
+    fn split(&mut self, t: u32, probe: Probe<'_>) -> (u32, u32) {
         if t == NIL {
             return (NIL, NIL);
         }
-        if order(weight, script, &self.nodes[t as usize]) == Ordering::Greater {
+        if order(probe, &self.nodes[t as usize]) == Ordering::Greater {
             // The node ranks before the key: it and its left go left.
             let right = self.nodes[t as usize].right;
-            let (a, b) = self.split(right, weight, script);
+            let (a, b) = self.split(right, probe);
             self.nodes[t as usize].right = a;
             self.fix_sum(t);
             (t, b)
         } else {
             let left = self.nodes[t as usize].left;
-            let (a, b) = self.split(left, weight, script);
+            let (a, b) = self.split(left, probe);
             self.nodes[t as usize].left = b;
             self.fix_sum(t);
             (a, t)
@@ -148,12 +201,23 @@ impl Ranking {
     }
 
     /// Ranks `script` with `weight`. The caller keeps one entry per script
-    /// (the window removes the old weight first).
-    pub fn insert(&mut self, weight: u128, script: &ScriptBuf) {
+    /// (the window removes the old weight first and hands its script back
+    /// here, so moving a payee allocates nothing).
+    pub fn insert(&mut self, weight: u128, script: ScriptBuf) {
         let priority = self.next_priority();
+        let key = script_order_key(script.as_bytes());
+        let (a, b) = self.split(
+            self.root,
+            Probe {
+                weight,
+                script: script.as_bytes(),
+                key,
+            },
+        );
         let node = Node {
             weight,
-            script: script.clone(),
+            script,
+            key,
             priority,
             left: NIL,
             right: NIL,
@@ -169,20 +233,21 @@ impl Ranking {
                 u32::try_from(self.nodes.len() - 1).unwrap_or(NIL)
             }
         };
-        let (a, b) = self.split(self.root, weight, script.as_bytes());
         let ab = self.merge(a, i);
         self.root = self.merge(ab, b);
         self.len += 1;
     }
 
-    /// Removes the entry `(weight, script)`; false if it is not ranked.
-    pub fn remove(&mut self, weight: u128, script: &[u8]) -> bool {
+    /// Removes the entry `(weight, script)` and returns its script; None if
+    /// it is not ranked.
+    pub fn remove(&mut self, weight: u128, script: &[u8]) -> Option<ScriptBuf> {
+        let probe = Probe::new(weight, script);
         let mut parent = NIL;
         let mut went_left = false;
         let mut t = self.root;
         while t != NIL {
             let n = &self.nodes[t as usize];
-            match order(weight, script, n) {
+            match order(probe, n) {
                 Ordering::Equal => break,
                 Ordering::Less => {
                     parent = t;
@@ -197,7 +262,7 @@ impl Ranking {
             }
         }
         if t == NIL {
-            return false;
+            return None;
         }
         let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
         let joined = self.merge(l, r);
@@ -209,20 +274,20 @@ impl Ranking {
             self.nodes[parent as usize].right = joined;
         }
         // The sums on the path from the root down to the parent.
-        self.fix_path(weight, script, parent);
-        self.nodes[t as usize].script = ScriptBuf::new();
+        self.fix_path(probe, parent);
+        let script = std::mem::take(&mut self.nodes[t as usize].script);
         self.free.push(t);
         self.len -= 1;
-        true
+        Some(script)
     }
 
     /// Recomputes the sums on the search path for `(weight, script)` from
     /// the root down to `last`, bottom-up.
-    fn fix_path(&mut self, weight: u128, script: &[u8], last: u32) {
+    fn fix_path(&mut self, probe: Probe<'_>, last: u32) {
         if last == NIL {
             return;
         }
-        let mut path = Vec::with_capacity(64);
+        let mut path = Stack::default();
         let mut t = self.root;
         while t != NIL {
             path.push(t);
@@ -230,12 +295,12 @@ impl Ranking {
                 break;
             }
             let n = &self.nodes[t as usize];
-            t = match order(weight, script, n) {
+            t = match order(probe, n) {
                 Ordering::Greater => n.right,
                 _ => n.left,
             };
         }
-        for &i in path.iter().rev() {
+        while let Some(i) = path.pop() {
             self.fix_sum(i);
         }
     }
@@ -244,7 +309,7 @@ impl Ranking {
     pub fn iter(&self) -> Iter<'_> {
         let mut it = Iter {
             ranking: self,
-            stack: Vec::with_capacity(64),
+            stack: Stack::default(),
         };
         it.descend(self.root);
         it
@@ -253,7 +318,7 @@ impl Ranking {
     /// The entry holding cumulative weight `at` in ranking order: the
     /// first whose running total (itself included) exceeds `at`. None when
     /// `at` is at least the total weight.
-    pub fn at_cumulative(&self, mut at: u128) -> Option<(u128, &ScriptBuf)> {
+    pub fn at_cumulative(&self, mut at: u128) -> Option<Ranked<'_>> {
         let mut t = self.root;
         while let Some(n) = self.nodes.get(t as usize) {
             let left = self.sum_of(n.left);
@@ -263,7 +328,7 @@ impl Ranking {
             }
             at -= left;
             if at < n.weight {
-                return Some((n.weight, &n.script));
+                return Some(n.ranked());
             }
             at -= n.weight;
             t = n.right;
@@ -272,11 +337,61 @@ impl Ranking {
     }
 }
 
+impl Node {
+    fn ranked(&self) -> Ranked<'_> {
+        Ranked {
+            weight: self.weight,
+            script: &self.script,
+            key: self.key,
+        }
+    }
+}
+
+/// Node indices on a path from the root: inline up to a depth no treap of
+/// random priorities reaches in practice (expected ~2 ln n, ~18 for a
+/// full window), spilling to the heap past it, so walks allocate nothing.
+#[derive(Debug)]
+struct Stack {
+    inline: [u32; 64],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack {
+            inline: [NIL; 64],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl Stack {
+    fn push(&mut self, i: u32) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = i;
+                self.len += 1;
+            }
+            None => self.spill.push(i),
+        }
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        if let Some(i) = self.spill.pop() {
+            return Some(i);
+        }
+        self.len = self.len.checked_sub(1)?;
+        Some(self.inline[self.len])
+    }
+}
+
 /// In-order walk of a [`Ranking`].
 #[derive(Debug)]
 pub struct Iter<'a> {
     ranking: &'a Ranking,
-    stack: Vec<u32>,
+    stack: Stack,
 }
 
 impl Iter<'_> {
@@ -289,13 +404,13 @@ impl Iter<'_> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = (u128, &'a ScriptBuf);
+    type Item = Ranked<'a>;
 
-    fn next(&mut self) -> Option<(u128, &'a ScriptBuf)> {
+    fn next(&mut self) -> Option<Ranked<'a>> {
         let t = self.stack.pop()?;
         let n = &self.ranking.nodes[t as usize];
         self.descend(n.right);
-        Some((n.weight, &n.script))
+        Some(n.ranked())
     }
 }
 
@@ -306,27 +421,37 @@ mod tests {
     use std::cmp::Reverse;
     use std::collections::BTreeSet;
 
+    /// Short scripts and long ones alike in their first 8 bytes, so the
+    /// order key both decides and ties.
     fn script(i: u8) -> ScriptBuf {
-        ScriptBuf::from_bytes(vec![0x51, i])
+        match i % 2 {
+            0 => ScriptBuf::from_bytes(vec![0x51, i]),
+            _ => ScriptBuf::from_bytes(vec![0x00, 0x14, 1, 1, 1, 1, 1, 1, i]),
+        }
     }
 
     #[test]
     fn ranks_heaviest_first_and_ties_by_script() {
         let mut r = Ranking::default();
-        r.insert(5, &script(2));
-        r.insert(9, &script(1));
-        r.insert(5, &script(1));
-        let order: Vec<_> = r.iter().map(|(w, s)| (w, s.clone())).collect();
+        r.insert(5, script(2));
+        r.insert(9, script(1));
+        r.insert(5, script(1));
+        let order: Vec<_> = r.iter().map(|e| (e.weight, e.script.clone())).collect();
         assert_eq!(order, vec![(9, script(1)), (5, script(1)), (5, script(2))]);
         assert_eq!(r.total_weight(), 19);
-        assert_eq!(r.at_cumulative(0).map(|e| e.0), Some(9));
-        assert_eq!(r.at_cumulative(8).map(|e| e.1.clone()), Some(script(1)));
-        assert_eq!(r.at_cumulative(9), Some((5, &script(1))));
-        assert_eq!(r.at_cumulative(14), Some((5, &script(2))));
-        assert_eq!(r.at_cumulative(19), None);
-        assert!(r.remove(5, script(1).as_bytes()));
-        assert!(!r.remove(5, script(1).as_bytes()));
-        assert_eq!(r.at_cumulative(9), Some((5, &script(2))));
+        let at = |r: &Ranking, w| r.at_cumulative(w).map(|e| (e.weight, e.script.clone()));
+        assert_eq!(at(&r, 0), Some((9, script(1))));
+        assert_eq!(at(&r, 8), Some((9, script(1))));
+        assert_eq!(at(&r, 9), Some((5, script(1))));
+        assert_eq!(at(&r, 14), Some((5, script(2))));
+        assert_eq!(at(&r, 19), None);
+        assert_eq!(r.remove(5, script(1).as_bytes()), Some(script(1)));
+        assert_eq!(r.remove(5, script(1).as_bytes()), None);
+        assert_eq!(at(&r, 9), Some((5, script(2))));
+        assert_eq!(
+            r.iter().next().map(|e| e.key),
+            Some(script_order_key(script(1).as_bytes()))
+        );
         assert_eq!(r.len(), 2);
     }
 
@@ -343,15 +468,16 @@ mod tests {
                 let s = script(payee);
                 let existing = set.iter().find(|(_, b)| b == s.as_bytes()).cloned();
                 if let Some((Reverse(w), b)) = existing {
-                    prop_assert!(r.remove(w, &b));
+                    prop_assert_eq!(r.remove(w, &b).map(|s| s.to_bytes()), Some(b.clone()));
                     set.remove(&(Reverse(w), b));
                 }
                 if !remove {
-                    r.insert(weight, &s);
+                    r.insert(weight, s.clone());
                     set.insert((Reverse(weight), s.as_bytes().to_vec()));
                 }
                 let want: Vec<(u128, Vec<u8>)> = set.iter().map(|(Reverse(w), b)| (*w, b.clone())).collect();
-                let got: Vec<(u128, Vec<u8>)> = r.iter().map(|(w, s)| (w, s.as_bytes().to_vec())).collect();
+                let got: Vec<(u128, Vec<u8>)> = r.iter().map(|e| (e.weight, e.script.to_bytes())).collect();
+                prop_assert!(r.iter().all(|e| e.key == script_order_key(e.script.as_bytes())));
                 prop_assert_eq!(&got, &want);
                 prop_assert_eq!(r.len(), want.len());
                 let total: u128 = want.iter().map(|e| e.0).sum();
@@ -363,7 +489,7 @@ mod tests {
                     run > at
                 });
                 prop_assert_eq!(
-                    r.at_cumulative(at).map(|(w, s)| (w, s.as_bytes().to_vec())),
+                    r.at_cumulative(at).map(|e| (e.weight, e.script.to_bytes())),
                     expect.cloned()
                 );
             }
