@@ -71,17 +71,24 @@ fn write_file(path: &str, shares: &[Vec<u8>]) -> Result<(), String> {
     Ok(())
 }
 
-fn read_file(path: &str, limit: usize) -> Result<Vec<Vec<u8>>, String> {
+/// The share file's bytes, read once.
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// The first `limit` shares of a share file's bytes, borrowed (the
+/// harness copies nothing the node would not).
+fn split_shares(bytes: &[u8], limit: usize) -> Result<Vec<&[u8]>, String> {
     let mut out = Vec::new();
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while rest.len() >= 4 && out.len() < limit {
         let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let body = rest.get(4..4 + len).ok_or("truncated share file")?;
-        out.push(body.to_vec());
+        out.push(body);
         rest = &rest[4 + len..];
     }
     Ok(out)
@@ -99,7 +106,7 @@ enum Path {
 /// `MAX_SHARES_PER_MESSAGE`, written straight from the bytes, each in one
 /// allocation of its size (the harness's own cost: one copy of the bytes,
 /// as a socket read would make).
-fn frames(received: &[Vec<u8>], params: &ChainParams) -> Vec<Vec<u8>> {
+fn frames(received: &[&[u8]], params: &ChainParams) -> Vec<Vec<u8>> {
     let id = params.consensus_id();
     // The frame header of an empty `shares` message (its one payload byte,
     // the count 0, dropped): magic and command.
@@ -113,7 +120,7 @@ fn frames(received: &[Vec<u8>], params: &ChainParams) -> Vec<Vec<u8>> {
                 &bitcoin::consensus::encode::VarInt(chunk.len() as u64),
                 &mut count,
             );
-            let len = count.len() + chunk.iter().map(Vec::len).sum::<usize>();
+            let len = count.len() + chunk.iter().map(|s| s.len()).sum::<usize>();
             let mut frame = Vec::with_capacity(9 + len);
             frame.extend_from_slice(&head);
             frame.extend_from_slice(&(len as u32).to_le_bytes());
@@ -145,7 +152,7 @@ fn check_node(frames: &[Vec<u8>], chain: &mut Chain, now: u64) -> Result<usize, 
     Ok(accepted)
 }
 
-fn check(received: &[Vec<u8>], path: Path) -> Result<usize, String> {
+fn check(received: &[&[u8]], path: Path) -> Result<usize, String> {
     let n = received.len() as u64;
     let params = ChainParams::for_network(Network::Regtest);
     let mut chain = Chain::new(params.clone(), Checker::detect());
@@ -165,8 +172,7 @@ fn check(received: &[Vec<u8>], path: Path) -> Result<usize, String> {
                 .map_err(|e| e.to_string())?;
             chain.accept_batch(shares, now)
         } else {
-            let bytes: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
-            chain.accept_batch_encoded(&bytes, now)
+            chain.accept_batch_encoded(batch, now)
         };
         for r in results {
             r.map_err(|e| format!("share refused: {e}"))?;
@@ -195,7 +201,8 @@ fn run(args: &[String]) -> Result<String, String> {
                 Some(n) => n.parse().map_err(|_| "N is a number")?,
                 None => usize::MAX,
             };
-            let shares = read_file(file, limit)?;
+            let bytes = read_file(file)?;
+            let shares = split_shares(&bytes, limit)?;
             let accepted = check(&shares, path)?;
             Ok(format!(
                 "accepted {accepted} of {} shares ({} backend)",

@@ -731,15 +731,19 @@ impl Chain {
             info,
             ..
         } = share;
-        let outputs = KeptOutputs {
+        // A child of the tip is connected at once, its payouts checked in
+        // the bytes it came in; any other share keeps its outputs' bytes
+        // (one allocation) until it joins the best chain.
+        let direct = better && parent_is_tip;
+        let outputs = (!direct).then(|| KeptOutputs {
             count: coinbase.output_count(),
             bytes: coinbase.output_bytes().into(),
-        };
+        });
         self.index.insert(
             hash,
             Entry {
                 meta: ShareMeta { hash, header, info },
-                outputs: Some(outputs),
+                outputs,
                 weight,
                 payouts_checked: false,
             },
@@ -752,8 +756,8 @@ impl Chain {
                 reorged: 0,
             });
         }
-        if parent_is_tip {
-            if let Err(e) = self.connect(hash) {
+        if direct {
+            if let Err(e) = self.connect_checking(hash, coinbase.outputs()) {
                 self.index.remove(&hash);
                 self.invalid.insert(hash, ());
                 return Err(e);
@@ -779,12 +783,32 @@ impl Chain {
     /// Pushes `hash` (a child of the tip) onto the best chain and checks its
     /// payouts against the window; undone on failure.
     fn connect(&mut self, hash: ShareHash) -> Result<(), ShareError> {
+        let kept = self.index.get_mut(&hash).and_then(|e| e.outputs.take());
+        let empty = KeptOutputs {
+            count: 0,
+            bytes: Box::default(),
+        };
+        let result = self.connect_checking(hash, kept.as_ref().unwrap_or(&empty).iter());
+        if result.is_err() {
+            if let Some(e) = self.index.get_mut(&hash) {
+                e.outputs = kept;
+            }
+        }
+        result
+    }
+
+    /// [`Chain::connect`] with the share's coinbase outputs given (kept in
+    /// the index, or borrowed from the received bytes).
+    fn connect_checking(
+        &mut self,
+        hash: ShareHash,
+        outputs: Outputs<'_>,
+    ) -> Result<(), ShareError> {
         let Some(entry) = self.index.get_mut(&hash) else {
             return Err(ShareError::Orphan(hash.to_hex()));
         };
         let weight = entry.weight;
         let checked = entry.payouts_checked;
-        let outputs = entry.outputs.take();
         let script = entry.meta.info.payout_script.clone();
         let prev_share = entry.meta.info.prev_share;
         let height = entry.meta.info.height;
@@ -801,13 +825,9 @@ impl Chain {
         // A share checked once keeps its verdict: its window depends only
         // on its ancestors.
         if !checked {
-            let outputs = outputs.unwrap_or(KeptOutputs {
-                count: 0,
-                bytes: Box::default(),
-            });
             // The payouts: every output that is not OP_RETURN (the
             // commitment and the segwit witness commitment are).
-            let payouts = || outputs.iter().filter(|o| !o.is_op_return());
+            let payouts = || outputs.clone().filter(|o| !o.is_op_return());
             // Outputs summing past u64 can never be the payouts (those sum
             // to the value): refused, not wrapped.
             let value = payouts().try_fold(0u64, |sum, o| sum.checked_add(o.value_sat));
@@ -819,9 +839,6 @@ impl Chain {
                 _ => false,
             };
             if !matches {
-                if let Some(e) = self.index.get_mut(&hash) {
-                    e.outputs = Some(outputs);
-                }
                 self.pop_window();
                 return Err(ShareError::Payouts);
             }

@@ -48,6 +48,10 @@ struct Node {
     priority: u64,
     left: u32,
     right: u32,
+    /// The neighbours in ranking order (a thread through the tree, so a
+    /// walk in order is one load per step).
+    prev: u32,
+    next: u32,
     /// Weight of this node and everything below it.
     sum: u128,
 }
@@ -60,6 +64,8 @@ pub struct Ranking {
     /// Arena slots of removed nodes, reused by the next inserts.
     free: Vec<u32>,
     root: u32,
+    /// The heaviest entry (first in ranking order).
+    first: u32,
     len: usize,
     rng: u64,
 }
@@ -70,6 +76,7 @@ impl Default for Ranking {
             nodes: Vec::new(),
             free: Vec::new(),
             root: NIL,
+            first: NIL,
             len: 0,
             // Never zero: xorshift would stay there.
             rng: RandomState::new().hash_one(0x9e37_79b9_7f4a_7c15u64) | 1,
@@ -155,6 +162,19 @@ impl Ranking {
         x
     }
 
+    /// The last node down one side of subtree `t` (`side` picks the child):
+    /// its first or last entry in ranking order. NIL for an empty subtree.
+    fn extreme(&self, mut t: u32, side: impl Fn(&Node) -> u32) -> u32 {
+        while let Some(n) = self.nodes.get(t as usize) {
+            let c = side(n);
+            if c == NIL {
+                return t;
+            }
+            t = c;
+        }
+        NIL
+    }
+
     /// Splits the subtree `t` into (entries ranked before `(weight,
     /// script)`, the rest).
     fn split(&mut self, t: u32, probe: Probe<'_>) -> (u32, u32) {
@@ -221,6 +241,8 @@ impl Ranking {
             priority,
             left: NIL,
             right: NIL,
+            prev: NIL,
+            next: NIL,
             sum: weight,
         };
         let i = match self.free.pop() {
@@ -233,6 +255,19 @@ impl Ranking {
                 u32::try_from(self.nodes.len() - 1).unwrap_or(NIL)
             }
         };
+        // Threaded between the last entry ranked before it and the first
+        // after it.
+        let prev = self.extreme(a, |n| n.right);
+        let next = self.extreme(b, |n| n.left);
+        self.nodes[i as usize].prev = prev;
+        self.nodes[i as usize].next = next;
+        match self.nodes.get_mut(prev as usize) {
+            Some(p) => p.next = i,
+            None => self.first = i,
+        }
+        if let Some(n) = self.nodes.get_mut(next as usize) {
+            n.prev = i;
+        }
         let ab = self.merge(a, i);
         self.root = self.merge(ab, b);
         self.len += 1;
@@ -265,6 +300,14 @@ impl Ranking {
             return None;
         }
         let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
+        let (prev, next) = (self.nodes[t as usize].prev, self.nodes[t as usize].next);
+        match self.nodes.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.first = next,
+        }
+        if let Some(n) = self.nodes.get_mut(next as usize) {
+            n.prev = prev;
+        }
         let joined = self.merge(l, r);
         if parent == NIL {
             self.root = joined;
@@ -307,12 +350,10 @@ impl Ranking {
 
     /// The entries in ranking order, heaviest first.
     pub fn iter(&self) -> Iter<'_> {
-        let mut it = Iter {
+        Iter {
             ranking: self,
-            stack: Stack::default(),
-        };
-        it.descend(self.root);
-        it
+            next: self.first,
+        }
     }
 
     /// The entry holding cumulative weight `at` in ranking order: the
@@ -387,29 +428,19 @@ impl Stack {
     }
 }
 
-/// In-order walk of a [`Ranking`].
+/// In-order walk of a [`Ranking`], along its thread.
 #[derive(Debug)]
 pub struct Iter<'a> {
     ranking: &'a Ranking,
-    stack: Stack,
-}
-
-impl Iter<'_> {
-    fn descend(&mut self, mut t: u32) {
-        while let Some(n) = self.ranking.nodes.get(t as usize) {
-            self.stack.push(t);
-            t = n.left;
-        }
-    }
+    next: u32,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = Ranked<'a>;
 
     fn next(&mut self) -> Option<Ranked<'a>> {
-        let t = self.stack.pop()?;
-        let n = &self.ranking.nodes[t as usize];
-        self.descend(n.right);
+        let n = self.ranking.nodes.get(self.next as usize)?;
+        self.next = n.next;
         Some(n.ranked())
     }
 }
@@ -480,6 +511,15 @@ mod tests {
                 prop_assert!(r.iter().all(|e| e.key == script_order_key(e.script.as_bytes())));
                 prop_assert_eq!(&got, &want);
                 prop_assert_eq!(r.len(), want.len());
+                // The thread runs both ways: each entry's successor names
+                // it as its predecessor.
+                let mut at_node = r.first;
+                let mut prev = NIL;
+                while at_node != NIL {
+                    prop_assert_eq!(r.nodes[at_node as usize].prev, prev);
+                    prev = at_node;
+                    at_node = r.nodes[at_node as usize].next;
+                }
                 let total: u128 = want.iter().map(|e| e.0).sum();
                 prop_assert_eq!(r.total_weight(), total);
                 let at = if total == 0 { probe } else { probe % (total + 1) };
