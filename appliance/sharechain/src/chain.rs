@@ -784,11 +784,10 @@ impl Chain {
     /// payouts against the window; undone on failure.
     fn connect(&mut self, hash: ShareHash) -> Result<(), ShareError> {
         let kept = self.index.get_mut(&hash).and_then(|e| e.outputs.take());
-        let empty = KeptOutputs {
-            count: 0,
-            bytes: Box::default(),
-        };
-        let result = self.connect_checking(hash, kept.as_ref().unwrap_or(&empty).iter());
+        let outputs = kept
+            .as_ref()
+            .map_or(Outputs::checked(&[], 0), KeptOutputs::iter);
+        let result = self.connect_checking(hash, outputs);
         if result.is_err() {
             if let Some(e) = self.index.get_mut(&hash) {
                 e.outputs = kept;

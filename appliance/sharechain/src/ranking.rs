@@ -259,15 +259,8 @@ impl Ranking {
         // after it.
         let prev = self.extreme(a, |n| n.right);
         let next = self.extreme(b, |n| n.left);
-        self.nodes[i as usize].prev = prev;
-        self.nodes[i as usize].next = next;
-        match self.nodes.get_mut(prev as usize) {
-            Some(p) => p.next = i,
-            None => self.first = i,
-        }
-        if let Some(n) = self.nodes.get_mut(next as usize) {
-            n.prev = i;
-        }
+        self.link(prev, i);
+        self.link(i, next);
         let ab = self.merge(a, i);
         self.root = self.merge(ab, b);
         self.len += 1;
@@ -277,74 +270,57 @@ impl Ranking {
     /// it is not ranked.
     pub fn remove(&mut self, weight: u128, script: &[u8]) -> Option<ScriptBuf> {
         let probe = Probe::new(weight, script);
-        let mut parent = NIL;
+        // The nodes above the one removed, whose sums it is part of.
+        let mut path = Stack::default();
         let mut went_left = false;
         let mut t = self.root;
         while t != NIL {
             let n = &self.nodes[t as usize];
-            match order(probe, n) {
+            let here = t;
+            (went_left, t) = match order(probe, n) {
                 Ordering::Equal => break,
-                Ordering::Less => {
-                    parent = t;
-                    went_left = true;
-                    t = n.left;
-                }
-                Ordering::Greater => {
-                    parent = t;
-                    went_left = false;
-                    t = n.right;
-                }
-            }
+                Ordering::Less => (true, n.left),
+                Ordering::Greater => (false, n.right),
+            };
+            path.push(here);
         }
         if t == NIL {
             return None;
         }
-        let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
-        let (prev, next) = (self.nodes[t as usize].prev, self.nodes[t as usize].next);
-        match self.nodes.get_mut(prev as usize) {
-            Some(p) => p.next = next,
-            None => self.first = next,
-        }
-        if let Some(n) = self.nodes.get_mut(next as usize) {
-            n.prev = prev;
-        }
+        let n = &self.nodes[t as usize];
+        let (l, r, prev, next) = (n.left, n.right, n.prev, n.next);
+        self.link(prev, next);
         let joined = self.merge(l, r);
-        if parent == NIL {
-            self.root = joined;
-        } else if went_left {
-            self.nodes[parent as usize].left = joined;
-        } else {
-            self.nodes[parent as usize].right = joined;
+        match path.pop() {
+            None => self.root = joined,
+            Some(parent) => {
+                let p = &mut self.nodes[parent as usize];
+                if went_left {
+                    p.left = joined;
+                } else {
+                    p.right = joined;
+                }
+                self.fix_sum(parent);
+                while let Some(i) = path.pop() {
+                    self.fix_sum(i);
+                }
+            }
         }
-        // The sums on the path from the root down to the parent.
-        self.fix_path(probe, parent);
         let script = std::mem::take(&mut self.nodes[t as usize].script);
         self.free.push(t);
         self.len -= 1;
         Some(script)
     }
 
-    /// Recomputes the sums on the search path for `(weight, script)` from
-    /// the root down to `last`, bottom-up.
-    fn fix_path(&mut self, probe: Probe<'_>, last: u32) {
-        if last == NIL {
-            return;
+    /// Threads `next` right after `prev` (NIL: `next` becomes the first
+    /// entry; NIL `next`: `prev` becomes the last).
+    fn link(&mut self, prev: u32, next: u32) {
+        match self.nodes.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.first = next,
         }
-        let mut path = Stack::default();
-        let mut t = self.root;
-        while t != NIL {
-            path.push(t);
-            if t == last {
-                break;
-            }
-            let n = &self.nodes[t as usize];
-            t = match order(probe, n) {
-                Ordering::Greater => n.right,
-                _ => n.left,
-            };
-        }
-        while let Some(i) = path.pop() {
-            self.fix_sum(i);
+        if let Some(n) = self.nodes.get_mut(next as usize) {
+            n.prev = prev;
         }
     }
 
